@@ -1,0 +1,75 @@
+//! Typed views over packet bytes (IPv4, IPv6, TCP, UDP, ICMP), in the style of smoltcp's `wire`:
+//! a view wraps a buffer, `new_checked` validates that every fixed field is inside it, and no
+//! accessor panics on a buffer that passed the check.
+
+pub mod checksum;
+pub mod icmp;
+pub mod ipv4;
+pub mod ipv6;
+pub mod tcp;
+pub mod udp;
+
+/// Why a buffer cannot be viewed as a header of some protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum WireError {
+    /// The buffer ends before the header does.
+    #[error("{proto} header truncated: need {need} bytes, have {have}")]
+    Truncated {
+        /// Protocol whose header is cut short.
+        proto: &'static str,
+        /// Bytes the header needs.
+        need: usize,
+        /// Bytes available.
+        have: usize,
+    },
+    /// A field holds a value the protocol forbids (a version, a header length).
+    #[error("{proto} field {field} has invalid value {value}")]
+    Malformed {
+        /// Protocol of the header.
+        proto: &'static str,
+        /// Field name.
+        field: &'static str,
+        /// The offending value.
+        value: u32,
+    },
+}
+
+/// IP protocol numbers netdiffd handles.
+pub mod ip_proto {
+    /// ICMP for IPv4.
+    pub const ICMP: u8 = 1;
+    /// TCP.
+    pub const TCP: u8 = 6;
+    /// UDP.
+    pub const UDP: u8 = 17;
+    /// ICMP for IPv6.
+    pub const ICMPV6: u8 = 58;
+}
+
+#[inline]
+pub(crate) fn be16(b: &[u8], at: usize) -> u16 {
+    u16::from_be_bytes([b[at], b[at + 1]])
+}
+
+#[inline]
+pub(crate) fn be32(b: &[u8], at: usize) -> u32 {
+    u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+}
+
+#[inline]
+pub(crate) fn put16(b: &mut [u8], at: usize, v: u16) {
+    b[at..at + 2].copy_from_slice(&v.to_be_bytes());
+}
+
+#[inline]
+pub(crate) fn put32(b: &mut [u8], at: usize, v: u32) {
+    b[at..at + 4].copy_from_slice(&v.to_be_bytes());
+}
+
+pub(crate) fn need(proto: &'static str, have: usize, need: usize) -> Result<(), WireError> {
+    if have < need {
+        Err(WireError::Truncated { proto, need, have })
+    } else {
+        Ok(())
+    }
+}

@@ -1,0 +1,334 @@
+//! TCP header view (RFC 9293) with option parsing.
+
+use super::{be16, be32, need, put16, put32, WireError};
+
+/// Length of a TCP header without options.
+pub const MIN_HEADER_LEN: usize = 20;
+/// Longest TCP header (data offset 15).
+pub const MAX_HEADER_LEN: usize = 60;
+
+/// TCP flag bits as they sit in the low 9 bits of bytes 12-13.
+pub mod flags {
+    /// FIN.
+    pub const FIN: u16 = 0x001;
+    /// SYN.
+    pub const SYN: u16 = 0x002;
+    /// RST.
+    pub const RST: u16 = 0x004;
+    /// PSH.
+    pub const PSH: u16 = 0x008;
+    /// ACK.
+    pub const ACK: u16 = 0x010;
+    /// URG.
+    pub const URG: u16 = 0x020;
+    /// ECE.
+    pub const ECE: u16 = 0x040;
+    /// CWR.
+    pub const CWR: u16 = 0x080;
+    /// NS (nonce sum, RFC 3540; now reserved).
+    pub const NS: u16 = 0x100;
+}
+
+/// A view of a TCP segment over a byte buffer.
+#[derive(Debug, Clone, Copy)]
+pub struct TcpPacket<T: AsRef<[u8]>> {
+    buffer: T,
+}
+
+impl<T: AsRef<[u8]>> TcpPacket<T> {
+    /// Wraps `buffer` without checks; accessors may panic on a short buffer.
+    pub fn new_unchecked(buffer: T) -> Self {
+        TcpPacket { buffer }
+    }
+
+    /// Wraps `buffer` after checking that the data offset is at least 5 and the whole header
+    /// (options included) is inside it.
+    pub fn new_checked(buffer: T) -> Result<Self, WireError> {
+        need("TCP", buffer.as_ref().len(), MIN_HEADER_LEN)?;
+        let p = TcpPacket { buffer };
+        if p.header_len() < MIN_HEADER_LEN {
+            return Err(WireError::Malformed {
+                proto: "TCP",
+                field: "data offset",
+                value: (p.header_len() / 4) as u32,
+            });
+        }
+        need("TCP", p.buffer.as_ref().len(), p.header_len())?;
+        Ok(p)
+    }
+    fn b(&self) -> &[u8] {
+        self.buffer.as_ref()
+    }
+    /// Source port.
+    pub fn src_port(&self) -> u16 {
+        be16(self.b(), 0)
+    }
+    /// Destination port.
+    pub fn dst_port(&self) -> u16 {
+        be16(self.b(), 2)
+    }
+    /// Sequence number.
+    pub fn seq(&self) -> u32 {
+        be32(self.b(), 4)
+    }
+    /// Acknowledgement number.
+    pub fn ack(&self) -> u32 {
+        be32(self.b(), 8)
+    }
+    /// Header length in bytes (data offset × 4).
+    pub fn header_len(&self) -> usize {
+        usize::from(self.b()[12] >> 4) * 4
+    }
+    /// The three reserved bits.
+    pub fn reserved(&self) -> u8 {
+        (self.b()[12] >> 1) & 0x07
+    }
+    /// Flags (see [`flags`]), NS included.
+    pub fn flags(&self) -> u16 {
+        be16(self.b(), 12) & 0x01ff
+    }
+    /// True when every bit of `f` is set.
+    pub fn has(&self, f: u16) -> bool {
+        self.flags() & f == f
+    }
+    /// Window size.
+    pub fn window(&self) -> u16 {
+        be16(self.b(), 14)
+    }
+    /// Checksum field.
+    pub fn checksum(&self) -> u16 {
+        be16(self.b(), 16)
+    }
+    /// Urgent pointer.
+    pub fn urgent(&self) -> u16 {
+        be16(self.b(), 18)
+    }
+    /// Header bytes, options included.
+    pub fn header(&self) -> &[u8] {
+        &self.b()[..self.header_len()]
+    }
+    /// Option bytes.
+    pub fn options(&self) -> &[u8] {
+        &self.b()[MIN_HEADER_LEN..self.header_len()]
+    }
+    /// Bytes after the header.
+    pub fn payload(&self) -> &[u8] {
+        &self.b()[self.header_len()..]
+    }
+}
+
+impl<T: AsRef<[u8]> + AsMut<[u8]>> TcpPacket<T> {
+    fn bm(&mut self) -> &mut [u8] {
+        self.buffer.as_mut()
+    }
+    /// Sets the ports.
+    pub fn set_ports(&mut self, src: u16, dst: u16) {
+        put16(self.bm(), 0, src);
+        put16(self.bm(), 2, dst);
+    }
+    /// Sets the sequence number.
+    pub fn set_seq(&mut self, v: u32) {
+        put32(self.bm(), 4, v);
+    }
+    /// Sets the acknowledgement number.
+    pub fn set_ack(&mut self, v: u32) {
+        put32(self.bm(), 8, v);
+    }
+    /// Sets the header length in bytes (a multiple of 4), clears the reserved bits and sets the
+    /// flags.
+    pub fn set_header_len_and_flags(&mut self, header_len: usize, f: u16) {
+        let v = (((header_len / 4) as u16 & 0x0f) << 12) | (f & 0x01ff);
+        put16(self.bm(), 12, v);
+    }
+    /// Sets the window size.
+    pub fn set_window(&mut self, v: u16) {
+        put16(self.bm(), 14, v);
+    }
+    /// Sets the checksum field.
+    pub fn set_checksum(&mut self, v: u16) {
+        put16(self.bm(), 16, v);
+    }
+    /// Sets the urgent pointer.
+    pub fn set_urgent(&mut self, v: u16) {
+        put16(self.bm(), 18, v);
+    }
+}
+
+/// Option kinds.
+pub mod option_kind {
+    /// End of option list.
+    pub const EOL: u8 = 0;
+    /// No-operation (padding).
+    pub const NOP: u8 = 1;
+    /// Maximum segment size.
+    pub const MSS: u8 = 2;
+    /// Window scale.
+    pub const WINDOW_SCALE: u8 = 3;
+    /// SACK permitted.
+    pub const SACK_PERMITTED: u8 = 4;
+    /// SACK blocks.
+    pub const SACK: u8 = 5;
+    /// Timestamps.
+    pub const TIMESTAMPS: u8 = 8;
+}
+
+/// One parsed TCP option.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TcpOption<'a> {
+    /// End of option list; the rest is padding.
+    Eol,
+    /// Padding.
+    Nop,
+    /// Maximum segment size.
+    Mss(u16),
+    /// Window scale shift.
+    WindowScale(u8),
+    /// SACK permitted.
+    SackPermitted,
+    /// SACK blocks as (left, right) edges.
+    Sack(Vec<(u32, u32)>),
+    /// Timestamp value and echo reply.
+    Timestamps(u32, u32),
+    /// Any other option: kind and data.
+    Unknown(u8, &'a [u8]),
+}
+
+/// Why option bytes do not parse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum OptionError {
+    /// An option's length byte is missing, below 2, or runs past the options.
+    #[error("option kind {kind} at offset {offset} has bad length {len}")]
+    BadLength {
+        /// Option kind.
+        kind: u8,
+        /// Offset of the option within the option bytes.
+        offset: usize,
+        /// Its length byte (0 when missing).
+        len: usize,
+    },
+    /// A known option with a length other than its fixed one.
+    #[error("option kind {kind} at offset {offset} must be {expected} bytes, is {len}")]
+    WrongSize {
+        /// Option kind.
+        kind: u8,
+        /// Offset within the option bytes.
+        offset: usize,
+        /// Length found.
+        len: usize,
+        /// Length required.
+        expected: usize,
+    },
+}
+
+/// Parses option bytes strictly: every option must have a valid length, known kinds their exact
+/// size, SACK a whole number of blocks. Parsing stops at EOL.
+pub fn parse_options(opts: &[u8]) -> Result<Vec<TcpOption<'_>>, OptionError> {
+    use option_kind::*;
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < opts.len() {
+        let kind = opts[i];
+        match kind {
+            EOL => {
+                out.push(TcpOption::Eol);
+                break;
+            }
+            NOP => {
+                out.push(TcpOption::Nop);
+                i += 1;
+                continue;
+            }
+            _ => {}
+        }
+        let len = usize::from(*opts.get(i + 1).unwrap_or(&0));
+        if len < 2 || i + len > opts.len() {
+            return Err(OptionError::BadLength { kind, offset: i, len });
+        }
+        let data = &opts[i + 2..i + len];
+        let exact = |expected: usize| {
+            if len == expected {
+                Ok(())
+            } else {
+                Err(OptionError::WrongSize { kind, offset: i, len, expected })
+            }
+        };
+        let opt = match kind {
+            MSS => {
+                exact(4)?;
+                TcpOption::Mss(be16(data, 0))
+            }
+            WINDOW_SCALE => {
+                exact(3)?;
+                TcpOption::WindowScale(data[0])
+            }
+            SACK_PERMITTED => {
+                exact(2)?;
+                TcpOption::SackPermitted
+            }
+            SACK => {
+                if (len - 2) % 8 != 0 || len == 2 {
+                    return Err(OptionError::WrongSize { kind, offset: i, len, expected: 10 });
+                }
+                TcpOption::Sack(
+                    data.chunks_exact(8).map(|c| (be32(c, 0), be32(c, 4))).collect(),
+                )
+            }
+            TIMESTAMPS => {
+                exact(10)?;
+                TcpOption::Timestamps(be32(data, 0), be32(data, 4))
+            }
+            _ => TcpOption::Unknown(kind, data),
+        };
+        out.push(opt);
+        i += len;
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_header_and_syn_options() {
+        // SYN with MSS 1460, SACK-permitted, timestamps, NOP, window scale 7.
+        let mut seg = vec![
+            0xc3, 0x50, 0x01, 0xbb, 0, 0, 0, 1, 0, 0, 0, 0, 0xa0, 0x02, 0xfa, 0xf0, 0, 0, 0, 0,
+        ];
+        seg.extend_from_slice(&[
+            2, 4, 0x05, 0xb4, 4, 2, 8, 10, 0, 0, 0, 9, 0, 0, 0, 0, 1, 3, 3, 7,
+        ]);
+        let t = TcpPacket::new_checked(&seg[..]).unwrap();
+        assert_eq!(t.src_port(), 50000);
+        assert_eq!(t.dst_port(), 443);
+        assert_eq!(t.header_len(), 40);
+        assert!(t.has(flags::SYN));
+        assert!(!t.has(flags::ACK));
+        let o = parse_options(t.options()).unwrap();
+        assert_eq!(
+            o,
+            vec![
+                TcpOption::Mss(1460),
+                TcpOption::SackPermitted,
+                TcpOption::Timestamps(9, 0),
+                TcpOption::Nop,
+                TcpOption::WindowScale(7)
+            ]
+        );
+    }
+
+    #[test]
+    fn rejects_bad_options_and_short_headers() {
+        assert!(parse_options(&[2, 4, 5]).is_err()); // runs past the end
+        assert!(parse_options(&[3, 4, 7, 0]).is_err()); // window scale of length 4
+        assert!(parse_options(&[5, 6, 0, 0, 0, 0]).is_err()); // SACK not a whole block
+        assert!(parse_options(&[8, 1]).is_err()); // length below 2
+        assert_eq!(parse_options(&[1, 0, 99, 99]).unwrap(), vec![TcpOption::Nop, TcpOption::Eol]);
+        let mut seg = [0u8; 20];
+        seg[12] = 0x40; // data offset 4
+        assert!(TcpPacket::new_checked(&seg[..]).is_err());
+        seg[12] = 0x60; // data offset 6 in a 20-byte buffer
+        assert!(TcpPacket::new_checked(&seg[..]).is_err());
+        assert!(TcpPacket::new_checked(&seg[..19]).is_err());
+    }
+}
