@@ -116,13 +116,21 @@ pub fn dissect(frame: &Frame) -> Result<Dissected<'_>, SkipReason> {
             if data.len() < SLL_HEADER_LEN {
                 return Err(SkipReason::Truncated);
             }
-            (None, u16::from_be_bytes([data[14], data[15]]), &data[SLL_HEADER_LEN..])
+            (
+                None,
+                u16::from_be_bytes([data[14], data[15]]),
+                &data[SLL_HEADER_LEN..],
+            )
         }
         LinkType::LinuxSll2 => {
             if data.len() < SLL2_HEADER_LEN {
                 return Err(SkipReason::Truncated);
             }
-            (None, u16::from_be_bytes([data[0], data[1]]), &data[SLL2_HEADER_LEN..])
+            (
+                None,
+                u16::from_be_bytes([data[0], data[1]]),
+                &data[SLL2_HEADER_LEN..],
+            )
         }
         LinkType::Raw => match data.first().map(|b| b >> 4) {
             Some(4) => (None, ETHERTYPE_IPV4, data),
@@ -231,11 +239,17 @@ mod tests {
         }
         d.extend_from_slice(&ethertype.to_be_bytes());
         d.extend_from_slice(l3);
-        Frame { link: LinkType::Ethernet, data: d, ..Frame::default() }
+        Frame {
+            link: LinkType::Ethernet,
+            data: d,
+            ..Frame::default()
+        }
     }
 
     fn udp_ipv4() -> Vec<u8> {
-        let mut p = vec![0x45, 0, 0, 30, 0, 1, 0x40, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2];
+        let mut p = vec![
+            0x45, 0, 0, 30, 0, 1, 0x40, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
+        ];
         p.extend_from_slice(&[0x13, 0x88, 0, 53, 0, 10, 0, 0, 0xab, 0xcd]);
         p
     }
@@ -253,25 +267,38 @@ mod tests {
 
     #[test]
     fn skips_with_reasons() {
-        assert_eq!(dissect(&eth_frame(0x0806, &[], &[0; 28])).unwrap_err(), SkipReason::Arp);
+        assert_eq!(
+            dissect(&eth_frame(0x0806, &[], &[0; 28])).unwrap_err(),
+            SkipReason::Arp
+        );
         assert_eq!(
             dissect(&eth_frame(0x88cc, &[], &[0; 28])).unwrap_err(),
             SkipReason::NonIp(0x88cc)
         );
         let mut igmp = udp_ipv4();
         igmp[9] = 2;
-        assert_eq!(dissect(&eth_frame(0x0800, &[], &igmp)).unwrap_err(), SkipReason::OtherL4(2));
+        assert_eq!(
+            dissect(&eth_frame(0x0800, &[], &igmp)).unwrap_err(),
+            SkipReason::OtherL4(2)
+        );
         let mut frag = udp_ipv4();
         frag[7] = 1;
-        assert_eq!(dissect(&eth_frame(0x0800, &[], &frag)).unwrap_err(), SkipReason::Fragment);
+        assert_eq!(
+            dissect(&eth_frame(0x0800, &[], &frag)).unwrap_err(),
+            SkipReason::Fragment
+        );
         let short = udp_ipv4();
         assert_eq!(
             dissect(&eth_frame(0x0800, &[], &short[..24])).unwrap_err(),
             SkipReason::Truncated
         );
         assert_eq!(
-            dissect(&Frame { link: LinkType::Ethernet, data: vec![0; 5], ..Frame::default() })
-                .unwrap_err(),
+            dissect(&Frame {
+                link: LinkType::Ethernet,
+                data: vec![0; 5],
+                ..Frame::default()
+            })
+            .unwrap_err(),
             SkipReason::Truncated
         );
     }
@@ -280,16 +307,28 @@ mod tests {
     fn null_loopback_either_byte_order_and_sll() {
         let mut le = vec![2, 0, 0, 0];
         le.extend_from_slice(&udp_ipv4());
-        let f = Frame { link: LinkType::Null, data: le, ..Frame::default() };
+        let f = Frame {
+            link: LinkType::Null,
+            data: le,
+            ..Frame::default()
+        };
         assert!(dissect(&f).is_ok());
         let mut be = vec![0, 0, 0, 2];
         be.extend_from_slice(&udp_ipv4());
-        let f = Frame { link: LinkType::Null, data: be, ..Frame::default() };
+        let f = Frame {
+            link: LinkType::Null,
+            data: be,
+            ..Frame::default()
+        };
         assert!(dissect(&f).is_ok());
         let mut sll = vec![0u8; 14];
         sll.extend_from_slice(&[0x08, 0x00]);
         sll.extend_from_slice(&udp_ipv4());
-        let f = Frame { link: LinkType::LinuxSll, data: sll, ..Frame::default() };
+        let f = Frame {
+            link: LinkType::LinuxSll,
+            data: sll,
+            ..Frame::default()
+        };
         assert!(dissect(&f).unwrap().eth.is_none());
     }
 }

@@ -92,7 +92,10 @@ impl SkipCounts {
     /// The counts as a JSON object keyed by reason name.
     pub fn to_json(&self) -> serde_json::Value {
         serde_json::Value::Object(
-            self.0.iter().map(|(r, n)| (r.to_string(), serde_json::Value::from(*n))).collect(),
+            self.0
+                .iter()
+                .map(|(r, n)| (r.to_string(), serde_json::Value::from(*n)))
+                .collect(),
         )
     }
 }

@@ -78,7 +78,11 @@ impl CaptureReader {
         if got < 4 {
             return Err(r.err(
                 None,
-                CaptureErrorKind::Truncated { what: "file header", need: 24, have: got as u64 },
+                CaptureErrorKind::Truncated {
+                    what: "file header",
+                    need: 24,
+                    have: got as u64,
+                },
             ));
         }
         let magic = u32::from_le_bytes([hdr[0], hdr[1], hdr[2], hdr[3]]);
@@ -95,7 +99,11 @@ impl CaptureReader {
         if got < 24 {
             return Err(r.err(
                 None,
-                CaptureErrorKind::Truncated { what: "file header", need: 24, have: got as u64 },
+                CaptureErrorKind::Truncated {
+                    what: "file header",
+                    need: 24,
+                    have: got as u64,
+                },
             ));
         }
         let major = r.u16_at(&hdr, 4);
@@ -108,7 +116,10 @@ impl CaptureReader {
         if !r.link.is_supported() {
             return Err(r.err(
                 None,
-                CaptureErrorKind::UnsupportedLinkType { number: lt, name: linktype_name(lt) },
+                CaptureErrorKind::UnsupportedLinkType {
+                    number: lt,
+                    name: linktype_name(lt),
+                },
             ));
         }
         r.offset = 24;
@@ -234,7 +245,12 @@ impl CaptureReader {
     }
 
     fn err_at(&self, record: Option<u64>, offset: u64, kind: CaptureErrorKind) -> CaptureError {
-        CaptureError { path: self.path.clone(), record, offset, kind }
+        CaptureError {
+            path: self.path.clone(),
+            record,
+            offset,
+            kind,
+        }
     }
 }
 

@@ -33,6 +33,10 @@ impl<T: AsRef<[u8]>> IcmpPacket<T> {
         need("ICMP", buffer.as_ref().len(), HEADER_LEN)?;
         Ok(IcmpPacket { buffer })
     }
+    /// The underlying buffer.
+    pub fn into_inner(self) -> T {
+        self.buffer
+    }
     fn b(&self) -> &[u8] {
         self.buffer.as_ref()
     }

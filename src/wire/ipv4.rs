@@ -215,13 +215,20 @@ mod tests {
     fn rejects_short_and_bad_headers() {
         assert!(matches!(
             Ipv4Packet::new_checked(&HDR[..19]),
-            Err(WireError::Truncated { need: 20, have: 19, .. })
+            Err(WireError::Truncated {
+                need: 20,
+                have: 19,
+                ..
+            })
         ));
         let mut v6 = HDR;
         v6[0] = 0x65;
         assert!(matches!(
             Ipv4Packet::new_checked(&v6[..]),
-            Err(WireError::Malformed { field: "version", .. })
+            Err(WireError::Malformed {
+                field: "version",
+                ..
+            })
         ));
         let mut ihl = HDR;
         ihl[0] = 0x44;

@@ -27,6 +27,10 @@ impl<T: AsRef<[u8]>> Ipv6Packet<T> {
         }
         Ok(Ipv6Packet { buffer })
     }
+    /// The underlying buffer.
+    pub fn into_inner(self) -> T {
+        self.buffer
+    }
     fn b(&self) -> &[u8] {
         self.buffer.as_ref()
     }

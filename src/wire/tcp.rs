@@ -56,6 +56,10 @@ impl<T: AsRef<[u8]>> TcpPacket<T> {
         need("TCP", p.buffer.as_ref().len(), p.header_len())?;
         Ok(p)
     }
+    /// The underlying buffer.
+    pub fn into_inner(self) -> T {
+        self.buffer
+    }
     fn b(&self) -> &[u8] {
         self.buffer.as_ref()
     }
@@ -242,14 +246,23 @@ pub fn parse_options(opts: &[u8]) -> Result<Vec<TcpOption<'_>>, OptionError> {
         }
         let len = usize::from(*opts.get(i + 1).unwrap_or(&0));
         if len < 2 || i + len > opts.len() {
-            return Err(OptionError::BadLength { kind, offset: i, len });
+            return Err(OptionError::BadLength {
+                kind,
+                offset: i,
+                len,
+            });
         }
         let data = &opts[i + 2..i + len];
         let exact = |expected: usize| {
             if len == expected {
                 Ok(())
             } else {
-                Err(OptionError::WrongSize { kind, offset: i, len, expected })
+                Err(OptionError::WrongSize {
+                    kind,
+                    offset: i,
+                    len,
+                    expected,
+                })
             }
         };
         let opt = match kind {
@@ -267,10 +280,17 @@ pub fn parse_options(opts: &[u8]) -> Result<Vec<TcpOption<'_>>, OptionError> {
             }
             SACK => {
                 if (len - 2) % 8 != 0 || len == 2 {
-                    return Err(OptionError::WrongSize { kind, offset: i, len, expected: 10 });
+                    return Err(OptionError::WrongSize {
+                        kind,
+                        offset: i,
+                        len,
+                        expected: 10,
+                    });
                 }
                 TcpOption::Sack(
-                    data.chunks_exact(8).map(|c| (be32(c, 0), be32(c, 4))).collect(),
+                    data.chunks_exact(8)
+                        .map(|c| (be32(c, 0), be32(c, 4)))
+                        .collect(),
                 )
             }
             TIMESTAMPS => {
@@ -323,7 +343,10 @@ mod tests {
         assert!(parse_options(&[3, 4, 7, 0]).is_err()); // window scale of length 4
         assert!(parse_options(&[5, 6, 0, 0, 0, 0]).is_err()); // SACK not a whole block
         assert!(parse_options(&[8, 1]).is_err()); // length below 2
-        assert_eq!(parse_options(&[1, 0, 99, 99]).unwrap(), vec![TcpOption::Nop, TcpOption::Eol]);
+        assert_eq!(
+            parse_options(&[1, 0, 99, 99]).unwrap(),
+            vec![TcpOption::Nop, TcpOption::Eol]
+        );
         let mut seg = [0u8; 20];
         seg[12] = 0x40; // data offset 4
         assert!(TcpPacket::new_checked(&seg[..]).is_err());

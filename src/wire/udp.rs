@@ -21,6 +21,10 @@ impl<T: AsRef<[u8]>> UdpPacket<T> {
         need("UDP", buffer.as_ref().len(), HEADER_LEN)?;
         Ok(UdpPacket { buffer })
     }
+    /// The underlying buffer.
+    pub fn into_inner(self) -> T {
+        self.buffer
+    }
     fn b(&self) -> &[u8] {
         self.buffer.as_ref()
     }
@@ -74,7 +78,10 @@ mod tests {
         let mut b = [0u8; 8];
         UdpPacket::new_unchecked(&mut b[..]).set_fields(5353, 53, 8, 0xbeef);
         let u = UdpPacket::new_checked(&b[..]).unwrap();
-        assert_eq!((u.src_port(), u.dst_port(), u.len(), u.checksum()), (5353, 53, 8, 0xbeef));
+        assert_eq!(
+            (u.src_port(), u.dst_port(), u.len(), u.checksum()),
+            (5353, 53, 8, 0xbeef)
+        );
         assert!(UdpPacket::new_checked(&b[..7]).is_err());
     }
 }
