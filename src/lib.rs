@@ -7,5 +7,6 @@
 #![warn(missing_docs)]
 
 pub mod capture;
+pub mod flows;
 pub mod nprint;
 pub mod wire;
