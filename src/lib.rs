@@ -6,7 +6,9 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod atomic_file;
 pub mod capture;
 pub mod flows;
 pub mod nprint;
+pub mod packets;
 pub mod wire;

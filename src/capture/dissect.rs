@@ -169,6 +169,7 @@ pub fn dissect(frame: &Frame) -> Result<Dissected<'_>, SkipReason> {
         ETHERTYPE_IPV4 => dissect_ipv4(eth, l3),
         ETHERTYPE_IPV6 => dissect_ipv6(eth, l3),
         ETHERTYPE_ARP => Err(SkipReason::Arp),
+        len if len <= 1500 && frame.link == LinkType::Ethernet => Err(SkipReason::Llc),
         other => Err(SkipReason::NonIp(other)),
     }
 }

@@ -39,6 +39,8 @@ pub enum SkipReason {
     Arp,
     /// Another non-IP payload; the EtherType (or protocol) is given.
     NonIp(u16),
+    /// An IEEE 802.3 frame with an LLC header (length instead of EtherType: STP, CDP, ...).
+    Llc,
     /// An IPv4 protocol other than TCP, UDP and ICMP.
     OtherL4(u8),
     /// A later fragment of a fragmented IPv4 datagram (no transport header in it).
@@ -57,6 +59,7 @@ impl fmt::Display for SkipReason {
             SkipReason::Ipv6 => write!(f, "ipv6"),
             SkipReason::Arp => write!(f, "arp"),
             SkipReason::NonIp(t) => write!(f, "non-ip(0x{t:04x})"),
+            SkipReason::Llc => write!(f, "llc"),
             SkipReason::OtherL4(p) => write!(f, "ip-proto-{p}"),
             SkipReason::Fragment => write!(f, "ipv4-fragment"),
             SkipReason::Truncated => write!(f, "truncated-header"),

@@ -2,6 +2,7 @@
 //! compatible with the nPrint tool, NetDiffusion's image form, and netdiffd's model layout.
 
 pub mod csv_write;
+pub mod decode;
 pub mod encode;
 pub mod layout;
 pub mod tool;
