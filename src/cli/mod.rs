@@ -1,5 +1,6 @@
 //! The `netdiffd` command line: one subcommand a pipeline stage, each in its own file.
 
+mod bench;
 mod encode;
 mod output;
 
@@ -20,11 +21,14 @@ pub struct Cli {
 pub enum Command {
     /// Encode a capture as nPrint CSV (a drop-in for the nPrint tool: same options, same output).
     Encode(encode::EncodeArgs),
+    /// Measure the speed of a pipeline stage on inputs built from the corpus.
+    Bench(bench::BenchArgs),
 }
 
 /// Runs the parsed command line; the process exit code on success.
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Command::Encode(a) => encode::run(&a),
+        Command::Bench(a) => bench::run(&a),
     }
 }
