@@ -11,4 +11,5 @@ pub mod capture;
 pub mod flows;
 pub mod nprint;
 pub mod packets;
+pub mod repair;
 pub mod wire;

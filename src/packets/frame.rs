@@ -39,8 +39,16 @@ impl Framing {
     /// Appends the link header for an IPv4 packet travelling client → server (`forward`) or
     /// back.
     pub fn push_header(&self, forward: bool, out: &mut Vec<u8>) {
-        if let Framing::Ethernet { client_mac, server_mac } = self {
-            let (src, dst) = if forward { (client_mac, server_mac) } else { (server_mac, client_mac) };
+        if let Framing::Ethernet {
+            client_mac,
+            server_mac,
+        } = self
+        {
+            let (src, dst) = if forward {
+                (client_mac, server_mac)
+            } else {
+                (server_mac, client_mac)
+            };
             out.extend_from_slice(dst);
             out.extend_from_slice(src);
             out.extend_from_slice(&0x0800u16.to_be_bytes());
@@ -64,28 +72,6 @@ pub fn parse_mac(s: &str) -> Option<[u8; 6]> {
     Some(m)
 }
 
-/// How payload bytes are filled (the nPrint form keeps only their length).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub enum PayloadFill {
-    /// All zero bytes.
-    #[default]
-    Zeros,
-    /// A byte pattern repeated from the start of the payload.
-    Pattern(Vec<u8>),
-}
-
-impl PayloadFill {
-    /// Appends `len` payload bytes.
-    pub fn push(&self, len: usize, out: &mut Vec<u8>) {
-        match self {
-            PayloadFill::Pattern(p) if !p.is_empty() => {
-                out.extend(p.iter().copied().cycle().take(len));
-            }
-            _ => out.resize(out.len() + len, 0),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -106,13 +92,7 @@ mod tests {
     }
 
     #[test]
-    fn payload_fill_and_mac_parsing() {
-        let mut v = vec![9];
-        PayloadFill::Pattern(vec![1, 2]).push(5, &mut v);
-        assert_eq!(v, [9, 1, 2, 1, 2, 1]);
-        let mut z = Vec::new();
-        PayloadFill::Zeros.push(3, &mut z);
-        assert_eq!(z, [0, 0, 0]);
+    fn mac_parsing() {
         assert_eq!(parse_mac("02:00:0a:0B:00:ff"), Some([2, 0, 10, 11, 0, 255]));
         assert_eq!(parse_mac("02:00:0a:0B:00"), None);
         assert_eq!(parse_mac("02:00:0a:0B:00:fg"), None);

@@ -1,0 +1,409 @@
+//! Stage 5, repair: turn a generated flow matrix (from the model, an nPrint CSV or a
+//! NetDiffusion PNG) into a protocol-compliant flow of IPv4 packets with real timestamps,
+//! changing as few generated bits as the rules allow, and report what changed.
+//!
+//! The guarantees are the rules of `repair.md`: one transport protocol per flow; IPv4 fields
+//! consistent (version, IHL, lengths, TTL per direction, IP ID per direction, checksum); TCP
+//! opened with a handshake, sequence and acknowledgement numbers that follow the bytes sent,
+//! options that parse and sit where they belong, orderly teardown; UDP and ICMP lengths and
+//! checksums; strictly increasing times; payloads of the encoded length filled
+//! deterministically; trailing vacant rows are padding.
+
+mod build;
+mod generated;
+mod report;
+mod settings;
+mod tcp;
+mod tcp_options;
+
+pub use report::{FieldChange, RepairReport};
+pub use settings::{CidrError, ClassHints, HandshakePolicy, Ipv4Cidr, PayloadFill, RepairSettings};
+
+use crate::flows::{Direction, FlowKey};
+use crate::nprint::layout::{Bit, STANDARD_WIDTH};
+use crate::wire::ip_proto;
+use generated::{is_vacant_row, GeneratedRow};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use std::net::Ipv4Addr;
+
+/// Why a flow cannot be repaired.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RepairError {
+    /// The matrix is not a whole number of standard-layout rows.
+    #[error("flow matrix of {0} values is not a whole number of 1088-value rows")]
+    Width(usize),
+    /// No packet before the first all-vacant row.
+    #[error("flow has no packets (its first row is vacant)")]
+    Empty,
+    /// Per-packet directions or times that do not cover every packet.
+    #[error("{what} has {got} entries for {rows} packets")]
+    SideChannel {
+        /// `directions` or `inter-arrival times`.
+        what: &'static str,
+        /// Entries given.
+        got: usize,
+        /// Packets in the flow.
+        rows: usize,
+    },
+}
+
+/// A generated flow and what the generator said besides the bits.
+#[derive(Debug, Clone, Copy)]
+pub struct FlowInput<'a> {
+    /// Rows in the standard layout (1088 values each), row-major.
+    pub rows: &'a [Bit],
+    /// Per-packet directions, when the generator produced them.
+    pub directions: Option<&'a [Direction]>,
+    /// Per-packet inter-arrival times in ns (first ignored), when the generator produced them.
+    pub iat_ns: Option<&'a [u64]>,
+    /// The class's fallback statistics.
+    pub hints: Option<&'a ClassHints>,
+}
+
+/// One repaired packet: a complete IPv4 packet and its time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepairedPacket {
+    /// Time, nanoseconds since the Unix epoch.
+    pub ts_ns: u64,
+    /// Direction within the flow.
+    pub direction: Direction,
+    /// The IPv4 packet, headers and payload.
+    pub bytes: Vec<u8>,
+}
+
+/// A repaired flow.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RepairedFlow {
+    /// Addresses, ports and protocol assigned.
+    pub key: FlowKey,
+    /// Packets in time order.
+    pub packets: Vec<RepairedPacket>,
+    /// What repair changed.
+    pub report: RepairReport,
+}
+
+/// Per-direction values fixed for the whole flow.
+#[derive(Debug, Clone, Copy)]
+struct Side {
+    addr: Ipv4Addr,
+    port: u16,
+    ttl: u8,
+    ip_id: u16,
+    isn: u32,
+    ts_base: u32,
+}
+
+/// What is decided for each packet before its headers are built.
+#[derive(Debug, Clone, Copy)]
+struct PacketPlan {
+    direction: Direction,
+    ts_ns: u64,
+    payload_len: usize,
+}
+
+/// Repairs one flow; `flow_index` varies the random choices between flows of one run.
+pub fn repair_flow(
+    input: &FlowInput<'_>,
+    settings: &RepairSettings,
+    flow_index: u64,
+) -> Result<RepairedFlow, RepairError> {
+    if !input.rows.len().is_multiple_of(STANDARD_WIDTH) {
+        return Err(RepairError::Width(input.rows.len()));
+    }
+    let all_rows: Vec<&[Bit]> = input.rows.chunks(STANDARD_WIDTH).collect();
+    let n = all_rows
+        .iter()
+        .position(|r| is_vacant_row(r))
+        .unwrap_or(all_rows.len());
+    if n == 0 {
+        return Err(RepairError::Empty);
+    }
+    check_side_channel("directions", input.directions.map(|d| d.len()), n)?;
+    check_side_channel("inter-arrival times", input.iat_ns.map(|d| d.len()), n)?;
+    let mut rng = StdRng::seed_from_u64(
+        settings.seed
+            ^ flow_index
+                .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+                .rotate_left(17),
+    );
+    let rows: Vec<GeneratedRow> = all_rows[..n]
+        .iter()
+        .map(|r| GeneratedRow::read(r))
+        .collect();
+    let mut report = RepairReport {
+        rows_in: n,
+        ..RepairReport::default()
+    };
+
+    let proto = choose_protocol(&rows);
+    if rows.iter().any(|r| r.ip().protocol() != proto) {
+        report.applied("one-protocol");
+    }
+    let directions = directions(&rows, input, proto, &mut rng);
+    let times = times(n, input, settings, &mut rng);
+    let l4_len = match proto {
+        ip_proto::TCP => |r: &GeneratedRow| r.tcp().header_len().clamp(20, 60),
+        _ => |_: &GeneratedRow| 8,
+    };
+    let mut plans: Vec<PacketPlan> = (0..n)
+        .map(|i| PacketPlan {
+            direction: directions[i],
+            ts_ns: times[i],
+            payload_len: rows[i].payload_len(l4_len(&rows[i])),
+        })
+        .collect();
+    let sides = sides(&rows, &plans, proto, settings, input.hints, &mut rng);
+    let tcp_plans = if proto == ip_proto::TCP {
+        Some(tcp::plan_tcp(
+            &rows,
+            &mut plans,
+            settings,
+            &sides,
+            &mut report,
+        ))
+    } else {
+        None
+    };
+    let packets = build::build_packets(
+        &rows,
+        &plans,
+        tcp_plans.as_deref(),
+        proto,
+        &sides,
+        settings,
+        &mut report,
+        &all_rows,
+    );
+    report.packets_out = packets.len();
+    let key = FlowKey {
+        proto,
+        client: sides[0].addr,
+        client_port: sides[0].port,
+        server: sides[1].addr,
+        server_port: sides[1].port,
+    };
+    Ok(RepairedFlow {
+        key,
+        packets,
+        report,
+    })
+}
+
+fn check_side_channel(
+    what: &'static str,
+    got: Option<usize>,
+    rows: usize,
+) -> Result<(), RepairError> {
+    match got {
+        Some(g) if g < rows => Err(RepairError::SideChannel { what, got: g, rows }),
+        _ => Ok(()),
+    }
+}
+
+/// The transport protocol whose block is most populated over the whole flow.
+fn choose_protocol(rows: &[GeneratedRow]) -> u8 {
+    let mut pop = [0usize; 3];
+    for r in rows {
+        for (k, p) in pop.iter_mut().enumerate() {
+            *p += r.populated[k];
+        }
+    }
+    // Compare per-bit shares, since the blocks have different widths (480, 64, 64 bits).
+    let share = |k: usize, width: usize| pop[k] as f64 / width as f64;
+    let shares = [share(0, 480), share(1, 64), share(2, 64)];
+    if shares.iter().all(|&s| s == 0.0) {
+        return match rows[0].ip().protocol() {
+            ip_proto::UDP => ip_proto::UDP,
+            ip_proto::ICMP => ip_proto::ICMP,
+            _ => ip_proto::TCP,
+        };
+    }
+    let best = (0..3)
+        .max_by(|&a, &b| shares[a].total_cmp(&shares[b]).then(b.cmp(&a)))
+        .unwrap_or(0);
+    [ip_proto::TCP, ip_proto::UDP, ip_proto::ICMP][best]
+}
+
+/// Directions: the generator's, else read from the generated addresses or ports, else drawn
+/// from the class's direction chain.
+fn directions(
+    rows: &[GeneratedRow],
+    input: &FlowInput<'_>,
+    proto: u8,
+    rng: &mut StdRng,
+) -> Vec<Direction> {
+    if let Some(d) = input.directions {
+        return d[..rows.len()].to_vec();
+    }
+    let chain = input
+        .hints
+        .and_then(|h| h.direction_chain)
+        .unwrap_or([0.5, 0.5]);
+    let ports = |r: &GeneratedRow| match proto {
+        ip_proto::TCP => (r.tcp().src_port(), r.tcp().dst_port()),
+        ip_proto::UDP => {
+            let u = crate::wire::udp::UdpPacket::new_unchecked(&r.udp[..]);
+            (u.src_port(), u.dst_port())
+        }
+        _ => (0, 0),
+    };
+    let first = &rows[0];
+    let (fs, fd) = (first.ip().src_addr(), first.ip().dst_addr());
+    let (ps, pd) = ports(first);
+    let mut out = Vec::with_capacity(rows.len());
+    let mut prev = Direction::Forward;
+    for (i, r) in rows.iter().enumerate() {
+        let d = if i == 0 {
+            Direction::Forward
+        } else if first.has_addresses && r.has_addresses && fs != fd {
+            if r.ip().src_addr() == fd {
+                Direction::Backward
+            } else {
+                Direction::Forward
+            }
+        } else if proto == ip_proto::ICMP {
+            if r.icmp[0] == 0 {
+                Direction::Backward
+            } else {
+                Direction::Forward
+            }
+        } else if ps != pd && ports(r) == (pd, ps) {
+            Direction::Backward
+        } else if ps != pd && ports(r) == (ps, pd) {
+            Direction::Forward
+        } else {
+            let p_fwd = if prev == Direction::Forward {
+                chain[0]
+            } else {
+                chain[1]
+            };
+            if rng.random::<f64>() < p_fwd {
+                Direction::Forward
+            } else {
+                Direction::Backward
+            }
+        };
+        out.push(d);
+        prev = d;
+    }
+    out
+}
+
+/// Strictly increasing packet times (at least 1 µs apart, the pcap resolution).
+fn times(n: usize, input: &FlowInput<'_>, s: &RepairSettings, rng: &mut StdRng) -> Vec<u64> {
+    let samples = input
+        .hints
+        .map(|h| h.iat_samples_ns.as_slice())
+        .unwrap_or(&[]);
+    let mut t = s.start_ns;
+    let mut out = Vec::with_capacity(n);
+    for i in 0..n {
+        if i > 0 {
+            let gap = match input.iat_ns {
+                Some(iat) => iat[i],
+                None if !samples.is_empty() => samples[rng.random_range(0..samples.len())],
+                None => s.default_gap_ns,
+            };
+            t = t.saturating_add(gap.max(1_000));
+        }
+        out.push(t);
+    }
+    out
+}
+
+/// Addresses, ports, TTLs and initial counters of the two sides.
+fn sides(
+    rows: &[GeneratedRow],
+    plans: &[PacketPlan],
+    proto: u8,
+    settings: &RepairSettings,
+    hints: Option<&ClassHints>,
+    rng: &mut StdRng,
+) -> [Side; 2] {
+    let first_of = |d: Direction| {
+        plans
+            .iter()
+            .position(|p| p.direction == d)
+            .map(|i| &rows[i])
+            .unwrap_or(&rows[0])
+    };
+    let ttl_of = |d: Direction| {
+        let mut counts = [0u32; 256];
+        for (r, p) in rows.iter().zip(plans) {
+            if p.direction == d {
+                counts[usize::from(r.ip().ttl())] += 1;
+            }
+        }
+        let best = (0..256).max_by_key(|&t| (counts[t], t)).unwrap_or(64) as u8;
+        if best == 0 || counts[usize::from(best)] == 0 {
+            64
+        } else {
+            best
+        }
+    };
+    let fwd = first_of(Direction::Forward);
+    let bwd = first_of(Direction::Backward);
+    let (gen_client_port, gen_server_port) = match proto {
+        ip_proto::TCP => (fwd.tcp().src_port(), fwd.tcp().dst_port()),
+        ip_proto::UDP => {
+            let u = crate::wire::udp::UdpPacket::new_unchecked(&fwd.udp[..]);
+            (u.src_port(), u.dst_port())
+        }
+        _ => {
+            let id = u16::from_be_bytes([fwd.icmp[4], fwd.icmp[5]]);
+            (id, id)
+        }
+    };
+    let (client_port, server_port) = if proto == ip_proto::ICMP {
+        (gen_client_port, gen_server_port)
+    } else {
+        let client = if gen_client_port >= 1024 {
+            gen_client_port
+        } else {
+            rng.random_range(49152..=65535)
+        };
+        let known = hints.map(|h| h.server_ports.as_slice()).unwrap_or(&[]);
+        let plausible = if known.is_empty() {
+            (1..49152).contains(&gen_server_port)
+        } else {
+            known.contains(&gen_server_port)
+        };
+        let server = if plausible {
+            gen_server_port
+        } else {
+            known.first().copied().unwrap_or(443)
+        };
+        (client, server)
+    };
+    let tcp_isn = |r: &GeneratedRow| r.tcp().seq();
+    let tsval = |r: &GeneratedRow| {
+        let o = r.tcp_options();
+        o.windows(2)
+            .position(|w| w == [8, 10])
+            .and_then(|at| o.get(at + 2..at + 6))
+            .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+            .unwrap_or(0)
+    };
+    let client = Side {
+        addr: settings.client_pool.host(rng.random::<u64>()),
+        port: client_port,
+        ttl: ttl_of(Direction::Forward),
+        ip_id: fwd.ip().ident(),
+        isn: tcp_isn(fwd),
+        ts_base: tsval(fwd),
+    };
+    let mut server_addr = settings.server_pool.host(rng.random::<u64>());
+    if server_addr == client.addr {
+        server_addr = settings.server_pool.host(rng.random::<u64>() | 1);
+    }
+    let server = Side {
+        addr: server_addr,
+        port: server_port,
+        ttl: ttl_of(Direction::Backward),
+        ip_id: bwd.ip().ident(),
+        isn: tcp_isn(bwd),
+        ts_base: tsval(bwd),
+    };
+    [client, server]
+}

@@ -1,0 +1,240 @@
+//! Repair settings: the test bed's addressing and the policies the repaired flows follow.
+
+use std::net::Ipv4Addr;
+use std::str::FromStr;
+
+/// An IPv4 network in CIDR form, e.g. `198.18.0.0/15`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ipv4Cidr {
+    /// Network address (host bits zero).
+    pub network: Ipv4Addr,
+    /// Prefix length, 0..=32.
+    pub prefix: u8,
+}
+
+/// Why a CIDR string does not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid IPv4 CIDR {0:?} (expected ADDRESS/PREFIX, e.g. 198.18.0.0/15)")]
+pub struct CidrError(pub String);
+
+impl FromStr for Ipv4Cidr {
+    type Err = CidrError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let err = || CidrError(s.to_string());
+        let (a, p) = s.split_once('/').ok_or_else(err)?;
+        let addr: Ipv4Addr = a.trim().parse().map_err(|_| err())?;
+        let prefix: u8 = p.trim().parse().map_err(|_| err())?;
+        if prefix > 32 {
+            return Err(err());
+        }
+        let mask = Self::mask(prefix);
+        Ok(Ipv4Cidr {
+            network: Ipv4Addr::from(u32::from(addr) & mask),
+            prefix,
+        })
+    }
+}
+
+impl std::fmt::Display for Ipv4Cidr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.network, self.prefix)
+    }
+}
+
+impl Ipv4Cidr {
+    fn mask(prefix: u8) -> u32 {
+        if prefix == 0 {
+            0
+        } else {
+            u32::MAX << (32 - u32::from(prefix))
+        }
+    }
+
+    /// Number of usable host addresses (network and broadcast excluded for prefixes < 31).
+    pub fn hosts(&self) -> u64 {
+        let size = 1u64 << (32 - u32::from(self.prefix));
+        if self.prefix >= 31 {
+            size
+        } else {
+            size - 2
+        }
+    }
+
+    /// The `i`-th usable host address (wrapping), so a pool can be drawn from by index.
+    pub fn host(&self, i: u64) -> Ipv4Addr {
+        let first = if self.prefix >= 31 { 0 } else { 1 };
+        let off = first + (i % self.hosts()) as u32;
+        Ipv4Addr::from(u32::from(self.network).wrapping_add(off))
+    }
+
+    /// True when `a` is inside the network.
+    pub fn contains(&self, a: Ipv4Addr) -> bool {
+        u32::from(a) & Self::mask(self.prefix) == u32::from(self.network)
+    }
+}
+
+/// How TCP flows open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HandshakePolicy {
+    /// Every TCP flow opens with SYN, SYN-ACK, ACK.
+    #[default]
+    Always,
+    /// Flows whose first generated packet is a SYN get the handshake; others start mid-stream.
+    AsGenerated,
+}
+
+impl FromStr for HandshakePolicy {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "always" => Ok(HandshakePolicy::Always),
+            "as-generated" => Ok(HandshakePolicy::AsGenerated),
+            other => Err(format!(
+                "unknown handshake policy {other:?} (always | as-generated)"
+            )),
+        }
+    }
+}
+
+/// Per-class knowledge used where the generated flow says nothing (fallbacks).
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct ClassHints {
+    /// P(next packet is forward | previous forward), P(next forward | previous backward).
+    pub direction_chain: Option<[f64; 2]>,
+    /// Inter-arrival times (ns) observed in the class, sampled when the flow has no timing.
+    pub iat_samples_ns: Vec<u64>,
+    /// Server ports seen in the class, most common first.
+    pub server_ports: Vec<u16>,
+}
+
+/// How payload bytes are filled (the nPrint form keeps only their length).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum PayloadFill {
+    /// All zero bytes.
+    #[default]
+    Zeros,
+    /// A byte pattern repeated from the start of the payload.
+    Pattern(Vec<u8>),
+}
+
+impl PayloadFill {
+    /// Appends `len` payload bytes.
+    pub fn push(&self, len: usize, out: &mut Vec<u8>) {
+        let start = out.len();
+        out.resize(start + len, 0);
+        self.fill(&mut out[start..]);
+    }
+
+    /// Fills `buf` with payload bytes.
+    pub fn fill(&self, buf: &mut [u8]) {
+        match self {
+            PayloadFill::Pattern(p) if !p.is_empty() => {
+                for (b, v) in buf.iter_mut().zip(p.iter().cycle()) {
+                    *b = *v;
+                }
+            }
+            _ => buf.fill(0),
+        }
+    }
+}
+
+impl FromStr for PayloadFill {
+    type Err = String;
+    /// `zeros`, or `pattern:HEX` (e.g. `pattern:deadbeef`).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s == "zeros" {
+            return Ok(PayloadFill::Zeros);
+        }
+        let hex = s
+            .strip_prefix("pattern:")
+            .ok_or_else(|| format!("unknown payload fill {s:?} (zeros | pattern:HEX)"))?;
+        if hex.is_empty() || hex.len() % 2 != 0 {
+            return Err(format!(
+                "payload pattern {hex:?} must be an even number of hex digits"
+            ));
+        }
+        (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16))
+            .collect::<Result<Vec<u8>, _>>()
+            .map(PayloadFill::Pattern)
+            .map_err(|_| format!("payload pattern {hex:?} is not hex"))
+    }
+}
+
+/// Everything repair needs to know besides the generated flow.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RepairSettings {
+    /// Pool clients are drawn from.
+    pub client_pool: Ipv4Cidr,
+    /// Pool servers are drawn from.
+    pub server_pool: Ipv4Cidr,
+    /// TCP opening policy.
+    pub handshake: HandshakePolicy,
+    /// How payload bytes are filled.
+    pub payload_fill: PayloadFill,
+    /// Write UDP checksums as zero (none) instead of computing them.
+    pub udp_checksum_zero: bool,
+    /// Largest IPv4 packet (the test bed's MTU).
+    pub mtu: u16,
+    /// Time of the first packet, nanoseconds since the Unix epoch.
+    pub start_ns: u64,
+    /// Gap used when neither the flow nor the class hints give timing (ns).
+    pub default_gap_ns: u64,
+    /// Seed; the same seed and input give the same output.
+    pub seed: u64,
+}
+
+impl Default for RepairSettings {
+    /// Test-bed addresses from the benchmarking range 198.18.0.0/15 (RFC 2544), never routed.
+    fn default() -> Self {
+        RepairSettings {
+            client_pool: Ipv4Cidr {
+                network: Ipv4Addr::new(198, 18, 0, 0),
+                prefix: 16,
+            },
+            server_pool: Ipv4Cidr {
+                network: Ipv4Addr::new(198, 19, 0, 0),
+                prefix: 16,
+            },
+            handshake: HandshakePolicy::Always,
+            payload_fill: PayloadFill::Zeros,
+            udp_checksum_zero: false,
+            mtu: 1500,
+            start_ns: 1_700_000_000_000_000_000,
+            default_gap_ns: 1_000_000,
+            seed: 0,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payload_fill_is_deterministic() {
+        let mut v = vec![9];
+        PayloadFill::Pattern(vec![1, 2]).push(5, &mut v);
+        assert_eq!(v, [9, 1, 2, 1, 2, 1]);
+        let mut z = Vec::new();
+        PayloadFill::Zeros.push(3, &mut z);
+        assert_eq!(z, [0, 0, 0]);
+    }
+
+    #[test]
+    fn cidr_parsing_and_hosts() {
+        let c: Ipv4Cidr = "198.18.7.9/15".parse().unwrap();
+        assert_eq!(c.network, Ipv4Addr::new(198, 18, 0, 0));
+        assert_eq!(c.hosts(), (1 << 17) - 2);
+        assert_eq!(c.host(0), Ipv4Addr::new(198, 18, 0, 1));
+        assert!(c.contains(Ipv4Addr::new(198, 19, 255, 254)));
+        assert!(!c.contains(Ipv4Addr::new(198, 20, 0, 1)));
+        let one: Ipv4Cidr = "10.0.0.5/32".parse().unwrap();
+        assert_eq!(one.host(7), Ipv4Addr::new(10, 0, 0, 5));
+        for bad in ["10.0.0.0", "10.0.0.0/33", "x/8", "10.0.0/8"] {
+            assert!(bad.parse::<Ipv4Cidr>().is_err(), "{bad}");
+        }
+    }
+}
