@@ -41,7 +41,11 @@ const fn f(name: &'static str, bits: usize) -> Field {
 }
 
 /// Ethernet fields.
-pub const ETH_FIELDS: &[Field] = &[f("eth_dhost", 48), f("eth_shost", 48), f("eth_ethertype", 16)];
+pub const ETH_FIELDS: &[Field] = &[
+    f("eth_dhost", 48),
+    f("eth_shost", 48),
+    f("eth_ethertype", 16),
+];
 /// IPv4 fields.
 pub const IPV4_FIELDS: &[Field] = &[
     f("ipv4_ver", 4),
@@ -94,11 +98,19 @@ pub const TCP_FIELDS: &[Field] = &[
     f("tcp_opt", 320),
 ];
 /// UDP fields.
-pub const UDP_FIELDS: &[Field] =
-    &[f("udp_sport", 16), f("udp_dport", 16), f("udp_len", 16), f("udp_cksum", 16)];
+pub const UDP_FIELDS: &[Field] = &[
+    f("udp_sport", 16),
+    f("udp_dport", 16),
+    f("udp_len", 16),
+    f("udp_cksum", 16),
+];
 /// ICMP fields.
-pub const ICMP_FIELDS: &[Field] =
-    &[f("icmp_type", 8), f("icmp_code", 8), f("icmp_cksum", 16), f("icmp_roh", 32)];
+pub const ICMP_FIELDS: &[Field] = &[
+    f("icmp_type", 8),
+    f("icmp_code", 8),
+    f("icmp_cksum", 16),
+    f("icmp_roh", 32),
+];
 
 impl Block {
     /// The fields of this block (payload has none; its columns are `payload_bit_<i>`).
@@ -132,9 +144,16 @@ impl Block {
         if prefix == "payload_bit" {
             return Some(Block::Payload);
         }
-        [Block::Eth, Block::Ipv4, Block::Ipv6, Block::Tcp, Block::Udp, Block::Icmp]
-            .into_iter()
-            .find(|b| b.fields().iter().any(|f| f.name == prefix))
+        [
+            Block::Eth,
+            Block::Ipv4,
+            Block::Ipv6,
+            Block::Tcp,
+            Block::Udp,
+            Block::Icmp,
+        ]
+        .into_iter()
+        .find(|b| b.fields().iter().any(|f| f.name == prefix))
     }
 }
 
@@ -169,7 +188,10 @@ impl Layout {
         payload_bytes: 0,
     };
     /// The option set NetDiffusion used, `-4 -6 -t -u -i -p 0`: 1408 bits.
-    pub const NETDIFFUSION: Layout = Layout { ipv6: true, ..Layout::STANDARD };
+    pub const NETDIFFUSION: Layout = Layout {
+        ipv6: true,
+        ..Layout::STANDARD
+    };
 
     /// The enabled blocks in emission order.
     pub fn blocks(&self) -> Vec<Block> {
@@ -268,7 +290,7 @@ pub fn standard_to_model(std_row: &[Bit], out: &mut Vec<Bit>) {
 pub fn model_to_standard(model_row: &[Bit], out: &mut Vec<Bit>) {
     debug_assert_eq!(model_row.len(), MODEL_WIDTH);
     out.extend_from_slice(&model_row[..STD_ADDR_START]);
-    out.extend(std::iter::repeat_n(VACANT, STD_ADDR_END - STD_ADDR_START));
+    out.resize(out.len() + (STD_ADDR_END - STD_ADDR_START), VACANT);
     out.extend_from_slice(&model_row[STD_ADDR_START..]);
 }
 
@@ -284,7 +306,7 @@ pub fn netdiffusion_image_to_model(img_row: &[Bit], out: &mut Vec<Bit>) {
 pub fn model_to_netdiffusion_image(model_row: &[Bit], out: &mut Vec<Bit>) {
     debug_assert_eq!(model_row.len(), MODEL_WIDTH);
     out.extend_from_slice(&model_row[..416]);
-    out.extend(std::iter::repeat_n(VACANT, 64));
+    out.resize(out.len() + 64, VACANT);
     out.extend_from_slice(&model_row[416..]);
 }
 
@@ -311,12 +333,22 @@ mod tests {
         assert_eq!(Layout::STANDARD.width(), STANDARD_WIDTH);
         assert_eq!(Layout::NETDIFFUSION.width(), 1408);
         assert_eq!(Layout::STANDARD.column_names().len(), 1088);
-        for b in [Block::Eth, Block::Ipv4, Block::Ipv6, Block::Tcp, Block::Udp, Block::Icmp] {
+        for b in [
+            Block::Eth,
+            Block::Ipv4,
+            Block::Ipv6,
+            Block::Tcp,
+            Block::Udp,
+            Block::Icmp,
+        ] {
             let sum: usize = b.fields().iter().map(|f| f.bits).sum();
             assert_eq!(sum, b.bytes() * 8, "{b:?}");
         }
         assert_eq!(netdiffusion_image_columns().len(), NETDIFFUSION_IMAGE_WIDTH);
-        assert_eq!(field_in_block(Block::Ipv4, "ipv4_src"), Some((STD_ADDR_START, 32)));
+        assert_eq!(
+            field_in_block(Block::Ipv4, "ipv4_src"),
+            Some((STD_ADDR_START, 32))
+        );
         assert_eq!(field_in_block(Block::Ipv4, "ipv4_dst"), Some((128, 32)));
     }
 
