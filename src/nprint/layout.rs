@@ -290,7 +290,7 @@ pub fn standard_to_model(std_row: &[Bit], out: &mut Vec<Bit>) {
 pub fn model_to_standard(model_row: &[Bit], out: &mut Vec<Bit>) {
     debug_assert_eq!(model_row.len(), MODEL_WIDTH);
     out.extend_from_slice(&model_row[..STD_ADDR_START]);
-    out.extend(std::iter::repeat_n(VACANT, STD_ADDR_END - STD_ADDR_START));
+    out.resize(out.len() + (STD_ADDR_END - STD_ADDR_START), VACANT);
     out.extend_from_slice(&model_row[STD_ADDR_START..]);
 }
 
@@ -306,7 +306,7 @@ pub fn netdiffusion_image_to_model(img_row: &[Bit], out: &mut Vec<Bit>) {
 pub fn model_to_netdiffusion_image(model_row: &[Bit], out: &mut Vec<Bit>) {
     debug_assert_eq!(model_row.len(), MODEL_WIDTH);
     out.extend_from_slice(&model_row[..416]);
-    out.extend(std::iter::repeat_n(VACANT, 64));
+    out.resize(out.len() + 64, VACANT);
     out.extend_from_slice(&model_row[416..]);
 }
 
