@@ -1,8 +1,12 @@
 //! The `netdiffd` command line: one subcommand a pipeline stage, each in its own file.
 
 mod bench;
+mod decode;
 mod encode;
+mod matrix_input;
 mod output;
+mod render;
+mod repair;
 
 use clap::{Parser, Subcommand};
 
@@ -21,6 +25,12 @@ pub struct Cli {
 pub enum Command {
     /// Encode a capture as nPrint CSV (a drop-in for the nPrint tool: same options, same output).
     Encode(encode::EncodeArgs),
+    /// Decode nPrint CSV back into a pcap (headers exactly as the bits say; no repair).
+    Decode(decode::DecodeArgs),
+    /// Render a flow (from a capture, an nPrint CSV or a PNG) as a NetDiffusion-style picture.
+    Render(render::RenderArgs),
+    /// Repair a generated flow (nPrint CSV or NetDiffusion PNG) into a protocol-compliant pcap.
+    Repair(repair::RepairArgs),
     /// Measure the speed of a pipeline stage on inputs built from the corpus.
     Bench(bench::BenchArgs),
 }
@@ -30,5 +40,8 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Command::Encode(a) => encode::run(&a),
         Command::Bench(a) => bench::run(&a),
+        Command::Decode(a) => decode::run(&a),
+        Command::Render(a) => render::run(&a),
+        Command::Repair(a) => repair::run(&a),
     }
 }

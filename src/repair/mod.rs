@@ -83,6 +83,13 @@ pub struct RepairedFlow {
     pub report: RepairReport,
 }
 
+/// Registered ports of common services above 1024, kept as generated server ports when the
+/// class gives no list of its own.
+const COMMON_SERVICE_PORTS: [u16; 22] = [
+    1194, 1433, 1883, 1935, 3000, 3306, 3389, 3478, 3479, 3480, 5060, 5061, 5222, 5228, 5432, 5938,
+    6379, 8000, 8080, 8443, 8888, 9000,
+];
+
 /// Per-direction values fixed for the whole flow.
 #[derive(Debug, Clone, Copy)]
 struct Side {
@@ -365,7 +372,8 @@ fn sides(
         };
         let known = hints.map(|h| h.server_ports.as_slice()).unwrap_or(&[]);
         let plausible = if known.is_empty() {
-            (1..49152).contains(&gen_server_port)
+            gen_server_port != 0
+                && (gen_server_port < 1024 || COMMON_SERVICE_PORTS.contains(&gen_server_port))
         } else {
             known.contains(&gen_server_port)
         };

@@ -106,6 +106,17 @@ pub(super) fn plan_tcp(
         st[1].wscale = server_syn.wscale.unwrap_or(0).min(14);
     }
 
+    // A generated RST counts only on the flow's last packet, and a FIN only when its side sends
+    // no more data afterwards; elsewhere they are generation noise that would cut the flow.
+    let honoured_fin: Vec<bool> = (0..n)
+        .map(|i| {
+            let d = plans[i].direction;
+            rows[i].tcp().flags() & flags::FIN != 0
+                && !plans[i + 1..]
+                    .iter()
+                    .any(|p| p.direction == d && p.payload_len > 0)
+        })
+        .collect();
     let mut out = Vec::with_capacity(n);
     let mut closed_at = None;
     let mut last_fin: Option<Direction> = None;
@@ -144,6 +155,14 @@ pub(super) fn plan_tcp(
             Some(_) => flags::ACK,
             None => flags::ACK | (gflags & (flags::PSH | flags::FIN | flags::RST)),
         };
+        if f & flags::RST != 0 && i + 1 < n {
+            f &= !flags::RST;
+            report.applied("tcp-rst-not-last");
+        }
+        if f & flags::FIN != 0 && !honoured_fin[i] {
+            f &= !flags::FIN;
+            report.applied("tcp-fin-before-data");
+        }
         if both_fin || st[d].fin_sent {
             f &= !(flags::FIN | flags::PSH);
         }
@@ -222,7 +241,8 @@ pub(super) fn plan_tcp(
         }
         // Bytes in flight bounded by the peer's advertised window.
         let in_flight = u64::from(st[d].next_seq.wrapping_sub(st[d].acked));
-        let room = st[p].window.saturating_sub(in_flight) as usize;
+        // Strictly below the window: a segment that fills it exactly is flagged by analysers.
+        let room = st[p].window.saturating_sub(in_flight + 1) as usize;
         if payload > room {
             payload = room;
             report.applied("tcp-window-bound");

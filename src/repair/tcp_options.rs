@@ -149,13 +149,17 @@ pub fn segment_options(
     pad(o)
 }
 
-/// `opts` with the timestamp option's values replaced.
+/// `opts` with the timestamp option's values replaced and anything after an EOL zeroed (the
+/// padding after the end of the list must be zero).
 fn patched(opts: &[u8], tsval: u32, tsecr: u32) -> Vec<u8> {
     let mut out = opts.to_vec();
     let mut i = 0;
     while i < out.len() {
         match out[i] {
-            kind::EOL => break,
+            kind::EOL => {
+                out[i..].fill(0);
+                break;
+            }
             kind::NOP => i += 1,
             k => {
                 let len = usize::from(out[i + 1]);

@@ -98,3 +98,89 @@ fn parse_expert(text: &str) -> Expert {
     }
     e
 }
+
+/// A network namespace with a veth pair inside it, removed on drop. Creating it needs root
+/// (CAP_SYS_ADMIN, CAP_NET_ADMIN); where that fails, the test fails under CI=true and is
+/// skipped with a printed reason elsewhere (`None`).
+pub struct NetnsVeth {
+    /// Namespace name.
+    pub ns: String,
+    /// The end packets are sent on.
+    pub tx: String,
+    /// The peer end.
+    pub rx: String,
+}
+
+impl NetnsVeth {
+    /// Creates namespace `netdiffd-<tag>-<pid>` with veth pair `<tag>a` / `<tag>b`, both up.
+    pub fn create(tag: &str) -> Option<NetnsVeth> {
+        let ns = format!("ndd-{tag}-{}", std::process::id());
+        let n = NetnsVeth {
+            ns,
+            tx: format!("{tag}a"),
+            rx: format!("{tag}b"),
+        };
+        let steps: [Vec<&str>; 4] = [
+            vec!["netns", "add", &n.ns],
+            vec![
+                "-n", &n.ns, "link", "add", &n.tx, "type", "veth", "peer", "name", &n.rx,
+            ],
+            vec!["-n", &n.ns, "link", "set", &n.tx, "up"],
+            vec!["-n", &n.ns, "link", "set", &n.rx, "up"],
+        ];
+        for s in &steps {
+            let out = Command::new("ip").args(s).output();
+            let ok = matches!(&out, Ok(o) if o.status.success());
+            if !ok {
+                let why = match out {
+                    Ok(o) => String::from_utf8_lossy(&o.stderr).into_owned(),
+                    Err(e) => e.to_string(),
+                };
+                let msg = format!(
+                    "cannot set up network namespace (ip {}): {why}",
+                    s.join(" ")
+                );
+                drop(n);
+                if std::env::var("CI").is_ok_and(|v| v == "true") {
+                    panic!("{msg}");
+                }
+                eprintln!("SKIPPED: {msg}");
+                return None;
+            }
+        }
+        Some(n)
+    }
+
+    /// A command run inside the namespace.
+    pub fn exec(&self, program: &str) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.ns, program]);
+        c
+    }
+}
+
+impl Drop for NetnsVeth {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.ns]).output();
+    }
+}
+
+/// Runs tcpreplay at top speed on `iface` inside `net` and returns (successful, failed) packets.
+pub fn tcpreplay(net: &NetnsVeth, iface: &str, pcap: &Path) -> (u64, u64) {
+    let out = net
+        .exec("tcpreplay")
+        .args(["-i", iface, "-t"])
+        .arg(pcap)
+        .output()
+        .expect("tcpreplay must be installed (Debian package tcpreplay)");
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "tcpreplay failed: {text}");
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|l| l.trim().strip_prefix(name).map(|r| r.trim().parse::<u64>()))
+            .unwrap_or_else(|| panic!("no `{name}` in tcpreplay output: {text}"))
+            .unwrap()
+    };
+    (field("Successful packets:"), field("Failed packets:"))
+}
