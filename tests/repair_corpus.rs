@@ -130,6 +130,17 @@ fn complete_real_flows_change_few_bits() {
         &worst[..8]
     );
     println!("rules applied: {:?}", total.rules_applied);
+    println!("| field | bits changed | bits compared | ratio |\n| --- | ---: | ---: | ---: |");
+    for (k, v) in &total.fields {
+        if v.changed > 0 {
+            println!(
+                "| {k} | {} | {} | {:.2} % |",
+                v.changed,
+                v.compared,
+                100.0 * v.changed as f64 / v.compared as f64
+            );
+        }
+    }
     assert!(flows_used >= 20, "{flows_used}");
     // Content fields of complete real flows come through almost untouched.
     let content = total.content_changed_ratio();

@@ -197,16 +197,15 @@ pub(super) fn plan_tcp(
             _ => st[p].last_tsval,
         };
         let options = if f & flags::SYN != 0 {
+            // The client offers what it asked for; the server accepts only what was offered.
             let (asked, allowed) = if d == 0 {
                 let a = client_syn;
-                (
-                    a,
-                    Negotiated {
-                        timestamps: neg.timestamps,
-                        window_scale: neg.window_scale,
-                        sack: a.sack_ok,
-                    },
-                )
+                let offer = Negotiated {
+                    timestamps: a.ts.is_some(),
+                    window_scale: a.wscale.is_some(),
+                    sack: a.sack_ok,
+                };
+                (a, offer)
             } else {
                 (server_syn, neg)
             };
@@ -215,8 +214,7 @@ pub(super) fn plan_tcp(
                 &asked,
                 &allowed,
                 mss_cap,
-                st[d].wscale,
-                neg.timestamps,
+                asked.wscale.unwrap_or(0).min(14),
                 tsval,
                 tsecr,
             )

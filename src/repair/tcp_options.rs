@@ -62,19 +62,19 @@ pub fn scan(opts: &[u8]) -> AskedOptions {
     a
 }
 
-/// The SYN options to send: the generated ones when they are well-formed and agree with
-/// `allowed` (what the peer offered, for a SYN-ACK), else a rebuilt set.
-#[allow(clippy::too_many_arguments)]
+/// The SYN options to send: the generated ones when they are well-formed and carry exactly
+/// the timestamps and window scale of `allowed` (what the client offers; for a SYN-ACK, what
+/// both sides support), else a rebuilt set.
 pub fn syn_options(
     generated: &[u8],
     asked: &AskedOptions,
     allowed: &Negotiated,
     mss_cap: u16,
     wscale: u8,
-    timestamps: bool,
     tsval: u32,
     tsecr: u32,
 ) -> Vec<u8> {
+    let timestamps = allowed.timestamps;
     if let Ok(opts) = parse_options(generated) {
         let fits = opts.iter().all(|o| match o {
             TcpOption::Eol | TcpOption::Nop => true,
@@ -84,10 +84,9 @@ pub fn syn_options(
             TcpOption::Timestamps(..) => timestamps,
             _ => false,
         });
-        let has_mss = opts.iter().any(|o| matches!(o, TcpOption::Mss(_)));
         let has_ts = opts.iter().any(|o| matches!(o, TcpOption::Timestamps(..)));
         let has_ws = opts.iter().any(|o| matches!(o, TcpOption::WindowScale(_)));
-        if fits && has_mss && has_ts == timestamps && has_ws == allowed.window_scale {
+        if fits && has_ts == timestamps && has_ws == allowed.window_scale {
             return patched(generated, tsval, tsecr);
         }
     }
@@ -255,7 +254,11 @@ mod tests {
         };
         // Window scale 20 in the generated SYN: rebuilt with the clamped shift.
         let gen = [2, 4, 5, 0xb4, 1, 3, 3, 20];
-        let o = syn_options(&gen, &scan(&gen), &allowed, 1460, 14, false, 0, 0);
+        let allowed = Negotiated {
+            timestamps: false,
+            ..allowed
+        };
+        let o = syn_options(&gen, &scan(&gen), &allowed, 1460, 14, 0, 0);
         let parsed = parse_options(&o).unwrap();
         assert!(parsed.contains(&TcpOption::WindowScale(14)));
         assert!(parsed.contains(&TcpOption::Mss(1460)));
