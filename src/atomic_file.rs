@@ -17,13 +17,18 @@ pub struct AtomicFile {
 impl AtomicFile {
     /// Creates the temporary file for `target` in the same folder.
     pub fn create(target: &Path) -> io::Result<AtomicFile> {
-        let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).ok_or_else(|| {
-            io::Error::new(io::ErrorKind::InvalidInput, format!("{}: not a file path", target.display()))
-        })?;
+        let name = target
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .ok_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("{}: not a file path", target.display()),
+                )
+            })?;
         let temp = target.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
-        let file = File::create(&temp).map_err(|e| {
-            io::Error::new(e.kind(), format!("creating {}: {e}", temp.display()))
-        })?;
+        let file = File::create(&temp)
+            .map_err(|e| io::Error::new(e.kind(), format!("creating {}: {e}", temp.display())))?;
         Ok(AtomicFile {
             target: target.to_path_buf(),
             temp,
@@ -37,12 +42,17 @@ impl AtomicFile {
     }
 
     fn writer(&mut self) -> io::Result<&mut BufWriter<File>> {
-        self.out.as_mut().ok_or_else(|| io::Error::other("file already committed"))
+        self.out
+            .as_mut()
+            .ok_or_else(|| io::Error::other("file already committed"))
     }
 
     /// Flushes, syncs and renames the temporary file over the target.
     pub fn commit(mut self) -> io::Result<PathBuf> {
-        let out = self.out.take().ok_or_else(|| io::Error::other("file already committed"))?;
+        let out = self
+            .out
+            .take()
+            .ok_or_else(|| io::Error::other("file already committed"))?;
         let file = out.into_inner().map_err(|e| e.into_error())?;
         file.sync_all()?;
         drop(file);

@@ -61,7 +61,9 @@ fn encode_decode_round_trip_over_the_corpus() {
             checked += 1;
         }
     }
-    println!("frames {total}, IPv4 TCP/UDP/ICMP round-tripped {checked}, IPv6 {ipv6}, skipped {skipped}");
+    println!(
+        "frames {total}, IPv4 TCP/UDP/ICMP round-tripped {checked}, IPv6 {ipv6}, skipped {skipped}"
+    );
     assert_eq!(checked + ipv6 + skipped.total(), total);
     // The corpus is about 14,000 frames, almost all IPv4.
     assert!(checked > 13_000, "only {checked} packets checked");

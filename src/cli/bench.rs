@@ -51,7 +51,10 @@ fn bench_encode(a: &BenchArgs) -> anyhow::Result<i32> {
     let frames = build_input(&a.corpus, a.packets, &input)?;
     let output = a.workdir.join("netdiffd-bench-output.csv");
     let run = EncodeRun {
-        csv: CsvOptions { layout: Layout::NETDIFFUSION, ..CsvOptions::default() },
+        csv: CsvOptions {
+            layout: Layout::NETDIFFUSION,
+            ..CsvOptions::default()
+        },
         count: 0,
     };
     let mut times = Vec::new();
@@ -66,7 +69,11 @@ fn bench_encode(a: &BenchArgs) -> anyhow::Result<i32> {
     times.sort_by(|x, y| x.total_cmp(y));
     let median = times[times.len() / 2];
     let bytes = std::fs::metadata(&output)?.len();
-    println!("input: {} ({frames} frames built from {})", input.display(), a.corpus.display());
+    println!(
+        "input: {} ({frames} frames built from {})",
+        input.display(),
+        a.corpus.display()
+    );
     println!(
         "encode (NetDiffusion options, CSV to {}): {encoded} packets, {:.1} MB, median of {} runs {:.3} s \
          => {:.0} packets/s, {:.0} MB/s (runs: {:?})",
@@ -94,10 +101,14 @@ fn build_input(corpus: &Path, count: u64, out: &Path) -> anyhow::Result<u64> {
         .collect();
     classes.sort();
     for class in classes {
-        let mut files: Vec<_> =
-            std::fs::read_dir(&class)?.filter_map(|e| e.ok().map(|e| e.path())).collect();
+        let mut files: Vec<_> = std::fs::read_dir(&class)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .collect();
         files.sort();
-        for f in files.iter().filter(|f| f.extension().is_some_and(|e| e == "pcap")) {
+        for f in files
+            .iter()
+            .filter(|f| f.extension().is_some_and(|e| e == "pcap"))
+        {
             for fr in CaptureReader::open(f)? {
                 let fr = fr?;
                 if fr.link == LinkType::Ethernet {

@@ -9,20 +9,32 @@ use std::path::PathBuf;
 /// Options of `netdiffd encode`. The one-letter options are the nPrint tool's, with its
 /// meanings, so `netdiffd encode` can replace `nprint` in existing pipelines.
 #[derive(Debug, clap::Args)]
-#[command(after_help = "With no block option (-e -4 -6 -t -u -i -p) the row holds -4 -t -u -i, \
-netdiffd's standard 1088-bit layout. NetDiffusion's option set is -4 -6 -t -u -i -p 0.")]
+#[command(
+    after_help = "With no block option (-e -4 -6 -t -u -i -p) the row holds -4 -t -u -i, \
+netdiffd's standard 1088-bit layout. NetDiffusion's option set is -4 -6 -t -u -i -p 0."
+)]
 pub struct EncodeArgs {
     /// Capture file to encode (pcap or pcapng).
     #[arg(value_name = "IN", required_unless_present = "pcap_file")]
     pub input: Option<PathBuf>,
     /// Capture file to encode (the nPrint tool's spelling of IN).
-    #[arg(short = 'P', long = "pcap-file", value_name = "FILE", conflicts_with = "input")]
+    #[arg(
+        short = 'P',
+        long = "pcap-file",
+        value_name = "FILE",
+        conflicts_with = "input"
+    )]
     pub pcap_file: Option<PathBuf>,
     /// Output CSV file (written whole or not at all); stdout when absent or `-`.
     #[arg(short = 'o', long = "output", value_name = "OUT")]
     pub output: Option<PathBuf>,
     /// Output CSV file (the nPrint tool's spelling of -o).
-    #[arg(short = 'W', long = "write-file", value_name = "FILE", conflicts_with = "output")]
+    #[arg(
+        short = 'W',
+        long = "write-file",
+        value_name = "FILE",
+        conflicts_with = "output"
+    )]
     pub write_file: Option<PathBuf>,
     /// Include the Ethernet header block (112 bits).
     #[arg(short = 'e', long = "eth")]
@@ -86,7 +98,11 @@ impl EncodeArgs {
 
 /// Runs `netdiffd encode`.
 pub fn run(a: &EncodeArgs) -> anyhow::Result<i32> {
-    let input = a.input.as_ref().or(a.pcap_file.as_ref()).context("no input capture given")?;
+    let input = a
+        .input
+        .as_ref()
+        .or(a.pcap_file.as_ref())
+        .context("no input capture given")?;
     let Some(index) = IndexColumn::from_number(a.index) else {
         bail!("-O {}: index must be 0 (src_ip) … 5 (tx_mac)", a.index);
     };

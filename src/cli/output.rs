@@ -17,7 +17,10 @@ impl Output {
     pub fn open(path: Option<&Path>) -> anyhow::Result<Output> {
         match path {
             Some(p) if p != Path::new("-") => Ok(Output::File(AtomicFile::create(p)?)),
-            _ => Ok(Output::Stdout(io::BufWriter::with_capacity(1 << 20, io::stdout()))),
+            _ => Ok(Output::Stdout(io::BufWriter::with_capacity(
+                1 << 20,
+                io::stdout(),
+            ))),
         }
     }
 

@@ -77,7 +77,9 @@ fn is_vacant(bits: &[Bit]) -> bool {
 }
 
 fn nibble(bits: &[Bit]) -> u8 {
-    bits.iter().take(4).fold(0u8, |acc, &b| (acc << 1) | u8::from(b == 1))
+    bits.iter()
+        .take(4)
+        .fold(0u8, |acc, &b| (acc << 1) | u8::from(b == 1))
 }
 
 /// Decodes one row of the standard layout (1088 values).
@@ -99,7 +101,10 @@ pub fn decode_row(row: &[Bit]) -> Result<DecodedPacket, DecodeError> {
     }
     let ihl = nibble(&ipv4[4..8]);
     if ihl < 5 {
-        return Err(DecodeError::ShortHeader { field: "ipv4_hl", value: ihl });
+        return Err(DecodeError::ShortHeader {
+            field: "ipv4_hl",
+            value: ihl,
+        });
     }
     let mut ip_header = Vec::with_capacity(60);
     bits_to_bytes(&ipv4[..usize::from(ihl) * 32], &mut ip_header);
@@ -116,7 +121,10 @@ pub fn decode_row(row: &[Bit]) -> Result<DecodedPacket, DecodeError> {
     let l4_len = if proto == ip_proto::TCP {
         let doff = nibble(&l4bits[96..100]);
         if doff < 5 {
-            return Err(DecodeError::ShortHeader { field: "tcp_doff", value: doff });
+            return Err(DecodeError::ShortHeader {
+                field: "tcp_doff",
+                value: doff,
+            });
         }
         usize::from(doff) * 4
     } else {
@@ -126,7 +134,12 @@ pub fn decode_row(row: &[Bit]) -> Result<DecodedPacket, DecodeError> {
     bits_to_bytes(&l4bits[..l4_len * 8], &mut l4_header);
     let total = usize::from(u16::from_be_bytes([ip_header[2], ip_header[3]]));
     let payload_len = total.saturating_sub(ip_header.len() + l4_len);
-    Ok(DecodedPacket { ip_header, l4_header, proto, payload_len })
+    Ok(DecodedPacket {
+        ip_header,
+        l4_header,
+        proto,
+        payload_len,
+    })
 }
 
 #[cfg(test)]
@@ -150,7 +163,11 @@ mod tests {
     #[test]
     fn encode_then_decode_gives_the_headers_back() {
         let data = tcp_packet();
-        let f = Frame { link: LinkType::Raw, data: data.clone(), ..Frame::default() };
+        let f = Frame {
+            link: LinkType::Raw,
+            data: data.clone(),
+            ..Frame::default()
+        };
         let d = dissect(&f).unwrap();
         let mut bits = Vec::new();
         encode_packet(&Layout::STANDARD, &d, -1, &mut bits);
@@ -170,7 +187,10 @@ mod tests {
         assert_eq!(decode_row(&r), Err(DecodeError::NoIpv4));
         let mut r = vec![0; 1088];
         r[1] = 1; // version 4, IHL 0
-        assert!(matches!(decode_row(&r), Err(DecodeError::ShortHeader { .. })));
+        assert!(matches!(
+            decode_row(&r),
+            Err(DecodeError::ShortHeader { .. })
+        ));
         r[5] = 1;
         r[7] = 1; // IHL 5, protocol 0
         assert_eq!(decode_row(&r), Err(DecodeError::Protocol(0)));

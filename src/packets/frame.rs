@@ -39,8 +39,16 @@ impl Framing {
     /// Appends the link header for an IPv4 packet travelling client → server (`forward`) or
     /// back.
     pub fn push_header(&self, forward: bool, out: &mut Vec<u8>) {
-        if let Framing::Ethernet { client_mac, server_mac } = self {
-            let (src, dst) = if forward { (client_mac, server_mac) } else { (server_mac, client_mac) };
+        if let Framing::Ethernet {
+            client_mac,
+            server_mac,
+        } = self
+        {
+            let (src, dst) = if forward {
+                (client_mac, server_mac)
+            } else {
+                (server_mac, client_mac)
+            };
             out.extend_from_slice(dst);
             out.extend_from_slice(src);
             out.extend_from_slice(&0x0800u16.to_be_bytes());

@@ -44,7 +44,11 @@ impl PcapWriter {
         hdr.extend_from_slice(&SNAPLEN.to_le_bytes());
         hdr.extend_from_slice(&link.number().to_le_bytes());
         out.write_all(&hdr)?;
-        Ok(PcapWriter { out, resolution, records: 0 })
+        Ok(PcapWriter {
+            out,
+            resolution,
+            records: 0,
+        })
     }
 
     /// Appends one frame captured at `ts_ns` (nanoseconds since the Unix epoch).
@@ -52,11 +56,17 @@ impl PcapWriter {
         if frame.len() > SNAPLEN as usize {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
-                format!("frame of {} bytes exceeds the {SNAPLEN}-byte snap length", frame.len()),
+                format!(
+                    "frame of {} bytes exceeds the {SNAPLEN}-byte snap length",
+                    frame.len()
+                ),
             ));
         }
         let secs = u32::try_from(ts_ns / 1_000_000_000).map_err(|_| {
-            io::Error::new(io::ErrorKind::InvalidInput, format!("timestamp {ts_ns} ns after 2106"))
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("timestamp {ts_ns} ns after 2106"),
+            )
         })?;
         let frac = match self.resolution {
             TsResolution::Micro => (ts_ns % 1_000_000_000) / 1000,
@@ -96,10 +106,14 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let target = dir.join("out.pcap");
         let mut w = PcapWriter::create(&target, LinkType::Raw, TsResolution::Nano).unwrap();
-        w.write(1_700_000_000_123_456_789, &[0x45, 0, 0, 20]).unwrap();
+        w.write(1_700_000_000_123_456_789, &[0x45, 0, 0, 20])
+            .unwrap();
         assert!(!target.exists(), "target must not appear before commit");
         w.commit().unwrap();
-        let frames: Vec<_> = CaptureReader::open(&target).unwrap().map(|f| f.unwrap()).collect();
+        let frames: Vec<_> = CaptureReader::open(&target)
+            .unwrap()
+            .map(|f| f.unwrap())
+            .collect();
         assert_eq!(frames.len(), 1);
         assert_eq!(frames[0].ts_ns, 1_700_000_000_123_456_789);
         assert_eq!(frames[0].link, LinkType::Raw);
