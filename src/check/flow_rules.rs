@@ -241,7 +241,9 @@ fn tcp_rules(flow: &mut FlowState, dir: usize, t: &TcpFacts, sink: &mut Sink<'_>
         let retransmission =
             t.seq == start && (start != unflagged_end || t.flags & ctl == pflags & ctl);
         if !retransmission && !seq_gt(unflagged_end, t.seq) {
-            if t.seq == unflagged_end {
+            // A RST takes its sequence number from the ACK it answers (RFC 9293 3.10.7.1),
+            // which may not cover the FIN.
+            if t.seq == unflagged_end && !rst {
                 sink.hit(Rule::TcpSynFinSequence, || {
                     let which = if pflags & flags::SYN != 0 {
                         "SYN"
@@ -270,9 +272,11 @@ fn tcp_rules(flow: &mut FlowState, dir: usize, t: &TcpFacts, sink: &mut Sink<'_>
         });
     }
     let adds_space = me.max_end.map_or(true, |m| seq_gt(end, m));
-    if closed && (rst || adds_space) {
+    // A RST is the prescribed answer to a segment reaching a closed connection; the segment
+    // that provoked it is the one reported.
+    if closed && adds_space && !rst {
         sink.hit(Rule::TcpPacketAfterClose, || {
-            "packet after both FINs were acknowledged".into()
+            "new sequence space after both FINs were acknowledged".into()
         });
     }
 
@@ -303,7 +307,10 @@ fn check_ack(ack: u32, peer: &mut TcpSide, sink: &mut Sink<'_>) {
     let Some(max_end) = peer.max_end else {
         return;
     };
-    if seq_gt(ack, max_end) {
+    // Without the peer's SYN its next sequence number is unknown: a keep-alive probe
+    // (RFC 9293 3.8.4) sits one below it and is answered one above.
+    let slack = u32::from(peer.isn.is_none());
+    if seq_gt(ack, max_end.wrapping_add(slack)) {
         sink.hit(Rule::TcpAckBeyondSent, || {
             format!("ack {ack}, the peer has sent up to {max_end}")
         });

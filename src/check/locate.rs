@@ -8,6 +8,8 @@ const ETHERTYPE_IPV4: u16 = 0x0800;
 const VLAN_TAGS: [u16; 3] = [0x8100, 0x88a8, 0x9100];
 const MAX_VLAN_TAGS: usize = 8;
 
+const ETHERTYPE_IPV6: u16 = 0x86dd;
+
 /// Byte offset of the IPv4 header in `frame`, or why the frame holds no IPv4 packet.
 pub(crate) fn ipv4_offset(frame: &Frame) -> Result<usize, SkipReason> {
     match dissect(frame) {
@@ -20,14 +22,18 @@ pub(crate) fn ipv4_offset(frame: &Frame) -> Result<usize, SkipReason> {
             | SkipReason::Malformed
             | SkipReason::Fragment
             | SkipReason::OtherL4(_)),
-        ) => link_offset(frame).ok_or(reason),
+        ) => match network_layer(frame) {
+            Some((off, ETHERTYPE_IPV4)) => Ok(off),
+            Some((_, ETHERTYPE_IPV6)) => Err(SkipReason::Ipv6),
+            _ => Err(reason),
+        },
         Err(reason) => Err(reason),
     }
 }
 
-/// The offset after the link header when the link header says IPv4 (for raw IP: anything
-/// but IPv6, so a bad version nibble is reported as such).
-fn link_offset(frame: &Frame) -> Option<usize> {
+/// The offset after the link header and the EtherType it announces (for raw IP: IPv6 for
+/// version 6, else IPv4, so a bad version nibble is reported as such).
+fn network_layer(frame: &Frame) -> Option<(usize, u16)> {
     let d = &frame.data;
     let be16 = |at: usize| Some(u16::from_be_bytes([*d.get(at)?, *d.get(at + 1)?]));
     match frame.link {
@@ -40,18 +46,31 @@ fn link_offset(frame: &Frame) -> Option<usize> {
                 tags += 1;
                 ty = be16(at)?;
             }
-            (ty == ETHERTYPE_IPV4).then_some(at + 2)
+            Some((at + 2, ty))
         }
-        LinkType::LinuxSll => (be16(14)? == ETHERTYPE_IPV4).then_some(16),
-        LinkType::LinuxSll2 => (be16(0)? == ETHERTYPE_IPV4).then_some(20),
-        LinkType::Raw => (d.first()? >> 4 != 6).then_some(0),
-        LinkType::Ipv4 => Some(0),
+        LinkType::LinuxSll => Some((16, be16(14)?)),
+        LinkType::LinuxSll2 => Some((20, be16(0)?)),
+        LinkType::Raw => match d.first()? >> 4 {
+            6 => Some((0, ETHERTYPE_IPV6)),
+            _ => Some((0, ETHERTYPE_IPV4)),
+        },
+        LinkType::Ipv4 => Some((0, ETHERTYPE_IPV4)),
+        LinkType::Ipv6 => Some((0, ETHERTYPE_IPV6)),
         LinkType::Null | LinkType::Loop => {
             let raw = [*d.first()?, *d.get(1)?, *d.get(2)?, *d.get(3)?];
-            let family_v4 = u32::from_le_bytes(raw) == 2 || u32::from_be_bytes(raw) == 2;
-            family_v4.then_some(4)
+            let family = if u32::from_le_bytes(raw) < 256 {
+                u32::from_le_bytes(raw)
+            } else {
+                u32::from_be_bytes(raw)
+            };
+            let ty = match family {
+                2 => ETHERTYPE_IPV4,
+                10 | 24 | 28 | 30 => ETHERTYPE_IPV6,
+                _ => return None,
+            };
+            Some((4, ty))
         }
-        LinkType::Ipv6 | LinkType::Other(_) => None,
+        LinkType::Other(_) => None,
     }
 }
 

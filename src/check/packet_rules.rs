@@ -122,12 +122,19 @@ pub(crate) fn check_ipv4(x: &Extent<'_>, sink: &mut Sink<'_>) -> Checked {
         return Checked::Done(None);
     }
     let ip = Ipv4Packet::new_unchecked(b);
+    let ports = match (ip.protocol(), b.get(ihl..ihl + 4)) {
+        (ip_proto::TCP | ip_proto::UDP, Some(p)) => (
+            u16::from_be_bytes([p[0], p[1]]),
+            u16::from_be_bytes([p[2], p[3]]),
+        ),
+        _ => (0, 0),
+    };
     sink.set_ends(Endpoints {
         proto: ip.protocol(),
         src: ip.src_addr(),
-        sport: 0,
+        sport: ports.0,
         dst: ip.dst_addr(),
-        dport: 0,
+        dport: ports.1,
     });
     let total = usize::from(ip.total_len());
     if !ip.verify_checksum() {
