@@ -157,7 +157,8 @@ impl FlowRules {
                 }
             }
             Transport::Tcp(t) => {
-                if tcp_rules(flow, dir, &t, sink) {
+                let reopened = tcp_rules(flow, dir, &t, sink);
+                if reopened {
                     // A new connection reusing the endpoints of an open one: report once
                     // (done above) and judge it on its own from here.
                     let mut fresh = FlowState::new(ts_ns, sink.record(), e);

@@ -572,8 +572,8 @@ fn a_new_connection_on_the_same_ports_after_close_is_a_new_flow() {
 #[test]
 fn reports_keep_examples_and_json_lists_every_rule() {
     let mut f = Conn::full().frames;
-    for i in 0..f.len() {
-        f[i].data[11] ^= 1;
+    for fr in &mut f {
+        fr.data[11] ^= 1;
     }
     let opts = CheckOptions {
         max_examples: 3,
