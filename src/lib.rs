@@ -8,6 +8,7 @@
 
 pub mod atomic_file;
 pub mod capture;
+pub mod check;
 pub mod flows;
 pub mod nprint;
 pub mod packets;

@@ -1,6 +1,7 @@
 //! The `netdiffd` command line: one subcommand a pipeline stage, each in its own file.
 
 mod bench;
+mod check;
 mod decode;
 mod encode;
 mod matrix_input;
@@ -33,6 +34,8 @@ pub enum Command {
     Repair(repair::RepairArgs),
     /// Measure the speed of a pipeline stage on inputs built from the corpus.
     Bench(bench::BenchArgs),
+    /// Check a capture for protocol compliance and report violations by rule.
+    Check(check::CheckArgs),
 }
 
 /// Runs the parsed command line; the process exit code on success.
@@ -40,6 +43,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Command::Encode(a) => encode::run(&a),
         Command::Bench(a) => bench::run(&a),
+        Command::Check(a) => check::run(&a),
         Command::Decode(a) => decode::run(&a),
         Command::Render(a) => render::run(&a),
         Command::Repair(a) => repair::run(&a),

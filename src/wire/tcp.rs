@@ -227,8 +227,18 @@ pub enum OptionError {
 /// Parses option bytes strictly: every option must have a valid length, known kinds their exact
 /// size, SACK a whole number of blocks. Parsing stops at EOL.
 pub fn parse_options(opts: &[u8]) -> Result<Vec<TcpOption<'_>>, OptionError> {
-    use option_kind::*;
     let mut out = Vec::new();
+    parse_options_into(opts, &mut out)?;
+    Ok(out)
+}
+
+/// Parses option bytes as [`parse_options`] does, appending each option to `out` as it goes, so
+/// the options before a malformed one are kept when it returns an error.
+pub fn parse_options_into<'a>(
+    opts: &'a [u8],
+    out: &mut Vec<TcpOption<'a>>,
+) -> Result<(), OptionError> {
+    use option_kind::*;
     let mut i = 0;
     while i < opts.len() {
         let kind = opts[i];
@@ -302,7 +312,7 @@ pub fn parse_options(opts: &[u8]) -> Result<Vec<TcpOption<'_>>, OptionError> {
         out.push(opt);
         i += len;
     }
-    Ok(out)
+    Ok(())
 }
 
 #[cfg(test)]

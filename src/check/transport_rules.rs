@@ -1,0 +1,185 @@
+//! Intra-packet rules for TCP, UDP and ICMP segments.
+
+use super::packet_rules::{Segment, TcpFacts};
+use super::tcp_option_rules::check_tcp_options;
+use super::{Rule, Sink};
+use crate::wire::checksum;
+use crate::wire::icmp::IcmpPacket;
+use crate::wire::ip_proto;
+use crate::wire::tcp::{flags, TcpPacket, MIN_HEADER_LEN as TCP_MIN};
+use crate::wire::udp::{UdpPacket, HEADER_LEN as UDP_LEN};
+
+const ICMP_LEN: usize = crate::wire::icmp::HEADER_LEN;
+
+/// Checks a TCP segment; its facts when the header can be walked.
+pub(crate) fn check_tcp(seg: &Segment<'_>, sink: &mut Sink<'_>) -> Option<TcpFacts> {
+    if seg.claimed_len < TCP_MIN {
+        sink.hit(Rule::TcpDataOffset, || {
+            format!(
+                "IP payload of {} bytes cannot hold a TCP header",
+                seg.claimed_len
+            )
+        });
+        return None;
+    }
+    if seg.bytes.len() < TCP_MIN {
+        sink.unverified();
+        return None;
+    }
+    let t = TcpPacket::new_unchecked(seg.bytes);
+    sink.set_ports(t.src_port(), t.dst_port());
+    let hl = t.header_len();
+    if hl < TCP_MIN {
+        sink.hit(Rule::TcpDataOffset, || {
+            format!("data offset {} below 5", hl / 4)
+        });
+        return None;
+    }
+    if hl > seg.claimed_len {
+        sink.hit(Rule::TcpDataOffset, || {
+            format!("{hl}-byte header in a {}-byte segment", seg.claimed_len)
+        });
+        return None;
+    }
+    let f = t.flags();
+    let syn = f & flags::SYN != 0;
+    if hl <= seg.bytes.len() {
+        check_tcp_options(&seg.bytes[TCP_MIN..hl], syn, sink);
+    }
+    if t.reserved() != 0 {
+        sink.hit(Rule::TcpReservedBits, || {
+            format!("reserved bits 0b{:03b}", t.reserved())
+        });
+    }
+    if t.urgent() != 0 && f & flags::URG == 0 {
+        sink.hit(Rule::TcpUrgentPointer, || {
+            format!("urgent pointer {} without URG", t.urgent())
+        });
+    }
+    if syn && f & (flags::FIN | flags::RST) != 0 {
+        sink.hit(Rule::TcpFlagCombination, || {
+            let other = if f & flags::FIN != 0 { "FIN" } else { "RST" };
+            format!("SYN with {other}")
+        });
+    }
+    verify(seg, ip_proto::TCP, 16, Rule::TcpChecksum, sink);
+    Some(TcpFacts {
+        seq: t.seq(),
+        ack: t.ack(),
+        flags: f,
+        payload_len: (seg.claimed_len - hl) as u32,
+    })
+}
+
+/// Checks a UDP datagram; `Some` when its header is sound enough to place it in a flow.
+pub(crate) fn check_udp(seg: &Segment<'_>, sink: &mut Sink<'_>) -> Option<()> {
+    if seg.claimed_len < UDP_LEN {
+        sink.hit(Rule::UdpLength, || {
+            format!(
+                "IP payload of {} bytes cannot hold a UDP header",
+                seg.claimed_len
+            )
+        });
+        return None;
+    }
+    if seg.bytes.len() < UDP_LEN {
+        sink.unverified();
+        return None;
+    }
+    let u = UdpPacket::new_unchecked(seg.bytes);
+    sink.set_ports(u.src_port(), u.dst_port());
+    let len = usize::from(u.len());
+    if len != seg.claimed_len {
+        sink.hit(Rule::UdpLength, || {
+            format!("UDP length {len}, IP payload {}", seg.claimed_len)
+        });
+    }
+    if u.checksum() != 0 {
+        if (UDP_LEN..=seg.claimed_len).contains(&len) {
+            let datagram = Segment {
+                bytes: &seg.bytes[..len.min(seg.bytes.len())],
+                claimed_len: len,
+                ..*seg
+            };
+            verify(&datagram, ip_proto::UDP, 6, Rule::UdpChecksum, sink);
+        } else {
+            sink.unverified();
+        }
+    }
+    Some(())
+}
+
+/// Checks an ICMP message; `Some(echo identifier)` when its header is sound.
+pub(crate) fn check_icmp(seg: &Segment<'_>, sink: &mut Sink<'_>) -> Option<Option<u16>> {
+    if seg.claimed_len < ICMP_LEN {
+        sink.hit(Rule::IcmpLength, || {
+            format!("ICMP message of {} bytes", seg.claimed_len)
+        });
+        return None;
+    }
+    if seg.bytes.len() < ICMP_LEN {
+        sink.unverified();
+        return None;
+    }
+    let i = IcmpPacket::new_unchecked(seg.bytes);
+    let (ty, code) = (i.msg_type(), i.code());
+    if !icmp_type_code_valid(ty, code) {
+        sink.hit(Rule::IcmpTypeCode, || format!("type {ty} code {code}"));
+    }
+    if seg.complete() {
+        if checksum::checksum(seg.bytes) != 0 {
+            sink.hit(Rule::IcmpChecksum, || {
+                let mut m = seg.bytes.to_vec();
+                m[2] = 0;
+                m[3] = 0;
+                format!(
+                    "checksum 0x{:04x}, should be 0x{:04x}",
+                    i.checksum(),
+                    checksum::checksum(&m)
+                )
+            });
+        }
+    } else {
+        sink.unverified();
+    }
+    Some(i.is_echo().then(|| i.echo_ident()))
+}
+
+/// The ICMP type/code pairs accepted: the types of RFC 792 and RFC 1256 still in use
+/// (source quench, information and address-mask messages are deprecated by RFC 6633 and
+/// RFC 6918), with the codes IANA lists for them.
+pub fn icmp_type_code_valid(msg_type: u8, code: u8) -> bool {
+    match msg_type {
+        0 | 8 => code == 0,          // echo reply, echo request
+        3 => code <= 15,             // destination unreachable
+        5 => code <= 3,              // redirect
+        9 => matches!(code, 0 | 16), // router advertisement
+        10 => code == 0,             // router solicitation
+        11 => code <= 1,             // time exceeded
+        12 => code <= 2,             // parameter problem
+        13 | 14 => code == 0,        // timestamp, timestamp reply
+        _ => false,
+    }
+}
+
+/// Verifies a TCP or UDP checksum (field at `field_at`) under the IPv4 pseudo-header.
+fn verify(seg: &Segment<'_>, proto: u8, field_at: usize, rule: Rule, sink: &mut Sink<'_>) {
+    if !seg.complete() {
+        sink.unverified();
+        return;
+    }
+    if checksum::verify_v4(seg.src, seg.dst, proto, seg.bytes) == 0 {
+        return;
+    }
+    sink.hit(rule, || {
+        let mut s = seg.bytes.to_vec();
+        let field = u16::from_be_bytes([s[field_at], s[field_at + 1]]);
+        s[field_at] = 0;
+        s[field_at + 1] = 0;
+        let mut should = checksum::compute_v4(seg.src, seg.dst, proto, &s);
+        if proto == ip_proto::UDP && should == 0 {
+            should = 0xffff;
+        }
+        format!("checksum 0x{field:04x}, should be 0x{should:04x}")
+    });
+}
