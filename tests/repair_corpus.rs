@@ -3,6 +3,7 @@
 
 mod common;
 
+use netdiffd::check::{check_capture, CheckOptions};
 use netdiffd::flows::{flows_from_capture, Flow, FlowSettings};
 use netdiffd::packets::{write_flows, Framing, TsResolution};
 use netdiffd::repair::{repair_flow, FlowInput, RepairReport, RepairSettings, RepairedFlow};
@@ -56,6 +57,15 @@ fn repaired_corpus_flows_pass_tshark_with_zero_errors() {
         let out = tmp(&format!("{}.pcap", file.replace('/', "_")));
         let n = write_flows(&out, &repaired, &Framing::default(), TsResolution::Micro).unwrap();
         assert!(n > 0);
+        let report = check_capture(
+            &out,
+            &CheckOptions {
+                strict: true,
+                ..CheckOptions::default()
+            },
+        )
+        .unwrap();
+        assert!(report.passed(), "{file}: {report}");
         let e = common::tshark_expert_transport(&out);
         assert_eq!(
             e.errors,

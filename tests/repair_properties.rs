@@ -5,6 +5,7 @@
 mod common;
 
 use netdiffd::capture::{dissect, Frame, LinkType, L3, L4};
+use netdiffd::check::{check_capture, CheckOptions};
 use netdiffd::flows::{flows_from_capture, Flow, FlowSettings};
 use netdiffd::nprint::layout::STANDARD_WIDTH;
 use netdiffd::nprint::Bit;

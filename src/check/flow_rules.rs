@@ -272,7 +272,7 @@ fn tcp_rules(flow: &mut FlowState, dir: usize, t: &TcpFacts, sink: &mut Sink<'_>
             "packet after this side's RST".into()
         });
     }
-    let adds_space = me.max_end.map_or(true, |m| seq_gt(end, m));
+    let adds_space = me.max_end.is_none_or(|m| seq_gt(end, m));
     // A RST is the prescribed answer to a segment reaching a closed connection; the segment
     // that provoked it is the one reported.
     if closed && adds_space && !rst {

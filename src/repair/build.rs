@@ -16,9 +16,6 @@ use crate::wire::ipv4::Ipv4Packet;
 use crate::wire::tcp::TcpPacket;
 use crate::wire::udp::UdpPacket;
 
-/// Largest forward step of the IP ID kept from the generated flow.
-pub const MAX_IP_ID_STEP: u16 = 1024;
-
 #[allow(clippy::too_many_arguments)]
 pub(super) fn build_packets(
     rows: &[GeneratedRow],
@@ -105,13 +102,8 @@ pub(super) fn build_packets(
             ip.set_version_and_header_len(20);
             ip.set_tos(g.tos());
             ip.set_total_len(total as u16);
-            let step = g.ident().wrapping_sub(ip_ids[d]);
-            ip_ids[d] = if (1..=MAX_IP_ID_STEP).contains(&step) {
-                g.ident()
-            } else {
-                ip_ids[d].wrapping_add(1)
-            };
             ip.set_ident(ip_ids[d]);
+            ip_ids[d] = ip_ids[d].wrapping_add(1);
             ip.set_flags_and_offset(false, g.dont_frag(), false, 0);
             ip.set_ttl(me.ttl);
             ip.set_protocol(proto);

@@ -23,11 +23,8 @@ struct TcpSide {
     last_tsval: u32,
     sent_tsvals: HashSet<u32>,
     last_tsecr: u32,
-    /// Sequence numbers at the end of each segment sent (what an ACK may point at).
-    segment_ends: HashSet<u32>,
     /// Start → length of each data segment sent (what a retransmission may repeat).
     segments: std::collections::HashMap<u32, u32>,
-    last_ack_sent: u32,
 }
 
 /// The TCP header fields decided for one packet (ports and checksum are filled later).
@@ -258,32 +255,18 @@ pub(super) fn plan_tcp(
             report.applied("tcp-retransmission-kept");
         }
         let seq = if retransmit { gen_seq } else { st[d].next_seq };
-        // The ACK points at the end of a segment the peer sent: the generated one when it is
-        // such an end and does not go backwards, else everything the peer has sent.
+        // Every ACK acknowledges all the peer has sent (its next expected sequence number).
         let ack = if f & flags::ACK == 0 {
             0
         } else {
-            let g = gen.ack();
-            let ok = hs_step.is_none()
-                && st[p].segment_ends.contains(&g)
-                && !after(st[d].last_ack_sent, g)
-                && !after(g, st[p].next_seq);
-            if ok {
-                g
-            } else {
-                st[p].next_seq
-            }
+            st[p].next_seq
         };
-        if f & flags::ACK != 0 {
-            if after(ack, st[p].acked) {
-                st[p].acked = ack;
-            }
-            st[d].last_ack_sent = ack;
+        if f & flags::ACK != 0 && after(ack, st[p].acked) {
+            st[p].acked = ack;
         }
         if !retransmit {
             let consumed = payload as u32 + u32::from(f & (flags::SYN | flags::FIN) != 0);
             st[d].next_seq = seq.wrapping_add(consumed);
-            st[d].segment_ends.insert(st[d].next_seq);
             if payload > 0 {
                 st[d].segments.insert(seq, payload as u32);
             }
