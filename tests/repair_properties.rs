@@ -98,10 +98,23 @@ fn assert_compliant(flow: &RepairedFlow, what: &str) {
     }
 }
 
+/// `netdiffd check` (strict: warnings count) finds no violation in any of the flows, and
+/// tshark finds no error in the capture that holds them all.
 fn check_sample_with_tshark(flows: &[RepairedFlow], name: &str) {
     let out: PathBuf =
         std::env::temp_dir().join(format!("netdiffd-prop-{}-{name}.pcap", std::process::id()));
     write_flows(&out, flows, &Framing::default(), TsResolution::Micro).unwrap();
+    let opts = CheckOptions {
+        strict: true,
+        ..CheckOptions::default()
+    };
+    let report = check_capture(&out, &opts).unwrap();
+    assert!(report.passed(), "{name}: check found violations:\n{report}");
+    let packets: usize = flows.iter().map(|f| f.packets.len()).sum();
+    assert_eq!(
+        report.packets_checked as usize, packets,
+        "{name}: every packet checked"
+    );
     let e = common::tshark_expert_transport(&out);
     assert_eq!(
         e.errors,
