@@ -1,6 +1,9 @@
 //! The capture reader on real files: the format samples of `../shared/reference/formats/` (see
 //! its README), the corpus, and libpcap reading the same files.
 
+mod capture_build;
+
+use capture_build::{pcap_record, read, Ng};
 use netdiffd::capture::{CaptureErrorKind, CaptureFormat, CaptureReader, Frame, LinkType};
 use std::path::{Path, PathBuf};
 
@@ -198,4 +201,108 @@ fn frames_match_libpcap() {
             assert_eq!(a.orig_len, *len, "{name} record {}", a.record);
         }
     }
+}
+
+/// Synthetic pcapng: sections in both byte orders, interfaces with their own link types,
+/// resolutions (10^-6 by default, 10^-9, 2^-20) and offsets, every packet block kind, and blocks
+/// the reader skips.
+#[test]
+fn pcapng_sections_interfaces_and_packet_blocks() {
+    let d = |n: u8, len: usize| vec![n; len];
+    let mut ng = Ng::new(false);
+    ng.idb(1, 0, &[])
+        .idb(228, 0, &[(9, &[9])])
+        .block(4, &[1, 0, 4, 0, 10, 0, 0, 1, 0, 0, 0, 0])
+        .block(5, &[0; 12])
+        .block(0x0000_0bad, &[1, 2, 3])
+        .block(0x0000_000a, &[0; 4])
+        .epb(0, 1_700_000_000_123_456, &d(1, 61))
+        .epb(1, 1_700_000_000_123_456_789, &d(2, 20))
+        .section(true)
+        .idb(113, 0, &[(9, &[0x80 | 20]), (14, &1_000i64.to_be_bytes())])
+        .epb(0, (5 << 20) + 1, &d(3, 33))
+        .pb(0, 3 << 20, &d(4, 40))
+        .section(false)
+        .idb(0, 64, &[])
+        .spb(100, &d(5, 64))
+        .spb(5, &d(6, 5));
+    // Version 1.2 of the first section is accepted like 1.0.
+    ng.bytes[14] = 2;
+    let file = capture_build::TempFile::new("sections", &ng.bytes);
+    assert_eq!(
+        CaptureReader::open(file.path()).unwrap().format(),
+        CaptureFormat::Pcapng
+    );
+    let (frames, err) = read("sections", &ng.bytes);
+    assert!(err.is_none(), "{err:?}");
+    let got: Vec<(u64, LinkType, u64, usize, u32, u8)> = frames
+        .iter()
+        .map(|f| {
+            (
+                f.record,
+                f.link,
+                f.ts_ns,
+                f.data.len(),
+                f.orig_len,
+                f.data[0],
+            )
+        })
+        .collect();
+    let want = vec![
+        (1, LinkType::Ethernet, 1_700_000_000_123_456_000, 61, 61, 1),
+        (2, LinkType::Ipv4, 1_700_000_000_123_456_789, 20, 20, 2),
+        // 2^-20 s is 953.67 ns: the fraction is cut to whole nanoseconds, as libpcap does.
+        (3, LinkType::LinuxSll, 1_005_000_000_953, 33, 33, 3),
+        (4, LinkType::LinuxSll, 1_003_000_000_000, 40, 40, 4),
+        // Simple Packet Blocks: no timestamp, captured length bounded by the snapshot length.
+        (5, LinkType::Null, 0, 64, 100, 5),
+        (6, LinkType::Null, 0, 5, 5, 6),
+    ];
+    assert_eq!(got, want);
+    assert!(frames
+        .iter()
+        .all(|f| f.data.iter().all(|&b| b == f.data[0])));
+}
+
+/// Synthetic classic pcap in big-endian order with nanoseconds, and the length order of format
+/// 2.3 files (either order; the smaller length is the captured one).
+#[test]
+fn pcap_big_endian_nanoseconds_and_old_length_order() {
+    let mut f = Vec::new();
+    f.extend_from_slice(&0xa1b2_3c4du32.to_be_bytes());
+    f.extend_from_slice(&[0, 2, 0, 3]);
+    f.extend_from_slice(&[0; 8]);
+    f.extend_from_slice(&65535u32.to_be_bytes());
+    f.extend_from_slice(&101u32.to_be_bytes());
+    let rec = |sec: u32, ns: u32, a: u32, b: u32, data: &[u8]| {
+        let mut r = Vec::new();
+        for v in [sec, ns, a, b] {
+            r.extend_from_slice(&v.to_be_bytes());
+        }
+        r.extend_from_slice(data);
+        r
+    };
+    f.extend(rec(7, 999_999_999, 4, 90, &[0x45; 4]));
+    f.extend(rec(8, 1, 90, 6, &[0x46; 6]));
+    let file = capture_build::TempFile::new("be-ns", &f);
+    let reader = CaptureReader::open(file.path()).unwrap();
+    assert_eq!(reader.format(), CaptureFormat::PcapNano);
+    let frames: Vec<Frame> = reader.map(Result::unwrap).collect();
+    let got: Vec<(u64, usize, u32, LinkType)> = frames
+        .iter()
+        .map(|f| (f.ts_ns, f.data.len(), f.orig_len, f.link))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (7_999_999_999, 4, 90, LinkType::Raw),
+            (8_000_000_001, 6, 90, LinkType::Raw)
+        ]
+    );
+    // The same records in a little-endian µs file of format 2.4 read as written.
+    let mut f = capture_build::pcap_header(1);
+    f.extend(pcap_record(7, 5, 4, 90, &[0; 4]));
+    let (frames, err) = read("le-us", &f);
+    assert!(err.is_none());
+    assert_eq!((frames[0].ts_ns, frames[0].orig_len), (7_000_005_000, 90));
 }
