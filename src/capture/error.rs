@@ -65,7 +65,9 @@ pub enum CaptureErrorKind {
 pub struct CaptureError {
     /// The file.
     pub path: PathBuf,
-    /// 1-based packet record number, when the error is inside a packet record.
+    /// 1-based number of the packet record being read when the error occurred; in pcapng that
+    /// is the next packet record even when the failing block is another kind. `None` for errors
+    /// in the file header or the first section header.
     pub record: Option<u64>,
     /// Byte offset in the file where the failing header or record starts.
     pub offset: u64,
