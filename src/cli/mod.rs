@@ -2,12 +2,15 @@
 
 mod bench;
 mod check;
+mod dataset;
 mod decode;
 mod encode;
+mod generate;
 mod matrix_input;
 mod output;
 mod render;
 mod repair;
+mod train;
 
 use clap::{Parser, Subcommand};
 
@@ -32,6 +35,12 @@ pub enum Command {
     Render(render::RenderArgs),
     /// Repair a generated flow (nPrint CSV or NetDiffusion PNG) into a protocol-compliant pcap.
     Repair(repair::RepairArgs),
+    /// Build a training set from labelled captures (one folder a class, or a labels CSV).
+    Dataset(dataset::DatasetArgs),
+    /// Train the diffusion model on a training set.
+    Train(train::TrainArgs),
+    /// Generate flows of a class mix with a model, repair them and write a pcap.
+    Generate(generate::GenerateArgs),
     /// Measure the speed of a pipeline stage on inputs built from the corpus.
     Bench(bench::BenchArgs),
     /// Check a capture for protocol compliance and report violations by rule.
@@ -44,7 +53,10 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Encode(a) => encode::run(&a),
         Command::Bench(a) => bench::run(&a),
         Command::Check(a) => check::run(&a),
+        Command::Dataset(a) => dataset::run(&a),
         Command::Decode(a) => decode::run(&a),
+        Command::Generate(a) => generate::run(&a),
+        Command::Train(a) => train::run(&a),
         Command::Render(a) => render::run(&a),
         Command::Repair(a) => repair::run(&a),
     }

@@ -1,0 +1,108 @@
+//! `netdiffd train`: a training set → a model directory.
+
+use super::output::progress_bar;
+use anyhow::{bail, Context};
+use netdiffd::model::{device_for, train, Dataset, ModelConfig, TrainSettings};
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// Options of `netdiffd train`.
+#[derive(Debug, clap::Args)]
+pub struct TrainArgs {
+    /// Training-set file from `netdiffd dataset`.
+    #[arg(value_name = "DATA")]
+    pub data: PathBuf,
+    /// Model directory to write (card.json, model.safetensors, checkpoint/).
+    #[arg(short = 'o', long = "output", value_name = "MODEL_DIR")]
+    pub output: PathBuf,
+    /// Optimiser steps.
+    #[arg(long, default_value_t = 4000)]
+    pub steps: usize,
+    /// Windows per step.
+    #[arg(long, default_value_t = 16)]
+    pub batch_size: usize,
+    /// Peak learning rate.
+    #[arg(long, default_value_t = 1e-3)]
+    pub lr: f64,
+    /// Transformer width.
+    #[arg(long, default_value_t = 128)]
+    pub d_model: usize,
+    /// Transformer blocks.
+    #[arg(long, default_value_t = 4)]
+    pub layers: usize,
+    /// Attention heads.
+    #[arg(long, default_value_t = 4)]
+    pub heads: usize,
+    /// Seed.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Save a checkpoint every N steps.
+    #[arg(long, default_value_t = 500)]
+    pub checkpoint_every: usize,
+    /// Continue from MODEL_DIR/checkpoint if present.
+    #[arg(long)]
+    pub resume: bool,
+    /// Device: auto, cpu or cuda:N.
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+}
+
+/// Runs `netdiffd train`.
+pub fn run(a: &TrainArgs) -> anyhow::Result<i32> {
+    if a.steps == 0 || a.steps > 10_000_000 {
+        bail!("--steps must be 1..=10000000, got {}", a.steps);
+    }
+    if a.batch_size == 0 || a.batch_size > 4096 {
+        bail!("--batch-size must be 1..=4096, got {}", a.batch_size);
+    }
+    if !(a.lr > 0.0 && a.lr < 1.0) {
+        bail!("--lr must be in (0, 1), got {}", a.lr);
+    }
+    let ds = Dataset::load(&a.data)?;
+    let cfg = ModelConfig {
+        max_packets: ds.max_packets,
+        d_model: a.d_model,
+        layers: a.layers,
+        heads: a.heads,
+        ..ModelConfig::cpu_default(ds.classes.len())
+    };
+    cfg.validate().map_err(anyhow::Error::msg).context("model configuration")?;
+    let device = device_for(&a.device)?;
+    let settings = TrainSettings {
+        steps: a.steps,
+        batch_size: a.batch_size,
+        learning_rate: a.lr,
+        checkpoint_every: a.checkpoint_every,
+        seed: a.seed,
+        ..TrainSettings::default()
+    };
+    let bar = progress_bar(a.steps as u64, "steps");
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} [{bar:40}] {pos}/{len} {msg} ({per_sec}, eta {eta})")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let started = Instant::now();
+    let mut avg = 0f32;
+    let card = train(&ds, &cfg, &settings, &a.data.to_string_lossy(), &a.output, a.resume, &device, |r| {
+        avg = if r.step % 100 == 1 { r.loss } else { 0.98 * avg + 0.02 * r.loss };
+        bar.set_position(r.step as u64);
+        bar.set_message(format!("loss {avg:.4}"));
+        if !bar.is_hidden() {
+            return;
+        }
+        if r.step % 100 == 0 {
+            eprintln!("step {} loss {avg:.4} ({:.2} steps/s)", r.step, r.step as f64 / started.elapsed().as_secs_f64());
+        }
+    })?;
+    bar.finish_and_clear();
+    eprintln!(
+        "trained {} steps in {:.0} s on {:?}: final loss {:.4}, {} parameters → {}",
+        card.training.steps,
+        card.training.seconds,
+        device,
+        card.training.final_loss,
+        card.weights.params,
+        a.output.display()
+    );
+    Ok(0)
+}

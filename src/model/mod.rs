@@ -1,0 +1,28 @@
+//! Stage 4, model: a diffusion model built for packet matrices. It learns the classes of the
+//! user's own captures (dataset building, training) and generates new flows (sampling) with
+//! class and structure conditioning and learned directions and timing. See
+//! `../shared/design/model.md`.
+
+pub mod checkpoint;
+pub mod config;
+pub mod dataset;
+pub mod denoiser;
+pub mod encoding;
+pub mod sample;
+pub mod train;
+
+pub use checkpoint::{device_for, load_card, load_model, LoadedModel, ModelCard, ModelError};
+pub use config::ModelConfig;
+pub use dataset::{Dataset, DatasetError, DatasetSettings, Split};
+pub use sample::{sample, GeneratedFlow, SampleSettings};
+pub use train::{train, TrainSettings};
+
+use rand::Rng;
+
+/// A standard normal draw (Box-Muller), so that every random number of training and sampling
+/// comes from the seeded generator.
+pub(crate) fn normal(rng: &mut impl Rng) -> f32 {
+    let u1: f64 = rng.random::<f64>().max(f64::MIN_POSITIVE);
+    let u2: f64 = rng.random();
+    ((-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()) as f32
+}

@@ -1,0 +1,199 @@
+//! The generation job shared by `netdiffd generate` and the daemon: a class mix in, sampled
+//! flows repaired into protocol-compliant packets out, with their start times spread so that
+//! many flows interleave on the wire.
+
+use crate::model::{sample, LoadedModel, ModelError, SampleSettings};
+use crate::repair::{repair_flow, FlowInput, RepairError, RepairSettings, RepairedFlow};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use std::time::Instant;
+
+/// Largest number of flows one job may ask for.
+pub const MAX_FLOWS: usize = 1_000_000;
+
+/// Errors of a generation job.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    /// The class mix is not usable.
+    #[error("mix: {0}")]
+    Mix(String),
+    /// A setting out of range.
+    #[error("{0}")]
+    Setting(String),
+    /// The model failed.
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    /// Repair failed on a generated flow.
+    #[error("repairing generated flow {index}: {source}")]
+    Repair {
+        /// Flow index.
+        index: usize,
+        /// The cause.
+        source: RepairError,
+    },
+}
+
+/// A class mix such as `netflix=3,portscan=1`: relative weights of classes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClassMix(pub Vec<(String, u32)>);
+
+impl std::str::FromStr for ClassMix {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let mut v = Vec::new();
+        for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (name, w) = match part.split_once('=') {
+                Some((n, w)) => {
+                    let w: u32 = w.trim().parse().map_err(|_| format!("weight of {n:?} must be a whole number, found {w:?}"))?;
+                    (n.trim(), w)
+                }
+                None => (part, 1),
+            };
+            if name.is_empty() {
+                return Err(format!("empty class name in {s:?}"));
+            }
+            if v.iter().any(|(n, _): &(String, u32)| n == name) {
+                return Err(format!("class {name:?} appears twice"));
+            }
+            v.push((name.to_string(), w));
+        }
+        if v.is_empty() {
+            return Err("no class given (expected e.g. netflix=3,portscan=1)".into());
+        }
+        if v.iter().map(|(_, w)| u64::from(*w)).sum::<u64>() == 0 {
+            return Err("the weights sum to zero".into());
+        }
+        Ok(ClassMix(v))
+    }
+}
+
+impl std::fmt::Display for ClassMix {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let parts: Vec<String> = self.0.iter().map(|(n, w)| format!("{n}={w}")).collect();
+        write!(f, "{}", parts.join(","))
+    }
+}
+
+impl ClassMix {
+    /// The class of each of `n` flows: counts proportional to the weights (largest remainder),
+    /// classes interleaved in a seeded order.
+    pub fn assign(&self, n: usize, seed: u64) -> Vec<usize> {
+        let total: u64 = self.0.iter().map(|(_, w)| u64::from(*w)).sum();
+        let mut counts: Vec<(usize, u64, u64)> = self
+            .0
+            .iter()
+            .enumerate()
+            .map(|(i, (_, w))| {
+                let exact = n as u64 * u64::from(*w);
+                (i, exact / total, exact % total)
+            })
+            .collect();
+        let mut left = n as u64 - counts.iter().map(|c| c.1).sum::<u64>();
+        let mut order: Vec<usize> = (0..counts.len()).collect();
+        order.sort_by(|&a, &b| counts[b].2.cmp(&counts[a].2).then(a.cmp(&b)));
+        for i in order {
+            if left == 0 {
+                break;
+            }
+            counts[i].1 += 1;
+            left -= 1;
+        }
+        let mut out: Vec<usize> = counts.iter().flat_map(|&(i, c, _)| std::iter::repeat_n(i, c as usize)).collect();
+        let mut rng = StdRng::seed_from_u64(seed ^ 0x6d1);
+        for i in (1..out.len()).rev() {
+            out.swap(i, rng.random_range(0..=i));
+        }
+        out
+    }
+}
+
+/// Settings of a generation job.
+#[derive(Debug, Clone)]
+pub struct JobSettings {
+    /// Flows to generate.
+    pub flows: usize,
+    /// Sampling.
+    pub sample: SampleSettings,
+    /// Repair (start time, addressing, policies); its seed is replaced by the sampling seed.
+    pub repair: RepairSettings,
+    /// Mean gap between flow starts (ns; exponential, so flows interleave).
+    pub mean_flow_gap_ns: u64,
+}
+
+/// What a job produced.
+#[derive(Debug)]
+pub struct JobOutput {
+    /// The repaired flows, with their class names.
+    pub flows: Vec<(String, RepairedFlow)>,
+    /// Seconds spent sampling.
+    pub sample_seconds: f64,
+    /// Seconds spent repairing.
+    pub repair_seconds: f64,
+}
+
+/// Generates `settings.flows` flows of the classes of `mix` with `model`, and repairs them.
+pub fn generate(model: &LoadedModel, mix: &ClassMix, settings: &JobSettings) -> Result<JobOutput, JobError> {
+    if settings.flows == 0 || settings.flows > MAX_FLOWS {
+        return Err(JobError::Setting(format!("flows must be 1..={MAX_FLOWS}, got {}", settings.flows)));
+    }
+    let max_steps = model.card.config.timesteps;
+    if settings.sample.steps == 0 || settings.sample.steps > max_steps {
+        return Err(JobError::Setting(format!("steps must be 1..={max_steps}, got {}", settings.sample.steps)));
+    }
+    if !(0.0..=20.0).contains(&settings.sample.guidance) {
+        return Err(JobError::Setting(format!("guidance must be within 0..=20, got {}", settings.sample.guidance)));
+    }
+    let idx: Vec<usize> = mix
+        .0
+        .iter()
+        .map(|(name, _)| model.card.class_index(name).map_err(JobError::Mix))
+        .collect::<Result<_, _>>()?;
+    let classes: Vec<usize> = mix.assign(settings.flows, settings.sample.seed).into_iter().map(|i| idx[i]).collect();
+    let t = Instant::now();
+    let generated = sample(model, &classes, 0, &settings.sample)?;
+    let sample_seconds = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let mut rng = StdRng::seed_from_u64(settings.sample.seed ^ 0xf10);
+    let mut start = settings.repair.start_ns;
+    let mut flows = Vec::with_capacity(generated.len());
+    for (i, g) in generated.iter().enumerate() {
+        if g.is_empty() {
+            continue; // free structure may end a flow before its first packet
+        }
+        let class = &model.card.classes[g.class];
+        let rs = RepairSettings { start_ns: start, seed: settings.sample.seed, ..settings.repair.clone() };
+        let input = FlowInput {
+            rows: &g.rows,
+            directions: Some(&g.directions),
+            iat_ns: Some(&g.iat_ns),
+            hints: Some(&class.hints),
+        };
+        let r = repair_flow(&input, &rs, i as u64).map_err(|source| JobError::Repair { index: i, source })?;
+        flows.push((class.name.clone(), r));
+        let u: f64 = rng.random::<f64>().max(1e-12);
+        start = start.saturating_add((-(u.ln()) * settings.mean_flow_gap_ns as f64) as u64);
+    }
+    Ok(JobOutput { flows, sample_seconds, repair_seconds: t.elapsed().as_secs_f64() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mix_parsing_and_assignment() {
+        let m: ClassMix = "netflix=3, portscan=1".parse().unwrap();
+        let a = m.assign(8, 1);
+        assert_eq!(a.iter().filter(|&&c| c == 0).count(), 6);
+        assert_eq!(a.iter().filter(|&&c| c == 1).count(), 2);
+        let b: ClassMix = "a=1,b=1,c=1".parse().unwrap();
+        let counts: Vec<usize> = (0..3).map(|c| b.assign(10, 0).iter().filter(|&&x| x == c).count()).collect();
+        assert_eq!(counts.iter().sum::<usize>(), 10);
+        assert!(counts.iter().all(|&c| c == 3 || c == 4));
+        assert!("a=0,b=0".parse::<ClassMix>().unwrap_err().contains("zero"));
+        assert!("a=x".parse::<ClassMix>().unwrap_err().contains("whole number"));
+        assert!("a,a".parse::<ClassMix>().unwrap_err().contains("twice"));
+        assert!("".parse::<ClassMix>().is_err());
+        assert_eq!("zoom".parse::<ClassMix>().unwrap().0, vec![("zoom".to_string(), 1)]);
+    }
+}
