@@ -279,15 +279,27 @@ fn subset_of_blocks_and_float_values() {
 
 #[test]
 fn payload_columns_size_the_payload_block() {
-    let t = parse_bytes(b"payload_bit_9,tcp_fin_0\n1,0\n").unwrap();
+    let t = parse_bytes(b"payload_bit_9,tcp_fin_0,payload_bit_2\n1,0,0\n").unwrap();
     assert_eq!(t.layout.payload_bytes, 2);
     assert!(t.layout.tcp);
     assert_eq!(t.row(0)[480 + 9], 1);
+    assert_eq!(t.row(0)[480 + 2], 0);
+    assert_eq!(t.row(0).iter().filter(|&&b| b != VACANT).count(), 3);
     let err = parse_bytes(b"payload_bit_524280\n1\n").unwrap_err();
     assert!(
         matches!(err, NprintReadError::PayloadTooWide { .. }),
         "{err}"
     );
+    // One column must not make a row thousands of bits wide: at most a byte per column.
+    let err = parse_bytes(b"payload_bit_17,payload_bit_0\n1,1\n").unwrap_err();
+    assert!(
+        matches!(err, NprintReadError::SparsePayload { bytes: 3, .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("payload_bit_17"), "{err}");
+    let header: Vec<String> = (0..24).map(|i| format!("payload_bit_{i}")).collect();
+    let t = parse_bytes(format!("{}\n", header.join(",")).as_bytes()).unwrap();
+    assert_eq!(t.layout.payload_bytes, 3);
 }
 
 #[test]

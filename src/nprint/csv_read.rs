@@ -96,6 +96,23 @@ pub enum NprintReadError {
         /// The column name.
         column: String,
     },
+    /// The payload block would have more bytes than the file has payload columns. Writers emit
+    /// every payload column; refusing sparse ones bounds the memory a small file can demand.
+    #[error(
+        "{}: line 1: {columns} payload column(s) up to `payload_bit_{last}` would make a \
+         {bytes}-byte payload block (at most one byte per payload column)",
+        .path.display()
+    )]
+    SparsePayload {
+        /// The file.
+        path: PathBuf,
+        /// Payload columns in the header.
+        columns: usize,
+        /// Highest payload bit index.
+        last: usize,
+        /// Payload bytes that index implies.
+        bytes: usize,
+    },
     /// A row has a different number of fields than the header (a blank line has 0).
     #[error("{}: line {line}: expected {expected} fields, found {found}", .path.display())]
     Ragged {
@@ -297,6 +314,7 @@ impl Header {
         let mut raw = Vec::with_capacity(names.len());
         let mut present = [false; 7];
         let mut payload_bits = 0;
+        let mut payload_columns = 0;
         let mut index_name = None;
         for (j, name) in names.iter().enumerate() {
             if let Some(first) = seen.insert(name, j) {
@@ -326,6 +344,7 @@ impl Header {
                         present[block as usize] = true;
                         if block == Block::Payload {
                             payload_bits = payload_bits.max(bit + 1);
+                            payload_columns += 1;
                         }
                         RawCol::Bit(block, bit)
                     }
@@ -345,6 +364,14 @@ impl Header {
             (true, false) => return Err(unpaired(path, "tv_sec", "tv_usec")),
             (false, true) => return Err(unpaired(path, "tv_usec", "tv_sec")),
             _ => {}
+        }
+        if payload_bits.div_ceil(8) > payload_columns {
+            return Err(NprintReadError::SparsePayload {
+                path: path.to_path_buf(),
+                columns: payload_columns,
+                last: payload_bits - 1,
+                bytes: payload_bits.div_ceil(8),
+            });
         }
         let layout = Layout {
             eth: present[Block::Eth as usize],
