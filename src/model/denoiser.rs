@@ -1,7 +1,11 @@
 //! The denoiser: a transformer over the packets of a window. Each packet's noisy values (1024
 //! header values, direction, log inter-arrival) and its structure conditioning (which positions
 //! are populated) are projected to `d_model`, the diffusion step and the class are embedded and
-//! added, and the network predicts the noise of every value.
+//! added, and the network predicts v = √ᾱ·ε − √(1−ᾱ)·x₀ for every value. The v form matters
+//! here: a packet's 1026 values pass through a `d_model`-wide bottleneck, which cannot carry
+//! 1026 independent noise values (an ε-predicting network stays at loss ≈ 1), while x₀ — the
+//! part of v that dominates at high noise — is highly structured; at low noise the clean values
+//! come from x_t itself (x₀ = √ᾱ·x_t − √(1−ᾱ)·v).
 //!
 //! Two code paths compute the same function: the differentiable one for training (`softmax`,
 //! `layer_norm_slow`, whose backward passes exist in candle) and the fused one for sampling
@@ -139,7 +143,7 @@ impl Denoiser {
         &self.cfg
     }
 
-    /// Predicts the noise in `x_t` (B, L, channels) given the structure conditioning
+    /// Predicts v for `x_t` (B, L, channels) given the structure conditioning
     /// (B, L, bits + 1), the diffusion steps `t` (B, as f32 values 0..T) and the classes
     /// (B, u32; `classes` is the null class). `fused` selects the sampling kernels.
     pub fn forward(

@@ -114,18 +114,21 @@ pub fn sample(
             let ab_prev = if i + 1 < ts.len() { schedule.alpha_bar[ts[i + 1]] } else { 1.0 };
             let x_in = if guided { Tensor::cat(&[&x, &x], 0)? } else { x.clone() };
             let t_in = Tensor::from_vec(vec![t as f32; x_in.dim(0)?], x_in.dim(0)?, dev)?;
-            let eps = m.denoiser.forward(&x_in, &structure_in, &t_in, &class_in, true)?;
-            let eps = if guided {
-                let c = eps.narrow(0, 0, b)?;
-                let u = eps.narrow(0, b, b)?;
+            let v = m.denoiser.forward(&x_in, &structure_in, &t_in, &class_in, true)?;
+            let v = if guided {
+                let c = v.narrow(0, 0, b)?;
+                let u = v.narrow(0, b, b)?;
                 (&u + ((c - &u)? * settings.guidance)?)?
             } else {
-                eps
+                v
             };
-            x0 = ((&x - (&eps * (1.0 - ab).sqrt())?)? / ab.sqrt())?.clamp(-1f32, 1f32)?;
+            // From v: x₀ = √ᾱ·x_t − √(1−ᾱ)·v and ε = √(1−ᾱ)·x_t + √ᾱ·v.
+            let (sa, sn) = (ab.sqrt(), (1.0 - ab).sqrt());
+            x0 = ((&x * sa)? - (&v * sn)?)?.clamp(-1f32, 1f32)?;
             if let Some(k) = &keep {
                 x0 = (&x0 * k)?;
             }
+            let eps = ((&x - (&x0 * sa)?)? / sn.max(1e-4))?;
             x = ((&x0 * ab_prev.sqrt())? + (&eps * (1.0 - ab_prev).sqrt())?)?;
         }
         let values: Vec<f32> = x0.flatten_all()?.to_vec1()?;

@@ -1,4 +1,5 @@
-//! Training: the DDPM objective (predict the noise) on populated positions plus the direction
+//! Training: the DDPM objective with a v-predicting network and the loss on the clean values
+//! it implies (x₀ = √ᾱ·x_t − √(1−ᾱ)·v), on populated positions plus the direction
 //! and timing channels, class-balanced batches, AdamW with warm-up, an EMA of the weights,
 //! classifier-free guidance dropout, free-structure dropout, checkpoints and resume. Every random
 //! draw comes from a generator seeded by (seed, step), so a run is reproducible and a resumed
@@ -53,7 +54,7 @@ impl Default for TrainSettings {
             weight_decay: 0.01,
             ema_decay: 0.999,
             class_dropout: 0.1,
-            structure_dropout: 0.2,
+            structure_dropout: 0.1,
             warmup: 200,
             checkpoint_every: 500,
             seed: 0,
@@ -125,12 +126,17 @@ pub fn train(
         let b = settings.batch_size;
         let x_t = Tensor::from_vec(batch.x_t, (b, l, cfg.channels()), device)?;
         let structure = Tensor::from_vec(batch.structure, (b, l, MODEL_WIDTH + 1), device)?;
-        let noise = Tensor::from_vec(batch.noise, (b, l, cfg.channels()), device)?;
+        let target = Tensor::from_vec(batch.target, (b, l, cfg.channels()), device)?;
         let weight = Tensor::from_vec(batch.weight, (b, l, cfg.channels()), device)?;
         let t = Tensor::from_vec(batch.t, b, device)?;
         let class = Tensor::from_vec(batch.class, b, device)?;
-        let pred = model.forward(&x_t, &structure, &t, &class, false)?;
-        let err = ((pred - noise)?.sqr()? * &weight)?;
+        let sa = Tensor::from_vec(batch.sqrt_ab, (b, 1, 1), device)?;
+        let sn = Tensor::from_vec(batch.sqrt_1m_ab, (b, 1, 1), device)?;
+        // The network predicts v; the loss is on the clean values it implies,
+        // x₀ = √ᾱ·x_t − √(1−ᾱ)·v, which weights the noisy steps where structure is decided.
+        let v = model.forward(&x_t, &structure, &t, &class, false)?;
+        let x0 = (x_t.broadcast_mul(&sa)? - v.broadcast_mul(&sn)?)?;
+        let err = ((x0 - target)?.sqr()? * &weight)?;
         let loss = (err.sum_all()? / weight.sum_all()?.clamp(1.0, f64::MAX)?)?;
         opt.backward_step(&loss)?;
         let lv = loss.to_scalar::<f32>()?;
@@ -181,7 +187,9 @@ pub fn train(
 struct Batch {
     x_t: Vec<f32>,
     structure: Vec<f32>,
-    noise: Vec<f32>,
+    target: Vec<f32>,
+    sqrt_ab: Vec<f32>,
+    sqrt_1m_ab: Vec<f32>,
     weight: Vec<f32>,
     t: Vec<f32>,
     class: Vec<u32>,
@@ -190,7 +198,7 @@ struct Batch {
 impl Batch {
     fn draw(by_class: &[Vec<&Window>], cfg: &ModelConfig, s: &TrainSettings, sch: &Schedule, rng: &mut StdRng) -> Batch {
         let (l, c) = (cfg.max_packets, cfg.channels());
-        let mut b = Batch { x_t: Vec::new(), structure: Vec::new(), noise: Vec::new(), weight: Vec::new(), t: Vec::new(), class: Vec::new() };
+        let mut b = Batch { x_t: Vec::new(), structure: Vec::new(), target: Vec::new(), sqrt_ab: Vec::new(), sqrt_1m_ab: Vec::new(), weight: Vec::new(), t: Vec::new(), class: Vec::new() };
         let mut x0 = Vec::with_capacity(l * c);
         for _ in 0..s.batch_size {
             let class = rng.random_range(0..by_class.len());
@@ -220,9 +228,11 @@ impl Batch {
             let (sa, sn) = (ab.sqrt() as f32, (1.0 - ab).sqrt() as f32);
             for &v in &x0 {
                 let n = normal(rng);
-                b.noise.push(n);
+                b.target.push(v);
                 b.x_t.push(sa * v + sn * n);
             }
+            b.sqrt_ab.push(sa);
+            b.sqrt_1m_ab.push(sn);
             b.t.push(t as f32);
             b.class.push(if rng.random::<f64>() < s.class_dropout { by_class.len() as u32 } else { class as u32 });
         }
