@@ -3,9 +3,10 @@
 //!
 //! Data walks one way through the stages: [`capture`] → [`flows`] → [`nprint`] → model →
 //! repair → packets → replay. [`wire`] holds the packet header views every stage shares.
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod capture;
 pub mod nprint;
+pub mod replay;
 pub mod wire;

@@ -1,0 +1,477 @@
+//! The replay engine: sends the frames of capture files through a [`FrameSink`] on a schedule,
+//! counting as it goes, until done, limited or cancelled.
+
+use super::config::{CatchUp, Pace, ReplayConfig};
+use super::error::ReplayError;
+use super::iface::{IfaceFraming, InterfaceInfo};
+use super::rewrite::Rewriter;
+use super::sender::{open_sender, FrameSink, SendTally};
+use super::source::{Chunk, FlowCounter, Input, PacketMeta, OVERSIZE, TRUNCATED, UNFRAMEABLE};
+use super::stats::{LatenessHistogram, LatenessSummary, ReplayCounters, ReplayReport, StopReason};
+use super::sys;
+use super::timing::{Schedule, Waiter, Wake};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Most frames one batch may hold.
+pub const MAX_BATCH: usize = 1024;
+
+/// Stops a running replay and reads its counters, from any thread.
+#[derive(Debug, Clone, Default)]
+pub struct ReplayHandle {
+    cancel: Arc<AtomicBool>,
+    counters: Arc<ReplayCounters>,
+}
+
+impl ReplayHandle {
+    /// Asks the replay to stop; it stops at the next packet boundary and reports what it sent.
+    pub fn cancel(&self) {
+        self.cancel.store(true, Ordering::Relaxed);
+    }
+    /// True once cancellation was asked for.
+    pub fn is_cancelled(&self) -> bool {
+        self.cancel.load(Ordering::Relaxed)
+    }
+    /// The flag [`cancel`](Self::cancel) sets, for signal handlers that set a flag themselves.
+    pub fn cancel_flag(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.cancel)
+    }
+    /// The live counters.
+    pub fn counters(&self) -> &ReplayCounters {
+        &self.counters
+    }
+}
+
+/// A replay, checked and ready: interface probed, sender open, files opened (and loaded, with
+/// `preload`). [`run`](Self::run) sends.
+pub struct Replayer {
+    config: ReplayConfig,
+    inputs: Vec<Input>,
+    sink: Box<dyn FrameSink>,
+    ethernet_out: bool,
+    handle: ReplayHandle,
+    warnings: Vec<String>,
+}
+
+impl std::fmt::Debug for Replayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Replayer")
+            .field("config", &self.config)
+            .field("sender", &self.sink.name())
+            .finish()
+    }
+}
+
+impl Replayer {
+    /// Checks the interface (present, up), the files (readable, not empty, of a link type the
+    /// interface can take) and opens the configured sender; nothing is sent yet.
+    pub fn prepare(config: ReplayConfig) -> Result<Replayer, ReplayError> {
+        validate(&config)?;
+        let iface = InterfaceInfo::probe(&config.iface)?;
+        let inputs = open_inputs(&config, &iface)?;
+        let sink = open_sender(config.sender, &iface, config.max_retries)?;
+        let mut r = Replayer::assemble(config, &iface, inputs, sink);
+        if iface.carrier == Some(false) {
+            r.warnings.insert(
+                0,
+                format!(
+                    "interface {} has no carrier: frames may go nowhere",
+                    iface.name
+                ),
+            );
+        }
+        Ok(r)
+    }
+
+    /// Like [`prepare`](Self::prepare), but sends through `sink` to an interface described by
+    /// `iface` (which is not probed): for embedding and tests.
+    pub fn with_sink(
+        config: ReplayConfig,
+        iface: &InterfaceInfo,
+        sink: Box<dyn FrameSink>,
+    ) -> Result<Replayer, ReplayError> {
+        validate(&config)?;
+        let inputs = open_inputs(&config, iface)?;
+        Ok(Replayer::assemble(config, iface, inputs, sink))
+    }
+
+    fn assemble(
+        config: ReplayConfig,
+        iface: &InterfaceInfo,
+        inputs: Vec<Input>,
+        sink: Box<dyn FrameSink>,
+    ) -> Replayer {
+        let mut warnings = Vec::new();
+        for input in &inputs {
+            let (oversize, unframeable) = input.unsendable();
+            if oversize > 0 {
+                warnings.push(format!(
+                    "{}: {oversize} frames are larger than {}'s MTU {} plus link header; they will not be sent",
+                    input.path.display(),
+                    iface.name,
+                    iface.mtu
+                ));
+            }
+            if unframeable > 0 {
+                warnings.push(format!(
+                    "{}: {unframeable} frames carry no IP packet to re-frame for {}; they will not be sent",
+                    input.path.display(),
+                    iface.name
+                ));
+            }
+        }
+        Replayer {
+            ethernet_out: iface.framing == IfaceFraming::Ethernet,
+            config,
+            inputs,
+            sink,
+            handle: ReplayHandle::default(),
+            warnings,
+        }
+    }
+
+    /// A handle to cancel the run and read its counters.
+    pub fn handle(&self) -> ReplayHandle {
+        self.handle.clone()
+    }
+
+    /// Things the caller should tell the user before the run (no carrier, frames that will not
+    /// be sent).
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+
+    /// Sends, and reports what was sent. A send error that cannot be retried ends the run with
+    /// [`StopReason::Failed`]; the report still counts what went out before it.
+    pub fn run(mut self) -> ReplayReport {
+        let cfg = self.config.clone();
+        let sender = self.sink.name();
+        let _slack = TimerSlack::set(cfg.timer_slack);
+        let waiter = Waiter {
+            spin_margin_ns: nanos(cfg.spin_margin),
+        };
+        let cpu_start = sys::process_cpu_ns();
+        let start = waiter.now();
+        let mut run = Run {
+            cfg: &cfg,
+            waiter,
+            timed: cfg.pace != Pace::TopSpeed,
+            deadline: cfg.duration.map(|d| start.saturating_add(nanos(d))),
+            handle: self.handle.clone(),
+            sink: self.sink.as_mut(),
+            ethernet_out: self.ethernet_out,
+            rewriter: Rewriter::new(cfg.rewrite.clone()),
+            scratch: vec![Vec::new(); cfg.batch],
+            pending: Vec::with_capacity(cfg.batch),
+            next_anchor: start,
+            attempted: 0,
+            lateness: LatenessHistogram::default(),
+            first_send: None,
+            last_send: start,
+            final_drift: 0,
+            flows: FlowCounter::default(),
+        };
+        let stop = run.all_loops(&self.inputs);
+        let preloaded_flows: u64 = self.inputs.iter().filter_map(|i| i.flows).sum();
+        let elapsed = run
+            .last_send
+            .saturating_sub(run.first_send.unwrap_or(run.last_send));
+        let counters = self.handle.counters.snapshot();
+        let lateness = (run.timed && !run.lateness.is_empty()).then(|| LatenessSummary {
+            samples: run.lateness.len(),
+            p50_ns: run.lateness.quantile(0.5),
+            p99_ns: run.lateness.quantile(0.99),
+            max_ns: run.lateness.max(),
+            late: counters.late,
+            late_threshold_ns: nanos(cfg.late_threshold),
+            final_drift_ns: run.final_drift,
+        });
+        ReplayReport {
+            iface: cfg.iface.clone(),
+            sender,
+            counters,
+            elapsed_ns: elapsed,
+            flows: preloaded_flows + run.flows.len(),
+            wall_ns: sys::monotonic_ns().saturating_sub(start),
+            cpu_ns: sys::process_cpu_ns().saturating_sub(cpu_start),
+            lateness,
+            stop,
+        }
+    }
+}
+
+fn validate(cfg: &ReplayConfig) -> Result<(), ReplayError> {
+    if cfg.files.is_empty() {
+        return Err(ReplayError::NoInput);
+    }
+    if cfg.batch == 0 || cfg.batch > MAX_BATCH {
+        return Err(ReplayError::InvalidSetting {
+            what: "batch",
+            why: format!("{} is not in 1..={MAX_BATCH}", cfg.batch),
+        });
+    }
+    Ok(())
+}
+
+fn open_inputs(cfg: &ReplayConfig, iface: &InterfaceInfo) -> Result<Vec<Input>, ReplayError> {
+    let smac = cfg.rewrite.smac.map(|m| m.primary);
+    let dmac = cfg.rewrite.dmac.map(|m| m.primary);
+    cfg.files
+        .iter()
+        .map(|p| Input::open(p, iface, smac, dmac, cfg.preload))
+        .collect()
+}
+
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// Sets the thread's timer slack for the run and puts the old value back after it.
+struct TimerSlack(Option<u64>);
+
+impl TimerSlack {
+    fn set(slack: Duration) -> TimerSlack {
+        let old = sys::timer_slack_ns();
+        if old.is_some() {
+            sys::set_timer_slack_ns(nanos(slack));
+        }
+        TimerSlack(old)
+    }
+}
+
+impl Drop for TimerSlack {
+    fn drop(&mut self) {
+        if let Some(old) = self.0 {
+            sys::set_timer_slack_ns(old);
+        }
+    }
+}
+
+/// A frame waiting to be handed to the sender.
+#[derive(Debug, Clone, Copy)]
+struct Pending {
+    meta: PacketMeta,
+    /// When it is due, after any re-anchoring (0 at top speed).
+    due: u64,
+    /// When it was due on the schedule before any re-anchoring.
+    scheduled: u64,
+}
+
+/// The state of one run.
+struct Run<'a> {
+    cfg: &'a ReplayConfig,
+    waiter: Waiter,
+    timed: bool,
+    deadline: Option<u64>,
+    handle: ReplayHandle,
+    sink: &'a mut dyn FrameSink,
+    ethernet_out: bool,
+    rewriter: Rewriter,
+    scratch: Vec<Vec<u8>>,
+    pending: Vec<Pending>,
+    next_anchor: u64,
+    attempted: u64,
+    lateness: LatenessHistogram,
+    first_send: Option<u64>,
+    last_send: u64,
+    final_drift: i64,
+    flows: FlowCounter,
+}
+
+type Step = Result<(), StopReason>;
+
+impl Run<'_> {
+    fn counters(&self) -> &ReplayCounters {
+        &self.handle.counters
+    }
+
+    fn all_loops(&mut self, inputs: &[Input]) -> StopReason {
+        let mut loop_index = 0u64;
+        loop {
+            for input in inputs {
+                if let Err(stop) = self.pass(input, loop_index) {
+                    return stop;
+                }
+            }
+            loop_index += 1;
+            self.counters().loops.store(loop_index, Ordering::Relaxed);
+            if self.cfg.loops != 0 && loop_index >= self.cfg.loops {
+                return StopReason::Completed;
+            }
+            if !self.cfg.loop_delay.is_zero() {
+                let target = self
+                    .next_anchor
+                    .max(self.waiter.now())
+                    .saturating_add(nanos(self.cfg.loop_delay));
+                if let Err(stop) = self.wait(target) {
+                    return stop;
+                }
+                self.next_anchor = target;
+            }
+        }
+    }
+
+    fn wait(&self, due: u64) -> Result<u64, StopReason> {
+        match self
+            .waiter
+            .wait_until(due, self.deadline, &self.handle.cancel)
+        {
+            Wake::Due(now) => Ok(now),
+            Wake::Deadline => Err(StopReason::Duration),
+            Wake::Cancelled => Err(StopReason::Cancelled),
+        }
+    }
+
+    /// One pass over one file.
+    fn pass(&mut self, input: &Input, loop_index: u64) -> Step {
+        let mut source = input
+            .source()
+            .map_err(|e| StopReason::Failed(e.to_string()))?;
+        let mut schedule = Schedule::new(self.cfg.pace, self.cfg.max_sleep.map(nanos));
+        let mut anchor: Option<u64> = None;
+        let mut shift = 0u64;
+        let count_flows = loop_index == 0 && input.flows.is_none();
+        let mut flows = std::mem::take(&mut self.flows);
+        let result = loop {
+            let chunk = match source.next_chunk(self.cfg.batch, count_flows.then_some(&mut flows)) {
+                Ok(Some(c)) => c,
+                Ok(None) => break Ok(()),
+                Err(e) => break Err(StopReason::Failed(e.to_string())),
+            };
+            let step = self.chunk(chunk, loop_index, &mut schedule, &mut anchor, &mut shift);
+            let flushed = self.flush(chunk, loop_index);
+            if let Err(stop) = step.and(flushed) {
+                break Err(stop);
+            }
+        };
+        self.flows = flows;
+        if let Some(a) = anchor {
+            self.next_anchor = a
+                .saturating_add(shift)
+                .saturating_add(schedule.end_offset());
+        }
+        result
+    }
+
+    fn chunk(
+        &mut self,
+        chunk: Chunk<'_>,
+        loop_index: u64,
+        schedule: &mut Schedule,
+        anchor: &mut Option<u64>,
+        shift: &mut u64,
+    ) -> Step {
+        for m in chunk.meta {
+            if self.handle.is_cancelled() {
+                return Err(StopReason::Cancelled);
+            }
+            if self.cfg.limit.is_some_and(|l| self.attempted >= l) {
+                return Err(StopReason::Limit);
+            }
+            if m.flags & (OVERSIZE | UNFRAMEABLE) != 0 {
+                let c = self.counters();
+                ReplayCounters::add(&c.failed, 1);
+                ReplayCounters::add(
+                    if m.flags & OVERSIZE != 0 {
+                        &c.oversize
+                    } else {
+                        &c.unframeable
+                    },
+                    1,
+                );
+                schedule.next(m.ts_ns, 0);
+                continue;
+            }
+            if m.flags & TRUNCATED != 0 {
+                ReplayCounters::add(&self.counters().truncated, 1);
+            }
+            let offset = schedule.next(m.ts_ns, m.len);
+            if self.pending.len() >= self.cfg.batch {
+                self.flush(chunk, loop_index)?;
+            }
+            let (due, scheduled) = if self.timed {
+                let a = *anchor.get_or_insert_with(|| self.next_anchor.max(self.waiter.now()));
+                let scheduled = a.saturating_add(offset);
+                let due = scheduled.saturating_add(*shift);
+                let mut now = self.waiter.now();
+                if due > now {
+                    self.flush(chunk, loop_index)?;
+                    now = self.wait(due)?;
+                }
+                let late = now - due;
+                if self.cfg.catch_up == CatchUp::Reanchor && late > nanos(self.cfg.late_threshold) {
+                    // Later packets keep their captured gaps to this one.
+                    *shift += late;
+                }
+                (due, scheduled)
+            } else {
+                (0, 0)
+            };
+            self.pending.push(Pending {
+                meta: *m,
+                due,
+                scheduled,
+            });
+            self.attempted += 1;
+        }
+        Ok(())
+    }
+
+    /// Hands the pending frames to the sender and counts the outcome.
+    fn flush(&mut self, chunk: Chunk<'_>, loop_index: u64) -> Step {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let rewriting = self.rewriter.is_active();
+        if rewriting {
+            for (p, buf) in self.pending.iter().zip(self.scratch.iter_mut()) {
+                buf.clear();
+                buf.extend_from_slice(chunk.bytes(&p.meta));
+                self.rewriter.apply(buf, self.ethernet_out, loop_index);
+            }
+        }
+        let frames: Vec<&[u8]> = if rewriting {
+            self.scratch[..self.pending.len()]
+                .iter()
+                .map(Vec::as_slice)
+                .collect()
+        } else {
+            self.pending.iter().map(|p| chunk.bytes(&p.meta)).collect()
+        };
+        let sent_at = self.waiter.now();
+        self.first_send.get_or_insert(sent_at);
+        let mut tally = SendTally::default();
+        let result = self.sink.send_batch(&frames, &mut tally);
+        self.last_send = self.waiter.now();
+        if self.timed {
+            let threshold = nanos(self.cfg.late_threshold);
+            let mut late = 0;
+            for p in &self.pending {
+                let lateness = sent_at.saturating_sub(p.due);
+                self.lateness.record(lateness);
+                late += u64::from(lateness > threshold);
+            }
+            ReplayCounters::add(&self.handle.counters.late, late);
+            if let Some(last) = self.pending.last() {
+                self.final_drift = sent_at as i64 - last.scheduled as i64;
+            }
+        }
+        self.pending.clear();
+        let c = &self.handle.counters;
+        ReplayCounters::add(&c.packets, tally.sent);
+        ReplayCounters::add(&c.bytes, tally.bytes);
+        ReplayCounters::add(&c.failed, tally.failed);
+        ReplayCounters::add(&c.retried_enobufs, tally.retried_enobufs);
+        ReplayCounters::add(&c.retried_eagain, tally.retried_eagain);
+        result.map_err(|e| StopReason::Failed(e.to_string()))?;
+        if self.deadline.is_some_and(|d| self.last_send >= d) {
+            return Err(StopReason::Duration);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+#[path = "engine_tests.rs"]
+mod tests;
