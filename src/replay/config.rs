@@ -197,10 +197,17 @@ pub struct ReplayConfig {
     pub late_threshold: Duration,
     /// What to do after a late packet.
     pub catch_up: CatchUp,
+    /// In timed modes, run the sending thread under SCHED_FIFO at this priority (1..=99) while
+    /// it replays, when the system allows (CAP_SYS_NICE); `None` keeps the normal scheduler.
+    /// Under SCHED_FIFO the engine never spins for more than half of a gap, so a fast schedule
+    /// cannot monopolise a core.
+    pub realtime_priority: Option<u8>,
     /// How frames reach the interface.
     pub sender: SenderKind,
     /// Most frames handed to the sender at once (top speed, or packets already due).
     pub batch: usize,
+    /// With the mmsg sender, hand frames straight to the driver, past the queueing discipline.
+    pub qdisc_bypass: bool,
     /// Retries of one frame when the kernel says ENOBUFS or EAGAIN, before it counts as failed.
     pub max_retries: u32,
     /// Address, port and TTL rewriting.
@@ -210,6 +217,10 @@ pub struct ReplayConfig {
 /// Default spin margin: above this machine kind's timer wake-up latency at p99 (measured, see
 /// docs/benchmarks.md), so the sleep almost never overshoots a due time.
 pub const DEFAULT_SPIN_MARGIN: Duration = Duration::from_micros(100);
+
+/// Default SCHED_FIFO priority of the sending thread in timed modes: above every normal task,
+/// low among realtime ones (kernel threads that use SCHED_FIFO run at 50).
+pub const DEFAULT_REALTIME_PRIORITY: u8 = 10;
 
 impl ReplayConfig {
     /// A configuration with tcpreplay's defaults: captured timing, one loop, no limits.
@@ -228,8 +239,10 @@ impl ReplayConfig {
             timer_slack: Duration::from_micros(1),
             late_threshold: Duration::from_micros(100),
             catch_up: CatchUp::default(),
+            realtime_priority: Some(DEFAULT_REALTIME_PRIORITY),
             sender: SenderKind::platform_default(),
             batch: 64,
+            qdisc_bypass: false,
             max_retries: 100,
             rewrite: RewriteConfig::default(),
         }

@@ -70,7 +70,7 @@ impl Replayer {
         validate(&config)?;
         let iface = InterfaceInfo::probe(&config.iface)?;
         let inputs = open_inputs(&config, &iface)?;
-        let sink = open_sender(config.sender, &iface, config.max_retries)?;
+        let sink = open_sender(&config, &iface)?;
         let mut r = Replayer::assemble(config, &iface, inputs, sink);
         if iface.carrier == Some(false) {
             r.warnings.insert(
@@ -148,6 +148,11 @@ impl Replayer {
         let cfg = self.config.clone();
         let sender = self.sink.name();
         let _slack = TimerSlack::set(cfg.timer_slack);
+        let timed = cfg.pace != Pace::TopSpeed;
+        let realtime = cfg
+            .realtime_priority
+            .filter(|_| timed)
+            .and_then(Realtime::enter);
         let waiter = Waiter {
             spin_margin_ns: nanos(cfg.spin_margin),
         };
@@ -156,7 +161,9 @@ impl Replayer {
         let mut run = Run {
             cfg: &cfg,
             waiter,
-            timed: cfg.pace != Pace::TopSpeed,
+            timed,
+            realtime: realtime.is_some(),
+            last_due: 0,
             deadline: cfg.duration.map(|d| start.saturating_add(nanos(d))),
             handle: self.handle.clone(),
             sink: self.sink.as_mut(),
@@ -194,6 +201,7 @@ impl Replayer {
             elapsed_ns: elapsed,
             flows: preloaded_flows + run.flows.len(),
             wall_ns: sys::monotonic_ns().saturating_sub(start),
+            realtime: realtime.is_some(),
             cpu_ns: sys::process_cpu_ns().saturating_sub(cpu_start),
             lateness,
             stop,
@@ -248,6 +256,23 @@ impl Drop for TimerSlack {
     }
 }
 
+/// Runs the thread under SCHED_FIFO and puts its old policy back after the run.
+struct Realtime(sys::SchedState);
+
+impl Realtime {
+    fn enter(priority: u8) -> Option<Realtime> {
+        let old = sys::sched_state()?;
+        sys::set_realtime(i32::from(priority.clamp(1, 99))).ok()?;
+        Some(Realtime(old))
+    }
+}
+
+impl Drop for Realtime {
+    fn drop(&mut self) {
+        let _ = sys::set_sched(self.0);
+    }
+}
+
 /// A frame waiting to be handed to the sender.
 #[derive(Debug, Clone, Copy)]
 struct Pending {
@@ -263,6 +288,10 @@ struct Run<'a> {
     cfg: &'a ReplayConfig,
     waiter: Waiter,
     timed: bool,
+    /// The thread runs under SCHED_FIFO: spin at most half of each gap.
+    realtime: bool,
+    /// Due time of the previous packet.
+    last_due: u64,
     deadline: Option<u64>,
     handle: ReplayHandle,
     sink: &'a mut dyn FrameSink,
@@ -313,9 +342,15 @@ impl Run<'_> {
     }
 
     fn wait(&self, due: u64) -> Result<u64, StopReason> {
+        let mut margin = self.waiter.spin_margin_ns;
+        if self.realtime {
+            // A realtime thread that spins through whole gaps would keep every normal task off
+            // its core (and run into the kernel's realtime throttling).
+            margin = margin.min(due.saturating_sub(self.last_due) / 2);
+        }
         match self
             .waiter
-            .wait_until(due, self.deadline, &self.handle.cancel)
+            .wait_until(due, self.deadline, &self.handle.cancel, margin)
         {
             Wake::Due(now) => Ok(now),
             Wake::Deadline => Err(StopReason::Duration),
@@ -399,6 +434,7 @@ impl Run<'_> {
                     self.flush(chunk, loop_index)?;
                     now = self.wait(due)?;
                 }
+                self.last_due = due;
                 let late = now - due;
                 if self.cfg.catch_up == CatchUp::Reanchor && late > nanos(self.cfg.late_threshold) {
                     // Later packets keep their captured gaps to this one.

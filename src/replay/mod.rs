@@ -24,7 +24,8 @@ mod sys;
 mod timing;
 
 pub use config::{
-    CatchUp, Pace, Rate, RateParseError, ReplayConfig, SenderKind, DEFAULT_SPIN_MARGIN,
+    CatchUp, Pace, Rate, RateParseError, ReplayConfig, SenderKind, DEFAULT_REALTIME_PRIORITY,
+    DEFAULT_SPIN_MARGIN,
 };
 pub use engine::{ReplayHandle, Replayer, MAX_BATCH};
 pub use error::ReplayError;

@@ -1,7 +1,7 @@
 //! Where frames go: the [`FrameSink`] trait, its per-call tally, and the retry rules for
 //! transient kernel refusals (ENOBUFS, EAGAIN) shared by the senders.
 
-use super::config::SenderKind;
+use super::config::{ReplayConfig, SenderKind};
 use super::error::ReplayError;
 use super::iface::InterfaceInfo;
 use std::time::Duration;
@@ -98,21 +98,21 @@ impl Retry {
     }
 }
 
-/// Opens the sender of `kind` on `iface`.
+/// Opens the sender `cfg` asks for on `iface`.
 pub fn open_sender(
-    kind: SenderKind,
+    cfg: &ReplayConfig,
     iface: &InterfaceInfo,
-    max_retries: u32,
 ) -> Result<Box<dyn FrameSink>, ReplayError> {
-    match kind {
+    match cfg.sender {
         SenderKind::Pcap => Ok(Box::new(super::sender_pcap::PcapSender::open(
             iface,
-            max_retries,
+            cfg.max_retries,
         )?)),
         #[cfg(target_os = "linux")]
         SenderKind::Mmsg => Ok(Box::new(super::sender_mmsg::MmsgSender::open(
             iface,
-            max_retries,
+            cfg.max_retries,
+            cfg.qdisc_bypass,
         )?)),
         #[cfg(not(target_os = "linux"))]
         SenderKind::Mmsg => Err(ReplayError::SenderUnavailable { sender: "mmsg" }),

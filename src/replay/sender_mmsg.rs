@@ -6,6 +6,9 @@ use super::iface::InterfaceInfo;
 use super::sender::{FrameSink, Refusal, Retry, SendTally};
 use super::sys::{errno_of, PacketSocket, MAX_BATCH};
 
+/// `PACKET_QDISC_BYPASS` from linux/if_packet.h.
+const PACKET_QDISC_BYPASS: i32 = 20;
+
 /// Socket send buffer asked for: room for a few batches of full-size frames.
 const SEND_BUFFER_BYTES: i32 = 4 << 20;
 
@@ -18,8 +21,13 @@ pub struct MmsgSender {
 }
 
 impl MmsgSender {
-    /// Opens and binds a packet socket on `iface`.
-    pub fn open(iface: &InterfaceInfo, max_retries: u32) -> Result<MmsgSender, ReplayError> {
+    /// Opens and binds a packet socket on `iface`; with `qdisc_bypass` frames go straight to the
+    /// driver, past the interface's queueing discipline (PACKET_QDISC_BYPASS).
+    pub fn open(
+        iface: &InterfaceInfo,
+        max_retries: u32,
+        qdisc_bypass: bool,
+    ) -> Result<MmsgSender, ReplayError> {
         let socket = PacketSocket::open(iface.index).map_err(|e| match errno_of(&e) {
             libc::EPERM | libc::EACCES => ReplayError::Permission {
                 iface: iface.name.clone(),
@@ -33,6 +41,15 @@ impl MmsgSender {
         })?;
         // A larger buffer only smooths bursts; the kernel's default is fine if refused.
         let _ = socket.set_option(libc::SOL_SOCKET, libc::SO_SNDBUF, SEND_BUFFER_BYTES);
+        if qdisc_bypass {
+            socket
+                .set_option(libc::SOL_PACKET, PACKET_QDISC_BYPASS, 1)
+                .map_err(|e| ReplayError::OpenSender {
+                    iface: iface.name.clone(),
+                    sender: "mmsg",
+                    detail: format!("PACKET_QDISC_BYPASS: {e}"),
+                })?;
+        }
         Ok(MmsgSender {
             socket,
             iface: iface.name.clone(),

@@ -233,6 +233,8 @@ pub struct ReplayReport {
     pub wall_ns: u64,
     /// CPU time (user + system) the process used during the run, ns.
     pub cpu_ns: u64,
+    /// The sending thread ran under SCHED_FIFO.
+    pub realtime: bool,
     /// Lateness, when packets had due times.
     pub lateness: Option<LatenessSummary>,
     /// Why the run ended.
@@ -286,9 +288,14 @@ impl fmt::Display for ReplayReport {
         writeln!(f, "\tRetried packets (EAGAIN):  {}", c.retried_eagain)?;
         writeln!(f, "\tOversize packets:          {}", c.oversize)?;
         writeln!(f, "\tUnframeable packets:       {}", c.unframeable)?;
+        let scheduler = if self.realtime {
+            "SCHED_FIFO"
+        } else {
+            "normal"
+        };
         writeln!(
             f,
-            "Loops completed: {}; sender: {}; stopped: {}",
+            "Loops completed: {}; sender: {}; scheduler: {scheduler}; stopped: {}",
             c.loops, self.sender, self.stop
         )?;
         if let Some(l) = &self.lateness {
@@ -361,6 +368,7 @@ mod tests {
             flows: 10,
             wall_ns: 2_000_000_000,
             cpu_ns: 20_000_000,
+            realtime: false,
             lateness: None,
             stop: StopReason::Completed,
         };

@@ -85,6 +85,69 @@ pub(crate) fn set_timer_slack_ns(_ns: u64) -> bool {
     false
 }
 
+/// The calling thread's scheduling policy and priority.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SchedState {
+    policy: i32,
+    priority: i32,
+}
+
+/// Reads the calling thread's scheduling policy and priority.
+#[cfg(target_os = "linux")]
+pub(crate) fn sched_state() -> Option<SchedState> {
+    // SAFETY: sched_getscheduler takes a thread id (0: the caller) and no memory.
+    let policy = unsafe { libc::sched_getscheduler(0) };
+    let mut param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: `param` is a valid, writable sched_param for the duration of the call.
+    let rc = unsafe { libc::sched_getparam(0, &mut param) };
+    (policy >= 0 && rc == 0).then_some(SchedState {
+        policy,
+        priority: param.sched_priority,
+    })
+}
+
+/// Puts the calling thread under SCHED_FIFO at `priority`; the error says why not (EPERM
+/// without CAP_SYS_NICE).
+#[cfg(target_os = "linux")]
+pub(crate) fn set_realtime(priority: i32) -> io::Result<()> {
+    set_sched(SchedState {
+        policy: libc::SCHED_FIFO,
+        priority,
+    })
+}
+
+/// Restores a state read by [`sched_state`].
+#[cfg(target_os = "linux")]
+pub(crate) fn set_sched(state: SchedState) -> io::Result<()> {
+    let param = libc::sched_param {
+        sched_priority: state.priority,
+    };
+    // SAFETY: `param` is a valid sched_param; with thread id 0 only the caller changes.
+    if unsafe { libc::sched_setscheduler(0, state.policy, &param) } == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Scheduling policies are left alone where Linux's calls are missing.
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn sched_state() -> Option<SchedState> {
+    None
+}
+
+/// Realtime scheduling is only asked for on Linux.
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn set_realtime(_priority: i32) -> io::Result<()> {
+    Err(io::Error::from(io::ErrorKind::Unsupported))
+}
+
+/// Nothing to restore where nothing was changed.
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn set_sched(_state: SchedState) -> io::Result<()> {
+    Ok(())
+}
+
 /// CPU time (user + system) this process has used, in nanoseconds.
 pub(crate) fn process_cpu_ns() -> u64 {
     let mut ts = libc::timespec {
@@ -164,7 +227,7 @@ mod packet_socket {
     }
 
     /// Most frames handed to one `sendmmsg` call.
-    pub(crate) const MAX_BATCH: usize = 64;
+    pub(crate) const MAX_BATCH: usize = 256;
 
     /// An AF_PACKET raw socket bound to one interface, for sending whole link-layer frames.
     /// It is bound with protocol 0, so the kernel queues nothing for it to receive.

@@ -105,7 +105,7 @@ pub(crate) enum Wake {
 /// Sleeps and spins until due times, and reads the clock.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Waiter {
-    /// Stop sleeping this long before a due time and spin.
+    /// Default spin margin: stop sleeping this long before a due time and spin.
     pub(crate) spin_margin_ns: u64,
 }
 
@@ -115,8 +115,15 @@ impl Waiter {
         sys::monotonic_ns()
     }
 
-    /// Waits until `due`, unless `deadline` (when given) comes first or `cancel` is set.
-    pub(crate) fn wait_until(&self, due: u64, deadline: Option<u64>, cancel: &AtomicBool) -> Wake {
+    /// Waits until `due`, unless `deadline` (when given) comes first or `cancel` is set;
+    /// sleeps until `spin_margin_ns` before the target and spins from there.
+    pub(crate) fn wait_until(
+        &self,
+        due: u64,
+        deadline: Option<u64>,
+        cancel: &AtomicBool,
+        spin_margin_ns: u64,
+    ) -> Wake {
         let (target, is_deadline) = match deadline {
             Some(d) if d < due => (d, true),
             _ => (due, false),
@@ -134,8 +141,8 @@ impl Waiter {
                 return Wake::Cancelled;
             }
             let remaining = target - now;
-            if remaining > self.spin_margin_ns {
-                let wake = (target - self.spin_margin_ns).min(now + MAX_SLEEP_SLICE_NS);
+            if remaining > spin_margin_ns {
+                let wake = (target - spin_margin_ns).min(now + MAX_SLEEP_SLICE_NS);
                 sys::sleep_until_ns(wake);
             } else {
                 std::hint::spin_loop();
@@ -234,16 +241,16 @@ mod tests {
         };
         let cancel = AtomicBool::new(false);
         let due = w.now() + 2_000_000;
-        match w.wait_until(due, None, &cancel) {
+        match w.wait_until(due, None, &cancel, w.spin_margin_ns) {
             Wake::Due(t) => assert!(t >= due),
             other => panic!("unexpected {other:?}"),
         }
         let far = w.now() + 10_000_000_000;
         assert_eq!(
-            w.wait_until(far, Some(w.now() + 1_000_000), &cancel),
+            w.wait_until(far, Some(w.now() + 1_000_000), &cancel, 0),
             Wake::Deadline
         );
         cancel.store(true, Ordering::Relaxed);
-        assert_eq!(w.wait_until(far, None, &cancel), Wake::Cancelled);
+        assert_eq!(w.wait_until(far, None, &cancel, 0), Wake::Cancelled);
     }
 }
