@@ -11,11 +11,13 @@ use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::{mpsc, Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 static NEXT_ID: AtomicUsize = AtomicUsize::new(0);
+/// One test bed at a time: timing checks must not share the two cores with another replay.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 /// Two namespaces joined by a veth pair: frames sent on `if_tx` in `ns_tx` arrive on `if_rx`
 /// in `ns_rx`.
@@ -24,6 +26,7 @@ pub struct Testbed {
     pub ns_rx: String,
     pub if_tx: String,
     pub if_rx: String,
+    _turn: MutexGuard<'static, ()>,
 }
 
 fn ip(args: &[&str]) -> Result<(), String> {
@@ -50,6 +53,9 @@ impl Testbed {
     /// Makes the namespaces and the veth pair. When that is impossible (not root, no iproute2),
     /// fails the test under CI=true and otherwise returns `None` after saying why.
     pub fn new() -> Option<Testbed> {
+        let turn = ONE_AT_A_TIME
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let id = format!(
             "{}x{}",
             std::process::id() % 100_000,
@@ -60,6 +66,7 @@ impl Testbed {
             ns_rx: format!("ndr-{id}-rx"),
             if_tx: format!("ndr{id}t"),
             if_rx: format!("ndr{id}r"),
+            _turn: turn,
         };
         match bed.set_up() {
             Ok(()) => Some(bed),
