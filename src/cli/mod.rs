@@ -18,6 +18,10 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Replay capture files onto a network interface (tcpreplay's modes, timing and statistics).
+    ///
+    /// Timing follows the capture unless --multiplier, --pps, --mbps or --topspeed says
+    /// otherwise. Durations take a unit (ns, us, ms, s; a bare number is seconds). Ctrl-C stops
+    /// at a packet boundary and prints the statistics.
     Replay(replay::ReplayArgs),
 }
 
