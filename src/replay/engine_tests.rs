@@ -1,6 +1,8 @@
 use super::*;
 use crate::replay::config::Rate;
 use crate::replay::rewrite::RewriteConfig;
+use crate::replay::sender::SendTally;
+use crate::replay::stats::StopReason;
 use std::path::PathBuf;
 use std::sync::Mutex;
 

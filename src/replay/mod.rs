@@ -14,6 +14,7 @@ mod error;
 mod iface;
 mod link;
 mod rewrite;
+mod run;
 mod sender;
 #[cfg(target_os = "linux")]
 mod sender_mmsg;
