@@ -81,17 +81,7 @@ impl Testbed {
     fn set_up(&self) -> Result<(), String> {
         for ns in [&self.ns_tx, &self.ns_rx] {
             ip(&["netns", "add", ns])?;
-            // No IPv6: the kernel would otherwise send its own neighbour discovery frames.
-            ip(&[
-                "netns",
-                "exec",
-                ns,
-                "sysctl",
-                "-q",
-                "-w",
-                "net.ipv6.conf.all.disable_ipv6=1",
-                "net.ipv6.conf.default.disable_ipv6=1",
-            ])?;
+            disable_ipv6(ns)?;
         }
         ip(&[
             "link",
@@ -200,6 +190,27 @@ impl Drop for Testbed {
         let _ = ip(&["netns", "del", &self.ns_tx]);
         let _ = ip(&["netns", "del", &self.ns_rx]);
     }
+}
+
+/// Turns IPv6 off in namespace `ns` (for interfaces made later too): the kernel would otherwise
+/// send neighbour discovery frames of its own. A kernel without IPv6 needs nothing.
+fn disable_ipv6(ns: &str) -> Result<(), String> {
+    let ns = ns.to_string();
+    std::thread::spawn(move || {
+        enter_netns(&ns).map_err(|e| format!("setns {ns}: {e}"))?;
+        for conf in ["all", "default"] {
+            // Files under /proc/sys/net belong to the network namespace of the thread opening them.
+            let path = format!("/proc/sys/net/ipv6/conf/{conf}/disable_ipv6");
+            match std::fs::write(&path, "1") {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(format!("{path} in {ns}: {e}")),
+            }
+        }
+        Ok(())
+    })
+    .join()
+    .map_err(|_| "IPv6 setup thread panicked".to_string())?
 }
 
 /// Moves the calling thread into network namespace `ns`.
