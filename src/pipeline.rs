@@ -44,7 +44,9 @@ impl std::str::FromStr for ClassMix {
         for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             let (name, w) = match part.split_once('=') {
                 Some((n, w)) => {
-                    let w: u32 = w.trim().parse().map_err(|_| format!("weight of {n:?} must be a whole number, found {w:?}"))?;
+                    let w: u32 = w.trim().parse().map_err(|_| {
+                        format!("weight of {n:?} must be a whole number, found {w:?}")
+                    })?;
                     (n.trim(), w)
                 }
                 None => (part, 1),
@@ -98,7 +100,10 @@ impl ClassMix {
             counts[i].1 += 1;
             left -= 1;
         }
-        let mut out: Vec<usize> = counts.iter().flat_map(|&(i, c, _)| std::iter::repeat_n(i, c as usize)).collect();
+        let mut out: Vec<usize> = counts
+            .iter()
+            .flat_map(|&(i, c, _)| std::iter::repeat_n(i, c as usize))
+            .collect();
         let mut rng = StdRng::seed_from_u64(seed ^ 0x6d1);
         for i in (1..out.len()).rev() {
             out.swap(i, rng.random_range(0..=i));
@@ -132,23 +137,40 @@ pub struct JobOutput {
 }
 
 /// Generates `settings.flows` flows of the classes of `mix` with `model`, and repairs them.
-pub fn generate(model: &LoadedModel, mix: &ClassMix, settings: &JobSettings) -> Result<JobOutput, JobError> {
+pub fn generate(
+    model: &LoadedModel,
+    mix: &ClassMix,
+    settings: &JobSettings,
+) -> Result<JobOutput, JobError> {
     if settings.flows == 0 || settings.flows > MAX_FLOWS {
-        return Err(JobError::Setting(format!("flows must be 1..={MAX_FLOWS}, got {}", settings.flows)));
+        return Err(JobError::Setting(format!(
+            "flows must be 1..={MAX_FLOWS}, got {}",
+            settings.flows
+        )));
     }
     let max_steps = model.card.config.timesteps;
     if settings.sample.steps == 0 || settings.sample.steps > max_steps {
-        return Err(JobError::Setting(format!("steps must be 1..={max_steps}, got {}", settings.sample.steps)));
+        return Err(JobError::Setting(format!(
+            "steps must be 1..={max_steps}, got {}",
+            settings.sample.steps
+        )));
     }
     if !(0.0..=20.0).contains(&settings.sample.guidance) {
-        return Err(JobError::Setting(format!("guidance must be within 0..=20, got {}", settings.sample.guidance)));
+        return Err(JobError::Setting(format!(
+            "guidance must be within 0..=20, got {}",
+            settings.sample.guidance
+        )));
     }
     let idx: Vec<usize> = mix
         .0
         .iter()
         .map(|(name, _)| model.card.class_index(name).map_err(JobError::Mix))
         .collect::<Result<_, _>>()?;
-    let classes: Vec<usize> = mix.assign(settings.flows, settings.sample.seed).into_iter().map(|i| idx[i]).collect();
+    let classes: Vec<usize> = mix
+        .assign(settings.flows, settings.sample.seed)
+        .into_iter()
+        .map(|i| idx[i])
+        .collect();
     let t = Instant::now();
     let generated = sample(model, &classes, 0, &settings.sample)?;
     let sample_seconds = t.elapsed().as_secs_f64();
@@ -161,19 +183,28 @@ pub fn generate(model: &LoadedModel, mix: &ClassMix, settings: &JobSettings) -> 
             continue; // free structure may end a flow before its first packet
         }
         let class = &model.card.classes[g.class];
-        let rs = RepairSettings { start_ns: start, seed: settings.sample.seed, ..settings.repair.clone() };
+        let rs = RepairSettings {
+            start_ns: start,
+            seed: settings.sample.seed,
+            ..settings.repair.clone()
+        };
         let input = FlowInput {
             rows: &g.rows,
             directions: Some(&g.directions),
             iat_ns: Some(&g.iat_ns),
             hints: Some(&class.hints),
         };
-        let r = repair_flow(&input, &rs, i as u64).map_err(|source| JobError::Repair { index: i, source })?;
+        let r = repair_flow(&input, &rs, i as u64)
+            .map_err(|source| JobError::Repair { index: i, source })?;
         flows.push((class.name.clone(), r));
         let u: f64 = rng.random::<f64>().max(1e-12);
         start = start.saturating_add((-(u.ln()) * settings.mean_flow_gap_ns as f64) as u64);
     }
-    Ok(JobOutput { flows, sample_seconds, repair_seconds: t.elapsed().as_secs_f64() })
+    Ok(JobOutput {
+        flows,
+        sample_seconds,
+        repair_seconds: t.elapsed().as_secs_f64(),
+    })
 }
 
 #[cfg(test)]
@@ -187,13 +218,21 @@ mod tests {
         assert_eq!(a.iter().filter(|&&c| c == 0).count(), 6);
         assert_eq!(a.iter().filter(|&&c| c == 1).count(), 2);
         let b: ClassMix = "a=1,b=1,c=1".parse().unwrap();
-        let counts: Vec<usize> = (0..3).map(|c| b.assign(10, 0).iter().filter(|&&x| x == c).count()).collect();
+        let counts: Vec<usize> = (0..3)
+            .map(|c| b.assign(10, 0).iter().filter(|&&x| x == c).count())
+            .collect();
         assert_eq!(counts.iter().sum::<usize>(), 10);
         assert!(counts.iter().all(|&c| c == 3 || c == 4));
         assert!("a=0,b=0".parse::<ClassMix>().unwrap_err().contains("zero"));
-        assert!("a=x".parse::<ClassMix>().unwrap_err().contains("whole number"));
+        assert!("a=x"
+            .parse::<ClassMix>()
+            .unwrap_err()
+            .contains("whole number"));
         assert!("a,a".parse::<ClassMix>().unwrap_err().contains("twice"));
         assert!("".parse::<ClassMix>().is_err());
-        assert_eq!("zoom".parse::<ClassMix>().unwrap().0, vec![("zoom".to_string(), 1)]);
+        assert_eq!(
+            "zoom".parse::<ClassMix>().unwrap().0,
+            vec![("zoom".to_string(), 1)]
+        );
     }
 }

@@ -20,15 +20,40 @@ fn generate_netflix_and_portscan_passes_check_and_tshark() {
     let out = std::env::temp_dir().join(format!("netdiffd-default-{}.pcap", std::process::id()));
     let o = Command::new(env!("CARGO_BIN_EXE_netdiffd"))
         .current_dir(root())
-        .args(["generate", "--model", "models/default", "--mix", "netflix=1,portscan=1", "--flows", "20", "-o"])
+        .args([
+            "generate",
+            "--model",
+            "models/default",
+            "--mix",
+            "netflix=1,portscan=1",
+            "--flows",
+            "20",
+            "-o",
+        ])
         .arg(&out)
         .output()
         .unwrap();
-    assert!(o.status.success(), "generate failed: {}", String::from_utf8_lossy(&o.stderr));
-    let check = Command::new(env!("CARGO_BIN_EXE_netdiffd")).args(["check", "--strict"]).arg(&out).output().unwrap();
-    assert_eq!(check.status.code(), Some(0), "{}", String::from_utf8_lossy(&check.stdout));
+    assert!(
+        o.status.success(),
+        "generate failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let check = Command::new(env!("CARGO_BIN_EXE_netdiffd"))
+        .args(["check", "--strict"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(
+        check.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&check.stdout)
+    );
     let report = String::from_utf8_lossy(&check.stdout);
-    assert!(report.contains("20 flows") || report.contains("in 20 flows"), "{report}");
+    assert!(
+        report.contains("20 flows") || report.contains("in 20 flows"),
+        "{report}"
+    );
     let e = common::tshark_expert(&out);
     assert_eq!(e.errors, 0, "{:#?}", e.in_section("Errors"));
     std::fs::remove_file(&out).unwrap();
@@ -38,12 +63,33 @@ fn generate_netflix_and_portscan_passes_check_and_tshark() {
 fn no_generated_flow_copies_a_training_flow() {
     let model = load_model(&root().join("models/default"), &candle_core::Device::Cpu).unwrap();
     let corpus = root().join("../shared/corpus");
-    let settings = DatasetSettings { max_packets: model.card.config.max_packets, ..DatasetSettings::default() };
-    let ds = Dataset::build(&corpus, &corpus_files(&corpus).unwrap(), &Labels::from_folders(), &Default::default(), &settings, |_| {}).unwrap();
+    let settings = DatasetSettings {
+        max_packets: model.card.config.max_packets,
+        ..DatasetSettings::default()
+    };
+    let ds = Dataset::build(
+        &corpus,
+        &corpus_files(&corpus).unwrap(),
+        &Labels::from_folders(),
+        &Default::default(),
+        &settings,
+        |_| {},
+    )
+    .unwrap();
     let training: HashSet<u64> = ds.windows.iter().map(|w| layout_hash(&w.bits)).collect();
     let n_classes = model.card.classes.len();
     let classes: Vec<usize> = (0..1000).map(|i| i % n_classes).collect();
-    let flows = sample(&model, &classes, 0, &SampleSettings { batch: 25, seed: 11, ..SampleSettings::default() }).unwrap();
+    let flows = sample(
+        &model,
+        &classes,
+        0,
+        &SampleSettings {
+            batch: 25,
+            seed: 11,
+            ..SampleSettings::default()
+        },
+    )
+    .unwrap();
     assert_eq!(flows.len(), 1000);
     let mut copies = 0;
     for f in &flows {
@@ -53,6 +99,8 @@ fn no_generated_flow_copies_a_training_flow() {
         }
         copies += usize::from(training.contains(&layout_hash(&bits)));
     }
-    assert_eq!(copies, 0, "{copies} of 1000 generated flows are exact copies of training windows");
+    assert_eq!(
+        copies, 0,
+        "{copies} of 1000 generated flows are exact copies of training windows"
+    );
 }
-

@@ -2,13 +2,13 @@
 //! real corpus flows learns (its loss falls), is saved and reloaded, generates the same flows
 //! for the same seed, and refuses damaged model files with a clear error.
 
+use candle_core::Device;
 use netdiffd::flows::Labels;
 use netdiffd::model::checkpoint::{load_model, ModelError, CARD_FILE, WEIGHTS_FILE};
 use netdiffd::model::dataset::{corpus_files, Dataset, DatasetSettings};
 use netdiffd::model::{sample, train, ModelConfig, SampleSettings, TrainSettings};
 use netdiffd::pipeline::{generate, ClassMix, JobError, JobSettings};
 use netdiffd::repair::RepairSettings;
-use candle_core::Device;
 use std::path::{Path, PathBuf};
 
 struct TempDir(PathBuf);
@@ -22,28 +22,73 @@ impl Drop for TempDir {
 fn tiny_corpus(tag: &str) -> TempDir {
     let dir = std::env::temp_dir().join(format!("netdiffd-model-{tag}-{}", std::process::id()));
     let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
-    for (class, file) in [("dns", "dns/dns_ambiguous_names.pcap"), ("ftp_mail", "ftp_mail/smtp.pcap")] {
+    for (class, file) in [
+        ("dns", "dns/dns_ambiguous_names.pcap"),
+        ("ftp_mail", "ftp_mail/smtp.pcap"),
+    ] {
         std::fs::create_dir_all(dir.join(class)).unwrap();
         let src = shared.join(file).canonicalize().unwrap();
-        std::os::unix::fs::symlink(src, dir.join(class).join(Path::new(file).file_name().unwrap())).unwrap();
+        std::os::unix::fs::symlink(
+            src,
+            dir.join(class).join(Path::new(file).file_name().unwrap()),
+        )
+        .unwrap();
     }
     TempDir(dir)
 }
 
 fn tiny_config(classes: usize) -> ModelConfig {
-    ModelConfig { max_packets: 8, d_model: 32, layers: 1, heads: 2, mlp_ratio: 2, timesteps: 100, ..ModelConfig::cpu_default(classes) }
+    ModelConfig {
+        max_packets: 8,
+        d_model: 32,
+        layers: 1,
+        heads: 2,
+        mlp_ratio: 2,
+        timesteps: 100,
+        ..ModelConfig::cpu_default(classes)
+    }
 }
 
 fn trained(tag: &str) -> (TempDir, PathBuf, Vec<f32>) {
     let corpus = tiny_corpus(tag);
     let files = corpus_files(&corpus.0).unwrap();
-    let settings = DatasetSettings { max_packets: 8, holdout_one_file_per_class: false, ..DatasetSettings::default() };
-    let ds = Dataset::build(&corpus.0, &files, &Labels::from_folders(), &Default::default(), &settings, |_| {}).unwrap();
+    let settings = DatasetSettings {
+        max_packets: 8,
+        holdout_one_file_per_class: false,
+        ..DatasetSettings::default()
+    };
+    let ds = Dataset::build(
+        &corpus.0,
+        &files,
+        &Labels::from_folders(),
+        &Default::default(),
+        &settings,
+        |_| {},
+    )
+    .unwrap();
     assert_eq!(ds.classes.len(), 2);
     let out = corpus.0.join("model");
-    let ts = TrainSettings { steps: 100, batch_size: 8, learning_rate: 3e-3, warmup: 5, checkpoint_every: 0, seed: 5, ..TrainSettings::default() };
+    let ts = TrainSettings {
+        steps: 100,
+        batch_size: 8,
+        learning_rate: 3e-3,
+        warmup: 5,
+        checkpoint_every: 0,
+        seed: 5,
+        ..TrainSettings::default()
+    };
     let mut losses = Vec::new();
-    let card = train(&ds, &tiny_config(2), &ts, "tiny", &out, false, &Device::Cpu, |r| losses.push(r.loss)).unwrap();
+    let card = train(
+        &ds,
+        &tiny_config(2),
+        &ts,
+        "tiny",
+        &out,
+        false,
+        &Device::Cpu,
+        |r| losses.push(r.loss),
+    )
+    .unwrap();
     assert_eq!(card.training.steps, 100);
     assert_eq!(losses.len(), 100);
     (corpus, out, losses)
@@ -54,14 +99,25 @@ fn loss_falls_and_reloaded_model_generates_the_same_flows() {
     let (_dir, model_dir, losses) = trained("learn");
     let first: f32 = losses[..10].iter().sum::<f32>() / 10.0;
     let last: f32 = losses[90..].iter().sum::<f32>() / 10.0;
-    assert!(last < 0.8 * first, "loss did not fall: first 10 steps {first:.4}, last 10 {last:.4}");
+    assert!(
+        last < 0.8 * first,
+        "loss did not fall: first 10 steps {first:.4}, last 10 {last:.4}"
+    );
 
-    let s = SampleSettings { steps: 8, seed: 42, batch: 3, ..SampleSettings::default() };
+    let s = SampleSettings {
+        steps: 8,
+        seed: 42,
+        batch: 3,
+        ..SampleSettings::default()
+    };
     let a = load_model(&model_dir, &Device::Cpu).unwrap();
     let flows_a = sample(&a, &[0, 1, 1, 0], 0, &s).unwrap();
     let b = load_model(&model_dir, &Device::Cpu).unwrap();
     let flows_b = sample(&b, &[0, 1, 1, 0], 0, &s).unwrap();
-    assert!(flows_a == flows_b, "same seed, same model: the flows differ");
+    assert!(
+        flows_a == flows_b,
+        "same seed, same model: the flows differ"
+    );
     let other = sample(&b, &[0, 1, 1, 0], 0, &SampleSettings { seed: 43, ..s }).unwrap();
     assert!(flows_a != other, "another seed gave the same flows");
     for f in &flows_a {
@@ -70,15 +126,42 @@ fn loss_falls_and_reloaded_model_generates_the_same_flows() {
     }
 
     // The whole job: unknown classes are named with the known ones.
-    let job = JobSettings { flows: 4, sample: SampleSettings::default(), repair: RepairSettings::default(), mean_flow_gap_ns: 1_000_000 };
+    let job = JobSettings {
+        flows: 4,
+        sample: SampleSettings::default(),
+        repair: RepairSettings::default(),
+        mean_flow_gap_ns: 1_000_000,
+    };
     let err = generate(&a, &"zoom=1".parse::<ClassMix>().unwrap(), &job).unwrap_err();
     assert!(matches!(err, JobError::Mix(_)));
     let msg = err.to_string();
-    assert!(msg.contains("zoom") && msg.contains("dns") && msg.contains("ftp_mail"), "{msg}");
+    assert!(
+        msg.contains("zoom") && msg.contains("dns") && msg.contains("ftp_mail"),
+        "{msg}"
+    );
     let out = generate(&a, &"dns=1,ftp_mail=1".parse::<ClassMix>().unwrap(), &job).unwrap();
     assert_eq!(out.flows.len(), 4);
-    assert!(generate(&a, &"dns=1".parse::<ClassMix>().unwrap(), &JobSettings { flows: 0, ..job.clone() }).is_err());
-    assert!(generate(&a, &"dns=1".parse::<ClassMix>().unwrap(), &JobSettings { sample: SampleSettings { steps: 0, ..SampleSettings::default() }, ..job }).is_err());
+    assert!(generate(
+        &a,
+        &"dns=1".parse::<ClassMix>().unwrap(),
+        &JobSettings {
+            flows: 0,
+            ..job.clone()
+        }
+    )
+    .is_err());
+    assert!(generate(
+        &a,
+        &"dns=1".parse::<ClassMix>().unwrap(),
+        &JobSettings {
+            sample: SampleSettings {
+                steps: 0,
+                ..SampleSettings::default()
+            },
+            ..job
+        }
+    )
+    .is_err());
 }
 
 #[test]
@@ -100,32 +183,48 @@ fn damaged_model_files_fail_with_clear_errors() {
     std::fs::write(d.join(WEIGHTS_FILE), &w).unwrap();
     let e = load_model(&d, &Device::Cpu).err().expect("must fail");
     assert!(matches!(e, ModelError::Mismatch { .. }), "{e}");
-    assert!(e.to_string().contains("SHA-256") && e.to_string().contains(WEIGHTS_FILE), "{e}");
+    assert!(
+        e.to_string().contains("SHA-256") && e.to_string().contains(WEIGHTS_FILE),
+        "{e}"
+    );
 
     // A truncated card.
     let d = copy("truncated");
     let card = std::fs::read(d.join(CARD_FILE)).unwrap();
     std::fs::write(d.join(CARD_FILE), &card[..card.len() / 2]).unwrap();
     let e = load_model(&d, &Device::Cpu).err().expect("must fail");
-    assert!(matches!(e, ModelError::Card { .. }) && e.to_string().contains(CARD_FILE), "{e}");
+    assert!(
+        matches!(e, ModelError::Card { .. }) && e.to_string().contains(CARD_FILE),
+        "{e}"
+    );
 
     // Another format version.
     let d = copy("version");
-    let text = std::fs::read_to_string(d.join(CARD_FILE)).unwrap().replacen("\"format_version\": 1", "\"format_version\": 99", 1);
+    let text = std::fs::read_to_string(d.join(CARD_FILE))
+        .unwrap()
+        .replacen("\"format_version\": 1", "\"format_version\": 99", 1);
     std::fs::write(d.join(CARD_FILE), text).unwrap();
     let e = load_model(&d, &Device::Cpu).err().expect("must fail");
     assert!(matches!(e, ModelError::Version { found: 99, .. }), "{e}");
 
     // A card whose network is not the one in the weights (hash kept right).
     let d = copy("shape");
-    let text = std::fs::read_to_string(d.join(CARD_FILE)).unwrap().replacen("\"d_model\": 32", "\"d_model\": 64", 1);
+    let text = std::fs::read_to_string(d.join(CARD_FILE))
+        .unwrap()
+        .replacen("\"d_model\": 32", "\"d_model\": 64", 1);
     std::fs::write(d.join(CARD_FILE), text).unwrap();
     let e = load_model(&d, &Device::Cpu).err().expect("must fail");
-    assert!(matches!(e, ModelError::Mismatch { .. }) && e.to_string().contains("shape"), "{e}");
+    assert!(
+        matches!(e, ModelError::Mismatch { .. }) && e.to_string().contains("shape"),
+        "{e}"
+    );
 
     // A missing weights file.
     let d = copy("missing");
     std::fs::remove_file(d.join(WEIGHTS_FILE)).unwrap();
     let e = load_model(&d, &Device::Cpu).err().expect("must fail");
-    assert!(matches!(e, ModelError::Io { .. }) && e.to_string().contains(WEIGHTS_FILE), "{e}");
+    assert!(
+        matches!(e, ModelError::Io { .. }) && e.to_string().contains(WEIGHTS_FILE),
+        "{e}"
+    );
 }

@@ -2,14 +2,14 @@
 //! prints figures for docs/benchmarks.md.
 
 use anyhow::{bail, Context};
+use candle_core::Device;
 use netdiffd::capture::{CaptureReader, Frame, LinkType};
+use netdiffd::model::{load_model, SampleSettings};
 use netdiffd::nprint::tool::{encode_capture, EncodeRun};
 use netdiffd::nprint::{read_csv, CsvOptions, Layout};
 use netdiffd::packets::{PcapWriter, TsResolution};
-use netdiffd::model::{load_model, SampleSettings};
 use netdiffd::pipeline::{generate, ClassMix, JobSettings};
 use netdiffd::repair::{repair_flow, FlowInput, RepairSettings};
-use candle_core::Device;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -162,7 +162,8 @@ fn bench_repair(a: &BenchArgs) -> anyhow::Result<i32> {
 }
 
 fn bench_generate(a: &BenchArgs) -> anyhow::Result<i32> {
-    let model = load_model(&a.model, &Device::Cpu).with_context(|| format!("loading {}", a.model.display()))?;
+    let model = load_model(&a.model, &Device::Cpu)
+        .with_context(|| format!("loading {}", a.model.display()))?;
     let mix: ClassMix = a.mix.parse().map_err(anyhow::Error::msg)?;
     println!(
         "model {} ({} parameters, {} packets a window), mix {mix}, {} flows a run, {} runs, CPU",
@@ -177,7 +178,11 @@ fn bench_generate(a: &BenchArgs) -> anyhow::Result<i32> {
         for r in 0..a.runs {
             let settings = JobSettings {
                 flows: a.flows,
-                sample: SampleSettings { steps, seed: r as u64, ..SampleSettings::default() },
+                sample: SampleSettings {
+                    steps,
+                    seed: r as u64,
+                    ..SampleSettings::default()
+                },
                 repair: RepairSettings::default(),
                 mean_flow_gap_ns: 10_000_000,
             };
@@ -185,7 +190,11 @@ fn bench_generate(a: &BenchArgs) -> anyhow::Result<i32> {
             let out = generate(&model, &mix, &settings)?;
             let secs = t.elapsed().as_secs_f64();
             let packets: usize = out.flows.iter().map(|(_, f)| f.packets.len()).sum();
-            rates.push((out.flows.len() as f64 / secs, packets as f64 / secs, out.repair_seconds / secs));
+            rates.push((
+                out.flows.len() as f64 / secs,
+                packets as f64 / secs,
+                out.repair_seconds / secs,
+            ));
         }
         rates.sort_by(|x, y| x.1.total_cmp(&y.1));
         let (f, p, share) = rates[rates.len() / 2];

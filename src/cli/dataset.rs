@@ -47,7 +47,10 @@ pub fn run(a: &DatasetArgs) -> anyhow::Result<i32> {
     }
     let files = corpus_files(&a.corpus)?;
     if files.is_empty() {
-        bail!("{}: no capture files (expected CORPUS_DIR/<class>/<file>.pcap)", a.corpus.display());
+        bail!(
+            "{}: no capture files (expected CORPUS_DIR/<class>/<file>.pcap)",
+            a.corpus.display()
+        );
     }
     let labels = match &a.labels {
         Some(p) => Labels::from_csv(p)?,
@@ -63,9 +66,17 @@ pub fn run(a: &DatasetArgs) -> anyhow::Result<i32> {
         holdout_files: a.holdout.clone(),
     };
     let bar = progress_bar(files.len() as u64, "captures");
-    let ds = Dataset::build(&a.corpus, &files, &labels, &macro_groups(&a.corpus), &settings, |_| bar.inc(1))?;
+    let ds = Dataset::build(
+        &a.corpus,
+        &files,
+        &labels,
+        &macro_groups(&a.corpus),
+        &settings,
+        |_| bar.inc(1),
+    )?;
     bar.finish_and_clear();
-    ds.save(&a.output).with_context(|| format!("writing {}", a.output.display()))?;
+    ds.save(&a.output)
+        .with_context(|| format!("writing {}", a.output.display()))?;
     let train = ds.split(Split::Train).count();
     let held = ds.split(Split::Holdout).count();
     eprintln!(
@@ -77,7 +88,13 @@ pub fn run(a: &DatasetArgs) -> anyhow::Result<i32> {
         a.output.display()
     );
     for c in &ds.classes {
-        eprintln!("  {:<12} {:>5} train {:>5} held out  ({})", c.name, c.train_windows, c.holdout_windows, c.macro_group.as_deref().unwrap_or("-"));
+        eprintln!(
+            "  {:<12} {:>5} train {:>5} held out  ({})",
+            c.name,
+            c.train_windows,
+            c.holdout_windows,
+            c.macro_group.as_deref().unwrap_or("-")
+        );
     }
     Ok(0)
 }

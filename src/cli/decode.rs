@@ -1,10 +1,11 @@
 //! `netdiffd decode`: nPrint CSV → pcap, without repair (the bits as they are).
 
 use super::matrix_input;
+use super::shared_args::FramingArgs;
 use anyhow::{bail, Context};
 use netdiffd::nprint::decode::{decode_row, DecodeError};
 use netdiffd::nprint::layout::STANDARD_WIDTH;
-use netdiffd::packets::{parse_mac, Framing, PcapWriter, TsResolution};
+use netdiffd::packets::{PcapWriter, TsResolution};
 use netdiffd::repair::PayloadFill;
 use std::path::PathBuf;
 
@@ -17,15 +18,9 @@ pub struct DecodeArgs {
     /// Output pcap (written whole or not at all).
     #[arg(short = 'o', long = "output", value_name = "OUT")]
     pub output: PathBuf,
-    /// Link layer of the output: `ethernet` (MACs below) or `raw` (raw IPv4).
-    #[arg(long, default_value = "ethernet", value_parser = ["ethernet", "raw"])]
-    pub link: String,
-    /// Source MAC of packets from the first packet's sender.
-    #[arg(long, default_value = "02:00:00:00:00:01")]
-    pub client_mac: String,
-    /// Source MAC of packets towards the first packet's sender.
-    #[arg(long, default_value = "02:00:00:00:00:02")]
-    pub server_mac: String,
+    /// Output framing (the client is the first packet's sender).
+    #[command(flatten)]
+    pub framing: FramingArgs,
     /// Time of the first packet, ns since the Unix epoch, when the file has no absolute times.
     #[arg(long, default_value_t = 1_700_000_000_000_000_000)]
     pub start_ns: u64,
@@ -43,25 +38,10 @@ pub struct DecodeArgs {
     pub skip_bad_rows: bool,
 }
 
-/// Builds the framing named by `link` with the two MACs.
-pub fn framing(link: &str, client_mac: &str, server_mac: &str) -> anyhow::Result<Framing> {
-    if link == "raw" {
-        return Ok(Framing::RawIp);
-    }
-    let mac = |s: &str, what: &str| {
-        parse_mac(s)
-            .with_context(|| format!("--{what} {s:?} is not a MAC address (aa:bb:cc:dd:ee:ff)"))
-    };
-    Ok(Framing::Ethernet {
-        client_mac: mac(client_mac, "client-mac")?,
-        server_mac: mac(server_mac, "server-mac")?,
-    })
-}
-
 /// Runs `netdiffd decode`.
 pub fn run(a: &DecodeArgs) -> anyhow::Result<i32> {
     let m = matrix_input::load(&a.input)?;
-    let framing = framing(&a.link, &a.client_mac, &a.server_mac)?;
+    let framing = a.framing.framing()?;
     let times = m.times(a.start_ns, a.gap_us.saturating_mul(1000));
     let res = if a.nanoseconds {
         TsResolution::Nano

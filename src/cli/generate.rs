@@ -1,14 +1,13 @@
 //! `netdiffd generate`: sample flows of a class mix from a model, repair them, write a pcap
 //! (and nPrint CSV / PNG renderings on request).
 
-use super::decode::framing;
+use super::shared_args::{FramingArgs, TestBedArgs};
 use anyhow::{bail, Context};
 use netdiffd::model::{device_for, load_model, SampleSettings};
 use netdiffd::nprint::layout::STANDARD_WIDTH;
 use netdiffd::nprint::{write_png, CsvOptions, CsvWriter, FlowImage};
 use netdiffd::packets::{write_flows, TsResolution};
 use netdiffd::pipeline::{generate, ClassMix, JobSettings};
-use netdiffd::repair::{HandshakePolicy, Ipv4Cidr, PayloadFill, RepairSettings};
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -45,30 +44,12 @@ pub struct GenerateArgs {
     /// Device: auto, cpu or cuda:N.
     #[arg(long, default_value = "auto")]
     pub device: String,
-    /// TCP opening: always or as-generated.
-    #[arg(long, default_value = "always")]
-    pub handshake: HandshakePolicy,
-    /// Pool of client addresses.
-    #[arg(long, default_value = "198.18.0.0/16")]
-    pub client_pool: Ipv4Cidr,
-    /// Pool of server addresses.
-    #[arg(long, default_value = "198.19.0.0/16")]
-    pub server_pool: Ipv4Cidr,
-    /// Payload bytes: zeros or pattern:HEX.
-    #[arg(long, default_value = "zeros")]
-    pub payload: PayloadFill,
-    /// Link layer of the output: ethernet or raw.
-    #[arg(long, default_value = "ethernet", value_parser = ["ethernet", "raw"])]
-    pub link: String,
-    /// Client MAC (Ethernet output).
-    #[arg(long, default_value = "02:00:00:00:00:01")]
-    pub client_mac: String,
-    /// Server MAC (Ethernet output).
-    #[arg(long, default_value = "02:00:00:00:00:02")]
-    pub server_mac: String,
-    /// Time of the first packet, ns since the Unix epoch.
-    #[arg(long, default_value_t = 1_700_000_000_000_000_000)]
-    pub start_ns: u64,
+    /// Test-bed addressing and repair policies.
+    #[command(flatten)]
+    pub testbed: TestBedArgs,
+    /// Output framing.
+    #[command(flatten)]
+    pub framing: FramingArgs,
     /// Mean gap between flow starts, in ms.
     #[arg(long, default_value_t = 10.0)]
     pub flow_gap_ms: f64,
@@ -90,9 +71,10 @@ pub fn run(a: &GenerateArgs) -> anyhow::Result<i32> {
     }
     let device = device_for(&a.device)?;
     let t = Instant::now();
-    let model = load_model(&a.model, &device).with_context(|| format!("loading model {}", a.model.display()))?;
+    let model = load_model(&a.model, &device)
+        .with_context(|| format!("loading model {}", a.model.display()))?;
     let load_s = t.elapsed().as_secs_f64();
-    let framing = framing(&a.link, &a.client_mac, &a.server_mac)?;
+    let framing = a.framing.framing()?;
     let settings = JobSettings {
         flows: a.flows,
         sample: SampleSettings {
@@ -102,14 +84,7 @@ pub fn run(a: &GenerateArgs) -> anyhow::Result<i32> {
             batch: a.batch,
             seed: a.seed,
         },
-        repair: RepairSettings {
-            client_pool: a.client_pool,
-            server_pool: a.server_pool,
-            handshake: a.handshake,
-            payload_fill: a.payload.clone(),
-            start_ns: a.start_ns,
-            ..RepairSettings::default()
-        },
+        repair: a.testbed.repair_settings(),
         mean_flow_gap_ns: (a.flow_gap_ms * 1e6) as u64,
     };
     let out = generate(&model, &a.mix, &settings)?;
@@ -121,7 +96,11 @@ pub fn run(a: &GenerateArgs) -> anyhow::Result<i32> {
         let mut w = CsvWriter::new(file, &CsvOptions::default())?;
         for (class, f) in &out.flows {
             for p in &f.packets {
-                let fr = netdiffd::capture::Frame { link: netdiffd::capture::LinkType::Raw, data: p.bytes.clone(), ..Default::default() };
+                let fr = netdiffd::capture::Frame {
+                    link: netdiffd::capture::LinkType::Raw,
+                    data: p.bytes.clone(),
+                    ..Default::default()
+                };
                 if let Ok(d) = netdiffd::capture::dissect(&fr) {
                     let mut segs = Vec::new();
                     netdiffd::nprint::segments(&CsvOptions::default().layout, &d, &mut segs);
@@ -134,12 +113,24 @@ pub fn run(a: &GenerateArgs) -> anyhow::Result<i32> {
     if let (Some(png), Some((_, f))) = (&a.png, out.flows.first()) {
         let mut rows = Vec::with_capacity(f.packets.len() * STANDARD_WIDTH);
         for p in f.packets.iter().take(1024) {
-            let fr = netdiffd::capture::Frame { link: netdiffd::capture::LinkType::Raw, data: p.bytes.clone(), ..Default::default() };
+            let fr = netdiffd::capture::Frame {
+                link: netdiffd::capture::LinkType::Raw,
+                data: p.bytes.clone(),
+                ..Default::default()
+            };
             if let Ok(d) = netdiffd::capture::dissect(&fr) {
-                netdiffd::nprint::encode_packet(&netdiffd::nprint::Layout::STANDARD, &d, -1, &mut rows);
+                netdiffd::nprint::encode_packet(
+                    &netdiffd::nprint::Layout::STANDARD,
+                    &d,
+                    -1,
+                    &mut rows,
+                );
             }
         }
-        write_png(png, &FlowImage::from_standard_rows(&rows, rows.len() / STANDARD_WIDTH)?)?;
+        write_png(
+            png,
+            &FlowImage::from_standard_rows(&rows, rows.len() / STANDARD_WIDTH)?,
+        )?;
     }
     let packets: usize = flows.iter().map(|f| f.packets.len()).sum();
     let secs = out.sample_seconds + out.repair_seconds;

@@ -11,6 +11,7 @@ mod output;
 mod render;
 mod repair;
 mod replay;
+mod shared_args;
 mod train;
 
 use clap::{Parser, Subcommand};

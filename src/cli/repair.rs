@@ -1,13 +1,11 @@
 //! `netdiffd repair`: a generated flow (nPrint CSV or NetDiffusion PNG, any generator's) →
 //! a protocol-compliant pcap.
 
-use super::decode::framing;
 use super::matrix_input;
+use super::shared_args::{FramingArgs, TestBedArgs};
 use anyhow::Context;
 use netdiffd::packets::{write_flows, TsResolution};
-use netdiffd::repair::{
-    repair_flow, FlowInput, HandshakePolicy, Ipv4Cidr, PayloadFill, RepairSettings,
-};
+use netdiffd::repair::{repair_flow, FlowInput, RepairSettings};
 use std::path::PathBuf;
 
 /// Options of `netdiffd repair`.
@@ -22,36 +20,18 @@ pub struct RepairArgs {
     /// Seed of the random choices (addresses, fallbacks); same seed, same output.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// TCP opening: `always` (SYN, SYN-ACK, ACK) or `as-generated`.
-    #[arg(long, default_value = "always")]
-    pub handshake: HandshakePolicy,
-    /// Pool of client addresses.
-    #[arg(long, default_value = "198.18.0.0/16")]
-    pub client_pool: Ipv4Cidr,
-    /// Pool of server addresses.
-    #[arg(long, default_value = "198.19.0.0/16")]
-    pub server_pool: Ipv4Cidr,
-    /// Payload bytes: `zeros` or `pattern:HEX`.
-    #[arg(long, default_value = "zeros")]
-    pub payload: PayloadFill,
+    /// Test-bed addressing and repair policies.
+    #[command(flatten)]
+    pub testbed: TestBedArgs,
     /// Write UDP checksums as 0 (none) instead of computing them.
     #[arg(long)]
     pub udp_checksum_zero: bool,
     /// Largest IPv4 packet.
     #[arg(long, default_value_t = 1500, value_parser = clap::value_parser!(u16).range(576..))]
     pub mtu: u16,
-    /// Link layer of the output: `ethernet` or `raw` (raw IPv4).
-    #[arg(long, default_value = "ethernet", value_parser = ["ethernet", "raw"])]
-    pub link: String,
-    /// Client MAC (Ethernet output).
-    #[arg(long, default_value = "02:00:00:00:00:01")]
-    pub client_mac: String,
-    /// Server MAC (Ethernet output).
-    #[arg(long, default_value = "02:00:00:00:00:02")]
-    pub server_mac: String,
-    /// Time of the first packet, ns since the Unix epoch (when the input has no absolute times).
-    #[arg(long, default_value_t = 1_700_000_000_000_000_000)]
-    pub start_ns: u64,
+    /// Output framing.
+    #[command(flatten)]
+    pub framing: FramingArgs,
     /// Gap between packets (µs) when the input carries no timing.
     #[arg(long, default_value_t = 1000)]
     pub gap_us: u64,
@@ -66,21 +46,18 @@ pub struct RepairArgs {
 /// Runs `netdiffd repair`.
 pub fn run(a: &RepairArgs) -> anyhow::Result<i32> {
     let m = matrix_input::load(&a.input)?;
-    let framing = framing(&a.link, &a.client_mac, &a.server_mac)?;
-    let times = m.times(a.start_ns, a.gap_us.saturating_mul(1000));
+    let framing = a.framing.framing()?;
+    let times = m.times(a.testbed.start_ns, a.gap_us.saturating_mul(1000));
     let iat: Vec<u64> = (0..m.n)
         .map(|i| if i == 0 { 0 } else { times[i] - times[i - 1] })
         .collect();
     let settings = RepairSettings {
-        client_pool: a.client_pool,
-        server_pool: a.server_pool,
-        handshake: a.handshake,
-        payload_fill: a.payload.clone(),
         udp_checksum_zero: a.udp_checksum_zero,
         mtu: a.mtu,
-        start_ns: times.first().copied().unwrap_or(a.start_ns),
+        start_ns: times.first().copied().unwrap_or(a.testbed.start_ns),
         default_gap_ns: a.gap_us.saturating_mul(1000),
         seed: a.seed,
+        ..a.testbed.repair_settings()
     };
     let has_timing = m.abs_ns.is_some() || m.gaps_ns.is_some();
     let input = FlowInput {

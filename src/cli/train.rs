@@ -66,7 +66,9 @@ pub fn run(a: &TrainArgs) -> anyhow::Result<i32> {
         heads: a.heads,
         ..ModelConfig::cpu_default(ds.classes.len())
     };
-    cfg.validate().map_err(anyhow::Error::msg).context("model configuration")?;
+    cfg.validate()
+        .map_err(anyhow::Error::msg)
+        .context("model configuration")?;
     let device = device_for(&a.device)?;
     let settings = TrainSettings {
         steps: a.steps,
@@ -78,22 +80,41 @@ pub fn run(a: &TrainArgs) -> anyhow::Result<i32> {
     };
     let bar = progress_bar(a.steps as u64, "steps");
     bar.set_style(
-        indicatif::ProgressStyle::with_template("{spinner} [{bar:40}] {pos}/{len} {msg} ({per_sec}, eta {eta})")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        indicatif::ProgressStyle::with_template(
+            "{spinner} [{bar:40}] {pos}/{len} {msg} ({per_sec}, eta {eta})",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     let started = Instant::now();
     let mut avg = 0f32;
-    let card = train(&ds, &cfg, &settings, &a.data.to_string_lossy(), &a.output, a.resume, &device, |r| {
-        avg = if r.step % 100 == 1 { r.loss } else { 0.98 * avg + 0.02 * r.loss };
-        bar.set_position(r.step as u64);
-        bar.set_message(format!("loss {avg:.4}"));
-        if !bar.is_hidden() {
-            return;
-        }
-        if r.step % 100 == 0 {
-            eprintln!("step {} loss {avg:.4} ({:.2} steps/s)", r.step, r.step as f64 / started.elapsed().as_secs_f64());
-        }
-    })?;
+    let card = train(
+        &ds,
+        &cfg,
+        &settings,
+        &a.data.to_string_lossy(),
+        &a.output,
+        a.resume,
+        &device,
+        |r| {
+            avg = if r.step % 100 == 1 {
+                r.loss
+            } else {
+                0.98 * avg + 0.02 * r.loss
+            };
+            bar.set_position(r.step as u64);
+            bar.set_message(format!("loss {avg:.4}"));
+            if !bar.is_hidden() {
+                return;
+            }
+            if r.step % 100 == 0 {
+                eprintln!(
+                    "step {} loss {avg:.4} ({:.2} steps/s)",
+                    r.step,
+                    r.step as f64 / started.elapsed().as_secs_f64()
+                );
+            }
+        },
+    )?;
     bar.finish_and_clear();
     eprintln!(
         "trained {} steps in {:.0} s on {:?}: final loss {:.4}, {} parameters → {}",

@@ -148,10 +148,16 @@ pub struct ModelCard {
 impl ModelCard {
     /// Index of class `name`, or an error listing the known classes.
     pub fn class_index(&self, name: &str) -> Result<usize, String> {
-        self.classes.iter().position(|c| c.name == name).ok_or_else(|| {
-            let known: Vec<&str> = self.classes.iter().map(|c| c.name.as_str()).collect();
-            format!("unknown class {name:?}; the model knows {}", known.join(", "))
-        })
+        self.classes
+            .iter()
+            .position(|c| c.name == name)
+            .ok_or_else(|| {
+                let known: Vec<&str> = self.classes.iter().map(|c| c.name.as_str()).collect();
+                format!(
+                    "unknown class {name:?}; the model knows {}",
+                    known.join(", ")
+                )
+            })
     }
 }
 
@@ -166,7 +172,10 @@ pub struct LoadedModel {
 }
 
 fn hex_sha256(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Parameter names and shapes of a network with `cfg`.
@@ -174,8 +183,14 @@ pub fn expected_tensors(cfg: &ModelConfig) -> Result<HashMap<String, Vec<usize>>
     let vm = VarMap::new();
     let vb = VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu);
     Denoiser::new(cfg, vb)?;
-    let data = vm.data().lock().map_err(|_| ModelError::Device("variable map poisoned".into()))?;
-    Ok(data.iter().map(|(k, v)| (k.clone(), v.as_tensor().dims().to_vec())).collect())
+    let data = vm
+        .data()
+        .lock()
+        .map_err(|_| ModelError::Device("variable map poisoned".into()))?;
+    Ok(data
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_tensor().dims().to_vec()))
+        .collect())
 }
 
 /// Writes `weights` (converted to f16) and `card` into `dir` (each file atomically); fills the
@@ -187,7 +202,10 @@ pub fn save_model(
 ) -> Result<(), ModelError> {
     let io = |path: &Path| {
         let path = path.to_path_buf();
-        move |source| ModelError::Io { path: path.clone(), source }
+        move |source| ModelError::Io {
+            path: path.clone(),
+            source,
+        }
     };
     std::fs::create_dir_all(dir).map_err(io(dir))?;
     let half: HashMap<String, Tensor> = weights
@@ -206,8 +224,10 @@ pub fn save_model(
         params: weights.values().map(|t| t.elem_count()).sum(),
     };
     let cpath = dir.join(CARD_FILE);
-    let text = serde_json::to_string_pretty(card)
-        .map_err(|e| ModelError::Card { path: cpath.clone(), why: e.to_string() })?;
+    let text = serde_json::to_string_pretty(card).map_err(|e| ModelError::Card {
+        path: cpath.clone(),
+        why: e.to_string(),
+    })?;
     let mut f = crate::atomic_file::AtomicFile::create(&cpath).map_err(io(&cpath))?;
     std::io::Write::write_all(&mut f, text.as_bytes()).map_err(io(&cpath))?;
     f.commit().map_err(io(&cpath))?;
@@ -217,24 +237,56 @@ pub fn save_model(
 /// Reads and checks a model card.
 pub fn load_card(dir: &Path) -> Result<ModelCard, ModelError> {
     let path = dir.join(CARD_FILE);
-    let text = std::fs::read_to_string(&path).map_err(|source| ModelError::Io { path: path.clone(), source })?;
-    let card: ModelCard =
-        serde_json::from_str(&text).map_err(|e| ModelError::Card { path: path.clone(), why: e.to_string() })?;
+    let text = std::fs::read_to_string(&path).map_err(|source| ModelError::Io {
+        path: path.clone(),
+        source,
+    })?;
+    let card: ModelCard = serde_json::from_str(&text).map_err(|e| ModelError::Card {
+        path: path.clone(),
+        why: e.to_string(),
+    })?;
     if card.format_version != FORMAT_VERSION {
-        return Err(ModelError::Version { path, what: "format", found: card.format_version, expected: FORMAT_VERSION });
+        return Err(ModelError::Version {
+            path,
+            what: "format",
+            found: card.format_version,
+            expected: FORMAT_VERSION,
+        });
     }
     if card.layout_version != LAYOUT_VERSION {
-        return Err(ModelError::Version { path, what: "layout", found: card.layout_version, expected: LAYOUT_VERSION });
+        return Err(ModelError::Version {
+            path,
+            what: "layout",
+            found: card.layout_version,
+            expected: LAYOUT_VERSION,
+        });
     }
-    card.config.validate().map_err(|why| ModelError::Card { path: path.clone(), why })?;
+    card.config.validate().map_err(|why| ModelError::Card {
+        path: path.clone(),
+        why,
+    })?;
     if card.classes.len() != card.config.classes {
         return Err(ModelError::Card {
             path,
-            why: format!("{} classes listed, config says {}", card.classes.len(), card.config.classes),
+            why: format!(
+                "{} classes listed, config says {}",
+                card.classes.len(),
+                card.config.classes
+            ),
         });
     }
-    if let Some(c) = card.classes.iter().find(|c| c.templates.iter().any(|t| t.is_empty() || t.len() > card.config.max_packets)) {
-        return Err(ModelError::Card { path, why: format!("class {}: a template is empty or longer than max_packets", c.name) });
+    if let Some(c) = card.classes.iter().find(|c| {
+        c.templates
+            .iter()
+            .any(|t| t.is_empty() || t.len() > card.config.max_packets)
+    }) {
+        return Err(ModelError::Card {
+            path,
+            why: format!(
+                "class {}: a template is empty or longer than max_packets",
+                c.name
+            ),
+        });
     }
     Ok(card)
 }
@@ -244,11 +296,20 @@ pub fn load_card(dir: &Path) -> Result<ModelCard, ModelError> {
 pub fn load_model(dir: &Path, device: &Device) -> Result<LoadedModel, ModelError> {
     let card = load_card(dir)?;
     let wpath = dir.join(&card.weights.file);
-    let bytes = std::fs::read(&wpath).map_err(|source| ModelError::Io { path: wpath.clone(), source })?;
-    let mismatch = |why: String| ModelError::Mismatch { path: wpath.clone(), why };
+    let bytes = std::fs::read(&wpath).map_err(|source| ModelError::Io {
+        path: wpath.clone(),
+        source,
+    })?;
+    let mismatch = |why: String| ModelError::Mismatch {
+        path: wpath.clone(),
+        why,
+    };
     let hash = hex_sha256(&bytes);
     if hash != card.weights.sha256 {
-        return Err(mismatch(format!("SHA-256 {hash}, the card says {}", card.weights.sha256)));
+        return Err(mismatch(format!(
+            "SHA-256 {hash}, the card says {}",
+            card.weights.sha256
+        )));
     }
     let tensors = candle_core::safetensors::load_buffer(&bytes, &Device::Cpu)
         .map_err(|e| mismatch(format!("not a readable safetensors file: {e}")))?;
@@ -257,7 +318,10 @@ pub fn load_model(dir: &Path, device: &Device) -> Result<LoadedModel, ModelError
         match tensors.get(name) {
             None => return Err(mismatch(format!("tensor {name} is missing"))),
             Some(t) if t.dims() != shape.as_slice() => {
-                return Err(mismatch(format!("tensor {name} has shape {:?}, the card's config needs {shape:?}", t.dims())))
+                return Err(mismatch(format!(
+                    "tensor {name} has shape {:?}, the card's config needs {shape:?}",
+                    t.dims()
+                )))
             }
             Some(_) => {}
         }
@@ -271,7 +335,11 @@ pub fn load_model(dir: &Path, device: &Device) -> Result<LoadedModel, ModelError
         .collect::<Result<_, candle_core::Error>>()?;
     let vb = VarBuilder::from_tensors(tensors, DType::F32, device);
     let denoiser = Denoiser::new(&card.config, vb)?;
-    Ok(LoadedModel { card, denoiser, device: device.clone() })
+    Ok(LoadedModel {
+        card,
+        denoiser,
+        device: device.clone(),
+    })
 }
 
 /// Picks the device for `spec`: `cpu`, `cuda:N`, or `auto` (CUDA when built with the `cuda`
@@ -287,8 +355,13 @@ pub fn device_for(spec: &str) -> Result<Device, ModelError> {
             }
         }
         s => {
-            let Some(n) = s.strip_prefix("cuda:").and_then(|n| n.parse::<usize>().ok()) else {
-                return Err(ModelError::Device(format!("{s:?}: expected auto, cpu or cuda:N")));
+            let Some(n) = s
+                .strip_prefix("cuda:")
+                .and_then(|n| n.parse::<usize>().ok())
+            else {
+                return Err(ModelError::Device(format!(
+                    "{s:?}: expected auto, cpu or cuda:N"
+                )));
             };
             if !cfg!(feature = "cuda") {
                 return Err(ModelError::Device(format!(

@@ -53,16 +53,26 @@ impl ModelConfig {
             return Err(format!("max_packets {} outside 1..=1024", self.max_packets));
         }
         if self.d_model == 0 || self.heads == 0 || self.d_model % self.heads != 0 {
-            return Err(format!("d_model {} is not a multiple of heads {}", self.d_model, self.heads));
+            return Err(format!(
+                "d_model {} is not a multiple of heads {}",
+                self.d_model, self.heads
+            ));
         }
         if self.layers == 0 || self.layers > 64 || self.mlp_ratio == 0 || self.mlp_ratio > 16 {
-            return Err(format!("layers {} / mlp_ratio {} out of range", self.layers, self.mlp_ratio));
+            return Err(format!(
+                "layers {} / mlp_ratio {} out of range",
+                self.layers, self.mlp_ratio
+            ));
         }
         if self.classes == 0 {
             return Err("the model needs at least one class".into());
         }
         if self.bits != crate::nprint::layout::MODEL_WIDTH {
-            return Err(format!("bits {} is not the model layout's {}", self.bits, crate::nprint::layout::MODEL_WIDTH));
+            return Err(format!(
+                "bits {} is not the model layout's {}",
+                self.bits,
+                crate::nprint::layout::MODEL_WIDTH
+            ));
         }
         if !(10..=10_000).contains(&self.timesteps) {
             return Err(format!("timesteps {} outside 10..=10000", self.timesteps));
@@ -82,9 +92,15 @@ impl Schedule {
     /// The cosine schedule over `timesteps` steps.
     pub fn cosine(timesteps: usize) -> Schedule {
         let s = 0.008;
-        let f = |t: f64| ((t / timesteps as f64 + s) / (1.0 + s) * std::f64::consts::FRAC_PI_2).cos().powi(2);
+        let f = |t: f64| {
+            ((t / timesteps as f64 + s) / (1.0 + s) * std::f64::consts::FRAC_PI_2)
+                .cos()
+                .powi(2)
+        };
         let f0 = f(0.0);
-        let alpha_bar = (1..=timesteps).map(|t| (f(t as f64) / f0).clamp(1e-5, 0.9999)).collect();
+        let alpha_bar = (1..=timesteps)
+            .map(|t| (f(t as f64) / f0).clamp(1e-5, 0.9999))
+            .collect();
         Schedule { alpha_bar }
     }
 

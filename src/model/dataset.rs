@@ -155,22 +155,39 @@ struct Description {
 }
 
 fn sha256_hex(path: &Path) -> Result<String, DatasetError> {
-    let bytes = std::fs::read(path).map_err(|source| DatasetError::Io { path: path.into(), source })?;
-    Ok(Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect())
+    let bytes = std::fs::read(path).map_err(|source| DatasetError::Io {
+        path: path.into(),
+        source,
+    })?;
+    Ok(Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
 }
 
 /// Capture files under `dir`: `dir/<class>/<file>.pcap|.pcapng`, sorted.
 pub fn corpus_files(dir: &Path) -> Result<Vec<PathBuf>, DatasetError> {
-    let io = |source| DatasetError::Io { path: dir.into(), source };
+    let io = |source| DatasetError::Io {
+        path: dir.into(),
+        source,
+    };
     let mut out = Vec::new();
-    let mut classes: Vec<PathBuf> =
-        std::fs::read_dir(dir).map_err(io)?.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    let mut classes: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(io)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
     classes.sort();
     for c in classes.into_iter().filter(|c| c.is_dir()) {
         let mut files: Vec<PathBuf> = std::fs::read_dir(&c)
-            .map_err(|source| DatasetError::Io { path: c.clone(), source })?
+            .map_err(|source| DatasetError::Io {
+                path: c.clone(),
+                source,
+            })?
             .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|e| e == "pcap" || e == "pcapng" || e == "cap"))
+            .filter(|p| {
+                p.extension()
+                    .is_some_and(|e| e == "pcap" || e == "pcapng" || e == "cap")
+            })
             .collect();
         files.sort();
         out.extend(files);
@@ -180,13 +197,18 @@ pub fn corpus_files(dir: &Path) -> Result<Vec<PathBuf>, DatasetError> {
 
 /// Macro groups from the corpus manifest (`MANIFEST.csv` with `class` and `macro` columns).
 pub fn macro_groups(dir: &Path) -> HashMap<String, String> {
-    let Ok(text) = std::fs::read_to_string(dir.join("MANIFEST.csv")) else { return HashMap::new() };
+    let Ok(text) = std::fs::read_to_string(dir.join("MANIFEST.csv")) else {
+        return HashMap::new();
+    };
     let mut lines = text.lines();
-    let Some(header) = lines.next() else { return HashMap::new() };
+    let Some(header) = lines.next() else {
+        return HashMap::new();
+    };
     let cols: Vec<&str> = header.split(',').collect();
-    let (Some(ci), Some(mi)) =
-        (cols.iter().position(|c| *c == "class"), cols.iter().position(|c| *c == "macro"))
-    else {
+    let (Some(ci), Some(mi)) = (
+        cols.iter().position(|c| *c == "class"),
+        cols.iter().position(|c| *c == "macro"),
+    ) else {
         return HashMap::new();
     };
     lines
@@ -215,11 +237,19 @@ impl Dataset {
         for f in files {
             match labels.label_for(f) {
                 Some(l) => labelled.push((f.clone(), l)),
-                None => return Err(DatasetError::Empty(format!("{}: no label for this capture", f.display()))),
+                None => {
+                    return Err(DatasetError::Empty(format!(
+                        "{}: no label for this capture",
+                        f.display()
+                    )))
+                }
             }
         }
         if labelled.is_empty() {
-            return Err(DatasetError::Empty(format!("no capture files under {}", root.display())));
+            return Err(DatasetError::Empty(format!(
+                "no capture files under {}",
+                root.display()
+            )));
         }
         let mut class_names: Vec<String> = labelled.iter().map(|(_, l)| l.clone()).collect();
         class_names.sort();
@@ -230,13 +260,16 @@ impl Dataset {
             .map(|(p, _)| {
                 settings.holdout_files.iter().any(|h| {
                     let s = p.to_string_lossy();
-                    s.ends_with(h.as_str()) || p.file_name().is_some_and(|n| n.to_string_lossy() == *h)
+                    s.ends_with(h.as_str())
+                        || p.file_name().is_some_and(|n| n.to_string_lossy() == *h)
                 })
             })
             .collect();
         if settings.holdout_one_file_per_class {
             for c in &class_names {
-                let idx: Vec<usize> = (0..labelled.len()).filter(|&i| &labelled[i].1 == c).collect();
+                let idx: Vec<usize> = (0..labelled.len())
+                    .filter(|&i| &labelled[i].1 == c)
+                    .collect();
                 if idx.len() >= 2 {
                     holdout[*idx.last().expect("two or more")] = true;
                 }
@@ -258,7 +291,10 @@ impl Dataset {
         };
         for (fi, (path, label)) in labelled.iter().enumerate() {
             progress(path);
-            let class = class_names.iter().position(|c| c == label).expect("class listed");
+            let class = class_names
+                .iter()
+                .position(|c| c == label)
+                .expect("class listed");
             let (flows, skipped) = flows_from_capture(path, settings.flows, Some(label.clone()))?;
             let before = ds.windows.len();
             for f in &flows {
@@ -274,19 +310,34 @@ impl Dataset {
                         file: fi,
                         len: chunk.len(),
                         bits,
-                        backward: chunk.iter().map(|p| p.direction == Direction::Backward).collect(),
+                        backward: chunk
+                            .iter()
+                            .map(|p| p.direction == Direction::Backward)
+                            .collect(),
                         iat_ns: iat,
-                        server_port: if f.key.proto == 1 { 0 } else { f.key.server_port },
+                        server_port: if f.key.proto == 1 {
+                            0
+                        } else {
+                            f.key.server_port
+                        },
                     });
                 }
             }
             let n = ds.windows.len() - before;
-            let split = if holdout[fi] { Split::Holdout } else { Split::Train };
+            let split = if holdout[fi] {
+                Split::Holdout
+            } else {
+                Split::Train
+            };
             match split {
                 Split::Train => ds.classes[class].train_windows += n,
                 Split::Holdout => ds.classes[class].holdout_windows += n,
             }
-            let rel = path.strip_prefix(root).unwrap_or(path).to_string_lossy().into_owned();
+            let rel = path
+                .strip_prefix(root)
+                .unwrap_or(path)
+                .to_string_lossy()
+                .into_owned();
             ds.files.push(CaptureFile {
                 path: rel,
                 class: label.clone(),
@@ -308,7 +359,9 @@ impl Dataset {
 
     /// Windows of the given split.
     pub fn split(&self, split: Split) -> impl Iterator<Item = &Window> {
-        self.windows.iter().filter(move |w| self.files[w.file].split == split)
+        self.windows
+            .iter()
+            .filter(move |w| self.files[w.file].split == split)
     }
 
     /// Writes the set to `path` (atomically).
@@ -339,13 +392,19 @@ impl Dataset {
             window_len: self.windows.iter().map(|w| w.len).collect(),
             window_server_port: self.windows.iter().map(|w| w.server_port).collect(),
         };
-        let fmt = |e: String| DatasetError::Format { path: path.into(), why: e };
+        let fmt = |e: String| DatasetError::Format {
+            path: path.into(),
+            why: e,
+        };
         let meta = HashMap::from([(
             "netdiffd-dataset".to_string(),
             serde_json::to_string(&desc).map_err(|e| fmt(e.to_string()))?,
         )]);
         let views = [
-            ("bits", TensorView::new(Dtype::U8, vec![n, l, MODEL_WIDTH], &bits)),
+            (
+                "bits",
+                TensorView::new(Dtype::U8, vec![n, l, MODEL_WIDTH], &bits),
+            ),
             ("directions", TensorView::new(Dtype::U8, vec![n, l], &dirs)),
             ("iat_ns", TensorView::new(Dtype::U64, vec![n, l], &iat)),
         ];
@@ -354,34 +413,57 @@ impl Dataset {
             .map(|(k, v)| v.map(|v| (k, v)).map_err(|e| fmt(e.to_string())))
             .collect::<Result<_, _>>()?;
         let bytes = safetensors::serialize(views, Some(meta)).map_err(|e| fmt(e.to_string()))?;
-        let mut f = crate::atomic_file::AtomicFile::create(path)
-            .map_err(|source| DatasetError::Io { path: path.into(), source })?;
+        let mut f =
+            crate::atomic_file::AtomicFile::create(path).map_err(|source| DatasetError::Io {
+                path: path.into(),
+                source,
+            })?;
         std::io::Write::write_all(&mut f, &bytes)
             .and_then(|_| f.commit().map(|_| ()))
-            .map_err(|source| DatasetError::Io { path: path.into(), source })
+            .map_err(|source| DatasetError::Io {
+                path: path.into(),
+                source,
+            })
     }
 
     /// Reads a set written by [`Dataset::save`], checking every part.
     pub fn load(path: &Path) -> Result<Dataset, DatasetError> {
-        let bytes = std::fs::read(path).map_err(|source| DatasetError::Io { path: path.into(), source })?;
-        let fmt = |why: String| DatasetError::Format { path: path.into(), why };
+        let bytes = std::fs::read(path).map_err(|source| DatasetError::Io {
+            path: path.into(),
+            source,
+        })?;
+        let fmt = |why: String| DatasetError::Format {
+            path: path.into(),
+            why,
+        };
         let st = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| fmt(e.to_string()))?;
-        let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| fmt(e.to_string()))?;
+        let (_, meta) =
+            safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| fmt(e.to_string()))?;
         let text = meta
             .metadata()
             .as_ref()
             .and_then(|m| m.get("netdiffd-dataset"))
             .ok_or_else(|| fmt("no netdiffd-dataset metadata".into()))?;
-        let d: Description = serde_json::from_str(text).map_err(|e| fmt(format!("metadata: {e}")))?;
+        let d: Description =
+            serde_json::from_str(text).map_err(|e| fmt(format!("metadata: {e}")))?;
         if d.version != DATASET_VERSION {
-            return Err(fmt(format!("format version {} (this build reads {DATASET_VERSION})", d.version)));
+            return Err(fmt(format!(
+                "format version {} (this build reads {DATASET_VERSION})",
+                d.version
+            )));
         }
         let n = d.window_class.len();
         let l = d.max_packets;
         let get = |name: &str, dtype: Dtype, shape: Vec<usize>| {
-            let t = st.tensor(name).map_err(|e| fmt(format!("tensor {name}: {e}")))?;
+            let t = st
+                .tensor(name)
+                .map_err(|e| fmt(format!("tensor {name}: {e}")))?;
             if t.dtype() != dtype || t.shape() != shape.as_slice() {
-                return Err(fmt(format!("tensor {name} is {:?} {:?}, expected {dtype:?} {shape:?}", t.dtype(), t.shape())));
+                return Err(fmt(format!(
+                    "tensor {name} is {:?} {:?}, expected {dtype:?} {shape:?}",
+                    t.dtype(),
+                    t.shape()
+                )));
             }
             Ok(t.data())
         };
@@ -395,7 +477,9 @@ impl Dataset {
         for i in 0..n {
             let (class, file, len) = (d.window_class[i], d.window_file[i], d.window_len[i]);
             if class >= d.classes.len() || file >= d.files.len() || len == 0 || len > l {
-                return Err(fmt(format!("window {i}: class {class}, file {file} or length {len} out of range")));
+                return Err(fmt(format!(
+                    "window {i}: class {class}, file {file} or length {len} out of range"
+                )));
             }
             let b = &bits[i * l * MODEL_WIDTH..(i * l + len) * MODEL_WIDTH];
             if b.iter().any(|&v| v > 2) {
@@ -416,7 +500,12 @@ impl Dataset {
                 server_port: d.window_server_port[i],
             });
         }
-        Ok(Dataset { max_packets: l, classes: d.classes, files: d.files, windows })
+        Ok(Dataset {
+            max_packets: l,
+            classes: d.classes,
+            files: d.files,
+            windows,
+        })
     }
 }
 

@@ -61,7 +61,10 @@ impl Attention {
 
     fn forward(&self, x: &Tensor, fused: bool) -> Result<Tensor> {
         let (b, l, d) = x.dims3()?;
-        let qkv = self.qkv.forward(x)?.reshape((b, l, 3, self.heads, self.head_dim))?;
+        let qkv = self
+            .qkv
+            .forward(x)?
+            .reshape((b, l, 3, self.heads, self.head_dim))?;
         let qkv = qkv.permute((2, 0, 3, 1, 4))?; // (3, B, H, L, hd)
         let q = qkv.get(0)?.contiguous()?;
         let k = qkv.get(1)?.contiguous()?;
@@ -123,12 +126,20 @@ impl Denoiser {
     /// Builds the network's variables under `vb`.
     pub fn new(cfg: &ModelConfig, vb: VarBuilder) -> Result<Self> {
         let d = cfg.d_model;
-        let blocks =
-            (0..cfg.layers).map(|i| Block::new(cfg, vb.pp(format!("block{i}")))).collect::<Result<_>>()?;
+        let blocks = (0..cfg.layers)
+            .map(|i| Block::new(cfg, vb.pp(format!("block{i}"))))
+            .collect::<Result<_>>()?;
         Ok(Denoiser {
             cfg: cfg.clone(),
             input: linear(cfg.channels() + structure_channels(cfg), d, vb.pp("input"))?,
-            pos: vb.get_with_hints((cfg.max_packets, d), "pos", Init::Randn { mean: 0.0, stdev: 0.02 })?,
+            pos: vb.get_with_hints(
+                (cfg.max_packets, d),
+                "pos",
+                Init::Randn {
+                    mean: 0.0,
+                    stdev: 0.02,
+                },
+            )?,
             time1: linear(d, d, vb.pp("time1"))?,
             time2: linear(d, d, vb.pp("time2"))?,
             class: embedding(cfg.classes + 1, d, vb.pp("class"))?,
@@ -155,9 +166,16 @@ impl Denoiser {
         fused: bool,
     ) -> Result<Tensor> {
         let (_, l, _) = x_t.dims3()?;
-        let h = self.input.forward(&Tensor::cat(&[x_t, structure], D::Minus1)?)?;
+        let h = self
+            .input
+            .forward(&Tensor::cat(&[x_t, structure], D::Minus1)?)?;
         let h = h.broadcast_add(&self.pos.narrow(0, 0, l)?)?;
-        let temb = self.time2.forward(&self.time1.forward(&timestep_embedding(t, self.cfg.d_model)?)?.silu()?)?;
+        let temb = self.time2.forward(
+            &self
+                .time1
+                .forward(&timestep_embedding(t, self.cfg.d_model)?)?
+                .silu()?,
+        )?;
         let cond = (temb + self.class.forward(class)?)?.unsqueeze(1)?; // (B, 1, d)
         let mut h = h;
         for b in &self.blocks {
@@ -170,8 +188,13 @@ impl Denoiser {
 /// Sinusoidal embedding of diffusion steps `t` (B) into `dim` values.
 fn timestep_embedding(t: &Tensor, dim: usize) -> Result<Tensor> {
     let half = dim / 2;
-    let freqs: Vec<f32> = (0..half).map(|i| (-(10_000f32.ln()) * i as f32 / half as f32).exp()).collect();
+    let freqs: Vec<f32> = (0..half)
+        .map(|i| (-(10_000f32.ln()) * i as f32 / half as f32).exp())
+        .collect();
     let freqs = Tensor::from_vec(freqs, (1, half), t.device())?;
-    let args = t.to_dtype(DType::F32)?.unsqueeze(1)?.broadcast_mul(&freqs)?;
+    let args = t
+        .to_dtype(DType::F32)?
+        .unsqueeze(1)?
+        .broadcast_mul(&freqs)?;
     Tensor::cat(&[args.cos()?, args.sin()?], D::Minus1)
 }

@@ -30,7 +30,10 @@ pub fn window_values(w: &Window, l: usize, out: &mut Vec<f32>) {
     let rows = &mut out[start..];
     for p in 0..w.len.min(l) {
         let row = &mut rows[p * c..(p + 1) * c];
-        for (v, &b) in row[..MODEL_WIDTH].iter_mut().zip(&w.bits[p * MODEL_WIDTH..]) {
+        for (v, &b) in row[..MODEL_WIDTH]
+            .iter_mut()
+            .zip(&w.bits[p * MODEL_WIDTH..])
+        {
             *v = match b {
                 1 => 1.0,
                 0 => -1.0,
@@ -55,7 +58,10 @@ pub struct Template(pub Vec<PacketShape>);
 
 impl From<Template> for String {
     fn from(t: Template) -> String {
-        let parts: Vec<String> = t.0.iter().map(|s| format!("{}.{}.{}", s.0, s.1, s.2)).collect();
+        let parts: Vec<String> =
+            t.0.iter()
+                .map(|s| format!("{}.{}.{}", s.0, s.1, s.2))
+                .collect();
         parts.join(" ")
     }
 }
@@ -65,10 +71,18 @@ impl TryFrom<String> for Template {
     fn try_from(s: String) -> Result<Self, Self::Error> {
         s.split_whitespace()
             .map(|p| {
-                let v: Vec<u8> = p.split('.').map(|x| x.parse::<u8>()).collect::<Result<_, _>>().map_err(|_| format!("bad packet shape {p:?}"))?;
+                let v: Vec<u8> = p
+                    .split('.')
+                    .map(|x| x.parse::<u8>())
+                    .collect::<Result<_, _>>()
+                    .map_err(|_| format!("bad packet shape {p:?}"))?;
                 match v[..] {
-                    [proto, ihl, l4] if (5..=15).contains(&ihl) && (2..=15).contains(&l4) => Ok(PacketShape(proto, ihl, l4)),
-                    _ => Err(format!("bad packet shape {p:?} (expected proto.ihl.l4, header words 5..=15)")),
+                    [proto, ihl, l4] if (5..=15).contains(&ihl) && (2..=15).contains(&l4) => {
+                        Ok(PacketShape(proto, ihl, l4))
+                    }
+                    _ => Err(format!(
+                        "bad packet shape {p:?} (expected proto.ihl.l4, header words 5..=15)"
+                    )),
                 }
             })
             .collect::<Result<Vec<_>, _>>()
@@ -77,11 +91,15 @@ impl TryFrom<String> for Template {
 }
 
 fn nibble(bits: &[Bit]) -> u8 {
-    bits.iter().take(4).fold(0, |a, &b| (a << 1) | u8::from(b == 1))
+    bits.iter()
+        .take(4)
+        .fold(0, |a, &b| (a << 1) | u8::from(b == 1))
 }
 
 fn byte(bits: &[Bit]) -> u8 {
-    bits.iter().take(8).fold(0, |a, &b| (a << 1) | u8::from(b == 1))
+    bits.iter()
+        .take(8)
+        .fold(0, |a, &b| (a << 1) | u8::from(b == 1))
 }
 
 impl Template {
@@ -195,7 +213,10 @@ mod tests {
         assert_eq!(encode_iat(0), -1.0);
         for ns in [1_000u64, 250_000, 40_000_000, 3_000_000_000] {
             let back = decode_iat(encode_iat(ns)) as f64;
-            assert!((back - ns as f64).abs() / (ns as f64) < 1e-3, "{ns} -> {back}");
+            assert!(
+                (back - ns as f64).abs() / (ns as f64) < 1e-3,
+                "{ns} -> {back}"
+            );
         }
         assert_eq!(encode_iat(u64::MAX), 1.0);
     }
@@ -205,15 +226,31 @@ mod tests {
         // A real TCP packet with a 32-byte header, encoded by the nPrint encoder.
         use crate::capture::{dissect, Frame, LinkType};
         use crate::nprint::{encode_packet, layout::standard_to_model, Layout};
-        let mut p = vec![0x45, 0, 0, 52, 0, 1, 0x40, 0, 64, 6, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2];
-        p.extend_from_slice(&[0x30, 0x39, 1, 0xbb, 0, 0, 0, 7, 0, 0, 0, 9, 0x80, 0x10, 0x10, 0, 0, 0, 0, 0]);
+        let mut p = vec![
+            0x45, 0, 0, 52, 0, 1, 0x40, 0, 64, 6, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
+        ];
+        p.extend_from_slice(&[
+            0x30, 0x39, 1, 0xbb, 0, 0, 0, 7, 0, 0, 0, 9, 0x80, 0x10, 0x10, 0, 0, 0, 0, 0,
+        ]);
         p.extend_from_slice(&[1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2]);
-        let f = Frame { link: LinkType::Raw, data: p, ..Frame::default() };
+        let f = Frame {
+            link: LinkType::Raw,
+            data: p,
+            ..Frame::default()
+        };
         let mut std_bits = Vec::new();
         encode_packet(&Layout::STANDARD, &dissect(&f).unwrap(), -1, &mut std_bits);
         let mut bits = Vec::new();
         standard_to_model(&std_bits, &mut bits);
-        let w = Window { class: 0, file: 0, len: 1, bits: bits.clone(), backward: vec![false], iat_ns: vec![0], server_port: 443 };
+        let w = Window {
+            class: 0,
+            file: 0,
+            len: 1,
+            bits: bits.clone(),
+            backward: vec![false],
+            iat_ns: vec![0],
+            server_port: 443,
+        };
         let t = Template::of(&w);
         assert_eq!(t.0, vec![PacketShape(6, 5, 8)]);
         let m = t.populated(0);

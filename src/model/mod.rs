@@ -21,7 +21,9 @@ use rand::Rng;
 
 /// A 64-bit FNV-1a hash of a window's values, to find exact copies of training windows.
 pub fn layout_hash(bits: &[crate::nprint::Bit]) -> u64 {
-    bits.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ u64::from(b as u8)).wrapping_mul(0x0100_0000_01b3))
+    bits.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+        (h ^ u64::from(b as u8)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 /// A standard normal draw (Box-Muller), so that every random number of training and sampling

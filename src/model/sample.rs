@@ -29,7 +29,13 @@ pub struct SampleSettings {
 
 impl Default for SampleSettings {
     fn default() -> Self {
-        SampleSettings { steps: 20, guidance: 1.0, free_structure: false, batch: 8, seed: 0 }
+        SampleSettings {
+            steps: 20,
+            guidance: 1.0,
+            free_structure: false,
+            batch: 8,
+            seed: 0,
+        }
     }
 }
 
@@ -67,7 +73,10 @@ pub fn sample(
 ) -> Result<Vec<GeneratedFlow>, ModelError> {
     let cfg = &m.card.config;
     if let Some(&c) = classes.iter().find(|&&c| c >= cfg.classes) {
-        return Err(ModelError::Device(format!("class index {c} out of range (model has {})", cfg.classes)));
+        return Err(ModelError::Device(format!(
+            "class index {c} out of range (model has {})",
+            cfg.classes
+        )));
     }
     let steps = settings.steps.clamp(1, cfg.timesteps);
     let schedule = Schedule::cosine(cfg.timesteps);
@@ -80,7 +89,9 @@ pub fn sample(
         let mut structure = Vec::with_capacity(b * l * (MODEL_WIDTH + 1));
         let mut templates: Vec<Option<Template>> = Vec::with_capacity(b);
         for (i, &class) in chunk.iter().enumerate() {
-            let mut rng = StdRng::seed_from_u64(settings.seed ^ (base + i as u64).wrapping_mul(0x2545_f491_4f6c_dd1d));
+            let mut rng = StdRng::seed_from_u64(
+                settings.seed ^ (base + i as u64).wrapping_mul(0x2545_f491_4f6c_dd1d),
+            );
             let tpls = &m.card.classes[class].templates;
             let tpl = if settings.free_structure || tpls.is_empty() {
                 None
@@ -100,21 +111,36 @@ pub fn sample(
         let guided = (settings.guidance - 1.0).abs() > 1e-9;
         let (structure_in, class_in) = if guided {
             let null = vec![cfg.classes as u32; b];
-            (Tensor::cat(&[&structure, &structure], 0)?, Tensor::from_vec([cond, null].concat(), 2 * b, dev)?)
+            (
+                Tensor::cat(&[&structure, &structure], 0)?,
+                Tensor::from_vec([cond, null].concat(), 2 * b, dev)?,
+            )
         } else {
             (structure.clone(), Tensor::from_vec(cond, b, dev)?)
         };
         let keep = structure_keep(&templates, l, ch, dev)?;
         let mut x = Tensor::from_vec(x, (b, l, ch), dev)?;
-        let ts: Vec<usize> = (0..steps).map(|i| (cfg.timesteps - 1) * (steps - 1 - i) / (steps - 1).max(1)).collect();
+        let ts: Vec<usize> = (0..steps)
+            .map(|i| (cfg.timesteps - 1) * (steps - 1 - i) / (steps - 1).max(1))
+            .collect();
         let ts: Vec<usize> = ts.into_iter().rev().collect();
         let mut x0 = x.clone();
         for (i, &t) in ts.iter().enumerate() {
             let ab = schedule.alpha_bar[t];
-            let ab_prev = if i + 1 < ts.len() { schedule.alpha_bar[ts[i + 1]] } else { 1.0 };
-            let x_in = if guided { Tensor::cat(&[&x, &x], 0)? } else { x.clone() };
+            let ab_prev = if i + 1 < ts.len() {
+                schedule.alpha_bar[ts[i + 1]]
+            } else {
+                1.0
+            };
+            let x_in = if guided {
+                Tensor::cat(&[&x, &x], 0)?
+            } else {
+                x.clone()
+            };
             let t_in = Tensor::from_vec(vec![t as f32; x_in.dim(0)?], x_in.dim(0)?, dev)?;
-            let v = m.denoiser.forward(&x_in, &structure_in, &t_in, &class_in, true)?;
+            let v = m
+                .denoiser
+                .forward(&x_in, &structure_in, &t_in, &class_in, true)?;
             let v = if guided {
                 let c = v.narrow(0, 0, b)?;
                 let u = v.narrow(0, b, b)?;
@@ -133,7 +159,13 @@ pub fn sample(
         }
         let values: Vec<f32> = x0.flatten_all()?.to_vec1()?;
         for (i, tpl) in templates.iter().enumerate() {
-            out.push(decode_flow(&values[i * l * ch..(i + 1) * l * ch], chunk[i], tpl.as_ref(), l, ch));
+            out.push(decode_flow(
+                &values[i * l * ch..(i + 1) * l * ch],
+                chunk[i],
+                tpl.as_ref(),
+                l,
+                ch,
+            ));
         }
     }
     Ok(out)
@@ -141,7 +173,12 @@ pub fn sample(
 
 /// For template-conditioned flows, a 0/1 tensor that keeps populated positions and zeroes the
 /// rest (known vacancies are not left to the network); `None` when no flow has a template.
-fn structure_keep(templates: &[Option<Template>], l: usize, ch: usize, dev: &candle_core::Device) -> Result<Option<Tensor>, ModelError> {
+fn structure_keep(
+    templates: &[Option<Template>],
+    l: usize,
+    ch: usize,
+    dev: &candle_core::Device,
+) -> Result<Option<Tensor>, ModelError> {
     if templates.iter().all(|t| t.is_none()) {
         return Ok(None);
     }
@@ -162,7 +199,13 @@ fn structure_keep(templates: &[Option<Template>], l: usize, ch: usize, dev: &can
     Ok(Some(Tensor::from_vec(k, (templates.len(), l, ch), dev)?))
 }
 
-fn decode_flow(values: &[f32], class: usize, tpl: Option<&Template>, l: usize, ch: usize) -> GeneratedFlow {
+fn decode_flow(
+    values: &[f32],
+    class: usize,
+    tpl: Option<&Template>,
+    l: usize,
+    ch: usize,
+) -> GeneratedFlow {
     let mut rows = Vec::new();
     let mut directions = Vec::new();
     let mut iat_ns = Vec::new();
@@ -179,8 +222,21 @@ fn decode_flow(values: &[f32], class: usize, tpl: Option<&Template>, l: usize, c
             break; // free structure: an all-vacant row ends the flow
         }
         model_to_standard(&model_row, &mut rows);
-        directions.push(if v[MODEL_WIDTH] >= 0.0 { Direction::Forward } else { Direction::Backward });
-        iat_ns.push(if p == 0 { 0 } else { decode_iat(v[MODEL_WIDTH + 1]) });
+        directions.push(if v[MODEL_WIDTH] >= 0.0 {
+            Direction::Forward
+        } else {
+            Direction::Backward
+        });
+        iat_ns.push(if p == 0 {
+            0
+        } else {
+            decode_iat(v[MODEL_WIDTH + 1])
+        });
     }
-    GeneratedFlow { class, rows, directions, iat_ns }
+    GeneratedFlow {
+        class,
+        rows,
+        directions,
+        iat_ns,
+    }
 }

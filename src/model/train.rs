@@ -5,7 +5,10 @@
 //! draw comes from a generator seeded by (seed, step), so a run is reproducible and a resumed
 //! run draws the same batches as an uninterrupted one.
 
-use super::checkpoint::{save_model, CardClass, ModelCard, ModelError, TrainingRecord, WeightsRecord, FORMAT_VERSION, LAYOUT_VERSION};
+use super::checkpoint::{
+    save_model, CardClass, ModelCard, ModelError, TrainingRecord, WeightsRecord, FORMAT_VERSION,
+    LAYOUT_VERSION,
+};
 use super::config::{ModelConfig, Schedule};
 use super::dataset::{Dataset, Split, Window};
 use super::denoiser::Denoiser;
@@ -85,12 +88,18 @@ pub fn train(
     device: &Device,
     mut progress: impl FnMut(StepReport),
 ) -> Result<ModelCard, ModelError> {
-    cfg.validate().map_err(|why| ModelError::Card { path: out.into(), why })?;
+    cfg.validate().map_err(|why| ModelError::Card {
+        path: out.into(),
+        why,
+    })?;
     let by_class: Vec<Vec<&Window>> = (0..ds.classes.len())
         .map(|c| ds.split(Split::Train).filter(|w| w.class == c).collect())
         .collect();
     if let Some(c) = by_class.iter().position(|v| v.is_empty()) {
-        return Err(ModelError::Card { path: out.into(), why: format!("class {} has no training windows", ds.classes[c].name) });
+        return Err(ModelError::Card {
+            path: out.into(),
+            why: format!("class {} has no training windows", ds.classes[c].name),
+        });
     }
     let started = std::time::Instant::now();
     let varmap = VarMap::new();
@@ -119,8 +128,11 @@ pub fn train(
     let mut recent: Vec<f32> = Vec::new();
     let mut interval = 0f32;
     for step in start..settings.steps {
-        let mut rng = StdRng::seed_from_u64(settings.seed ^ (step as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15));
-        let lr = settings.learning_rate * ((step + 1) as f64 / settings.warmup.max(1) as f64).min(1.0);
+        let mut rng = StdRng::seed_from_u64(
+            settings.seed ^ (step as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15),
+        );
+        let lr =
+            settings.learning_rate * ((step + 1) as f64 / settings.warmup.max(1) as f64).min(1.0);
         opt.set_learning_rate(lr);
         let batch = Batch::draw(&by_class, cfg, settings, &schedule, &mut rng);
         let b = settings.batch_size;
@@ -140,7 +152,13 @@ pub fn train(
         let loss = (err.sum_all()? / weight.sum_all()?.clamp(1.0, f64::MAX)?)?;
         opt.backward_step(&loss)?;
         let lv = loss.to_scalar::<f32>()?;
-        update_ema(&mut ema, &varmap, settings.ema_decay.min((1.0 + step as f64) / (10.0 + step as f64)))?;
+        update_ema(
+            &mut ema,
+            &varmap,
+            settings
+                .ema_decay
+                .min((1.0 + step as f64) / (10.0 + step as f64)),
+        )?;
         recent.push(lv);
         if recent.len() > 100 {
             recent.remove(0);
@@ -150,13 +168,20 @@ pub fn train(
             curve.push((step + 1, interval / 50.0));
             interval = 0.0;
         }
-        progress(StepReport { step: step + 1, loss: lv });
+        progress(StepReport {
+            step: step + 1,
+            loss: lv,
+        });
         let last = step + 1 == settings.steps;
         if !last && settings.checkpoint_every > 0 && (step + 1) % settings.checkpoint_every == 0 {
             save_checkpoint(&ckpt, step + 1, &varmap, &ema, &curve)?;
         }
     }
-    let final_loss = if recent.is_empty() { f32::NAN } else { recent.iter().sum::<f32>() / recent.len() as f32 };
+    let final_loss = if recent.is_empty() {
+        f32::NAN
+    } else {
+        recent.iter().sum::<f32>() / recent.len() as f32
+    };
     let mut card = ModelCard {
         format_version: FORMAT_VERSION,
         layout_version: LAYOUT_VERSION,
@@ -175,7 +200,12 @@ pub fn train(
             seconds: started.elapsed().as_secs_f64(),
             dataset: dataset_name.into(),
         },
-        weights: WeightsRecord { file: String::new(), sha256: String::new(), dtype: String::new(), params: 0 },
+        weights: WeightsRecord {
+            file: String::new(),
+            sha256: String::new(),
+            dtype: String::new(),
+            params: 0,
+        },
         evaluation: serde_json::Value::Null,
     };
     save_model(out, &mut card, &ema)?;
@@ -196,9 +226,24 @@ struct Batch {
 }
 
 impl Batch {
-    fn draw(by_class: &[Vec<&Window>], cfg: &ModelConfig, s: &TrainSettings, sch: &Schedule, rng: &mut StdRng) -> Batch {
+    fn draw(
+        by_class: &[Vec<&Window>],
+        cfg: &ModelConfig,
+        s: &TrainSettings,
+        sch: &Schedule,
+        rng: &mut StdRng,
+    ) -> Batch {
         let (l, c) = (cfg.max_packets, cfg.channels());
-        let mut b = Batch { x_t: Vec::new(), structure: Vec::new(), target: Vec::new(), sqrt_ab: Vec::new(), sqrt_1m_ab: Vec::new(), weight: Vec::new(), t: Vec::new(), class: Vec::new() };
+        let mut b = Batch {
+            x_t: Vec::new(),
+            structure: Vec::new(),
+            target: Vec::new(),
+            sqrt_ab: Vec::new(),
+            sqrt_1m_ab: Vec::new(),
+            weight: Vec::new(),
+            t: Vec::new(),
+            class: Vec::new(),
+        };
         let mut x0 = Vec::with_capacity(l * c);
         for _ in 0..s.batch_size {
             let class = rng.random_range(0..by_class.len());
@@ -234,14 +279,22 @@ impl Batch {
             b.sqrt_ab.push(sa);
             b.sqrt_1m_ab.push(sn);
             b.t.push(t as f32);
-            b.class.push(if rng.random::<f64>() < s.class_dropout { by_class.len() as u32 } else { class as u32 });
+            b.class.push(if rng.random::<f64>() < s.class_dropout {
+                by_class.len() as u32
+            } else {
+                class as u32
+            });
         }
         b
     }
 }
 
 fn sorted_names(vm: &VarMap) -> Vec<String> {
-    let mut v: Vec<String> = vm.data().lock().map(|d| d.keys().cloned().collect()).unwrap_or_default();
+    let mut v: Vec<String> = vm
+        .data()
+        .lock()
+        .map(|d| d.keys().cloned().collect())
+        .unwrap_or_default();
     v.sort();
     v
 }
@@ -257,7 +310,12 @@ fn var(vm: &VarMap, name: &str) -> Result<Var, ModelError> {
 
 /// Seeded initialisation: weights N(0, 1/fan_in), layer-norm gains 1, biases 0, the output
 /// layer 0 (the untrained network predicts no noise), embeddings N(0, 0.02).
-fn init_weights(vm: &VarMap, names: &[String], seed: u64, device: &Device) -> Result<(), ModelError> {
+fn init_weights(
+    vm: &VarMap,
+    names: &[String],
+    seed: u64,
+    device: &Device,
+) -> Result<(), ModelError> {
     let mut rng = StdRng::seed_from_u64(seed ^ 0x5eed);
     for name in names {
         let v = var(vm, name)?;
@@ -268,7 +326,11 @@ fn init_weights(vm: &VarMap, names: &[String], seed: u64, device: &Device) -> Re
         } else if name.ends_with("bias") || name.starts_with("output.") {
             vec![0.0; n]
         } else {
-            let std = if name == "pos" || name.starts_with("class") { 0.02 } else { 1.0 / (dims[dims.len() - 1] as f32).sqrt() };
+            let std = if name == "pos" || name.starts_with("class") {
+                0.02
+            } else {
+                1.0 / (dims[dims.len() - 1] as f32).sqrt()
+            };
             (0..n).map(|_| normal(&mut rng) * std).collect()
         };
         v.set(&Tensor::from_vec(vals, dims, device)?)?;
@@ -277,12 +339,24 @@ fn init_weights(vm: &VarMap, names: &[String], seed: u64, device: &Device) -> Re
 }
 
 fn snapshot(vm: &VarMap) -> Result<HashMap<String, Tensor>, ModelError> {
-    let d = vm.data().lock().map_err(|_| ModelError::Device("variable map poisoned".into()))?;
-    d.iter().map(|(k, v)| Ok((k.clone(), v.as_tensor().copy()?))).collect()
+    let d = vm
+        .data()
+        .lock()
+        .map_err(|_| ModelError::Device("variable map poisoned".into()))?;
+    d.iter()
+        .map(|(k, v)| Ok((k.clone(), v.as_tensor().copy()?)))
+        .collect()
 }
 
-fn update_ema(ema: &mut HashMap<String, Tensor>, vm: &VarMap, decay: f64) -> Result<(), ModelError> {
-    let d = vm.data().lock().map_err(|_| ModelError::Device("variable map poisoned".into()))?;
+fn update_ema(
+    ema: &mut HashMap<String, Tensor>,
+    vm: &VarMap,
+    decay: f64,
+) -> Result<(), ModelError> {
+    let d = vm
+        .data()
+        .lock()
+        .map_err(|_| ModelError::Device("variable map poisoned".into()))?;
     for (k, v) in d.iter() {
         if let Some(e) = ema.get_mut(k) {
             *e = ((&*e * decay)? + (v.as_tensor().detach() * (1.0 - decay))?)?;
@@ -297,8 +371,17 @@ struct CheckpointState {
     curve: Vec<(usize, f32)>,
 }
 
-fn save_checkpoint(dir: &Path, step: usize, vm: &VarMap, ema: &HashMap<String, Tensor>, curve: &[(usize, f32)]) -> Result<(), ModelError> {
-    let io = |source| ModelError::Io { path: dir.into(), source };
+fn save_checkpoint(
+    dir: &Path,
+    step: usize,
+    vm: &VarMap,
+    ema: &HashMap<String, Tensor>,
+    curve: &[(usize, f32)],
+) -> Result<(), ModelError> {
+    let io = |source| ModelError::Io {
+        path: dir.into(),
+        source,
+    };
     std::fs::create_dir_all(dir).map_err(io)?;
     let tmp_w = dir.join(".weights.tmp");
     let tmp_e = dir.join(".ema.tmp");
@@ -306,7 +389,11 @@ fn save_checkpoint(dir: &Path, step: usize, vm: &VarMap, ema: &HashMap<String, T
     candle_core::safetensors::save(ema, &tmp_e)?;
     std::fs::rename(&tmp_w, dir.join("weights.safetensors")).map_err(io)?;
     std::fs::rename(&tmp_e, dir.join("ema.safetensors")).map_err(io)?;
-    let state = serde_json::to_string(&CheckpointState { step, curve: curve.to_vec() }).unwrap_or_default();
+    let state = serde_json::to_string(&CheckpointState {
+        step,
+        curve: curve.to_vec(),
+    })
+    .unwrap_or_default();
     let mut f = crate::atomic_file::AtomicFile::create(&dir.join("state.json")).map_err(io)?;
     std::io::Write::write_all(&mut f, state.as_bytes()).map_err(io)?;
     f.commit().map_err(io)?;
@@ -317,20 +404,36 @@ type Resumed = (usize, HashMap<String, Tensor>, Vec<(usize, f32)>);
 
 fn load_checkpoint(dir: &Path, vm: &VarMap, device: &Device) -> Result<Resumed, ModelError> {
     let sp = dir.join("state.json");
-    let text = std::fs::read_to_string(&sp).map_err(|source| ModelError::Io { path: sp.clone(), source })?;
-    let state: CheckpointState =
-        serde_json::from_str(&text).map_err(|e| ModelError::Card { path: sp.clone(), why: e.to_string() })?;
+    let text = std::fs::read_to_string(&sp).map_err(|source| ModelError::Io {
+        path: sp.clone(),
+        source,
+    })?;
+    let state: CheckpointState = serde_json::from_str(&text).map_err(|e| ModelError::Card {
+        path: sp.clone(),
+        why: e.to_string(),
+    })?;
     let wpath = dir.join("weights.safetensors");
-    let weights = candle_core::safetensors::load(&wpath, device)
-        .map_err(|e| ModelError::Mismatch { path: wpath.clone(), why: e.to_string() })?;
+    let weights =
+        candle_core::safetensors::load(&wpath, device).map_err(|e| ModelError::Mismatch {
+            path: wpath.clone(),
+            why: e.to_string(),
+        })?;
     let epath = dir.join("ema.safetensors");
-    let ema = candle_core::safetensors::load(&epath, device)
-        .map_err(|e| ModelError::Mismatch { path: epath.clone(), why: e.to_string() })?;
+    let ema = candle_core::safetensors::load(&epath, device).map_err(|e| ModelError::Mismatch {
+        path: epath.clone(),
+        why: e.to_string(),
+    })?;
     for name in sorted_names(vm) {
         let v = var(vm, &name)?;
-        let w = weights.get(&name).ok_or_else(|| ModelError::Mismatch { path: wpath.clone(), why: format!("tensor {name} is missing") })?;
+        let w = weights.get(&name).ok_or_else(|| ModelError::Mismatch {
+            path: wpath.clone(),
+            why: format!("tensor {name} is missing"),
+        })?;
         if w.dims() != v.as_tensor().dims() || !ema.contains_key(&name) {
-            return Err(ModelError::Mismatch { path: wpath.clone(), why: format!("tensor {name} does not fit the model") });
+            return Err(ModelError::Mismatch {
+                path: wpath.clone(),
+                why: format!("tensor {name} does not fit the model"),
+            });
         }
         v.set(w)?;
     }
@@ -351,7 +454,11 @@ fn card_classes(ds: &Dataset, by_class: &[Vec<&Window>], seed: u64) -> Vec<CardC
             for i in (1..idx.len()).rev() {
                 idx.swap(i, rng.random_range(0..=i));
             }
-            let templates = idx.iter().take(TEMPLATES).map(|&i| Template::of(ws[i])).collect();
+            let templates = idx
+                .iter()
+                .take(TEMPLATES)
+                .map(|&i| Template::of(ws[i]))
+                .collect();
             let (mut ff, mut fb, mut bf, mut bb) = (0f64, 0f64, 0f64, 0f64);
             let mut iats = Vec::new();
             let mut ports: HashMap<u16, usize> = HashMap::new();
