@@ -85,8 +85,6 @@ impl fmt::Display for CaptureError {
     }
 }
 
-impl std::error::Error for CaptureError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&self.kind)
-    }
-}
+// The Display above already says what the kind says; reporting the kind again as the source
+// would print every message twice in an error chain.
+impl std::error::Error for CaptureError {}

@@ -81,30 +81,55 @@ pub fn sample(
     let steps = settings.steps.clamp(1, cfg.timesteps);
     let schedule = Schedule::cosine(cfg.timesteps);
     let (l, ch) = (cfg.max_packets, cfg.channels());
-    let mut out = Vec::with_capacity(classes.len());
-    for (chunk_no, chunk) in classes.chunks(settings.batch.max(1)).enumerate() {
-        let b = chunk.len();
-        let base = first_index + (chunk_no * settings.batch.max(1)) as u64;
-        let mut x = Vec::with_capacity(b * l * ch);
-        let mut structure = Vec::with_capacity(b * l * (MODEL_WIDTH + 1));
-        let mut templates: Vec<Option<Template>> = Vec::with_capacity(b);
-        for (i, &class) in chunk.iter().enumerate() {
+    // Each flow's template and noise come from its own generator. Flows are then sampled in
+    // batches of similar template length, each batch only as many packets long as its longest
+    // template (rows past a template are padding the network need not compute).
+    struct Pending {
+        index: usize,
+        class: usize,
+        template: Option<Template>,
+        rng: StdRng,
+    }
+    let mut pending: Vec<Pending> = classes
+        .iter()
+        .enumerate()
+        .map(|(i, &class)| {
             let mut rng = StdRng::seed_from_u64(
-                settings.seed ^ (base + i as u64).wrapping_mul(0x2545_f491_4f6c_dd1d),
+                settings.seed ^ (first_index + i as u64).wrapping_mul(0x2545_f491_4f6c_dd1d),
             );
             let tpls = &m.card.classes[class].templates;
-            let tpl = if settings.free_structure || tpls.is_empty() {
+            let template = if settings.free_structure || tpls.is_empty() {
                 None
             } else {
                 Some(tpls[rng.random_range(0..tpls.len())].clone())
             };
-            match &tpl {
+            Pending {
+                index: i,
+                class,
+                template,
+                rng,
+            }
+        })
+        .collect();
+    let rows_needed = |p: &Pending| p.template.as_ref().map_or(l, |t| t.len().min(l));
+    pending.sort_by_key(|p| (std::cmp::Reverse(rows_needed(p)), p.index));
+    let mut out: Vec<Option<GeneratedFlow>> = vec![None; classes.len()];
+    for chunk in pending.chunks_mut(settings.batch.max(1)) {
+        let b = chunk.len();
+        let l = chunk.iter().map(|p| rows_needed(p)).max().unwrap_or(l);
+        let mut x = Vec::with_capacity(b * l * ch);
+        let mut structure = Vec::with_capacity(b * l * (MODEL_WIDTH + 1));
+        let mut templates: Vec<Option<Template>> = Vec::with_capacity(b);
+        for p in chunk.iter_mut() {
+            match &p.template {
                 Some(t) => t.structure(l, &mut structure),
                 None => no_structure(l, &mut structure),
             }
-            templates.push(tpl);
-            x.extend((0..l * ch).map(|_| normal(&mut rng)));
+            templates.push(p.template.clone());
+            x.extend((0..l * ch).map(|_| normal(&mut p.rng)));
         }
+        let indices: Vec<usize> = chunk.iter().map(|p| p.index).collect();
+        let chunk: Vec<usize> = chunk.iter().map(|p| p.class).collect();
         let dev = &m.device;
         let structure = Tensor::from_vec(structure, (b, l, MODEL_WIDTH + 1), dev)?;
         let cond: Vec<u32> = chunk.iter().map(|&c| c as u32).collect();
@@ -159,7 +184,7 @@ pub fn sample(
         }
         let values: Vec<f32> = x0.flatten_all()?.to_vec1()?;
         for (i, tpl) in templates.iter().enumerate() {
-            out.push(decode_flow(
+            out[indices[i]] = Some(decode_flow(
                 &values[i * l * ch..(i + 1) * l * ch],
                 chunk[i],
                 tpl.as_ref(),
@@ -168,7 +193,7 @@ pub fn sample(
             ));
         }
     }
-    Ok(out)
+    Ok(out.into_iter().flatten().collect())
 }
 
 /// For template-conditioned flows, a 0/1 tensor that keeps populated positions and zeroes the

@@ -177,8 +177,9 @@ pub fn train(
             save_checkpoint(&ckpt, step + 1, &varmap, &ema, &curve)?;
         }
     }
+    // A resumed run with no step left reports the last recorded interval's loss.
     let final_loss = if recent.is_empty() {
-        f32::NAN
+        curve.last().map_or(0.0, |c| c.1)
     } else {
         recent.iter().sum::<f32>() / recent.len() as f32
     };
