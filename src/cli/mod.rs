@@ -1,9 +1,11 @@
 //! The `netdiffd` command line: one subcommand a pipeline stage, each in its own file.
 
+mod baseline;
 mod bench;
 mod check;
 mod decode;
 mod encode;
+mod eval;
 mod matrix_input;
 mod output;
 mod render;
@@ -36,6 +38,10 @@ pub enum Command {
     Bench(bench::BenchArgs),
     /// Check a capture for protocol compliance and report violations by rule.
     Check(check::CheckArgs),
+    /// Evaluate synthetic traffic against real traffic: similarity, ML usefulness, compliance.
+    Eval(eval::EvalArgs),
+    /// Generate baseline synthetic traffic (uniform random values or per-class bit marginals).
+    Baseline(baseline::BaselineArgs),
 }
 
 /// Runs the parsed command line; the process exit code on success.
@@ -47,5 +53,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Decode(a) => decode::run(&a),
         Command::Render(a) => render::run(&a),
         Command::Repair(a) => repair::run(&a),
+        Command::Eval(a) => eval::run(&a),
+        Command::Baseline(a) => baseline::run(&a),
     }
 }
