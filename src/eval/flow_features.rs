@@ -56,7 +56,7 @@ impl FlowFeature {
             }
             FlowFeature::Duration | FlowFeature::InterArrival => match key {
                 0 => "<1µs".to_string(),
-                k => format!("≥10^{:.1}µs", (k - 1) as f64 / 2.0),
+                k => format!("≥{}", time_label(10f64.powf((k - 1) as f64 / 2.0))),
             },
             FlowFeature::ForwardShare => format!("{:.1}", key as f64 / 10.0),
         }
@@ -95,6 +95,22 @@ impl FlowFeature {
                 }
             }
         }
+    }
+}
+
+/// A duration in µs as `3.2ms`, `100µs`, `1s`.
+fn time_label(us: f64) -> String {
+    let (v, unit) = if us >= 1e6 {
+        (us / 1e6, "s")
+    } else if us >= 1e3 {
+        (us / 1e3, "ms")
+    } else {
+        (us, "µs")
+    };
+    if v < 9.95 && (v - v.round()).abs() > 0.05 {
+        format!("{v:.1}{unit}")
+    } else {
+        format!("{v:.0}{unit}")
     }
 }
 
@@ -181,5 +197,9 @@ mod tests {
         assert_eq!(half_decade_us_bin(10_000), 3);
         assert_eq!(FlowFeature::Packets.bin_label(3), "4-7");
         assert_eq!(FlowFeature::ForwardShare.bin_label(5), "0.5");
+        // Bin 8 starts at 10^3.5 µs = 3.16 ms; bin 13 at 10^6 µs = 1 s.
+        assert_eq!(FlowFeature::InterArrival.bin_label(8), "≥3.2ms");
+        assert_eq!(FlowFeature::Duration.bin_label(13), "≥1s");
+        assert_eq!(FlowFeature::Duration.bin_label(3), "≥10µs");
     }
 }

@@ -212,7 +212,7 @@ fn distributions(path: &Path, set: &str, real: &Profile, synth: &Profile) -> Res
 fn short_label(l: &str) -> String {
     match l.split_once('-') {
         Some((lo, _)) if !lo.is_empty() => lo.to_string(),
-        _ => l.chars().take(9).collect(),
+        _ => l.trim_start_matches('≥').chars().take(9).collect(),
     }
 }
 
