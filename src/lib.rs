@@ -7,8 +7,10 @@
 #![warn(missing_docs)]
 
 pub mod atomic_file;
+pub mod baseline;
 pub mod capture;
 pub mod check;
+pub mod eval;
 pub mod flows;
 pub mod model;
 pub mod nprint;

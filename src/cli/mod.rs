@@ -1,10 +1,12 @@
 //! The `netdiffd` command line: one subcommand a pipeline stage, each in its own file.
 
+mod baseline;
 mod bench;
 mod check;
 mod dataset;
 mod decode;
 mod encode;
+mod eval;
 mod generate;
 mod matrix_input;
 mod output;
@@ -53,6 +55,10 @@ pub enum Command {
     /// otherwise. Durations take a unit (ns, us, ms, s; a bare number is seconds). Ctrl-C stops
     /// at a packet boundary and prints the statistics.
     Replay(replay::ReplayArgs),
+    /// Evaluate synthetic traffic against real traffic: similarity, ML usefulness, compliance.
+    Eval(eval::EvalArgs),
+    /// Generate baseline synthetic traffic (uniform random values or per-class bit marginals).
+    Baseline(baseline::BaselineArgs),
 }
 
 /// Runs the parsed command line; the process exit code on success.
@@ -68,5 +74,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Render(a) => render::run(&a),
         Command::Repair(a) => repair::run(&a),
         Command::Replay(a) => replay::run(&a).map(|()| 0),
+        Command::Eval(a) => eval::run(&a),
+        Command::Baseline(a) => baseline::run(&a),
     }
 }

@@ -1,4 +1,5 @@
-//! Helpers shared by the integration tests: tshark's verdicts on a capture.
+//! Helpers shared by the integration tests: tshark's verdicts on a capture (run and parsed by
+//! the library's `eval::tshark`, in the tuple form these tests use).
 #![allow(dead_code)]
 
 use std::path::Path;
@@ -32,71 +33,21 @@ pub fn tshark_expert(path: &Path) -> Expert {
 /// the link, network and transport layers alone. Repaired payloads are filler bytes of the
 /// encoded length, which application dissectors (DHCP, DNS, ...) may rightly call malformed.
 pub fn tshark_expert_transport(path: &Path) -> Expert {
-    run_tshark(
-        path,
-        &[
-            "-d",
-            "udp.port==1-65535,data",
-            "-d",
-            "tcp.port==1-65535,data",
-        ],
-    )
+    run_tshark(path, &netdiffd::eval::tshark::TRANSPORT_ONLY)
 }
 
 fn run_tshark(path: &Path, extra: &[&str]) -> Expert {
-    let out = Command::new("tshark")
-        .args(["-n", "-r"])
-        .arg(path)
-        .args(extra)
-        .args([
-            "-o",
-            "ip.check_checksum:TRUE",
-            "-o",
-            "tcp.check_checksum:TRUE",
-            "-o",
-            "udp.check_checksum:TRUE",
-            "-q",
-            "-z",
-            "expert",
-        ])
-        .output()
-        .expect("tshark must be installed (Debian package tshark)");
-    assert!(
-        out.status.success(),
-        "tshark failed on {}: {}",
-        path.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    parse_expert(&String::from_utf8_lossy(&out.stdout))
-}
-
-fn parse_expert(text: &str) -> Expert {
-    let mut e = Expert::default();
-    let mut section = String::new();
-    for line in text.lines() {
-        let t = line.trim();
-        if let Some((name, rest)) = t.split_once(" (") {
-            if let Some(n) = rest.strip_suffix(')').and_then(|n| n.parse::<u64>().ok()) {
-                if !name.contains(' ') {
-                    section = name.to_string();
-                    match name {
-                        "Errors" => e.errors = n,
-                        "Warnings" | "Warns" => e.warnings = n,
-                        _ => {}
-                    }
-                    continue;
-                }
-            }
-        }
-        let mut parts = t.split_whitespace();
-        if let Some(count) = parts.next().and_then(|c| c.parse::<u64>().ok()) {
-            let group = parts.next().unwrap_or("").to_string();
-            let proto = parts.next().unwrap_or("").to_string();
-            let summary = parts.collect::<Vec<_>>().join(" ");
-            e.rows.push((section.clone(), group, proto, summary, count));
-        }
+    let e = netdiffd::eval::tshark::tshark_expert(path, extra)
+        .unwrap_or_else(|e| panic!("tshark must be installed (Debian package tshark): {e}"));
+    Expert {
+        errors: e.errors,
+        warnings: e.warnings,
+        rows: e
+            .rows
+            .into_iter()
+            .map(|r| (r.section, r.group, r.protocol, r.summary, r.count))
+            .collect(),
     }
-    e
 }
 
 /// A network namespace with a veth pair inside it, removed on drop. Creating it needs root

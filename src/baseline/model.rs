@@ -1,0 +1,230 @@
+//! A baseline fitted to one class, and writing generated flows as one pcap per class.
+
+use super::marginals::ADDRESS_BITS;
+use super::{class_hints, BaselineError, BaselineKind, BitMarginals, MAX_ROWS};
+use crate::flows::Flow;
+use crate::nprint::layout::{Bit, STANDARD_WIDTH, VACANT};
+use crate::packets::{write_flows, Framing, TsResolution};
+use crate::repair::{repair_flow, ClassHints, FlowInput, RepairSettings, RepairedFlow};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Gap between the start times of consecutive generated flows of a class.
+const FLOW_START_GAP_NS: u64 = 10_000_000;
+
+/// A baseline generator for one class.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClassModel {
+    /// The class.
+    pub class: String,
+    /// Which baseline.
+    pub kind: BaselineKind,
+    /// Real flow lengths (packets, at most [`MAX_ROWS`]) to draw from.
+    pub lengths: Vec<usize>,
+    /// Value frequencies (marginals only).
+    pub marginals: Option<BitMarginals>,
+    /// Repair hints (marginals only: the random baseline knows nothing of the class).
+    pub hints: Option<ClassHints>,
+}
+
+impl ClassModel {
+    /// Fits a `kind` baseline of `class` on its real `flows`.
+    pub fn fit(
+        kind: BaselineKind,
+        class: &str,
+        flows: &[&Flow],
+        positions: usize,
+    ) -> Result<ClassModel, BaselineError> {
+        let lengths: Vec<usize> = flows
+            .iter()
+            .map(|f| f.packets.len().min(MAX_ROWS))
+            .filter(|&n| n > 0)
+            .collect();
+        if lengths.is_empty() {
+            return Err(BaselineError::NoFlows(class.to_string()));
+        }
+        let (marginals, hints) = match kind {
+            BaselineKind::Random => (None, None),
+            BaselineKind::Marginals => (
+                Some(BitMarginals::fit(flows.iter().copied(), positions)),
+                Some(class_hints(flows.iter().copied())),
+            ),
+        };
+        Ok(ClassModel {
+            class: class.to_string(),
+            kind,
+            lengths,
+            marginals,
+            hints,
+        })
+    }
+
+    /// One generated flow matrix: standard-layout rows, addresses vacant.
+    pub fn sample(&self, rng: &mut impl Rng) -> Vec<Bit> {
+        let n = self.lengths[rng.random_range(0..self.lengths.len())];
+        let mut rows = Vec::with_capacity(n * STANDARD_WIDTH);
+        for pos in 0..n {
+            match &self.marginals {
+                Some(m) => m.sample_row(pos, rng, &mut rows),
+                None => {
+                    for bit in 0..STANDARD_WIDTH {
+                        rows.push(if ADDRESS_BITS.contains(&bit) {
+                            VACANT
+                        } else {
+                            rng.random_range(-1i8..=1)
+                        });
+                    }
+                }
+            }
+        }
+        rows
+    }
+
+    /// Generates and repairs `n` flows. Flow i starts `i` × 10 ms after `settings.start_ns`.
+    pub fn generate(
+        &self,
+        n: usize,
+        settings: &RepairSettings,
+        seed: u64,
+    ) -> Result<Vec<RepairedFlow>, BaselineError> {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let mut out = Vec::with_capacity(n);
+        for i in 0..n {
+            let rows = self.sample(&mut rng);
+            let input = FlowInput {
+                rows: &rows,
+                directions: None,
+                iat_ns: None,
+                hints: self.hints.as_ref(),
+            };
+            let s = RepairSettings {
+                start_ns: settings
+                    .start_ns
+                    .saturating_add(FLOW_START_GAP_NS.saturating_mul(i as u64)),
+                seed: settings.seed ^ seed,
+                ..settings.clone()
+            };
+            let flow =
+                repair_flow(&input, &s, i as u64).map_err(|source| BaselineError::Repair {
+                    class: self.class.clone(),
+                    index: i,
+                    source,
+                })?;
+            out.push(flow);
+        }
+        Ok(out)
+    }
+}
+
+/// Writes each class's flows to `dir/<class>/baseline.pcap` (Ethernet, microseconds), the
+/// folder-per-class layout that labels synthetic traffic; returns the files written.
+pub fn write_per_class(
+    dir: &Path,
+    flows: &BTreeMap<String, Vec<RepairedFlow>>,
+) -> Result<Vec<PathBuf>, BaselineError> {
+    let mut written = Vec::new();
+    for (class, fl) in flows {
+        let sub = dir.join(class);
+        std::fs::create_dir_all(&sub).map_err(|source| BaselineError::Io {
+            path: sub.clone(),
+            source,
+        })?;
+        let path = sub.join("baseline.pcap");
+        write_flows(&path, fl, &Framing::default(), TsResolution::Micro).map_err(|source| {
+            BaselineError::Io {
+                path: path.clone(),
+                source,
+            }
+        })?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flows::{Direction, FlowKey, FlowPacket};
+    use std::net::Ipv4Addr;
+
+    fn flow(rows: &[Vec<Bit>]) -> Flow {
+        Flow {
+            key: FlowKey {
+                proto: 17,
+                client: Ipv4Addr::new(10, 0, 0, 1),
+                client_port: 5000,
+                server: Ipv4Addr::new(10, 0, 0, 2),
+                server_port: 53,
+            },
+            label: Some("x".into()),
+            source: PathBuf::new(),
+            packets: rows
+                .iter()
+                .enumerate()
+                .map(|(i, r)| FlowPacket {
+                    ts_ns: i as u64 * 1000,
+                    iat_ns: if i == 0 { 0 } else { 1000 },
+                    direction: if i % 2 == 0 {
+                        Direction::Forward
+                    } else {
+                        Direction::Backward
+                    },
+                    payload_len: 0,
+                    bits: r.clone(),
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn marginals_reproduce_frequencies_and_lengths() {
+        // Bit 500: always 1 at position 0; at position 1, 0 in one flow and -1 in the other.
+        let mut a = vec![0i8; STANDARD_WIDTH];
+        a[500] = 1;
+        let mut b = a.clone();
+        b[500] = 0;
+        let mut c = a.clone();
+        c[500] = -1;
+        let f1 = flow(&[a.clone(), b]);
+        let f2 = flow(&[a, c]);
+        let m = ClassModel::fit(BaselineKind::Marginals, "x", &[&f1, &f2], 8).unwrap();
+        let bm = m.marginals.as_ref().unwrap();
+        assert_eq!(bm.probabilities(0, 500), [0.0, 0.0, 1.0]);
+        assert_eq!(bm.probabilities(1, 500), [0.5, 0.5, 0.0]);
+        assert_eq!(bm.probabilities(5, 500), [1.0, 0.0, 0.0]);
+        let mut rng = StdRng::seed_from_u64(1);
+        let mut seen = [0usize; 3];
+        for _ in 0..200 {
+            let rows = m.sample(&mut rng);
+            assert_eq!(rows.len(), 2 * STANDARD_WIDTH);
+            assert_eq!(rows[500], 1);
+            assert!(rows[ADDRESS_BITS].iter().all(|&v| v == VACANT));
+            seen[(rows[STANDARD_WIDTH + 500] + 1) as usize] += 1;
+        }
+        assert_eq!(seen[2], 0);
+        assert!(seen[0] > 60 && seen[1] > 60, "{seen:?}");
+        let hints = m.hints.as_ref().unwrap();
+        assert_eq!(hints.server_ports, vec![53]);
+        // Every flow goes forward then backward: P(fwd | fwd) = 0.
+        assert_eq!(hints.direction_chain, Some([0.0, 0.5]));
+    }
+
+    #[test]
+    fn random_baseline_uses_all_three_values_and_repairs() {
+        let f = flow(&vec![vec![0i8; STANDARD_WIDTH]; 3]);
+        let m = ClassModel::fit(BaselineKind::Random, "x", &[&f], 8).unwrap();
+        let mut rng = StdRng::seed_from_u64(2);
+        let rows = m.sample(&mut rng);
+        assert_eq!(rows.len(), 3 * STANDARD_WIDTH);
+        for v in [-1i8, 0, 1] {
+            let share = rows.iter().filter(|&&b| b == v).count() as f64 / rows.len() as f64;
+            assert!(share > 0.25, "value {v}: {share}");
+        }
+        let flows = m.generate(4, &RepairSettings::default(), 9).unwrap();
+        assert_eq!(flows.len(), 4);
+        assert!(flows.iter().all(|f| !f.packets.is_empty()));
+        assert!(ClassModel::fit(BaselineKind::Random, "y", &[], 8).is_err());
+    }
+}

@@ -1,0 +1,147 @@
+//! `netdiffd baseline`: synthetic flows from a baseline generator (uniform random values, or
+//! per-class independent bit marginals) fitted on real flows, repaired into a pcap.
+
+use anyhow::{bail, Context};
+use netdiffd::baseline::{write_per_class, BaselineKind, ClassModel, DEFAULT_POSITIONS};
+use netdiffd::eval::dataset::load_flow_set;
+use netdiffd::flows::{Flow, FlowSettings, Labels};
+use netdiffd::packets::{write_flows, Framing, TsResolution};
+use netdiffd::repair::{RepairSettings, RepairedFlow};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// Options of `netdiffd baseline`.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "With -o a folder (no .pcap ending), each class goes to \
+OUT/<class>/baseline.pcap, the layout `netdiffd eval --synthetic OUT` labels by folder.")]
+pub struct BaselineArgs {
+    /// Which baseline: `marginals` or `random`.
+    #[arg(long)]
+    pub kind: BaselineKind,
+    /// Real traffic to fit on: a capture, or a folder of class folders.
+    #[arg(long, value_name = "DIR_OR_PCAP")]
+    pub real: PathBuf,
+    /// Labels CSV for the real captures (default: folder names).
+    #[arg(long, value_name = "CSV")]
+    pub labels: Option<PathBuf>,
+    /// Classes and weights, e.g. `netflix=3,portscan=1`: the flows are shared out by weight.
+    #[arg(long, value_name = "CLASS=W,…", conflicts_with = "all_classes")]
+    pub mix: Option<String>,
+    /// Every class of the real traffic, flows shared out in proportion to its real flows.
+    #[arg(long)]
+    pub all_classes: bool,
+    /// Flows in all (default: as many as the chosen classes have real flows).
+    #[arg(long, value_name = "N")]
+    pub flows: Option<usize>,
+    /// Seed; same seed, same output.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Output: a .pcap file (all classes together) or a folder (one pcap per class).
+    #[arg(short = 'o', long = "output", value_name = "OUT")]
+    pub output: PathBuf,
+}
+
+/// Parses `class=weight,…`.
+fn parse_mix(s: &str) -> anyhow::Result<Vec<(String, f64)>> {
+    let mut v = Vec::new();
+    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (c, w) = part
+            .split_once('=')
+            .with_context(|| format!("--mix entry {part:?}: expected CLASS=WEIGHT"))?;
+        let w: f64 = w
+            .trim()
+            .parse()
+            .with_context(|| format!("--mix entry {part:?}: weight is not a number"))?;
+        if !(w.is_finite() && w > 0.0) {
+            bail!("--mix entry {part:?}: weight must be positive");
+        }
+        v.push((c.trim().to_string(), w));
+    }
+    if v.is_empty() {
+        bail!("--mix names no class");
+    }
+    Ok(v)
+}
+
+/// Shares `total` out by `weights` (largest remainders, so the counts add up to `total`).
+fn share_out(total: usize, weights: &[f64]) -> Vec<usize> {
+    let sum: f64 = weights.iter().sum();
+    let exact: Vec<f64> = weights.iter().map(|w| total as f64 * w / sum).collect();
+    let mut n: Vec<usize> = exact.iter().map(|e| e.floor() as usize).collect();
+    let mut order: Vec<usize> = (0..weights.len()).collect();
+    order.sort_by(|&a, &b| (exact[b] - n[b] as f64).total_cmp(&(exact[a] - n[a] as f64)));
+    let missing = total.saturating_sub(n.iter().sum());
+    for &i in order.iter().take(missing) {
+        n[i] += 1;
+    }
+    n
+}
+
+/// Runs `netdiffd baseline`.
+pub fn run(a: &BaselineArgs) -> anyhow::Result<i32> {
+    let labels = match &a.labels {
+        Some(p) => Labels::from_csv(p)?,
+        None => Labels::from_folders(),
+    };
+    let real = load_flow_set("real", &a.real, &labels, FlowSettings::default())?;
+    let counts = real.class_counts();
+    let weights: Vec<(String, f64)> = match (&a.mix, a.all_classes) {
+        (Some(m), _) => parse_mix(m)?,
+        (None, true) => counts.iter().map(|(c, &n)| (c.clone(), n as f64)).collect(),
+        (None, false) => bail!("give --mix CLASS=W,… or --all-classes"),
+    };
+    for (c, _) in &weights {
+        if !counts.contains_key(c) {
+            bail!(
+                "class {c:?} has no real flows in {} (classes: {})",
+                a.real.display(),
+                counts.keys().cloned().collect::<Vec<_>>().join(", ")
+            );
+        }
+    }
+    let total = a
+        .flows
+        .unwrap_or_else(|| weights.iter().map(|(c, _)| counts[c]).sum());
+    let per_class = share_out(total, &weights.iter().map(|w| w.1).collect::<Vec<_>>());
+    let settings = RepairSettings {
+        seed: a.seed,
+        ..RepairSettings::default()
+    };
+    let mut generated: BTreeMap<String, Vec<RepairedFlow>> = BTreeMap::new();
+    for (i, ((class, _), &n)) in weights.iter().zip(&per_class).enumerate() {
+        let flows: Vec<&Flow> = real.of_class(class).collect();
+        let model = ClassModel::fit(a.kind, class, &flows, DEFAULT_POSITIONS)?;
+        let seed = a.seed ^ (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        generated.insert(class.clone(), model.generate(n, &settings, seed)?);
+    }
+    let is_file = a
+        .output
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("pcap"));
+    if is_file {
+        let all: Vec<RepairedFlow> = generated.into_values().flatten().collect();
+        let n = write_flows(&a.output, &all, &Framing::default(), TsResolution::Micro)
+            .with_context(|| format!("writing {}", a.output.display()))?;
+        eprintln!("{} flows, {n} packets → {}", all.len(), a.output.display());
+    } else {
+        let files = write_per_class(&a.output, &generated)?;
+        for (f, (c, fl)) in files.iter().zip(&generated) {
+            eprintln!("{c}: {} flows → {}", fl.len(), f.display());
+        }
+    }
+    Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shares_add_up() {
+        assert_eq!(share_out(10, &[3.0, 1.0]), vec![8, 2]);
+        assert_eq!(share_out(7, &[1.0, 1.0, 1.0]).iter().sum::<usize>(), 7);
+        assert!(parse_mix("a=1,b=x").is_err());
+        assert!(parse_mix("a=0").is_err());
+        assert_eq!(parse_mix("a=2, b=1").unwrap().len(), 2);
+    }
+}

@@ -1,0 +1,23 @@
+//! Evaluation of synthetic traffic against real traffic (`netdiffd eval`), in three parts:
+//! statistical similarity of header fields and flow features ([`similarity`]), usefulness for
+//! training classifiers ([`ml`]), and protocol compliance ([`compliance`]); with the baselines
+//! of [`crate::baseline`] generated and scored in the same run when asked. [`evaluate`] runs
+//! everything and writes `report.md`, `report.json` and PNG plots.
+
+pub mod classify;
+pub mod compliance;
+pub mod dataset;
+pub mod distance;
+mod error;
+pub mod fields;
+pub mod flow_features;
+pub mod ml;
+pub mod plot;
+pub mod report;
+mod run;
+pub mod similarity;
+pub mod split;
+pub mod tshark;
+
+pub use error::EvalError;
+pub use run::{evaluate, EvalConfig};

@@ -1,0 +1,398 @@
+//! The evaluation report: one serialisable structure, written as `report.json` and rendered as
+//! `report.md`.
+
+use super::compliance::Compliance;
+use super::dataset::CaptureFile;
+use super::distance::Distances;
+use super::ml::{LabelLevel, MlReport};
+use super::similarity::SetSimilarity;
+use super::split::ClassSplit;
+use super::EvalError;
+use crate::atomic_file::AtomicFile;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::Path;
+
+/// The paper's Table 3 (mean over fields: JSD, TVD, Hellinger), for comparison.
+pub const PAPER_TABLE3: [(&str, [f64; 3]); 3] = [
+    ("NetDiffusion (paper)", [0.04, 0.04, 0.05]),
+    ("NetShare (paper)", [0.16, 0.16, 0.18]),
+    ("random (paper)", [0.82, 0.99, 0.95]),
+];
+/// The paper's Table 4 accuracies (macro, micro): synthetic→real and real→synthetic.
+pub const PAPER_TABLE4: [(&str, [f64; 2]); 2] = [
+    ("synthetic→real", [0.738, 0.262]),
+    ("real→synthetic", [0.542, 0.249]),
+];
+
+/// A traffic set as read.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SetSummary {
+    /// Name.
+    pub name: String,
+    /// Where it was read from.
+    pub path: String,
+    /// Its captures.
+    pub files: Vec<CaptureFile>,
+    /// Flows.
+    pub flows: usize,
+    /// Packets in those flows.
+    pub packets: usize,
+    /// Flows per class.
+    pub classes: BTreeMap<String, usize>,
+}
+
+/// The run's settings.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Settings {
+    /// Packets per flow in the ML features.
+    pub k: usize,
+    /// Trees per forest.
+    pub trees: usize,
+    /// Seed.
+    pub seed: u64,
+    /// Hold-out rule (`auto` or the files).
+    pub holdout: String,
+    /// Packet positions with their own table in the marginals baseline.
+    pub baseline_positions: usize,
+    /// Whether tshark ran.
+    pub tshark: bool,
+}
+
+/// Everything `netdiffd eval` found.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EvalReport {
+    /// Settings.
+    pub settings: Settings,
+    /// The real traffic.
+    pub real: SetSummary,
+    /// The synthetic sets (the given one first, then the baselines).
+    pub synthetic: Vec<SetSummary>,
+    /// The train/test split per class.
+    pub split: BTreeMap<String, ClassSplit>,
+    /// Class → group.
+    pub groups: BTreeMap<String, String>,
+    /// Part 1.
+    pub similarity: Vec<SetSimilarity>,
+    /// Part 2.
+    pub ml: MlReport,
+    /// Part 3 (the real traffic first).
+    pub compliance: Vec<Compliance>,
+    /// PNG files drawn, relative to the output folder.
+    pub plots: Vec<String>,
+    /// Seconds per stage.
+    pub timings_s: BTreeMap<String, f64>,
+}
+
+fn d3(d: Option<&Distances>) -> String {
+    d.map_or("–".to_string(), |d| {
+        format!("{:.3} / {:.3} / {:.3}", d.jsd, d.tvd, d.hellinger)
+    })
+}
+
+impl EvalReport {
+    /// Writes `report.json` and `report.md` into `dir`.
+    pub fn write(&self, dir: &Path) -> Result<(), EvalError> {
+        let json = serde_json::to_string_pretty(self)
+            .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
+        for (name, text) in [("report.json", json), ("report.md", self.to_markdown())] {
+            let path = dir.join(name);
+            let mut f = AtomicFile::create(&path).map_err(|e| EvalError::io(&path, e))?;
+            f.write_all(text.as_bytes())
+                .map_err(|e| EvalError::io(&path, e))?;
+            f.commit().map_err(|e| EvalError::io(&path, e))?;
+        }
+        Ok(())
+    }
+
+    /// The report as Markdown.
+    pub fn to_markdown(&self) -> String {
+        let mut s = String::new();
+        let st = &self.settings;
+        let _ = writeln!(s, "# netdiffd evaluation report\n");
+        let _ = writeln!(
+            s,
+            "Real traffic: `{}` ({} flows, {} packets). K = {}, {} trees, seed {}, hold-out {}, tshark {}.\n",
+            self.real.path,
+            self.real.flows,
+            self.real.packets,
+            st.k,
+            st.trees,
+            st.seed,
+            st.holdout,
+            if st.tshark { "on" } else { "not run" }
+        );
+        self.data_md(&mut s);
+        self.similarity_md(&mut s);
+        self.ml_md(&mut s);
+        self.compliance_md(&mut s);
+        if !self.plots.is_empty() {
+            let _ = writeln!(s, "## Plots\n");
+            for p in &self.plots {
+                let _ = writeln!(s, "![{p}]({p})\n");
+            }
+        }
+        let _ = writeln!(s, "## Timings\n");
+        let _ = writeln!(s, "| stage | seconds |\n| --- | ---: |");
+        for (k, v) in &self.timings_s {
+            let _ = writeln!(s, "| {k} | {v:.2} |");
+        }
+        s
+    }
+
+    fn data_md(&self, s: &mut String) {
+        let _ = writeln!(s, "## Data\n");
+        let _ = writeln!(
+            s,
+            "| class | group | real flows | split | train | test | held out | {} |",
+            self.synthetic
+                .iter()
+                .map(|x| x.name.as_str())
+                .collect::<Vec<_>>()
+                .join(" | ")
+        );
+        let _ = writeln!(
+            s,
+            "| --- | --- | ---: | --- | ---: | ---: | --- |{}",
+            " ---: |".repeat(self.synthetic.len())
+        );
+        for (class, n) in &self.real.classes {
+            let sp = self.split.get(class);
+            let method = sp.map_or("–".to_string(), |x| {
+                serde_json::to_value(x.method)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default()
+            });
+            let held = sp.map_or(String::new(), |x| {
+                x.held_out_files
+                    .iter()
+                    .map(|f| {
+                        Path::new(f)
+                            .file_name()
+                            .map_or(f.clone(), |n| n.to_string_lossy().into_owned())
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            });
+            let synth: Vec<String> = self
+                .synthetic
+                .iter()
+                .map(|x| x.classes.get(class).copied().unwrap_or(0).to_string())
+                .collect();
+            let _ = writeln!(
+                s,
+                "| {class} | {} | {n} | {method} | {} | {} | {held} | {} |",
+                self.groups.get(class).map_or("", String::as_str),
+                sp.map_or(0, |x| x.train),
+                sp.map_or(0, |x| x.test),
+                synth.join(" | ")
+            );
+        }
+        let _ = writeln!(s);
+    }
+
+    fn similarity_md(&self, s: &mut String) {
+        let _ = writeln!(s, "## 1. Statistical similarity\n");
+        let _ = writeln!(
+            s,
+            "Distances between real and synthetic distributions per class (JSD in bits / TVD / \
+             Hellinger, each 0 = identical … 1 = disjoint), averaged over fields, then over \
+             classes. Lower is better.\n"
+        );
+        let _ = writeln!(
+            s,
+            "| set | header fields | flow features | classes compared | real classes missing |\n| --- | --- | --- | ---: | --- |"
+        );
+        for x in &self.similarity {
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {} | {} |",
+                x.set,
+                d3(x.fields_mean.as_ref()),
+                d3(x.flow_mean.as_ref()),
+                x.classes.len(),
+                x.missing_classes.join(", ")
+            );
+        }
+        for (name, v) in PAPER_TABLE3 {
+            let _ = writeln!(
+                s,
+                "| {name} | {:.2} / {:.2} / {:.2} | – | – | |",
+                v[0], v[1], v[2]
+            );
+        }
+        let _ = writeln!(s);
+        if self.similarity.is_empty() {
+            return;
+        }
+        let header: Vec<&str> = self.similarity.iter().map(|x| x.set.as_str()).collect();
+        let _ = writeln!(s, "### Per field and feature (mean over classes)\n");
+        let _ = writeln!(
+            s,
+            "| field | {} |\n| --- |{}",
+            header.join(" | "),
+            " --- |".repeat(header.len())
+        );
+        let mut names: Vec<&str> = Vec::new();
+        for x in &self.similarity {
+            for k in x.per_field.keys().chain(x.per_flow_feature.keys()) {
+                if !names.contains(k) {
+                    names.push(k);
+                }
+            }
+        }
+        for n in names {
+            let cells: Vec<String> = self
+                .similarity
+                .iter()
+                .map(|x| d3(x.per_field.get(n).or_else(|| x.per_flow_feature.get(n))))
+                .collect();
+            let _ = writeln!(s, "| {n} | {} |", cells.join(" | "));
+        }
+        let _ = writeln!(s, "\n### Per class (header fields; flow features)\n");
+        let _ = writeln!(
+            s,
+            "| class | {} |\n| --- |{}",
+            header.join(" | "),
+            " --- |".repeat(header.len())
+        );
+        for class in self.real.classes.keys() {
+            let cells: Vec<String> = self
+                .similarity
+                .iter()
+                .map(|x| {
+                    x.classes
+                        .iter()
+                        .find(|c| &c.class == class)
+                        .map_or("–".to_string(), |c| {
+                            format!(
+                                "{}; {}",
+                                d3(c.fields_mean.as_ref()),
+                                d3(c.flow_mean.as_ref())
+                            )
+                        })
+                })
+                .collect();
+            let _ = writeln!(s, "| {class} | {} |", cells.join(" | "));
+        }
+        let _ = writeln!(s);
+    }
+
+    fn ml_md(&self, s: &mut String) {
+        let ml = &self.ml;
+        let _ = writeln!(s, "## 2. ML usefulness\n");
+        let _ = writeln!(
+            s,
+            "Features: the nPrint values (addresses dropped) of each flow's first {} packets; \
+             labels: class groups (macro) and classes (micro). Real test flows are the held-out \
+             ones. Accuracy (macro-F1 in brackets).\n",
+            ml.k
+        );
+        for n in &ml.notes {
+            let _ = writeln!(s, "- {n}");
+        }
+        let mut kinds: Vec<_> = ml.results.iter().map(|r| r.classifier).collect();
+        kinds.sort();
+        kinds.dedup();
+        let mut cols = Vec::new();
+        for level in [LabelLevel::Macro, LabelLevel::Micro] {
+            for k in &kinds {
+                cols.push((level, *k));
+            }
+        }
+        let lvl = |l: LabelLevel| {
+            if l == LabelLevel::Macro {
+                "macro"
+            } else {
+                "micro"
+            }
+        };
+        let _ = writeln!(
+            s,
+            "| set | scenario | train | test | {} |\n| --- | --- | ---: | ---: |{}",
+            cols.iter()
+                .map(|(l, k)| format!("{} {}", lvl(*l), k.name()))
+                .collect::<Vec<_>>()
+                .join(" | "),
+            " ---: |".repeat(cols.len())
+        );
+        let mut seen: Vec<(&str, &str)> = Vec::new();
+        for r in &ml.results {
+            if seen.contains(&(r.set.as_str(), r.scenario.as_str())) {
+                continue;
+            }
+            seen.push((&r.set, &r.scenario));
+            let cells: Vec<String> = cols
+                .iter()
+                .map(|(l, k)| {
+                    ml.find(&r.set, &r.scenario, *l, *k)
+                        .map_or("–".to_string(), |x| {
+                            format!("{:.3} ({:.3})", x.accuracy, x.macro_f1)
+                        })
+                })
+                .collect();
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {} | {} |",
+                r.set,
+                r.scenario,
+                r.train_flows,
+                r.test_flows,
+                cells.join(" | ")
+            );
+        }
+        let _ = writeln!(s, "\nThe paper's Table 4 (accuracy, macro / micro):\n");
+        for (name, v) in PAPER_TABLE4 {
+            let _ = writeln!(s, "- {name}: {:.3} / {:.3}", v[0], v[1]);
+        }
+        let _ = writeln!(s);
+    }
+
+    fn compliance_md(&self, s: &mut String) {
+        let _ = writeln!(s, "## 3. Protocol compliance\n");
+        let _ = writeln!(
+            s,
+            "`netdiffd check` (default severities) and tshark's expert info with checksum \
+             validation on, payloads decoded as data.\n"
+        );
+        let _ = writeln!(
+            s,
+            "| set | files | packets | flows | check errors | check warnings | malformed packets | tshark errors | tshark warnings |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+        );
+        for c in &self.compliance {
+            let (te, tw) = c
+                .tshark
+                .as_ref()
+                .map_or(("–".to_string(), "–".to_string()), |t| {
+                    (t.errors.to_string(), t.warnings.to_string())
+                });
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {} | {} | {} | {} | {te} | {tw} |",
+                c.set, c.files, c.packets, c.flows, c.errors, c.warnings, c.malformed_packets
+            );
+        }
+        let _ = writeln!(s);
+        for c in &self.compliance {
+            let _ = writeln!(s, "### {}\n", c.set);
+            if c.rules.is_empty() {
+                let _ = writeln!(s, "- check: no rule broken");
+            }
+            for (rule, n) in &c.rules {
+                let _ = writeln!(s, "- check `{rule}`: {n}");
+            }
+            if let Some(t) = &c.tshark {
+                for (k, n) in &t.error_kinds {
+                    let _ = writeln!(s, "- tshark error {k}: {n}");
+                }
+                for (k, n) in &t.warning_kinds {
+                    let _ = writeln!(s, "- tshark warning {k}: {n}");
+                }
+            }
+            let _ = writeln!(s);
+        }
+    }
+}

@@ -1,0 +1,214 @@
+//! Running the whole evaluation.
+
+use super::compliance::{compliance, Compliance};
+use super::dataset::{load_flow_set, ClassGroups, FlowSet};
+use super::ml::{evaluate_ml, MlSettings};
+use super::plot;
+use super::report::{EvalReport, SetSummary, Settings};
+use super::similarity::{compare_sets, profiles_by_class};
+use super::split::{split, Holdout};
+use super::tshark::tshark_available;
+use super::EvalError;
+use crate::baseline::{write_per_class, BaselineKind, ClassModel, DEFAULT_POSITIONS};
+use crate::flows::{Flow, FlowSettings, Labels};
+use crate::repair::RepairSettings;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// What to evaluate and how.
+#[derive(Debug, Clone)]
+pub struct EvalConfig {
+    /// Real traffic: a capture or a folder of them.
+    pub real: PathBuf,
+    /// Labels of the real captures.
+    pub real_labels: Labels,
+    /// Synthetic traffic, if any: a capture or a folder of them.
+    pub synthetic: Option<PathBuf>,
+    /// Labels of the synthetic captures.
+    pub synthetic_labels: Labels,
+    /// Output folder (report, plots, baseline captures).
+    pub out: PathBuf,
+    /// Generate and score the baselines too.
+    pub baselines: bool,
+    /// Which real data is held out for testing.
+    pub holdout: Holdout,
+    /// Class → group map for macro labels.
+    pub groups: ClassGroups,
+    /// ML settings (K, forest size, classifiers, seed).
+    pub ml: MlSettings,
+    /// Seed of the baselines.
+    pub seed: u64,
+    /// Run tshark in the compliance part (when it is installed).
+    pub tshark: bool,
+    /// Draw the PNG plots.
+    pub plots: bool,
+}
+
+impl EvalConfig {
+    /// Defaults for the given real and synthetic traffic and output folder.
+    pub fn new(real: &Path, synthetic: Option<&Path>, out: &Path) -> EvalConfig {
+        EvalConfig {
+            real: real.to_path_buf(),
+            real_labels: Labels::from_folders(),
+            synthetic: synthetic.map(Path::to_path_buf),
+            synthetic_labels: Labels::from_folders(),
+            out: out.to_path_buf(),
+            baselines: false,
+            holdout: Holdout::Auto,
+            groups: ClassGroups::default(),
+            ml: MlSettings::default(),
+            seed: 0,
+            tshark: true,
+            plots: true,
+        }
+    }
+}
+
+fn summary(set: &FlowSet, path: &Path) -> SetSummary {
+    SetSummary {
+        name: set.name.clone(),
+        path: path.display().to_string(),
+        files: set.files.clone(),
+        flows: set.flows.len(),
+        packets: set.flows.iter().map(|f| f.packets.len()).sum(),
+        classes: set.class_counts(),
+    }
+}
+
+/// Fits each baseline per class on the real training flows, generates as many flows as the
+/// class has training flows, writes them under `out/baselines/<kind>/<class>/baseline.pcap` and
+/// reads them back as a labelled set.
+fn baselines(
+    real: &FlowSet,
+    train: &[usize],
+    out: &Path,
+    seed: u64,
+) -> Result<Vec<(FlowSet, PathBuf)>, EvalError> {
+    let mut by_class: BTreeMap<String, Vec<&Flow>> = BTreeMap::new();
+    for &i in train {
+        if let Some(l) = &real.flows[i].label {
+            by_class.entry(l.clone()).or_default().push(&real.flows[i]);
+        }
+    }
+    let mut sets = Vec::new();
+    for kind in BaselineKind::ALL {
+        let dir = out.join("baselines").join(kind.name());
+        let mut generated = BTreeMap::new();
+        for (ci, (class, flows)) in by_class.iter().enumerate() {
+            let model = ClassModel::fit(kind, class, flows, DEFAULT_POSITIONS)?;
+            let settings = RepairSettings {
+                seed,
+                ..RepairSettings::default()
+            };
+            let class_seed = seed ^ (ci as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+            generated.insert(
+                class.clone(),
+                model.generate(flows.len(), &settings, class_seed)?,
+            );
+        }
+        write_per_class(&dir, &generated)?;
+        let name = format!("baseline-{}", kind.name());
+        let set = load_flow_set(
+            &name,
+            &dir,
+            &Labels::from_folders(),
+            FlowSettings::default(),
+        )?;
+        sets.push((set, dir));
+    }
+    Ok(sets)
+}
+
+/// Runs the evaluation and writes `report.md`, `report.json` and the plots to `cfg.out`.
+pub fn evaluate(cfg: &EvalConfig) -> Result<EvalReport, EvalError> {
+    if cfg.synthetic.is_none() && !cfg.baselines {
+        return Err(EvalError::NothingToEvaluate);
+    }
+    std::fs::create_dir_all(&cfg.out).map_err(|e| EvalError::io(&cfg.out, e))?;
+    let t_all = Instant::now();
+    let mut timings = BTreeMap::new();
+    let mut lap = |name: &str, t: &mut Instant| {
+        timings.insert(name.to_string(), t.elapsed().as_secs_f64());
+        *t = Instant::now();
+    };
+    let mut t = Instant::now();
+    let real = load_flow_set("real", &cfg.real, &cfg.real_labels, FlowSettings::default())?;
+    let mut sets: Vec<(FlowSet, PathBuf)> = Vec::new();
+    if let Some(p) = &cfg.synthetic {
+        let s = load_flow_set(
+            "synthetic",
+            p,
+            &cfg.synthetic_labels,
+            FlowSettings::default(),
+        )?;
+        sets.push((s, p.clone()));
+    }
+    let split = split(&real, &cfg.holdout)?;
+    lap("load", &mut t);
+    if cfg.baselines {
+        sets.extend(baselines(&real, &split.train, &cfg.out, cfg.seed)?);
+        lap("baselines", &mut t);
+    }
+
+    let real_profiles = profiles_by_class(&real.flows);
+    let similarity: Vec<_> = sets
+        .iter()
+        .map(|(s, _)| compare_sets(&s.name, &real_profiles, &profiles_by_class(&s.flows)))
+        .collect();
+    lap("similarity", &mut t);
+
+    let set_refs: Vec<&FlowSet> = sets.iter().map(|(s, _)| s).collect();
+    let ml = evaluate_ml(&real, &split, &set_refs, &cfg.groups, &cfg.ml);
+    lap("ml", &mut t);
+
+    let with_tshark = cfg.tshark && tshark_available();
+    let files = |s: &FlowSet| s.files.iter().map(|f| f.path.clone()).collect::<Vec<_>>();
+    let mut comp: Vec<Compliance> = vec![compliance("real", &files(&real), with_tshark)?];
+    for (s, _) in &sets {
+        comp.push(compliance(&s.name, &files(s), with_tshark)?);
+    }
+    lap("compliance", &mut t);
+
+    let mut report = EvalReport {
+        settings: Settings {
+            k: cfg.ml.k,
+            trees: cfg.ml.forest.trees,
+            seed: cfg.seed,
+            holdout: match &cfg.holdout {
+                Holdout::Auto => "auto".to_string(),
+                Holdout::Files(f) => f.join(","),
+            },
+            baseline_positions: DEFAULT_POSITIONS,
+            tshark: with_tshark,
+        },
+        real: summary(&real, &cfg.real),
+        synthetic: sets.iter().map(|(s, p)| summary(s, p)).collect(),
+        split: split.classes.clone(),
+        groups: real
+            .classes()
+            .into_iter()
+            .map(|c| {
+                let g = cfg.groups.group_of(&c).to_string();
+                (c, g)
+            })
+            .collect(),
+        similarity,
+        ml,
+        compliance: comp,
+        plots: Vec::new(),
+        timings_s: BTreeMap::new(),
+    };
+    if cfg.plots {
+        let synth_profiles: Vec<_> = sets
+            .iter()
+            .map(|(s, _)| (s.name.clone(), profiles_by_class(&s.flows)))
+            .collect();
+        report.plots = plot::draw_all(&cfg.out, &report, &real_profiles, &synth_profiles)?;
+        lap("plots", &mut t);
+    }
+    timings.insert("total".to_string(), t_all.elapsed().as_secs_f64());
+    report.timings_s = timings;
+    report.write(&cfg.out)?;
+    Ok(report)
+}

@@ -1,0 +1,301 @@
+//! `netdiffd baseline` and `netdiffd eval` end to end on two small corpus classes (dns and
+//! ftp_mail, two capture files each): the report has its three parts with numbers in range,
+//! identical traffic is at distance 0, the marginals baseline beats uniform random values, and
+//! baseline output passes the compliance checks.
+
+use netdiffd::check::{check_capture, CheckOptions};
+use netdiffd::flows::{flows_from_capture, FlowSettings};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn corpus() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus")
+}
+
+/// A fresh folder with `dns/` and `ftp_mail/` holding copies of the corpus captures.
+fn real_dir(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("netdiffd-eval-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    for class in ["dns", "ftp_mail"] {
+        std::fs::create_dir_all(dir.join("real").join(class)).unwrap();
+        for e in std::fs::read_dir(corpus().join(class)).unwrap() {
+            let p = e.unwrap().path();
+            std::fs::copy(
+                &p,
+                dir.join("real").join(class).join(p.file_name().unwrap()),
+            )
+            .unwrap();
+        }
+    }
+    dir
+}
+
+fn netdiffd(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_netdiffd"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn ok(args: &[&str]) {
+    let out = netdiffd(args);
+    assert!(
+        out.status.success(),
+        "netdiffd {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn read_json(p: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+}
+
+fn set<'a>(v: &'a Value, name: &str) -> &'a Value {
+    v["similarity"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["set"] == name)
+        .unwrap_or_else(|| panic!("no similarity for {name}"))
+}
+
+fn in_unit(x: &Value) -> f64 {
+    let f = x.as_f64().unwrap_or_else(|| panic!("not a number: {x}"));
+    assert!((0.0..=1.0).contains(&f), "{f} outside 0..=1");
+    f
+}
+
+#[test]
+fn eval_of_marginals_baseline_against_two_classes() {
+    let dir = real_dir("two");
+    let real = dir.join("real");
+    let synth = dir.join("synth");
+    let out = dir.join("report");
+    let s = |p: &Path| p.to_str().unwrap().to_string();
+    ok(&[
+        "baseline",
+        "--kind",
+        "marginals",
+        "--real",
+        &s(&real),
+        "--all-classes",
+        "--seed",
+        "4",
+        "-o",
+        &s(&synth),
+    ]);
+    // One pcap per class, as many flows as the class has real flows.
+    for (class, want) in [("dns", 49usize), ("ftp_mail", 4)] {
+        let f = synth.join(class).join("baseline.pcap");
+        let (flows, _) = flows_from_capture(&f, FlowSettings::default(), None).unwrap();
+        assert_eq!(flows.len(), want, "{class}");
+    }
+    ok(&[
+        "eval",
+        "--real",
+        &s(&real),
+        "--synthetic",
+        &s(&synth),
+        "--baselines",
+        "-o",
+        &s(&out),
+        "--trees",
+        "15",
+        "--k",
+        "8",
+        "--groups",
+        "dns=naming,ftp_mail=transfer",
+    ]);
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    for section in [
+        "## 1. Statistical similarity",
+        "## 2. ML usefulness",
+        "## 3. Protocol compliance",
+        "NetDiffusion (paper) | 0.04 / 0.04 / 0.05",
+    ] {
+        assert!(md.contains(section), "report.md lacks {section:?}");
+    }
+    let v = read_json(&out.join("report.json"));
+
+    // Data: both classes split by whole files.
+    for class in ["dns", "ftp_mail"] {
+        let sp = &v["split"][class];
+        assert_eq!(sp["method"], "file", "{class}: {sp}");
+        assert_eq!(sp["held_out_files"].as_array().unwrap().len(), 1);
+        assert!(sp["test"].as_u64().unwrap() >= 1);
+    }
+
+    // Part 1: every distance in range; the marginals (given, and regenerated on the training
+    // files) are closer to the real traffic than uniform random values.
+    let mean_jsd = |name: &str| in_unit(&set(&v, name)["fields_mean"]["jsd"]);
+    for name in ["synthetic", "baseline-marginals", "baseline-random"] {
+        let x = set(&v, name);
+        for k in ["jsd", "tvd", "hellinger"] {
+            in_unit(&x["fields_mean"][k]);
+            in_unit(&x["flow_mean"][k]);
+        }
+        assert_eq!(x["classes"].as_array().unwrap().len(), 2, "{name}");
+    }
+    assert!(mean_jsd("synthetic") < mean_jsd("baseline-random"));
+    assert!(mean_jsd("baseline-marginals") < mean_jsd("baseline-random"));
+    // Lengths are drawn from the real ones, so packets per flow is close for every set.
+    let ppf = in_unit(&set(&v, "synthetic")["per_flow_feature"]["packets_per_flow"]["tvd"]);
+    assert!(ppf < 0.5, "packets-per-flow TVD {ppf}");
+
+    // Part 2: the scenarios ran on the held-out flows, scores in range.
+    let results = v["ml"]["results"].as_array().unwrap();
+    let find = |set: &str, scenario: &str| {
+        results
+            .iter()
+            .filter(|r| r["set"] == set && r["scenario"] == scenario)
+            .collect::<Vec<_>>()
+    };
+    let rr = find("real", "real→real");
+    assert_eq!(rr.len(), 4, "macro and micro, forest and tree");
+    let test_flows: u64 = ["dns", "ftp_mail"]
+        .iter()
+        .map(|c| v["split"][c]["test"].as_u64().unwrap())
+        .sum();
+    for r in &rr {
+        assert_eq!(r["test_flows"].as_u64().unwrap(), test_flows);
+        in_unit(&r["accuracy"]);
+        in_unit(&r["macro_f1"]);
+    }
+    for scenario in ["synthetic→real", "real→synthetic", "mix 0.4", "balance"] {
+        assert_eq!(find("synthetic", scenario).len(), 4, "{scenario}");
+    }
+    assert_eq!(find("baseline-random", "synthetic→real").len(), 4);
+    // Mixing at rate 1 trains on synthetic flows only: the same training set size as real→real.
+    let mix1 = &find("synthetic", "mix 1.0")[0];
+    assert_eq!(mix1["train_flows"], rr[0]["train_flows"]);
+
+    // Part 3: repaired baseline traffic breaks no error-level rule; the real traffic is there
+    // as the anchor row.
+    let comp = v["compliance"].as_array().unwrap();
+    assert_eq!(comp[0]["set"], "real");
+    for c in &comp[1..] {
+        assert_eq!(c["errors"], 0, "{c}");
+        assert!(c["packets"].as_u64().unwrap() > 0);
+        if let Some(t) = c["tshark"].as_object() {
+            assert_eq!(t["errors"], 0, "{c}");
+        }
+    }
+
+    // Plots: PNG files named in the report.
+    let plots = v["plots"].as_array().unwrap();
+    assert!(plots.len() >= 4, "{plots:?}");
+    for p in plots {
+        let bytes = std::fs::read(out.join(p.as_str().unwrap())).unwrap();
+        assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
+        assert!(md.contains(p.as_str().unwrap()));
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn identical_traffic_is_at_distance_zero() {
+    let dir = real_dir("same");
+    let real = dir.join("real");
+    let out = dir.join("report");
+    let s = |p: &Path| p.to_str().unwrap().to_string();
+    ok(&[
+        "eval",
+        "--real",
+        &s(&real),
+        "--synthetic",
+        &s(&real),
+        "-o",
+        &s(&out),
+        "--trees",
+        "5",
+        "--holdout-files",
+        "smtp.pcap,avast_securedns.pcap",
+        "--no-tshark",
+        "--no-plots",
+    ]);
+    let v = read_json(&out.join("report.json"));
+    let x = set(&v, "synthetic");
+    for c in x["classes"].as_array().unwrap() {
+        for item in c["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .chain(c["flow_features"].as_array().unwrap())
+        {
+            if let Some(d) = item["distances"].as_object() {
+                for k in ["jsd", "tvd", "hellinger"] {
+                    let f = d[k].as_f64().unwrap();
+                    assert!(f.abs() < 1e-6, "{} {}: {k} = {f}", c["class"], item["name"]);
+                }
+            }
+        }
+    }
+    assert!(v["split"]["ftp_mail"]["held_out_files"][0]
+        .as_str()
+        .unwrap()
+        .ends_with("smtp.pcap"));
+    assert_eq!(
+        v["split"]["dns"]["train"], 10,
+        "dns_ambiguous_names.pcap has the 10 training flows"
+    );
+    // The compliance of the same captures is the same as the real row.
+    let comp = v["compliance"].as_array().unwrap();
+    assert_eq!(comp[0]["rules"], comp[1]["rules"]);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn baseline_to_one_pcap_by_weights_and_errors() {
+    let dir = real_dir("mix");
+    let real = dir.join("real");
+    let pcap = dir.join("mixed.pcap");
+    let s = |p: &Path| p.to_str().unwrap().to_string();
+    ok(&[
+        "baseline",
+        "--kind",
+        "random",
+        "--real",
+        &s(&real),
+        "--mix",
+        "dns=3,ftp_mail=1",
+        "--flows",
+        "8",
+        "-o",
+        &s(&pcap),
+    ]);
+    let (flows, _) = flows_from_capture(&pcap, FlowSettings::default(), None).unwrap();
+    assert_eq!(flows.len(), 8);
+    let r = check_capture(&pcap, &CheckOptions::default()).unwrap();
+    assert!(r.passed(), "{r}");
+
+    let bad = netdiffd(&[
+        "baseline",
+        "--kind",
+        "marginals",
+        "--real",
+        &s(&real),
+        "--mix",
+        "netflix=1",
+        "-o",
+        &s(&pcap),
+    ]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("netflix"));
+    let none = netdiffd(&["eval", "--real", &s(&real), "-o", &s(&dir.join("r"))]);
+    assert!(!none.status.success());
+    assert!(String::from_utf8_lossy(&none.stderr).contains("nothing to evaluate"));
+    let unknown = netdiffd(&[
+        "eval",
+        "--real",
+        &s(&real),
+        "--baselines",
+        "--holdout-files",
+        "nope.pcap",
+        "-o",
+        &s(&dir.join("r")),
+    ]);
+    assert!(!unknown.status.success());
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("nope.pcap"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
