@@ -1,11 +1,15 @@
 //! The denoiser: a transformer over the packets of a window. Each packet's noisy values (1024
 //! header values, direction, log inter-arrival) and its structure conditioning (which positions
 //! are populated) are projected to `d_model`, the diffusion step and the class are embedded and
-//! added, and the network predicts v = √ᾱ·ε − √(1−ᾱ)·x₀ for every value. The v form matters
-//! here: a packet's 1026 values pass through a `d_model`-wide bottleneck, which cannot carry
-//! 1026 independent noise values (an ε-predicting network stays at loss ≈ 1), while x₀ — the
-//! part of v that dominates at high noise — is highly structured; at low noise the clean values
-//! come from x_t itself (x₀ = √ᾱ·x_t − √(1−ᾱ)·v).
+//! added, and the network predicts the clean values x₀ (through tanh, so within [-1, 1]).
+//!
+//! Why x₀ and not ε or v: a packet's 1026 values pass through a `d_model`-wide bottleneck, which
+//! cannot carry 1026 independent noise values. An ε- or v-predicting network needs that per-value
+//! detail to cancel the noise in x_t, so at mid noise levels the noise leaks into its estimate of
+//! x₀ and sampling drifts (constant fields such as the IPv4 version come out inverted). An
+//! x₀-predicting network only has to say what the clean bits are — confidently where the class
+//! and structure determine them, near 0 where they are free (sequence numbers, checksums) —
+//! which is the choice of Bit Diffusion (Chen et al., 2023) for binary data.
 //!
 //! Two code paths compute the same function: the differentiable one for training (`softmax`,
 //! `layer_norm_slow`, whose backward passes exist in candle) and the fused one for sampling
@@ -154,7 +158,7 @@ impl Denoiser {
         &self.cfg
     }
 
-    /// Predicts v for `x_t` (B, L, channels) given the structure conditioning
+    /// Predicts the clean values x₀ for `x_t` (B, L, channels) given the structure conditioning
     /// (B, L, bits + 1), the diffusion steps `t` (B, as f32 values 0..T) and the classes
     /// (B, u32; `classes` is the null class). `fused` selects the sampling kernels.
     pub fn forward(
@@ -181,7 +185,7 @@ impl Denoiser {
         for b in &self.blocks {
             h = b.forward(&h, &cond, fused)?;
         }
-        self.output.forward(&self.ln_out.forward(&h, fused)?)
+        self.output.forward(&self.ln_out.forward(&h, fused)?)?.tanh()
     }
 }
 

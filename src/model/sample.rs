@@ -163,19 +163,17 @@ pub fn sample(
                 x.clone()
             };
             let t_in = Tensor::from_vec(vec![t as f32; x_in.dim(0)?], x_in.dim(0)?, dev)?;
-            let v = m
+            let x0_pred = m
                 .denoiser
                 .forward(&x_in, &structure_in, &t_in, &class_in, true)?;
-            let v = if guided {
-                let c = v.narrow(0, 0, b)?;
-                let u = v.narrow(0, b, b)?;
-                (&u + ((c - &u)? * settings.guidance)?)?
+            x0 = if guided {
+                let c = x0_pred.narrow(0, 0, b)?;
+                let u = x0_pred.narrow(0, b, b)?;
+                (&u + ((c - &u)? * settings.guidance)?)?.clamp(-1f32, 1f32)?
             } else {
-                v
+                x0_pred
             };
-            // From v: x₀ = √ᾱ·x_t − √(1−ᾱ)·v and ε = √(1−ᾱ)·x_t + √ᾱ·v.
             let (sa, sn) = (ab.sqrt(), (1.0 - ab).sqrt());
-            x0 = ((&x * sa)? - (&v * sn)?)?.clamp(-1f32, 1f32)?;
             if let Some(k) = &keep {
                 x0 = (&x0 * k)?;
             }

@@ -1,5 +1,5 @@
-//! Training: the DDPM objective with a v-predicting network and the loss on the clean values
-//! it implies (x₀ = √ᾱ·x_t − √(1−ᾱ)·v), on populated positions plus the direction
+//! Training: the denoising objective with an x₀-predicting network (the clean values from the
+//! noisy ones), on populated positions plus the direction
 //! and timing channels, class-balanced batches, AdamW with warm-up, an EMA of the weights,
 //! classifier-free guidance dropout, free-structure dropout, checkpoints and resume. Every random
 //! draw comes from a generator seeded by (seed, step), so a run is reproducible and a resumed
@@ -142,12 +142,7 @@ pub fn train(
         let weight = Tensor::from_vec(batch.weight, (b, l, cfg.channels()), device)?;
         let t = Tensor::from_vec(batch.t, b, device)?;
         let class = Tensor::from_vec(batch.class, b, device)?;
-        let sa = Tensor::from_vec(batch.sqrt_ab, (b, 1, 1), device)?;
-        let sn = Tensor::from_vec(batch.sqrt_1m_ab, (b, 1, 1), device)?;
-        // The network predicts v; the loss is on the clean values it implies,
-        // x₀ = √ᾱ·x_t − √(1−ᾱ)·v, which weights the noisy steps where structure is decided.
-        let v = model.forward(&x_t, &structure, &t, &class, false)?;
-        let x0 = (x_t.broadcast_mul(&sa)? - v.broadcast_mul(&sn)?)?;
+        let x0 = model.forward(&x_t, &structure, &t, &class, false)?;
         let err = ((x0 - target)?.sqr()? * &weight)?;
         let loss = (err.sum_all()? / weight.sum_all()?.clamp(1.0, f64::MAX)?)?;
         opt.backward_step(&loss)?;
@@ -219,8 +214,6 @@ struct Batch {
     x_t: Vec<f32>,
     structure: Vec<f32>,
     target: Vec<f32>,
-    sqrt_ab: Vec<f32>,
-    sqrt_1m_ab: Vec<f32>,
     weight: Vec<f32>,
     t: Vec<f32>,
     class: Vec<u32>,
@@ -239,8 +232,6 @@ impl Batch {
             x_t: Vec::new(),
             structure: Vec::new(),
             target: Vec::new(),
-            sqrt_ab: Vec::new(),
-            sqrt_1m_ab: Vec::new(),
             weight: Vec::new(),
             t: Vec::new(),
             class: Vec::new(),
@@ -277,8 +268,6 @@ impl Batch {
                 b.target.push(v);
                 b.x_t.push(sa * v + sn * n);
             }
-            b.sqrt_ab.push(sa);
-            b.sqrt_1m_ab.push(sn);
             b.t.push(t as f32);
             b.class.push(if rng.random::<f64>() < s.class_dropout {
                 by_class.len() as u32
