@@ -185,7 +185,9 @@ impl Denoiser {
         for b in &self.blocks {
             h = b.forward(&h, &cond, fused)?;
         }
-        self.output.forward(&self.ln_out.forward(&h, fused)?)?.tanh()
+        self.output
+            .forward(&self.ln_out.forward(&h, fused)?)?
+            .tanh()
     }
 }
 

@@ -145,10 +145,7 @@ pub fn sample(
         };
         let keep = structure_keep(&templates, l, ch, dev)?;
         let mut x = Tensor::from_vec(x, (b, l, ch), dev)?;
-        let ts: Vec<usize> = (0..steps)
-            .map(|i| (cfg.timesteps - 1) * (steps - 1 - i) / (steps - 1).max(1))
-            .collect();
-        let ts: Vec<usize> = ts.into_iter().rev().collect();
+        let ts = ddim_steps(cfg.timesteps, steps);
         let mut x0 = x.clone();
         for (i, &t) in ts.iter().enumerate() {
             let ab = schedule.alpha_bar[t];
@@ -192,6 +189,13 @@ pub fn sample(
         }
     }
     Ok(out.into_iter().flatten().collect())
+}
+
+/// The diffusion steps DDIM visits, from the noisiest (T − 1) down to 0, evenly spaced.
+fn ddim_steps(timesteps: usize, steps: usize) -> Vec<usize> {
+    (0..steps)
+        .map(|i| (timesteps - 1) * (steps - 1 - i) / (steps - 1).max(1))
+        .collect()
 }
 
 /// For template-conditioned flows, a 0/1 tensor that keeps populated positions and zeroes the
@@ -261,5 +265,18 @@ fn decode_flow(
         rows,
         directions,
         iat_ns,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ddim_runs_from_the_noisiest_step_down_to_zero() {
+        assert_eq!(ddim_steps(1000, 4), vec![999, 666, 333, 0]);
+        assert_eq!(ddim_steps(1000, 1), vec![999]);
+        let s = ddim_steps(1000, 20);
+        assert!(s.windows(2).all(|w| w[0] > w[1]));
     }
 }
