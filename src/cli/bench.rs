@@ -32,7 +32,7 @@ pub struct BenchArgs {
     #[arg(long, default_value = "models/default")]
     pub model: PathBuf,
     /// Class mix for `generate`.
-    #[arg(long, default_value = "netflix=1,teams=1,zoom=1,portscan=1")]
+    #[arg(long, default_value = "netflix=1,teams=1,webex=1,zoom=1")]
     pub mix: String,
     /// Flows per run for `generate`.
     #[arg(long, default_value_t = 32)]
@@ -49,7 +49,7 @@ pub enum BenchTarget {
     Encode,
     /// Repair of NetDiffusion's generated 1024-packet flow (one core).
     Repair,
-    /// Sampling and repair with a model (--model), at 20 and 10 DDIM steps.
+    /// Sampling and repair with a model (--model), at 10 (the default) and 20 DDIM steps.
     Generate,
 }
 
@@ -173,7 +173,7 @@ fn bench_generate(a: &BenchArgs) -> anyhow::Result<i32> {
         a.flows,
         a.runs
     );
-    for steps in [20, 10] {
+    for steps in [10, 20] {
         let mut rates = Vec::new();
         for r in 0..a.runs {
             let settings = JobSettings {

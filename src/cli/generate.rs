@@ -27,7 +27,7 @@ pub struct GenerateArgs {
     #[arg(short = 'o', long = "output")]
     pub output: PathBuf,
     /// DDIM steps.
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = 10)]
     pub steps: usize,
     /// Classifier-free guidance scale (1 = off; above 1 doubles the sampling work).
     #[arg(long, default_value_t = 1.0)]

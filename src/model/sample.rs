@@ -30,7 +30,7 @@ pub struct SampleSettings {
 impl Default for SampleSettings {
     fn default() -> Self {
         SampleSettings {
-            steps: 20,
+            steps: 10,
             guidance: 1.0,
             free_structure: false,
             batch: 8,
