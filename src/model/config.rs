@@ -52,7 +52,7 @@ impl ModelConfig {
         if self.max_packets == 0 || self.max_packets > 1024 {
             return Err(format!("max_packets {} outside 1..=1024", self.max_packets));
         }
-        if self.d_model == 0 || self.heads == 0 || self.d_model % self.heads != 0 {
+        if self.d_model == 0 || self.heads == 0 || !self.d_model.is_multiple_of(self.heads) {
             return Err(format!(
                 "d_model {} is not a multiple of heads {}",
                 self.d_model, self.heads

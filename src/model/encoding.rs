@@ -19,7 +19,7 @@ pub fn encode_iat(ns: u64) -> f32 {
 /// Inverse of [`encode_iat`].
 pub fn decode_iat(v: f32) -> u64 {
     let u = (f64::from(v.clamp(-1.0, 1.0)) + 1.0) / 2.0 * (1.0 + IAT_MAX_US).ln();
-    ((u.exp() - 1.0) * 1000.0).max(0.0) as u64
+    ((u.exp() - 1.0) * 1000.0).round().max(0.0) as u64
 }
 
 /// Writes a window's values (`len` packets, padded to `l` rows of `MODEL_WIDTH + 2`).

@@ -116,7 +116,7 @@ pub fn sample(
     let mut out: Vec<Option<GeneratedFlow>> = vec![None; classes.len()];
     for chunk in pending.chunks_mut(settings.batch.max(1)) {
         let b = chunk.len();
-        let l = chunk.iter().map(|p| rows_needed(p)).max().unwrap_or(l);
+        let l = chunk.iter().map(&rows_needed).max().unwrap_or(l);
         let mut x = Vec::with_capacity(b * l * ch);
         let mut structure = Vec::with_capacity(b * l * (MODEL_WIDTH + 1));
         let mut templates: Vec<Option<Template>> = Vec::with_capacity(b);
@@ -193,8 +193,11 @@ pub fn sample(
 
 /// The diffusion steps DDIM visits, from the noisiest (T − 1) down to 0, evenly spaced.
 fn ddim_steps(timesteps: usize, steps: usize) -> Vec<usize> {
+    if steps <= 1 {
+        return vec![timesteps - 1];
+    }
     (0..steps)
-        .map(|i| (timesteps - 1) * (steps - 1 - i) / (steps - 1).max(1))
+        .map(|i| (timesteps - 1) * (steps - 1 - i) / (steps - 1))
         .collect()
 }
 

@@ -78,6 +78,7 @@ const CHECKPOINT_DIR: &str = "checkpoint";
 
 /// Trains a model on the training split of `ds` and writes it to `out`. With `resume`, starts
 /// from the checkpoint in `out/checkpoint` when there is one.
+#[allow(clippy::too_many_arguments)]
 pub fn train(
     ds: &Dataset,
     cfg: &ModelConfig,

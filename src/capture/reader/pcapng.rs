@@ -154,7 +154,7 @@ impl Pcapng {
         }
         let btype = self.endian.u32(&head, 0).unwrap_or(0);
         let len = self.endian.u32(&head, 4).unwrap_or(0);
-        let why = if len % 4 != 0 {
+        let why = if !len.is_multiple_of(4) {
             Some("not a multiple of 4")
         } else if len < min_block_len(btype) {
             Some("smaller than the minimum for its block type")
