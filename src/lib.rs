@@ -3,7 +3,7 @@
 //!
 //! Data walks one way through the stages: [`capture`] → [`flows`] → [`nprint`] → model →
 //! repair → packets → replay. [`wire`] holds the packet header views every stage shares.
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod atomic_file;
@@ -15,4 +15,5 @@ pub mod nprint;
 pub mod packets;
 pub mod pipeline;
 pub mod repair;
+pub mod replay;
 pub mod wire;

@@ -10,6 +10,7 @@ mod matrix_input;
 mod output;
 mod render;
 mod repair;
+mod replay;
 mod train;
 
 use clap::{Parser, Subcommand};
@@ -45,6 +46,12 @@ pub enum Command {
     Bench(bench::BenchArgs),
     /// Check a capture for protocol compliance and report violations by rule.
     Check(check::CheckArgs),
+    /// Replay capture files onto a network interface (tcpreplay's modes, timing and statistics).
+    ///
+    /// Timing follows the capture unless --multiplier, --pps, --mbps or --topspeed says
+    /// otherwise. Durations take a unit (ns, us, ms, s; a bare number is seconds). Ctrl-C stops
+    /// at a packet boundary and prints the statistics.
+    Replay(replay::ReplayArgs),
 }
 
 /// Runs the parsed command line; the process exit code on success.
@@ -59,5 +66,6 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Train(a) => train::run(&a),
         Command::Render(a) => render::run(&a),
         Command::Repair(a) => repair::run(&a),
+        Command::Replay(a) => replay::run(&a).map(|()| 0),
     }
 }

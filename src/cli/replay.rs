@@ -1,0 +1,276 @@
+//! `netdiffd replay`: tcpreplay's command line on netdiffd's replay engine.
+
+use anyhow::{bail, Context};
+use clap::{Args, ValueEnum};
+use netdiffd::replay::{
+    CatchUp, CidrMap, MacPair, Pace, PortMap, Rate, ReplayConfig, Replayer, RewriteConfig,
+    SenderKind, StopReason, TtlRule, DEFAULT_REALTIME_PRIORITY,
+};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Replay capture files onto a network interface.
+///
+/// Timing follows the capture unless --multiplier, --pps, --mbps or --topspeed says otherwise.
+/// Durations take a unit (ns, us, ms, s; a bare number is seconds). Ctrl-C stops at a packet
+/// boundary and prints the statistics.
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// Capture files (pcap), replayed one after the other.
+    #[arg(value_name = "FILE", required = true)]
+    pub files: Vec<PathBuf>,
+
+    /// Interface to send on.
+    #[arg(
+        short = 'i',
+        long = "iface",
+        visible_alias = "intf1",
+        value_name = "IF"
+    )]
+    pub iface: String,
+
+    /// Replay at X times the captured speed (fractions allowed).
+    #[arg(short = 'x', long, value_name = "X", group = "pace")]
+    pub multiplier: Option<Rate>,
+    /// Replay at a constant N packets per second (fractions allowed).
+    #[arg(short = 'p', long, value_name = "N", group = "pace")]
+    pub pps: Option<Rate>,
+    /// Replay at a constant N megabits per second (layer 2).
+    #[arg(short = 'M', long, value_name = "N", group = "pace")]
+    pub mbps: Option<Rate>,
+    /// Replay as fast as possible.
+    #[arg(short = 't', long, group = "pace")]
+    pub topspeed: bool,
+
+    /// Replay the files N times; 0 repeats until stopped.
+    #[arg(short = 'l', long = "loop", value_name = "N", default_value_t = 1)]
+    pub loops: u64,
+    /// Pause between loops.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub loop_delay: Option<Duration>,
+    /// Stop after N packets.
+    #[arg(short = 'L', long, value_name = "N")]
+    pub limit: Option<u64>,
+    /// Stop after this long.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+    /// Cut any gap between two packets to at most this long.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub max_sleep: Option<Duration>,
+    /// Load every frame into memory before sending.
+    #[arg(short = 'K', long, visible_alias = "preload-pcap")]
+    pub preload: bool,
+
+    /// How frames are sent: pcap (libpcap, one system call per frame) or mmsg (batched
+    /// AF_PACKET sendmmsg, Linux) [default: mmsg on Linux, else pcap].
+    #[arg(long, value_enum)]
+    pub sender: Option<SenderArg>,
+    /// Most frames handed to the sender at once.
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    pub batch: usize,
+    /// With the mmsg sender, hand frames straight to the driver, past the interface's queueing
+    /// discipline (PACKET_QDISC_BYPASS).
+    #[arg(long)]
+    pub qdisc_bypass: bool,
+    /// Retries of a frame the kernel refuses with ENOBUFS/EAGAIN before it counts as failed.
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    pub max_retries: u32,
+    /// Stop sleeping this long before a packet is due and spin the rest [default: 100us].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub spin_margin: Option<Duration>,
+    /// Timer slack asked of the kernel while replaying [default: 1us].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub timer_slack: Option<Duration>,
+    /// A packet sent later than this counts as late [default: 100us].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub late_threshold: Option<Duration>,
+    /// SCHED_FIFO priority of the sending thread in timed modes, when permitted (CAP_SYS_NICE);
+    /// 0 keeps the normal scheduler.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_REALTIME_PRIORITY,
+          value_parser = clap::value_parser!(u8).range(0..=99))]
+    pub rt_priority: u8,
+    /// After a late packet: burst (keep the schedule, send what is due back to back) or
+    /// reanchor (shift the schedule by the lateness).
+    #[arg(long, value_enum, default_value_t = CatchUpArg::Burst)]
+    pub catch_up: CatchUpArg,
+
+    /// Source MAC, or CLIENT,SERVER for each direction of a flow (the client sent its first
+    /// packet).
+    #[arg(long, visible_alias = "enet-smac", value_name = "MAC[,MAC]")]
+    pub smac: Option<MacPair>,
+    /// Destination MAC, or CLIENT,SERVER for each direction; also the destination of the
+    /// Ethernet header built for raw-IP or Linux-cooked captures.
+    #[arg(long, visible_alias = "enet-dmac", value_name = "MAC[,MAC]")]
+    pub dmac: Option<MacPair>,
+    /// Map IPv4 addresses of one network into another, keeping host bits (repeatable or
+    /// comma-separated), e.g. 10.0.0.0/8:198.18.0.0/15.
+    #[arg(long, value_name = "FROM:TO", value_delimiter = ',')]
+    pub pnat: Vec<CidrMap>,
+    /// Add the loop number to every IPv4 address so each loop makes new flows.
+    #[arg(long)]
+    pub unique_ip: bool,
+    /// Map TCP/UDP ports (repeatable or comma-separated), e.g. 80:8080.
+    #[arg(long, value_name = "FROM:TO", value_delimiter = ',')]
+    pub portmap: Vec<PortMap>,
+    /// Set (N), raise (+N) or lower (-N) the IPv4 TTL.
+    #[arg(long, value_name = "[+|-]N", allow_hyphen_values = true)]
+    pub ttl: Option<TtlRule>,
+    /// Recompute IPv4/TCP/UDP checksums of every frame, even unchanged ones.
+    #[arg(long)]
+    pub fixcsum: bool,
+
+    /// Print the statistics as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `--sender` values.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum SenderArg {
+    /// libpcap.
+    Pcap,
+    /// AF_PACKET sendmmsg.
+    Mmsg,
+}
+
+/// `--catch-up` values.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum CatchUpArg {
+    /// Keep the schedule.
+    Burst,
+    /// Shift the schedule.
+    Reanchor,
+}
+
+/// Parses a duration: a decimal number with a unit (ns, us, µs, ms, s); a bare number is
+/// seconds.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (number, unit) = s.split_at(split);
+    let unit_ns: u128 = match unit.trim() {
+        "ns" => 1,
+        "us" | "µs" => 1_000,
+        "ms" => 1_000_000,
+        "" | "s" => 1_000_000_000,
+        other => return Err(format!("unknown unit '{other}' (use ns, us, ms or s)")),
+    };
+    let (int, frac) = number.split_once('.').unwrap_or((number, ""));
+    if (int.is_empty() && frac.is_empty())
+        || frac.len() > 9
+        || !frac.bytes().all(|b| b.is_ascii_digit())
+    {
+        return Err(format!("'{s}' is not a duration such as 10ms or 1.5s"));
+    }
+    let int: u128 = if int.is_empty() {
+        0
+    } else {
+        int.parse().map_err(|_| format!("'{s}' is too large"))?
+    };
+    let frac_value: u128 = if frac.is_empty() {
+        0
+    } else {
+        frac.parse().unwrap_or(0)
+    };
+    let ns = int
+        .checked_mul(unit_ns)
+        .and_then(|v| v.checked_add(frac_value * unit_ns / 10u128.pow(frac.len() as u32)))
+        .and_then(|v| u64::try_from(v).ok())
+        .ok_or_else(|| format!("'{s}' is too large"))?;
+    Ok(Duration::from_nanos(ns))
+}
+
+impl ReplayArgs {
+    /// The engine configuration these options ask for.
+    pub fn to_config(&self) -> ReplayConfig {
+        let mut c = ReplayConfig::new(self.iface.clone(), self.files.clone());
+        c.pace = if self.topspeed {
+            Pace::TopSpeed
+        } else if let Some(r) = self.pps {
+            Pace::Pps(r)
+        } else if let Some(r) = self.mbps {
+            Pace::Mbps(r)
+        } else {
+            Pace::Captured {
+                multiplier: self.multiplier.unwrap_or(Rate::whole(1)),
+            }
+        };
+        c.loops = self.loops;
+        c.loop_delay = self.loop_delay.unwrap_or(Duration::ZERO);
+        c.limit = self.limit;
+        c.duration = self.duration;
+        c.max_sleep = self.max_sleep;
+        c.preload = self.preload;
+        if let Some(s) = self.sender {
+            c.sender = match s {
+                SenderArg::Pcap => SenderKind::Pcap,
+                SenderArg::Mmsg => SenderKind::Mmsg,
+            };
+        }
+        c.batch = self.batch;
+        c.max_retries = self.max_retries;
+        c.qdisc_bypass = self.qdisc_bypass;
+        c.spin_margin = self.spin_margin.unwrap_or(c.spin_margin);
+        c.timer_slack = self.timer_slack.unwrap_or(c.timer_slack);
+        c.late_threshold = self.late_threshold.unwrap_or(c.late_threshold);
+        c.realtime_priority = (self.rt_priority > 0).then_some(self.rt_priority);
+        c.catch_up = match self.catch_up {
+            CatchUpArg::Burst => CatchUp::Burst,
+            CatchUpArg::Reanchor => CatchUp::Reanchor,
+        };
+        c.rewrite = RewriteConfig {
+            smac: self.smac,
+            dmac: self.dmac,
+            pnat: self.pnat.clone(),
+            unique_ip: self.unique_ip,
+            portmap: self.portmap.clone(),
+            ttl: self.ttl,
+            fix_checksums: self.fixcsum,
+        };
+        c
+    }
+}
+
+/// Runs `netdiffd replay`: prepares, sends, prints the statistics.
+pub fn run(args: &ReplayArgs) -> anyhow::Result<()> {
+    let replayer = Replayer::prepare(args.to_config())?;
+    for w in replayer.warnings() {
+        eprintln!("netdiffd: warning: {w}");
+    }
+    let cancel = replayer.handle().cancel_flag();
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        // A second signal while the first is being honoured ends the process at once.
+        signal_hook::flag::register_conditional_shutdown(signal, 130, cancel.clone())
+            .and_then(|_| signal_hook::flag::register(signal, cancel.clone()))
+            .context("cannot install the Ctrl-C handler")?;
+    }
+    let report = replayer.run();
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report.to_json())?);
+    } else {
+        print!("{report}");
+    }
+    if let StopReason::Failed(e) = &report.stop {
+        bail!("replay on {} stopped early: {e}", args.iface);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("10ms"), Ok(Duration::from_millis(10)));
+        assert_eq!(parse_duration("1.5"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("250us"), Ok(Duration::from_micros(250)));
+        assert_eq!(parse_duration("0.000001ms"), Ok(Duration::from_nanos(1)));
+        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
+        assert!(parse_duration("10 parsecs").is_err());
+        assert!(parse_duration("-1s").is_err());
+        assert!(parse_duration("ms").is_err());
+        assert!(parse_duration("99999999999999999999s").is_err());
+    }
+}

@@ -1,0 +1,230 @@
+//! The replay engine: sends the frames of capture files through a [`FrameSink`] on a schedule,
+//! counting as it goes, until done, limited or cancelled.
+
+use super::config::{Pace, ReplayConfig};
+use super::error::ReplayError;
+use super::iface::{IfaceFraming, InterfaceInfo};
+use super::run::{Realtime, Run, TimerSlack};
+use super::sender::{open_sender, FrameSink};
+use super::source::Input;
+use super::stats::{LatenessSummary, ReplayCounters, ReplayReport};
+use super::sys;
+use super::timing::Waiter;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Most frames one batch may hold.
+pub const MAX_BATCH: usize = 1024;
+
+/// Stops a running replay and reads its counters, from any thread.
+#[derive(Debug, Clone, Default)]
+pub struct ReplayHandle {
+    pub(super) cancel: Arc<AtomicBool>,
+    pub(super) counters: Arc<ReplayCounters>,
+}
+
+impl ReplayHandle {
+    /// Asks the replay to stop; it stops at the next packet boundary and reports what it sent.
+    pub fn cancel(&self) {
+        self.cancel.store(true, Ordering::Relaxed);
+    }
+    /// True once cancellation was asked for.
+    pub fn is_cancelled(&self) -> bool {
+        self.cancel.load(Ordering::Relaxed)
+    }
+    /// The flag [`cancel`](Self::cancel) sets, for signal handlers that set a flag themselves.
+    pub fn cancel_flag(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.cancel)
+    }
+    /// The live counters.
+    pub fn counters(&self) -> &ReplayCounters {
+        &self.counters
+    }
+}
+
+/// A replay, checked and ready: interface probed, sender open, files opened (and loaded, with
+/// `preload`). [`run`](Self::run) sends.
+pub struct Replayer {
+    config: ReplayConfig,
+    inputs: Vec<Input>,
+    sink: Box<dyn FrameSink>,
+    ethernet_out: bool,
+    handle: ReplayHandle,
+    warnings: Vec<String>,
+}
+
+impl std::fmt::Debug for Replayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Replayer")
+            .field("config", &self.config)
+            .field("sender", &self.sink.name())
+            .finish()
+    }
+}
+
+impl Replayer {
+    /// Checks the interface (present, up), the files (readable, not empty, of a link type the
+    /// interface can take) and opens the configured sender; nothing is sent yet.
+    pub fn prepare(config: ReplayConfig) -> Result<Replayer, ReplayError> {
+        validate(&config)?;
+        let iface = InterfaceInfo::probe(&config.iface)?;
+        let inputs = open_inputs(&config, &iface)?;
+        let sink = open_sender(&config, &iface)?;
+        let mut r = Replayer::assemble(config, &iface, inputs, sink);
+        if iface.carrier == Some(false) {
+            r.warnings.insert(
+                0,
+                format!(
+                    "interface {} has no carrier: frames may go nowhere",
+                    iface.name
+                ),
+            );
+        }
+        Ok(r)
+    }
+
+    /// Like [`prepare`](Self::prepare), but sends through `sink` to an interface described by
+    /// `iface` (which is not probed): for embedding and tests.
+    pub fn with_sink(
+        config: ReplayConfig,
+        iface: &InterfaceInfo,
+        sink: Box<dyn FrameSink>,
+    ) -> Result<Replayer, ReplayError> {
+        validate(&config)?;
+        let inputs = open_inputs(&config, iface)?;
+        Ok(Replayer::assemble(config, iface, inputs, sink))
+    }
+
+    fn assemble(
+        config: ReplayConfig,
+        iface: &InterfaceInfo,
+        inputs: Vec<Input>,
+        sink: Box<dyn FrameSink>,
+    ) -> Replayer {
+        let mut warnings = Vec::new();
+        for input in &inputs {
+            let (oversize, unframeable) = input.unsendable();
+            if oversize > 0 {
+                warnings.push(format!(
+                    "{}: {oversize} frames are larger than {}'s MTU {} plus link header; they will not be sent",
+                    input.path.display(),
+                    iface.name,
+                    iface.mtu
+                ));
+            }
+            if unframeable > 0 {
+                warnings.push(format!(
+                    "{}: {unframeable} frames carry no IP packet to re-frame for {}; they will not be sent",
+                    input.path.display(),
+                    iface.name
+                ));
+            }
+        }
+        Replayer {
+            ethernet_out: iface.framing == IfaceFraming::Ethernet,
+            config,
+            inputs,
+            sink,
+            handle: ReplayHandle::default(),
+            warnings,
+        }
+    }
+
+    /// A handle to cancel the run and read its counters.
+    pub fn handle(&self) -> ReplayHandle {
+        self.handle.clone()
+    }
+
+    /// Things the caller should tell the user before the run (no carrier, frames that will not
+    /// be sent).
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+
+    /// Sends, and reports what was sent. A send error that cannot be retried ends the run with
+    /// [`StopReason::Failed`]; the report still counts what went out before it.
+    pub fn run(mut self) -> ReplayReport {
+        let cfg = self.config.clone();
+        let sender = self.sink.name();
+        let _slack = TimerSlack::set(cfg.timer_slack);
+        let timed = cfg.pace != Pace::TopSpeed;
+        let realtime = cfg
+            .realtime_priority
+            .filter(|_| timed)
+            .and_then(Realtime::enter);
+        let waiter = Waiter {
+            spin_margin_ns: nanos(cfg.spin_margin),
+        };
+        let cpu_start = sys::process_cpu_ns();
+        let start = waiter.now();
+        let deadline = cfg.duration.map(|d| start.saturating_add(nanos(d)));
+        let mut run = Run::new(
+            &cfg,
+            waiter,
+            realtime.is_some(),
+            deadline,
+            self.handle.clone(),
+            self.sink.as_mut(),
+            self.ethernet_out,
+            start,
+        );
+        let stop = run.all_loops(&self.inputs);
+        let preloaded_flows: u64 = self.inputs.iter().filter_map(|i| i.flows).sum();
+        let elapsed = run
+            .last_send
+            .saturating_sub(run.first_send.unwrap_or(run.last_send));
+        let counters = self.handle.counters.snapshot();
+        let lateness = (timed && !run.lateness.is_empty()).then(|| LatenessSummary {
+            samples: run.lateness.len(),
+            p50_ns: run.lateness.quantile(0.5),
+            p99_ns: run.lateness.quantile(0.99),
+            max_ns: run.lateness.max(),
+            late: counters.late,
+            late_threshold_ns: nanos(cfg.late_threshold),
+            final_drift_ns: run.final_drift,
+        });
+        ReplayReport {
+            iface: cfg.iface.clone(),
+            sender,
+            counters,
+            elapsed_ns: elapsed,
+            flows: preloaded_flows + run.flows.len(),
+            wall_ns: sys::monotonic_ns().saturating_sub(start),
+            realtime: realtime.is_some(),
+            cpu_ns: sys::process_cpu_ns().saturating_sub(cpu_start),
+            lateness,
+            stop,
+        }
+    }
+}
+
+fn validate(cfg: &ReplayConfig) -> Result<(), ReplayError> {
+    if cfg.files.is_empty() {
+        return Err(ReplayError::NoInput);
+    }
+    if cfg.batch == 0 || cfg.batch > MAX_BATCH {
+        return Err(ReplayError::InvalidSetting {
+            what: "batch",
+            why: format!("{} is not in 1..={MAX_BATCH}", cfg.batch),
+        });
+    }
+    Ok(())
+}
+
+fn open_inputs(cfg: &ReplayConfig, iface: &InterfaceInfo) -> Result<Vec<Input>, ReplayError> {
+    let smac = cfg.rewrite.smac.map(|m| m.primary);
+    let dmac = cfg.rewrite.dmac.map(|m| m.primary);
+    cfg.files
+        .iter()
+        .map(|p| Input::open(p, iface, smac, dmac, cfg.preload))
+        .collect()
+}
+
+pub(super) fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+#[path = "engine_tests.rs"]
+mod tests;

@@ -1,0 +1,44 @@
+//! Replay: sends the frames of capture files onto a network interface with tcpreplay's modes
+//! (captured timing with a multiplier, constant packet or bit rate, top speed; loops, limits),
+//! optional rewriting for the test bed, and statistics that include how late each frame went
+//! out.
+//!
+//! [`Replayer::prepare`] checks everything that can be checked before the first frame (interface
+//! present and up, permission, files, link types, MTU); [`Replayer::run`] sends and returns a
+//! [`ReplayReport`]. A [`ReplayHandle`] cancels a run from another thread and reads its live
+//! [`ReplayCounters`].
+
+mod config;
+mod engine;
+mod error;
+mod iface;
+mod link;
+mod rewrite;
+mod run;
+mod sender;
+#[cfg(target_os = "linux")]
+mod sender_mmsg;
+mod sender_pcap;
+mod source;
+mod stats;
+mod sys;
+mod timing;
+
+pub use config::{
+    CatchUp, Pace, Rate, RateParseError, ReplayConfig, SenderKind, DEFAULT_REALTIME_PRIORITY,
+    DEFAULT_SPIN_MARGIN,
+};
+pub use engine::{ReplayHandle, Replayer, MAX_BATCH};
+pub use error::ReplayError;
+pub use iface::{IfaceFraming, InterfaceInfo};
+pub use rewrite::{
+    parse_mac, CidrMap, Ipv4Cidr, MacPair, PortMap, RewriteConfig, RewriteParseError, Rewriter,
+    TtlRule,
+};
+pub use sender::{open_sender, FrameSink, SendTally};
+#[cfg(target_os = "linux")]
+pub use sender_mmsg::MmsgSender;
+pub use sender_pcap::PcapSender;
+pub use stats::{
+    CounterSnapshot, LatenessHistogram, LatenessSummary, ReplayCounters, ReplayReport, StopReason,
+};

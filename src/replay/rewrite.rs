@@ -1,0 +1,442 @@
+//! Rewriting frames for the test bed: MAC addresses per direction, IPv4 addresses by CIDR
+//! mapping (tcprewrite's pseudo-NAT), unique addresses per loop, ports and TTL. IPv4, TCP and
+//! UDP checksums are recomputed after any change to what they cover (fully when the whole
+//! segment is in the frame, incrementally per RFC 1624 when the capture cut it short).
+
+use super::link::ethernet_header_len;
+use crate::wire::checksum;
+use crate::wire::ip_proto;
+use crate::wire::ipv4::Ipv4Packet;
+use crate::wire::tcp::TcpPacket;
+use crate::wire::udp::UdpPacket;
+use std::collections::HashMap;
+use std::fmt;
+use std::net::Ipv4Addr;
+use std::str::FromStr;
+
+/// Why a rewrite setting could not be parsed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid {what} '{value}': expected {expected}")]
+pub struct RewriteParseError {
+    what: &'static str,
+    value: String,
+    expected: &'static str,
+}
+
+fn parse_err(what: &'static str, value: &str, expected: &'static str) -> RewriteParseError {
+    RewriteParseError {
+        what,
+        value: value.to_string(),
+        expected,
+    }
+}
+
+/// One MAC address for each direction of a flow: the client's packets (the side that sent a
+/// flow's first packet) get `primary`, the server's `secondary` (or `primary` if none is given).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MacPair {
+    /// For packets from the client side (and non-IP frames).
+    pub primary: [u8; 6],
+    /// For packets from the server side.
+    pub secondary: Option<[u8; 6]>,
+}
+
+/// Parses a MAC address such as `02:00:00:00:00:01`.
+pub fn parse_mac(s: &str) -> Result<[u8; 6], RewriteParseError> {
+    let err = || parse_err("MAC address", s, "six hex bytes such as 02:00:00:00:00:01");
+    let mut mac = [0u8; 6];
+    let mut parts = s.split([':', '-']);
+    for b in &mut mac {
+        let p = parts.next().ok_or_else(err)?;
+        if p.is_empty() || p.len() > 2 {
+            return Err(err());
+        }
+        *b = u8::from_str_radix(p, 16).map_err(|_| err())?;
+    }
+    if parts.next().is_some() {
+        return Err(err());
+    }
+    Ok(mac)
+}
+
+impl FromStr for MacPair {
+    type Err = RewriteParseError;
+    fn from_str(s: &str) -> Result<MacPair, RewriteParseError> {
+        let (a, b) = match s.split_once(',') {
+            Some((a, b)) => (a, Some(b)),
+            None => (s, None),
+        };
+        Ok(MacPair {
+            primary: parse_mac(a)?,
+            secondary: b.map(parse_mac).transpose()?,
+        })
+    }
+}
+
+/// An IPv4 network: address and prefix length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ipv4Cidr {
+    /// Network address (host bits cleared).
+    pub addr: Ipv4Addr,
+    /// Prefix length, 0..=32.
+    pub prefix: u8,
+}
+
+impl Ipv4Cidr {
+    fn mask(&self) -> u32 {
+        if self.prefix == 0 {
+            0
+        } else {
+            u32::MAX << (32 - u32::from(self.prefix))
+        }
+    }
+    /// True when `a` is inside this network.
+    pub fn contains(&self, a: Ipv4Addr) -> bool {
+        u32::from(a) & self.mask() == u32::from(self.addr)
+    }
+}
+
+impl FromStr for Ipv4Cidr {
+    type Err = RewriteParseError;
+    fn from_str(s: &str) -> Result<Ipv4Cidr, RewriteParseError> {
+        let err = || parse_err("IPv4 network", s, "ADDRESS/PREFIX such as 10.0.0.0/8");
+        let (a, p) = s.split_once('/').unwrap_or((s, "32"));
+        let addr: Ipv4Addr = a.parse().map_err(|_| err())?;
+        let prefix: u8 = p.parse().map_err(|_| err())?;
+        if prefix > 32 {
+            return Err(err());
+        }
+        let mut c = Ipv4Cidr { addr, prefix };
+        c.addr = Ipv4Addr::from(u32::from(addr) & c.mask());
+        Ok(c)
+    }
+}
+
+/// Maps addresses of one network into another, keeping the host bits (tcprewrite `--pnat`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CidrMap {
+    /// Addresses in this network are rewritten...
+    pub from: Ipv4Cidr,
+    /// ...into this one.
+    pub to: Ipv4Cidr,
+}
+
+impl CidrMap {
+    fn map(&self, a: Ipv4Addr) -> Option<Ipv4Addr> {
+        self.from.contains(a).then(|| {
+            let host = u32::from(a) & !self.to.mask();
+            Ipv4Addr::from(u32::from(self.to.addr) | host)
+        })
+    }
+}
+
+impl FromStr for CidrMap {
+    type Err = RewriteParseError;
+    fn from_str(s: &str) -> Result<CidrMap, RewriteParseError> {
+        let (f, t) = s.split_once(':').ok_or_else(|| {
+            parse_err(
+                "address mapping",
+                s,
+                "FROM/LEN:TO/LEN such as 10.0.0.0/8:198.18.0.0/15",
+            )
+        })?;
+        Ok(CidrMap {
+            from: f.parse()?,
+            to: t.parse()?,
+        })
+    }
+}
+
+/// A port rewrite: `from` becomes `to`, as source or destination port of TCP and UDP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PortMap {
+    /// Port to replace.
+    pub from: u16,
+    /// Replacement.
+    pub to: u16,
+}
+
+impl FromStr for PortMap {
+    type Err = RewriteParseError;
+    fn from_str(s: &str) -> Result<PortMap, RewriteParseError> {
+        let err = || parse_err("port mapping", s, "FROM:TO such as 80:8080");
+        let (f, t) = s.split_once(':').ok_or_else(err)?;
+        Ok(PortMap {
+            from: f.parse().map_err(|_| err())?,
+            to: t.parse().map_err(|_| err())?,
+        })
+    }
+}
+
+/// A TTL rewrite.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TtlRule {
+    /// Set every TTL to this.
+    Set(u8),
+    /// Add this, saturating at 255.
+    Add(u8),
+    /// Subtract this, saturating at 1.
+    Sub(u8),
+}
+
+impl FromStr for TtlRule {
+    type Err = RewriteParseError;
+    fn from_str(s: &str) -> Result<TtlRule, RewriteParseError> {
+        let err = || parse_err("TTL", s, "N, +N or -N with N in 0..=255");
+        let n = |t: &str| t.parse::<u8>().map_err(|_| err());
+        match s.as_bytes().first() {
+            Some(b'+') => Ok(TtlRule::Add(n(&s[1..])?)),
+            Some(b'-') => Ok(TtlRule::Sub(n(&s[1..])?)),
+            _ => Ok(TtlRule::Set(n(s)?)),
+        }
+    }
+}
+
+impl fmt::Display for TtlRule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TtlRule::Set(n) => write!(f, "{n}"),
+            TtlRule::Add(n) => write!(f, "+{n}"),
+            TtlRule::Sub(n) => write!(f, "-{n}"),
+        }
+    }
+}
+
+/// What to rewrite; the default rewrites nothing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RewriteConfig {
+    /// Source MAC per direction.
+    pub smac: Option<MacPair>,
+    /// Destination MAC per direction.
+    pub dmac: Option<MacPair>,
+    /// IPv4 network mappings, first match wins, applied to source and destination.
+    pub pnat: Vec<CidrMap>,
+    /// Add the loop number (0 for the first loop) to every IPv4 address, so each loop makes new
+    /// flows; inside a `pnat` target network the sum wraps within that network.
+    pub unique_ip: bool,
+    /// Port mappings applied to TCP and UDP source and destination ports.
+    pub portmap: Vec<PortMap>,
+    /// TTL rewrite.
+    pub ttl: Option<TtlRule>,
+    /// Recompute IPv4, TCP and UDP checksums of every frame even when nothing changed.
+    pub fix_checksums: bool,
+}
+
+impl RewriteConfig {
+    /// True when any rewrite is asked for.
+    pub fn is_active(&self) -> bool {
+        self.smac.is_some() || self.dmac.is_some() || self.touches_ip()
+    }
+
+    fn touches_ip(&self) -> bool {
+        !self.pnat.is_empty()
+            || self.unique_ip
+            || !self.portmap.is_empty()
+            || self.ttl.is_some()
+            || self.fix_checksums
+    }
+
+    fn per_direction(&self) -> bool {
+        self.smac.is_some_and(|m| m.secondary.is_some())
+            || self.dmac.is_some_and(|m| m.secondary.is_some())
+    }
+}
+
+type Endpoint = (Ipv4Addr, u16);
+
+/// Applies a [`RewriteConfig`] to frames, remembering which side started each flow.
+#[derive(Debug, Default)]
+pub struct Rewriter {
+    cfg: RewriteConfig,
+    clients: HashMap<(u8, Endpoint, Endpoint), Endpoint>,
+}
+
+impl Rewriter {
+    /// A rewriter for `cfg`.
+    pub fn new(cfg: RewriteConfig) -> Rewriter {
+        Rewriter {
+            cfg,
+            clients: HashMap::new(),
+        }
+    }
+
+    /// True when frames change at all.
+    pub fn is_active(&self) -> bool {
+        self.cfg.is_active()
+    }
+
+    /// Rewrites `frame` in place: an Ethernet frame when `ethernet`, else a bare IP packet.
+    /// `loop_index` counts loops from 0.
+    pub fn apply(&mut self, frame: &mut [u8], ethernet: bool, loop_index: u64) {
+        let l3 = if ethernet {
+            ethernet_header_len(frame)
+        } else {
+            0
+        };
+        let is_ipv4 = if ethernet {
+            l3 >= 2 && frame.get(l3 - 2..l3) == Some(&[0x08, 0x00][..])
+        } else {
+            frame.first().is_some_and(|b| b >> 4 == 4)
+        };
+        let mut server_side = false;
+        if is_ipv4 && l3 <= frame.len() {
+            if let Ok(ip) = Ipv4Packet::new_checked(&frame[l3..]) {
+                if self.cfg.per_direction() {
+                    server_side = self.is_server_side(&ip);
+                }
+            }
+            if self.cfg.touches_ip() {
+                self.rewrite_ipv4(&mut frame[l3..], loop_index);
+            }
+        }
+        if ethernet && frame.len() >= 12 {
+            let pick = |m: MacPair| {
+                if server_side {
+                    m.secondary.unwrap_or(m.primary)
+                } else {
+                    m.primary
+                }
+            };
+            if let Some(d) = self.cfg.dmac {
+                frame[0..6].copy_from_slice(&pick(d));
+            }
+            if let Some(s) = self.cfg.smac {
+                frame[6..12].copy_from_slice(&pick(s));
+            }
+        }
+    }
+
+    fn is_server_side(&mut self, ip: &Ipv4Packet<&[u8]>) -> bool {
+        let (sp, dp) = ports(ip).unwrap_or((0, 0));
+        let src = (ip.src_addr(), sp);
+        let dst = (ip.dst_addr(), dp);
+        let key = (ip.protocol(), src.min(dst), src.max(dst));
+        let client = *self.clients.entry(key).or_insert(src);
+        client != src
+    }
+
+    fn rewrite_ipv4(&self, bytes: &mut [u8], loop_index: u64) {
+        let Ok(mut ip) = Ipv4Packet::new_checked(&mut *bytes) else {
+            return;
+        };
+        let (old_src, old_dst) = (ip.src_addr(), ip.dst_addr());
+        let new_src = self.map_addr(old_src, loop_index);
+        let new_dst = self.map_addr(old_dst, loop_index);
+        ip.set_src_addr(new_src);
+        ip.set_dst_addr(new_dst);
+        if let Some(rule) = self.cfg.ttl {
+            let t = ip.ttl();
+            ip.set_ttl(match rule {
+                TtlRule::Set(n) => n,
+                TtlRule::Add(n) => t.saturating_add(n),
+                TtlRule::Sub(n) => t.saturating_sub(n).max(1),
+            });
+        }
+        ip.fill_checksum();
+        let (hl, proto, first_fragment) = (ip.header_len(), ip.protocol(), ip.frag_offset() == 0);
+        let complete = ip.payload().len() == ip.claimed_payload_len();
+        let seg_end = hl + ip.payload().len();
+        if !first_fragment || !(proto == ip_proto::TCP || proto == ip_proto::UDP) {
+            return;
+        }
+        let seg = &mut bytes[hl..seg_end];
+        let csum_at = if proto == ip_proto::TCP { 16 } else { 6 };
+        if seg.len() < csum_at + 2 {
+            return;
+        }
+        let old_ports: [u8; 4] = [seg[0], seg[1], seg[2], seg[3]];
+        let map_port = |p: u16| {
+            self.cfg
+                .portmap
+                .iter()
+                .find(|m| m.from == p)
+                .map_or(p, |m| m.to)
+        };
+        let sp = map_port(u16::from_be_bytes([seg[0], seg[1]]));
+        let dp = map_port(u16::from_be_bytes([seg[2], seg[3]]));
+        if proto == ip_proto::TCP {
+            if let Ok(mut t) = TcpPacket::new_checked(&mut *seg) {
+                t.set_ports(sp, dp);
+            }
+        } else if let Ok(mut u) = UdpPacket::new_checked(&mut *seg) {
+            let (len, c) = (u.len(), u.checksum());
+            u.set_fields(sp, dp, len, c);
+        }
+        let old_csum = u16::from_be_bytes([seg[csum_at], seg[csum_at + 1]]);
+        if proto == ip_proto::UDP && old_csum == 0 {
+            return; // no checksum in this datagram
+        }
+        let new_csum = if complete {
+            seg[csum_at..csum_at + 2].fill(0);
+            checksum::compute_v4(new_src, new_dst, proto, seg)
+        } else {
+            let mut old = [0u8; 12];
+            old[..4].copy_from_slice(&old_src.octets());
+            old[4..8].copy_from_slice(&old_dst.octets());
+            old[8..].copy_from_slice(&old_ports);
+            let mut new = [0u8; 12];
+            new[..4].copy_from_slice(&new_src.octets());
+            new[4..8].copy_from_slice(&new_dst.octets());
+            new[8..].copy_from_slice(&seg[..4]);
+            adjust_checksum(old_csum, &old, &new)
+        };
+        let new_csum = if proto == ip_proto::UDP && new_csum == 0 {
+            0xffff
+        } else {
+            new_csum
+        };
+        seg[csum_at..csum_at + 2].copy_from_slice(&new_csum.to_be_bytes());
+    }
+
+    fn map_addr(&self, a: Ipv4Addr, loop_index: u64) -> Ipv4Addr {
+        let hit = self
+            .cfg
+            .pnat
+            .iter()
+            .find_map(|m| m.map(a).map(|n| (n, m.to)));
+        let mapped = hit.map_or(a, |(n, _)| n);
+        if !self.cfg.unique_ip || loop_index == 0 {
+            return mapped;
+        }
+        let add = loop_index as u32;
+        match hit {
+            Some((_, net)) => {
+                let host_mask = !net.mask();
+                let host = (u32::from(mapped) & host_mask).wrapping_add(add) & host_mask;
+                Ipv4Addr::from(u32::from(net.addr) | host)
+            }
+            None => Ipv4Addr::from(u32::from(mapped).wrapping_add(add)),
+        }
+    }
+}
+
+fn ports(ip: &Ipv4Packet<&[u8]>) -> Option<(u16, u16)> {
+    if ip.frag_offset() != 0 || !(ip.protocol() == ip_proto::TCP || ip.protocol() == ip_proto::UDP)
+    {
+        return None;
+    }
+    let p = ip.payload();
+    (p.len() >= 4).then(|| {
+        (
+            u16::from_be_bytes([p[0], p[1]]),
+            u16::from_be_bytes([p[2], p[3]]),
+        )
+    })
+}
+
+/// Updates checksum `csum` for 16-bit words `old` replaced by `new` (RFC 1624, eqn. 3).
+pub(crate) fn adjust_checksum(csum: u16, old: &[u8], new: &[u8]) -> u16 {
+    let mut sum = u32::from(!csum);
+    for (o, n) in old.chunks_exact(2).zip(new.chunks_exact(2)) {
+        sum += u32::from(!u16::from_be_bytes([o[0], o[1]]));
+        sum += u32::from(u16::from_be_bytes([n[0], n[1]]));
+    }
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+#[cfg(test)]
+#[path = "rewrite_tests.rs"]
+mod tests;

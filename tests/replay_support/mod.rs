@@ -1,0 +1,405 @@
+//! Shared by the replay integration tests: a veth pair between two private network namespaces
+//! (removed again on drop, even when a test fails), a capture on the receiving end, test
+//! captures, and the corpus.
+//!
+//! Nothing is ever sent outside the namespaces made here: the sending end of the veth pair lives
+//! in its own namespace with no addresses and no routes.
+#![allow(dead_code)]
+
+use std::fs::File;
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+static NEXT_ID: AtomicUsize = AtomicUsize::new(0);
+/// One test bed at a time: timing checks must not share the two cores with another replay.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+/// Two namespaces joined by a veth pair: frames sent on `if_tx` in `ns_tx` arrive on `if_rx`
+/// in `ns_rx`.
+pub struct Testbed {
+    pub ns_tx: String,
+    pub ns_rx: String,
+    pub if_tx: String,
+    pub if_rx: String,
+    _turn: MutexGuard<'static, ()>,
+}
+
+fn ip(args: &[&str]) -> Result<(), String> {
+    let out = Command::new("ip")
+        .args(args)
+        .output()
+        .map_err(|e| format!("cannot run ip: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "ip {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+fn on_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
+impl Testbed {
+    /// Makes the namespaces and the veth pair. When that is impossible (not root, no iproute2),
+    /// fails the test under CI=true and otherwise returns `None` after saying why.
+    pub fn new() -> Option<Testbed> {
+        let turn = ONE_AT_A_TIME
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let id = format!(
+            "{}x{}",
+            std::process::id() % 100_000,
+            NEXT_ID.fetch_add(1, Ordering::Relaxed)
+        );
+        let bed = Testbed {
+            ns_tx: format!("ndr-{id}-tx"),
+            ns_rx: format!("ndr-{id}-rx"),
+            if_tx: format!("ndr{id}t"),
+            if_rx: format!("ndr{id}r"),
+            _turn: turn,
+        };
+        match bed.set_up() {
+            Ok(()) => Some(bed),
+            Err(why) if on_ci() => panic!("cannot set up the veth test bed under CI: {why}"),
+            Err(why) => {
+                eprintln!("SKIPPED: cannot set up the veth test bed ({why}); run as root");
+                None
+            }
+        }
+    }
+
+    fn set_up(&self) -> Result<(), String> {
+        for ns in [&self.ns_tx, &self.ns_rx] {
+            ip(&["netns", "add", ns])?;
+            disable_ipv6(ns)?;
+        }
+        ip(&[
+            "link",
+            "add",
+            &self.if_tx,
+            "netns",
+            &self.ns_tx,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &self.if_rx,
+            "netns",
+            &self.ns_rx,
+        ])?;
+        ip(&["-n", &self.ns_tx, "link", "set", &self.if_tx, "up"])?;
+        ip(&["-n", &self.ns_rx, "link", "set", &self.if_rx, "up"])
+    }
+
+    /// `netdiffd replay -i IF_TX ARGS...` run inside the sending namespace.
+    pub fn replay(&self, args: &[&str]) -> Output {
+        Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &self.ns_tx,
+                env!("CARGO_BIN_EXE_netdiffd"),
+                "replay",
+                "-i",
+                &self.if_tx,
+            ])
+            .args(args)
+            .output()
+            .expect("run netdiffd")
+    }
+
+    /// The same, as a child process still running.
+    pub fn spawn_replay(&self, args: &[&str]) -> std::process::Child {
+        Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &self.ns_tx,
+                env!("CARGO_BIN_EXE_netdiffd"),
+                "replay",
+                "-i",
+                &self.if_tx,
+            ])
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run netdiffd")
+    }
+
+    /// Starts capturing what arrives on the receiving end; returns once the capture is open.
+    pub fn capture(&self) -> PeerCapture {
+        PeerCapture::start(&self.ns_rx, &self.if_rx)
+    }
+
+    /// Runs `f` on a thread inside the sending namespace.
+    pub fn in_tx_namespace<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> JoinHandle<T> {
+        let ns = self.ns_tx.clone();
+        std::thread::spawn(move || {
+            enter_netns(&ns).expect("enter the sending namespace");
+            f()
+        })
+    }
+
+    /// Brings the receiving end down or up, and waits (up to 5 s) until the sending end has
+    /// lost or regained its carrier (the kernel notices that asynchronously).
+    pub fn set_rx_up(&self, up: bool) {
+        ip(&[
+            "-n",
+            &self.ns_rx,
+            "link",
+            "set",
+            &self.if_rx,
+            if up { "up" } else { "down" },
+        ])
+        .unwrap();
+        for _ in 0..100 {
+            let out = Command::new("ip")
+                .args(["-n", &self.ns_tx, "link", "show", &self.if_tx])
+                .output()
+                .unwrap();
+            if String::from_utf8_lossy(&out.stdout).contains("NO-CARRIER") != up {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!(
+            "{} did not {} its carrier",
+            self.if_tx,
+            if up { "regain" } else { "lose" }
+        );
+    }
+}
+
+impl Drop for Testbed {
+    fn drop(&mut self) {
+        // Deleting a namespace deletes the veth end in it, and with it the pair.
+        let _ = ip(&["netns", "del", &self.ns_tx]);
+        let _ = ip(&["netns", "del", &self.ns_rx]);
+    }
+}
+
+/// Turns IPv6 off in namespace `ns` (for interfaces made later too): the kernel would otherwise
+/// send neighbour discovery frames of its own. A kernel without IPv6 needs nothing.
+fn disable_ipv6(ns: &str) -> Result<(), String> {
+    let ns = ns.to_string();
+    std::thread::spawn(move || {
+        enter_netns(&ns).map_err(|e| format!("setns {ns}: {e}"))?;
+        for conf in ["all", "default"] {
+            // Files under /proc/sys/net belong to the network namespace of the thread opening them.
+            let path = format!("/proc/sys/net/ipv6/conf/{conf}/disable_ipv6");
+            match std::fs::write(&path, "1") {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(format!("{path} in {ns}: {e}")),
+            }
+        }
+        Ok(())
+    })
+    .join()
+    .map_err(|_| "IPv6 setup thread panicked".to_string())?
+}
+
+/// Moves the calling thread into network namespace `ns`.
+pub fn enter_netns(ns: &str) -> std::io::Result<()> {
+    let f = File::open(Path::new("/var/run/netns").join(ns))?;
+    // SAFETY: `f` is an open network-namespace file for the duration of the call; setns only
+    // changes the calling thread's network namespace.
+    let rc = unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+/// A frame as captured on the receiving end.
+#[derive(Debug, Clone)]
+pub struct Captured {
+    pub ts_ns: u64,
+    pub data: Vec<u8>,
+}
+
+/// A libpcap capture running on a thread inside the receiving namespace.
+pub struct PeerCapture {
+    stop: Arc<AtomicBool>,
+    thread: JoinHandle<Result<Vec<Captured>, String>>,
+}
+
+impl PeerCapture {
+    fn start(ns: &str, iface: &str) -> PeerCapture {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (ready_tx, ready_rx) = mpsc::channel();
+        let (ns, iface, flag) = (ns.to_string(), iface.to_string(), Arc::clone(&stop));
+        let thread = std::thread::spawn(move || {
+            let opened = (|| -> Result<pcap::Capture<pcap::Active>, String> {
+                enter_netns(&ns).map_err(|e| format!("setns {ns}: {e}"))?;
+                let cap = pcap::Capture::from_device(iface.as_str())
+                    .and_then(|c| {
+                        c.immediate_mode(true)
+                            .precision(pcap::Precision::Nano)
+                            // Immediate mode uses fixed ring slots sized by the snap length:
+                            // 2 KiB slots (frames here are at most 1514 bytes) give 32k of them.
+                            .snaplen(2048)
+                            .buffer_size(64 << 20)
+                            .open()
+                    })
+                    .and_then(|c| c.setnonblock())
+                    .map_err(|e| format!("open capture on {iface}: {e}"))?;
+                cap.direction(pcap::Direction::In)
+                    .map_err(|e| e.to_string())?;
+                Ok(cap)
+            })();
+            let mut cap = match opened {
+                Ok(c) => {
+                    ready_tx.send(Ok(())).unwrap();
+                    c
+                }
+                Err(e) => {
+                    ready_tx.send(Err(e.clone())).unwrap();
+                    return Err(e);
+                }
+            };
+            let mut frames = Vec::new();
+            loop {
+                match cap.next_packet() {
+                    Ok(p) => frames.push(Captured {
+                        ts_ns: p.header.ts.tv_sec as u64 * 1_000_000_000
+                            + p.header.ts.tv_usec as u64,
+                        data: p.data.to_vec(),
+                    }),
+                    // Non-blocking: nothing there yet. The kernel stamps frames as they arrive,
+                    // so reading them a little later changes no timestamp.
+                    Err(pcap::Error::TimeoutExpired) if flag.load(Ordering::Relaxed) => {
+                        return Ok(frames)
+                    }
+                    Err(pcap::Error::TimeoutExpired) => {
+                        std::thread::sleep(Duration::from_millis(1))
+                    }
+                    Err(e) => return Err(e.to_string()),
+                }
+            }
+        });
+        ready_rx
+            .recv()
+            .unwrap()
+            .expect("capture on the receiving end");
+        PeerCapture { stop, thread }
+    }
+
+    /// Waits for frames still in flight, stops, and returns what arrived.
+    pub fn finish(self) -> Vec<Captured> {
+        std::thread::sleep(Duration::from_millis(300));
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.join().unwrap().expect("capture")
+    }
+}
+
+/// An Ethernet/IPv4/UDP frame of `len` bytes (at least 60) whose payload starts with `seq`.
+pub fn udp_frame(seq: u64, len: usize) -> Vec<u8> {
+    let mut f = vec![2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x08, 0x00];
+    let ip_len = (len - 14) as u16;
+    let mut ip = vec![
+        0x45, 0, 0, 0, 0, 0, 0, 0, 64, 17, 0, 0, 192, 0, 2, 1, 192, 0, 2, 2,
+    ];
+    ip[2..4].copy_from_slice(&ip_len.to_be_bytes());
+    let csum = !fold(
+        ip.chunks(2)
+            .map(|c| u32::from(u16::from_be_bytes([c[0], c[1]])))
+            .sum(),
+    );
+    ip[10..12].copy_from_slice(&csum.to_be_bytes());
+    f.extend_from_slice(&ip);
+    f.extend_from_slice(&[0x27, 0x10, 0, 9]);
+    f.extend_from_slice(&(ip_len - 20).to_be_bytes());
+    f.extend_from_slice(&[0, 0]);
+    f.extend_from_slice(&seq.to_be_bytes());
+    f.resize(len, 0);
+    f
+}
+
+fn fold(mut s: u32) -> u16 {
+    while s > 0xffff {
+        s = (s & 0xffff) + (s >> 16);
+    }
+    s as u16
+}
+
+/// The sequence number `udp_frame` put in a frame.
+pub fn seq_of(frame: &[u8]) -> u64 {
+    u64::from_be_bytes(frame[42..50].try_into().unwrap())
+}
+
+/// Writes a nanosecond pcap of link type `linktype` to a fresh file in a temporary folder.
+pub fn write_pcap(name: &str, linktype: u32, frames: &[(u64, Vec<u8>)]) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("netdiffd-replay-tests-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    let mut out = Vec::new();
+    out.extend_from_slice(&0xa1b23c4du32.to_le_bytes());
+    out.extend_from_slice(&[2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    out.extend_from_slice(&65535u32.to_le_bytes());
+    out.extend_from_slice(&linktype.to_le_bytes());
+    for (ts, data) in frames {
+        out.extend_from_slice(&((ts / 1_000_000_000) as u32).to_le_bytes());
+        out.extend_from_slice(&((ts % 1_000_000_000) as u32).to_le_bytes());
+        out.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        out.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        out.extend_from_slice(data);
+    }
+    std::fs::write(&path, out).unwrap();
+    path
+}
+
+/// A capture of `n` 64-byte UDP frames `gap_ns` apart.
+pub fn paced_capture(name: &str, n: u64, gap_ns: u64) -> PathBuf {
+    let frames: Vec<(u64, Vec<u8>)> = (0..n)
+        .map(|i| (1_700_000_000_000_000_000 + i * gap_ns, udp_frame(i, 64)))
+        .collect();
+    write_pcap(name, 1, &frames)
+}
+
+/// A corpus file (shared/corpus beside the crate).
+pub fn corpus(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/corpus")
+        .join(rel)
+}
+
+/// Every frame of a capture file, in order.
+pub fn frames_of(path: &Path) -> Vec<Vec<u8>> {
+    netdiffd::capture::CaptureReader::open(path)
+        .unwrap()
+        .map(|f| f.unwrap().data)
+        .collect()
+}
+
+/// The stdout of a finished run as text, after checking that it succeeded.
+pub fn stdout_ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "netdiffd failed ({}): {}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The JSON report of a finished `--json` run.
+pub fn json_ok(out: &Output) -> serde_json::Value {
+    serde_json::from_str(&stdout_ok(out)).expect("JSON report")
+}
