@@ -11,6 +11,7 @@ mod output;
 mod render;
 mod repair;
 mod replay;
+mod serve;
 mod train;
 
 use clap::{Parser, Subcommand};
@@ -52,6 +53,8 @@ pub enum Command {
     /// otherwise. Durations take a unit (ns, us, ms, s; a bare number is seconds). Ctrl-C stops
     /// at a packet boundary and prints the statistics.
     Replay(replay::ReplayArgs),
+    /// Run the daemon: HTTP API, schedules, metrics, systemd integration (see docs/service.md).
+    Serve(serve::ServeArgs),
 }
 
 /// Runs the parsed command line; the process exit code on success.
@@ -67,5 +70,6 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Render(a) => render::run(&a),
         Command::Repair(a) => repair::run(&a),
         Command::Replay(a) => replay::run(&a).map(|()| 0),
+        Command::Serve(a) => serve::run(&a),
     }
 }
