@@ -2,7 +2,6 @@
 //! same order, same start times), sampled one batch at a time so that a job can be cancelled
 //! between batches and every batch feeds the metrics.
 
-use super::metrics::Metrics;
 use crate::model::{sample, LoadedModel};
 use crate::pipeline::{ClassMix, JobError, JobOutput, JobSettings, MAX_FLOWS};
 use crate::repair::{repair_flow, FlowInput, RepairSettings};
@@ -19,44 +18,6 @@ pub trait GenerationObserver {
     fn repairing(&mut self) {}
     /// One flow of class `class` was repaired.
     fn flow_repaired(&mut self, _class: &str, _flow: &crate::repair::RepairedFlow) {}
-}
-
-/// Feeds the daemon's metrics.
-pub struct MetricsObserver<'a, F: FnMut()> {
-    /// The metrics.
-    pub metrics: &'a Metrics,
-    /// Called once when repair begins.
-    pub on_repair: F,
-    /// Flows repaired so far.
-    pub repaired: usize,
-}
-
-impl<F: FnMut()> GenerationObserver for MetricsObserver<'_, F> {
-    fn batch_sampled(&mut self, flows: usize, seconds: f64) {
-        self.metrics.generation_seconds.observe(seconds);
-        self.metrics
-            .generation_flows_per_second
-            .set(flows as f64 / seconds.max(1e-9));
-    }
-    fn repairing(&mut self) {
-        (self.on_repair)();
-    }
-    fn flow_repaired(&mut self, class: &str, flow: &crate::repair::RepairedFlow) {
-        self.repaired += 1;
-        self.metrics
-            .flows_generated
-            .with_label_values(&[class])
-            .inc();
-        self.metrics
-            .repair_bits_changed
-            .observe(flow.report.changed_ratio());
-        for (rule, n) in &flow.report.rules_applied {
-            self.metrics
-                .repair_rules
-                .with_label_values(&[rule])
-                .inc_by(*n);
-        }
-    }
 }
 
 /// Generates and repairs like [`crate::pipeline::generate`]; `Ok(None)` when `cancel` fired

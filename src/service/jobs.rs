@@ -71,7 +71,9 @@ pub struct Progress {
     pub started_at: Option<SystemTime>,
     /// When it finished.
     pub finished_at: Option<SystemTime>,
-    /// Flows generated and repaired so far.
+    /// Flows sampled from the model so far.
+    pub flows_sampled: usize,
+    /// Flows repaired so far (sampled flows without packets are dropped).
     pub flows_generated: usize,
     /// Frames written to the pcap.
     pub packets_written: u64,
@@ -168,6 +170,7 @@ impl Job {
             started_at: p.started_at.map(rfc3339),
             finished_at: p.finished_at.map(rfc3339),
             seconds: stages,
+            flows_sampled: p.flows_sampled,
             flows_generated: p.flows_generated,
             packets_written: p.packets_written,
             packets_sent: p
@@ -234,7 +237,9 @@ pub struct JobStatus {
     pub finished_at: Option<String>,
     /// Seconds spent per state.
     pub seconds: BTreeMap<&'static str, f64>,
-    /// Flows generated so far.
+    /// Flows sampled from the model so far.
+    pub flows_sampled: usize,
+    /// Flows repaired so far.
     pub flows_generated: usize,
     /// Frames written to the pcap.
     pub packets_written: u64,
@@ -331,6 +336,7 @@ impl Jobs {
                 stage_seconds: Vec::new(),
                 started_at: None,
                 finished_at: None,
+                flows_sampled: 0,
                 flows_generated: 0,
                 packets_written: 0,
                 pcap: None,

@@ -71,6 +71,12 @@ pub struct Metrics {
     pub http_duration: HistogramVec,
 }
 
+/// 1 µs … 100 ms in 1-2.5-5 steps.
+const LATENESS_BUCKETS: [f64; 16] = [
+    1e-6, 2.5e-6, 5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 2.5e-2,
+    5e-2, 0.1,
+];
+
 fn opts(name: &str, help: &str) -> Opts {
     Opts::new(name, help).namespace("netdiffd")
 }
@@ -153,7 +159,7 @@ impl Metrics {
             send_errors: icv("send_errors_total", "Frames that could not be sent, by interface and reason (send, oversize, unframeable).", &["interface", "reason"])?,
             send_retries: icv("send_retries_total", "Send retries, by interface and reason (enobufs, eagain).", &["interface", "reason"])?,
             send_late: icv("send_late_packets_total", "Frames sent later than the late threshold (100 µs), by interface.", &["interface"])?,
-            send_lateness: h("send_lateness_seconds", "Lateness of sent frames: each timed replay adds its median, p99 and largest lateness.", buckets(1e-6, 10f64.sqrt(), 11))?,
+            send_lateness: h("send_lateness_seconds", "Lateness of sent frames: each timed replay adds its median, p99 and largest lateness.", LATENESS_BUCKETS.to_vec())?,
             replay_drift,
             replays_running: igv("replays_running", "Replays running now, by interface.", &["interface"])?,
             reload_ok: ig("config_last_reload_successful", "1 when the last configuration (re)load succeeded.")?,

@@ -320,7 +320,11 @@ impl JobRequest {
         Ok(JobSpec {
             mix,
             flows,
-            seed: self.seed.or(cfg.generate.seed).unwrap_or_else(rand::random),
+            // 53 bits: a drawn seed stays exact in JSON clients that read numbers as doubles.
+            seed: self
+                .seed
+                .or(cfg.generate.seed)
+                .unwrap_or_else(|| rand::random::<u64>() >> 11),
             replay,
             keep_pcap,
         })

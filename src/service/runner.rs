@@ -2,8 +2,9 @@
 //! generate and repair (on a blocking thread), write the pcap (atomically), replay (on a
 //! thread of its own) — watching for cancellation between stages, batches and packets.
 
-use super::generation::{generate_in_batches, MetricsObserver};
+use super::generation::{generate_in_batches, GenerationObserver};
 use super::jobs::{Job, JobState};
+use super::metrics::Metrics;
 use super::replay_job;
 use super::spool;
 use super::state::{Active, Shared};
@@ -108,6 +109,38 @@ fn record_stage_times(shared: &Shared, job: &Job) {
         .observe(total);
 }
 
+/// Feeds a job's progress and the metrics as its flows are sampled and repaired.
+struct JobObserver<'a> {
+    metrics: &'a Metrics,
+    job: &'a Job,
+    sampled: usize,
+}
+
+impl GenerationObserver for JobObserver<'_> {
+    fn batch_sampled(&mut self, flows: usize, seconds: f64) {
+        self.sampled += flows;
+        self.job.progress().flows_sampled = self.sampled;
+        self.metrics.generation_seconds.observe(seconds);
+        self.metrics
+            .generation_flows_per_second
+            .set(flows as f64 / seconds.max(1e-9));
+    }
+
+    fn repairing(&mut self) {
+        self.job.set_state(JobState::Repairing);
+    }
+
+    fn flow_repaired(&mut self, class: &str, flow: &crate::repair::RepairedFlow) {
+        self.job.progress().flows_generated += 1;
+        let m = self.metrics;
+        m.flows_generated.with_label_values(&[class]).inc();
+        m.repair_bits_changed.observe(flow.report.changed_ratio());
+        for (rule, n) in &flow.report.rules_applied {
+            m.repair_rules.with_label_values(&[rule]).inc_by(*n);
+        }
+    }
+}
+
 async fn stages(shared: &Arc<Shared>, active: &Arc<Active>, job: &Arc<Job>) -> Result<(), End> {
     let cfg = &active.config;
     job.set_state(JobState::Generating);
@@ -131,26 +164,30 @@ async fn stages(shared: &Arc<Shared>, active: &Arc<Active>, job: &Arc<Job>) -> R
         },
         mean_flow_gap_ns: u64::try_from(cfg.generate.flow_gap.as_nanos()).unwrap_or(u64::MAX),
     };
-    let (model, j, sh) = (
+    let (model, job2, metrics) = (
         Arc::clone(&active.model),
         Arc::clone(job),
-        Arc::clone(shared),
+        shared.metrics.clone(),
     );
     let output = tokio::task::spawn_blocking(move || {
-        let job = Arc::clone(&j);
-        let mut observer = MetricsObserver {
-            metrics: &sh.metrics,
-            on_repair: move || j.set_state(JobState::Repairing),
-            repaired: 0,
+        let mut observer = JobObserver {
+            metrics: &metrics,
+            job: &job2,
+            sampled: 0,
         };
-        generate_in_batches(&model, &job.spec.mix, &settings, &job.cancel, &mut observer)
+        generate_in_batches(
+            &model,
+            &job2.spec.mix,
+            &settings,
+            &job2.cancel,
+            &mut observer,
+        )
     })
     .await
     .map_err(|e| End::Failed(format!("generation stopped: {e}")))?
     .map_err(|e| End::Failed(format!("generation: {e}")))?
     .ok_or(End::Cancelled)?;
     let flows: Vec<_> = output.flows.into_iter().map(|(_, f)| f).collect();
-    job.progress().flows_generated = flows.len();
     if flows.is_empty() {
         return Err(End::Failed("the model generated no packets".into()));
     }
