@@ -105,6 +105,34 @@ fn sighup_applies_a_good_configuration_and_keeps_the_old_one_on_a_bad_one() {
     d.wait_for_notification("READY=1", Duration::from_secs(10));
     assert!(d.log_text().contains("schedule[0].mix"), "{}", d.log_text());
 
+    // The model moved: a reload loads it from the new place; a missing one is refused.
+    let moved = d.dir.0.join("model2");
+    std::fs::create_dir_all(&moved).unwrap();
+    for f in ["card.json", "model.safetensors"] {
+        std::fs::copy(tiny_model().join(f), moved.join(f)).unwrap();
+    }
+    let model_line = format!("path = \"{}\"", tiny_model().display());
+    let relocated = base.replace(&model_line, &format!("path = \"{}\"", moved.display()));
+    std::fs::write(&d.config, &relocated).unwrap();
+    d.signal(SIGHUP);
+    d.wait_for_notification("READY=1", Duration::from_secs(10));
+    assert!(
+        d.log_text()
+            .contains(&format!("model {} loaded", moved.display())),
+        "{}",
+        d.log_text()
+    );
+    let gone = base.replace(&model_line, "path = \"/nonexistent/model\"");
+    std::fs::write(&d.config, &gone).unwrap();
+    d.signal(SIGHUP);
+    d.wait_for_notification("READY=1", Duration::from_secs(10));
+    assert!(
+        d.log_text().contains("/nonexistent/model"),
+        "{}",
+        d.log_text()
+    );
+    assert_eq!(d.http("GET", "/v1/classes", None).status, 200);
+
     // And a good one again.
     std::fs::write(&d.config, &base).unwrap();
     d.signal(SIGHUP);
@@ -204,20 +232,40 @@ fn refuses_to_start_without_a_usable_model_or_configuration() {
 }
 
 #[test]
-fn environment_overrides_apply_and_sigterm_stops_an_idle_daemon() {
+fn environment_overrides_a_metrics_listener_the_watchdog_and_a_clean_stop() {
     let dir = TempDir::new("env");
     let port = free_port();
     let other = free_port();
-    let text = config_text(&tiny_model(), &dir.0, port, "");
+    let metrics_port = free_port();
+    let text = config_text(
+        &tiny_model(),
+        &dir.0,
+        port,
+        &format!("[metrics]\nlisten = \"127.0.0.1:{metrics_port}\"\n"),
+    );
     let mut d = Daemon::spawn_with(
         dir,
         other,
         &text,
-        &[("NETDIFFD_API__LISTEN", &format!("127.0.0.1:{other}"))],
+        &[
+            (
+                "NETDIFFD_API__LISTEN",
+                format!("127.0.0.1:{other}").as_str(),
+            ),
+            ("WATCHDOG_USEC", "400000"),
+        ],
     );
     d.wait_for_notification("READY=1", Duration::from_secs(30));
     assert_eq!(d.http("GET", "/readyz", None).status, 200);
+    d.wait_for_notification("WATCHDOG=1", Duration::from_secs(2));
+    d.wait_for_notification("WATCHDOG=1", Duration::from_secs(1));
+    let r = service_support::http(metrics_port, "GET", "/metrics", None, None);
+    assert_eq!(r.status, 200);
+    assert!(r.body.contains("netdiffd_build_info{"), "{}", r.body);
+    assert_eq!(d.http("GET", "/metrics", None).status, 404);
     d.signal(SIGTERM);
+    d.wait_for_notification("STOPPING=1", Duration::from_secs(5));
     let status = d.wait_exit(Duration::from_secs(5));
     assert_eq!(status.code(), Some(0), "{}", d.log_text());
+    assert!(d.log_text().contains("stopped"));
 }

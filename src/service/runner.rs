@@ -228,7 +228,14 @@ async fn stages(shared: &Arc<Shared>, active: &Arc<Active>, job: &Arc<Job>) -> R
         .await
         .map_err(|e| End::Failed(format!("replay on {}: {e}", spec.iface)))?;
     let stop = report.stop.clone();
+    let (sent, failed) = (report.counters.packets, report.counters.failed);
     job.progress().replay_report = Some(report);
+    if sent == 0 && failed > 0 && stop == crate::replay::StopReason::Completed {
+        return Err(End::Failed(format!(
+            "replay on {}: none of the {failed} frames could be sent (see replay_report)",
+            spec.iface
+        )));
+    }
     match stop {
         crate::replay::StopReason::Cancelled => Err(End::Cancelled),
         crate::replay::StopReason::Failed(e) => {

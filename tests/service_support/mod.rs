@@ -522,6 +522,13 @@ impl Veth {
         ip(&["-n", &self.ns, "link", "set", &self.peer_if, "up"])
     }
 
+    /// Sets the MTU of both ends.
+    pub fn set_mtu(&self, mtu: u32) {
+        let mtu = mtu.to_string();
+        ip(&["link", "set", &self.host_if, "mtu", &mtu]).unwrap();
+        ip(&["-n", &self.ns, "link", "set", &self.peer_if, "mtu", &mtu]).unwrap();
+    }
+
     /// Starts capturing what arrives at the peer; returns once the capture is open.
     pub fn capture(&self) -> PeerCapture {
         PeerCapture::start(&self.ns, &self.peer_if)
@@ -583,8 +590,8 @@ impl PeerCapture {
                     .and_then(|c| {
                         c.immediate_mode(true)
                             .precision(pcap::Precision::Nano)
-                            .snaplen(2048)
-                            .buffer_size(16 << 20)
+                            .snaplen(65536)
+                            .buffer_size(64 << 20)
                             .open()
                     })
                     .and_then(|c| c.setnonblock())
