@@ -19,6 +19,7 @@ pub mod scheduler;
 pub mod signals;
 pub mod spool;
 pub mod state;
+pub mod validate;
 
 use state::{load_active, LoadError, Shared};
 use std::net::SocketAddr;
