@@ -83,6 +83,13 @@ async fn run_job(shared: Arc<Shared>, job: Arc<Job>, _slot: OwnedSemaphorePermit
         Some(e) => log::warn!("job {} failed: {e}", job.id),
         None => log::info!("job {} {}", job.id, state.name()),
     }
+    shared.notifier.status(&format!(
+        "running; job {} {}; {} queued, {} running",
+        job.id,
+        state.name(),
+        shared.jobs.queued(),
+        m.jobs_running.get()
+    ));
     let out = &active.config.output;
     let in_use = shared.jobs.pcaps_in_use();
     let removed = spool::prune(&out.spool, out.keep_files, out.max_age, &in_use);
