@@ -18,4 +18,5 @@ pub mod packets;
 pub mod pipeline;
 pub mod repair;
 pub mod replay;
+pub mod service;
 pub mod wire;

@@ -14,6 +14,7 @@ mod render;
 mod repair;
 mod replay;
 mod shared_args;
+mod serve;
 mod train;
 
 use clap::{Parser, Subcommand};
@@ -59,6 +60,8 @@ pub enum Command {
     Eval(eval::EvalArgs),
     /// Generate baseline synthetic traffic (uniform random values or per-class bit marginals).
     Baseline(baseline::BaselineArgs),
+    /// Run the daemon: HTTP API, schedules, metrics, systemd integration (see docs/service.md).
+    Serve(serve::ServeArgs),
 }
 
 /// Runs the parsed command line; the process exit code on success.
@@ -76,5 +79,6 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Replay(a) => replay::run(&a).map(|()| 0),
         Command::Eval(a) => eval::run(&a),
         Command::Baseline(a) => baseline::run(&a),
+        Command::Serve(a) => serve::run(&a),
     }
 }

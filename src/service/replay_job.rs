@@ -1,0 +1,117 @@
+//! The replay stage of a job: the replay engine on a thread of its own, its live counters
+//! copied into the metrics while it runs, and cancellation through its handle.
+
+use super::config::Config;
+use super::jobs::Job;
+use super::metrics::Metrics;
+use super::request::ReplaySpec;
+use crate::replay::{CounterSnapshot, ReplayConfig, ReplayReport, Replayer, SenderKind};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How often live counters are copied into the metrics.
+const PUBLISH_EVERY: Duration = Duration::from_millis(250);
+
+/// The engine's settings for replaying `file` as `spec` says.
+pub fn replay_config(spec: &ReplaySpec, file: &Path, cfg: &Config) -> ReplayConfig {
+    let mut rc = ReplayConfig::new(spec.iface.clone(), vec![file.to_path_buf()]);
+    rc.pace = spec.pace;
+    rc.loops = spec.loops;
+    rc.max_sleep = cfg.replay.max_sleep;
+    rc.duration = Some(cfg.limits.max_replay_duration);
+    rc.sender = match cfg.replay.sender.as_str() {
+        "pcap" => SenderKind::Pcap,
+        _ => SenderKind::platform_default(),
+    };
+    rc
+}
+
+/// Replays `file` for `job`; returns the engine's report, or why it could not start.
+pub async fn run(
+    job: &Arc<Job>,
+    rc: ReplayConfig,
+    metrics: &Metrics,
+) -> Result<ReplayReport, String> {
+    let iface = rc.iface.clone();
+    let replayer = tokio::task::spawn_blocking(move || Replayer::prepare(rc))
+        .await
+        .map_err(|e| format!("replay setup stopped: {e}"))?
+        .map_err(|e| e.to_string())?;
+    for w in replayer.warnings() {
+        log::warn!("job {}: {w}", job.id);
+    }
+    let handle = replayer.handle();
+    job.progress().replay = Some(handle.clone());
+    let (tx, mut rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name(format!("replay-job-{}", job.id))
+        .spawn(move || {
+            let _ = tx.send(replayer.run());
+        })
+        .map_err(|e| format!("cannot start the replay thread: {e}"))?;
+    let running = metrics.replays_running.with_label_values(&[&iface]);
+    running.inc();
+    let mut published = CounterSnapshot::default();
+    let mut tick = tokio::time::interval(PUBLISH_EVERY);
+    let mut cancel_sent = false;
+    let report = loop {
+        tokio::select! {
+            report = &mut rx => break report,
+            _ = job.cancel.cancelled(), if !cancel_sent => {
+                handle.cancel();
+                cancel_sent = true;
+            }
+            _ = tick.tick() => {
+                let now = handle.counters().snapshot();
+                publish(metrics, &iface, &published, &now);
+                published = now;
+            }
+        }
+    };
+    running.dec();
+    let report = report.map_err(|_| "the replay thread ended without a report".to_string())?;
+    publish(metrics, &iface, &published, &report.counters);
+    if let Some(l) = &report.lateness {
+        for ns in [l.p50_ns, l.p99_ns, l.max_ns] {
+            metrics.send_lateness.observe(ns as f64 / 1e9);
+        }
+        metrics
+            .replay_drift
+            .with_label_values(&[&iface])
+            .set(l.final_drift_ns as f64 / 1e9);
+    }
+    Ok(report)
+}
+
+/// Adds what the counters gained since `before` to the metrics.
+fn publish(m: &Metrics, iface: &str, before: &CounterSnapshot, now: &CounterSnapshot) {
+    let d = |a: u64, b: u64| a.saturating_sub(b);
+    m.packets_sent
+        .with_label_values(&[iface])
+        .inc_by(d(now.packets, before.packets));
+    m.bytes_sent
+        .with_label_values(&[iface])
+        .inc_by(d(now.bytes, before.bytes));
+    m.send_late
+        .with_label_values(&[iface])
+        .inc_by(d(now.late, before.late));
+    let other = |s: &CounterSnapshot| s.failed.saturating_sub(s.oversize + s.unframeable);
+    for (reason, n) in [
+        ("send", d(other(now), other(before))),
+        ("oversize", d(now.oversize, before.oversize)),
+        ("unframeable", d(now.unframeable, before.unframeable)),
+    ] {
+        if n > 0 {
+            m.send_errors.with_label_values(&[iface, reason]).inc_by(n);
+        }
+    }
+    for (reason, n) in [
+        ("enobufs", d(now.retried_enobufs, before.retried_enobufs)),
+        ("eagain", d(now.retried_eagain, before.retried_eagain)),
+    ] {
+        if n > 0 {
+            m.send_retries.with_label_values(&[iface, reason]).inc_by(n);
+        }
+    }
+}
