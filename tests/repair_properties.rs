@@ -64,6 +64,11 @@ fn assert_compliant(flow: &RepairedFlow, what: &str) {
             p.bytes.len(),
             "{at}: total length"
         );
+        assert!(
+            p.bytes.len() <= 1500,
+            "{at}: {} bytes, over the 1500-byte MTU",
+            p.bytes.len()
+        );
         assert!(ip.ttl() >= 1, "{at}: TTL");
         assert!(
             !ip.more_frags() && ip.frag_offset() == 0,

@@ -13,8 +13,8 @@ mod output;
 mod render;
 mod repair;
 mod replay;
-mod shared_args;
 mod serve;
+mod shared_args;
 mod train;
 
 use clap::{Parser, Subcommand};

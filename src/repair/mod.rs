@@ -161,6 +161,14 @@ pub fn repair_flow(
         })
         .collect();
     let sides = sides(&rows, &plans, proto, settings, input.hints, &mut rng);
+    if proto != ip_proto::TCP {
+        // UDP and ICMP: IPv4 header (20) and 8-byte transport header within the MTU.
+        let max_payload = usize::from(settings.mtu).saturating_sub(28);
+        for p in plans.iter_mut().filter(|p| p.payload_len > max_payload) {
+            p.payload_len = max_payload;
+            report.applied("length-clamp");
+        }
+    }
     let tcp_plans = if proto == ip_proto::TCP {
         Some(tcp::plan_tcp(
             &rows,

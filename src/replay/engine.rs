@@ -156,7 +156,7 @@ impl Replayer {
         let waiter = Waiter {
             spin_margin_ns: nanos(cfg.spin_margin),
         };
-        let cpu_start = sys::process_cpu_ns();
+        let cpu_start = sys::thread_cpu_ns();
         let start = waiter.now();
         let deadline = cfg.duration.map(|d| start.saturating_add(nanos(d)));
         let mut run = Run::new(
@@ -192,7 +192,7 @@ impl Replayer {
             flows: preloaded_flows + run.flows.len(),
             wall_ns: sys::monotonic_ns().saturating_sub(start),
             realtime: realtime.is_some(),
-            cpu_ns: sys::process_cpu_ns().saturating_sub(cpu_start),
+            cpu_ns: sys::thread_cpu_ns().saturating_sub(cpu_start),
             lateness,
             stop,
         }

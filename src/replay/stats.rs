@@ -231,7 +231,8 @@ pub struct ReplayReport {
     pub flows: u64,
     /// Time from the start of the run to its end (waits included), ns.
     pub wall_ns: u64,
-    /// CPU time (user + system) the process used during the run, ns.
+    /// CPU time (user + system) the replaying thread used during the run, ns (the engine's own
+    /// cost, whatever else the process does).
     pub cpu_ns: u64,
     /// The sending thread ran under SCHED_FIFO.
     pub realtime: bool,

@@ -148,14 +148,14 @@ pub(crate) fn set_sched(_state: SchedState) -> io::Result<()> {
     Ok(())
 }
 
-/// CPU time (user + system) this process has used, in nanoseconds.
-pub(crate) fn process_cpu_ns() -> u64 {
+/// CPU time (user + system) the calling thread has used, in nanoseconds.
+pub(crate) fn thread_cpu_ns() -> u64 {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
     };
     // SAFETY: `ts` is a valid, writable timespec; the clock id is a constant that exists.
-    unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
     (ts.tv_sec as u64)
         .saturating_mul(NS_PER_SEC)
         .saturating_add(ts.tv_nsec as u64)
