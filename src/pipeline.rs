@@ -2,7 +2,7 @@
 //! flows repaired into protocol-compliant packets out, with their start times spread so that
 //! many flows interleave on the wire.
 
-use crate::model::{sample, LoadedModel, ModelError, SampleSettings};
+use crate::model::{sample_with, LoadedModel, ModelError, SampleSettings};
 use crate::repair::{repair_flow, FlowInput, RepairError, RepairSettings, RepairedFlow};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -136,12 +136,39 @@ pub struct JobOutput {
     pub repair_seconds: f64,
 }
 
+/// What a running generation job reports, batch by batch and flow by flow (the daemon's
+/// progress and metrics).
+pub trait GenerationObserver {
+    /// A batch of `flows` flows was sampled in `seconds`.
+    fn batch_sampled(&mut self, _flows: usize, _seconds: f64) {}
+    /// Sampling is done; repair begins.
+    fn repairing(&mut self) {}
+    /// One flow of class `class` was repaired.
+    fn flow_repaired(&mut self, _class: &str, _flow: &RepairedFlow) {}
+}
+
+struct Silent;
+impl GenerationObserver for Silent {}
+
 /// Generates `settings.flows` flows of the classes of `mix` with `model`, and repairs them.
 pub fn generate(
     model: &LoadedModel,
     mix: &ClassMix,
     settings: &JobSettings,
 ) -> Result<JobOutput, JobError> {
+    generate_observed(model, mix, settings, &|| false, &mut Silent)?
+        .ok_or_else(|| JobError::Setting("generation stopped without being cancelled".into()))
+}
+
+/// As [`generate`], reporting progress to `observer` and stopping between sampling batches
+/// (and before repair) when `cancelled()` says so; `Ok(None)` then.
+pub fn generate_observed(
+    model: &LoadedModel,
+    mix: &ClassMix,
+    settings: &JobSettings,
+    cancelled: &dyn Fn() -> bool,
+    observer: &mut dyn GenerationObserver,
+) -> Result<Option<JobOutput>, JobError> {
     if settings.flows == 0 || settings.flows > MAX_FLOWS {
         return Err(JobError::Setting(format!(
             "flows must be 1..={MAX_FLOWS}, got {}",
@@ -171,9 +198,20 @@ pub fn generate(
         .into_iter()
         .map(|i| idx[i])
         .collect();
+    if cancelled() {
+        return Ok(None);
+    }
     let t = Instant::now();
-    let generated = sample(model, &classes, 0, &settings.sample)?;
+    let mut after_batch = |flows: usize, seconds: f64| {
+        observer.batch_sampled(flows, seconds);
+        !cancelled()
+    };
+    let Some(generated) = sample_with(model, &classes, 0, &settings.sample, &mut after_batch)?
+    else {
+        return Ok(None);
+    };
     let sample_seconds = t.elapsed().as_secs_f64();
+    observer.repairing();
     let t = Instant::now();
     let mut rng = StdRng::seed_from_u64(settings.sample.seed ^ 0xf10);
     let mut start = settings.repair.start_ns;
@@ -196,15 +234,16 @@ pub fn generate(
         };
         let r = repair_flow(&input, &rs, i as u64)
             .map_err(|source| JobError::Repair { index: i, source })?;
+        observer.flow_repaired(&class.name, &r);
         flows.push((class.name.clone(), r));
         let u: f64 = rng.random::<f64>().max(1e-12);
         start = start.saturating_add((-(u.ln()) * settings.mean_flow_gap_ns as f64) as u64);
     }
-    Ok(JobOutput {
+    Ok(Some(JobOutput {
         flows,
         sample_seconds,
         repair_seconds: t.elapsed().as_secs_f64(),
-    })
+    }))
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ pub mod train;
 pub use checkpoint::{device_for, load_card, load_model, LoadedModel, ModelCard, ModelError};
 pub use config::ModelConfig;
 pub use dataset::{Dataset, DatasetError, DatasetSettings, Split};
-pub use sample::{sample, GeneratedFlow, SampleSettings};
+pub use sample::{sample, sample_with, GeneratedFlow, SampleSettings};
 pub use train::{train, TrainSettings};
 
 use rand::Rng;

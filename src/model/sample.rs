@@ -71,6 +71,18 @@ pub fn sample(
     first_index: u64,
     settings: &SampleSettings,
 ) -> Result<Vec<GeneratedFlow>, ModelError> {
+    Ok(sample_with(m, classes, first_index, settings, &mut |_, _| true)?.unwrap_or_default())
+}
+
+/// As [`sample`], calling `after_batch(flows, seconds)` after each batch; when it returns false
+/// sampling stops and the result is `None` (a caller's cancellation between batches).
+pub fn sample_with(
+    m: &LoadedModel,
+    classes: &[usize],
+    first_index: u64,
+    settings: &SampleSettings,
+    after_batch: &mut dyn FnMut(usize, f64) -> bool,
+) -> Result<Option<Vec<GeneratedFlow>>, ModelError> {
     let cfg = &m.card.config;
     if let Some(&c) = classes.iter().find(|&&c| c >= cfg.classes) {
         return Err(ModelError::Device(format!(
@@ -115,6 +127,7 @@ pub fn sample(
     pending.sort_by_key(|p| (std::cmp::Reverse(rows_needed(p)), p.index));
     let mut out: Vec<Option<GeneratedFlow>> = vec![None; classes.len()];
     for chunk in pending.chunks_mut(settings.batch.max(1)) {
+        let started = std::time::Instant::now();
         let b = chunk.len();
         let l = chunk.iter().map(&rows_needed).max().unwrap_or(l);
         let mut x = Vec::with_capacity(b * l * ch);
@@ -187,8 +200,11 @@ pub fn sample(
                 ch,
             ));
         }
+        if !after_batch(b, started.elapsed().as_secs_f64()) {
+            return Ok(None);
+        }
     }
-    Ok(out.into_iter().flatten().collect())
+    Ok(Some(out.into_iter().flatten().collect()))
 }
 
 /// The diffusion steps DDIM visits, from the noisiest (T − 1) down to 0, evenly spaced.
