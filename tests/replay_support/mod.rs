@@ -6,12 +6,10 @@
 //! in its own namespace with no addresses and no routes.
 #![allow(dead_code)]
 
-use std::fs::File;
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -139,7 +137,7 @@ impl Testbed {
 
     /// Starts capturing what arrives on the receiving end; returns once the capture is open.
     pub fn capture(&self) -> PeerCapture {
-        PeerCapture::start(&self.ns_rx, &self.if_rx)
+        PeerCapture::start(&self.ns_rx, &self.if_rx, 2048)
     }
 
     /// Runs `f` on a thread inside the sending namespace.
@@ -213,100 +211,10 @@ fn disable_ipv6(ns: &str) -> Result<(), String> {
     .map_err(|_| "IPv6 setup thread panicked".to_string())?
 }
 
-/// Moves the calling thread into network namespace `ns`.
-pub fn enter_netns(ns: &str) -> std::io::Result<()> {
-    let f = File::open(Path::new("/var/run/netns").join(ns))?;
-    // SAFETY: `f` is an open network-namespace file for the duration of the call; setns only
-    // changes the calling thread's network namespace.
-    let rc = unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
-    }
-}
-
-/// A frame as captured on the receiving end.
-#[derive(Debug, Clone)]
-pub struct Captured {
-    pub ts_ns: u64,
-    pub data: Vec<u8>,
-}
-
-/// A libpcap capture running on a thread inside the receiving namespace.
-pub struct PeerCapture {
-    stop: Arc<AtomicBool>,
-    thread: JoinHandle<Result<Vec<Captured>, String>>,
-}
-
-impl PeerCapture {
-    fn start(ns: &str, iface: &str) -> PeerCapture {
-        let stop = Arc::new(AtomicBool::new(false));
-        let (ready_tx, ready_rx) = mpsc::channel();
-        let (ns, iface, flag) = (ns.to_string(), iface.to_string(), Arc::clone(&stop));
-        let thread = std::thread::spawn(move || {
-            let opened = (|| -> Result<pcap::Capture<pcap::Active>, String> {
-                enter_netns(&ns).map_err(|e| format!("setns {ns}: {e}"))?;
-                let cap = pcap::Capture::from_device(iface.as_str())
-                    .and_then(|c| {
-                        c.immediate_mode(true)
-                            .precision(pcap::Precision::Nano)
-                            // Immediate mode uses fixed ring slots sized by the snap length:
-                            // 2 KiB slots (frames here are at most 1514 bytes) give 32k of them.
-                            .snaplen(2048)
-                            .buffer_size(64 << 20)
-                            .open()
-                    })
-                    .and_then(|c| c.setnonblock())
-                    .map_err(|e| format!("open capture on {iface}: {e}"))?;
-                cap.direction(pcap::Direction::In)
-                    .map_err(|e| e.to_string())?;
-                Ok(cap)
-            })();
-            let mut cap = match opened {
-                Ok(c) => {
-                    ready_tx.send(Ok(())).unwrap();
-                    c
-                }
-                Err(e) => {
-                    ready_tx.send(Err(e.clone())).unwrap();
-                    return Err(e);
-                }
-            };
-            let mut frames = Vec::new();
-            loop {
-                match cap.next_packet() {
-                    Ok(p) => frames.push(Captured {
-                        ts_ns: p.header.ts.tv_sec as u64 * 1_000_000_000
-                            + p.header.ts.tv_usec as u64,
-                        data: p.data.to_vec(),
-                    }),
-                    // Non-blocking: nothing there yet. The kernel stamps frames as they arrive,
-                    // so reading them a little later changes no timestamp.
-                    Err(pcap::Error::TimeoutExpired) if flag.load(Ordering::Relaxed) => {
-                        return Ok(frames)
-                    }
-                    Err(pcap::Error::TimeoutExpired) => {
-                        std::thread::sleep(Duration::from_millis(1))
-                    }
-                    Err(e) => return Err(e.to_string()),
-                }
-            }
-        });
-        ready_rx
-            .recv()
-            .unwrap()
-            .expect("capture on the receiving end");
-        PeerCapture { stop, thread }
-    }
-
-    /// Waits for frames still in flight, stops, and returns what arrived.
-    pub fn finish(self) -> Vec<Captured> {
-        std::thread::sleep(Duration::from_millis(300));
-        self.stop.store(true, Ordering::Relaxed);
-        self.thread.join().unwrap().expect("capture")
-    }
-}
+#[path = "../common/netns_capture.rs"]
+mod netns_capture;
+#[allow(unused_imports)]
+pub use netns_capture::{enter_netns, Captured, PeerCapture};
 
 /// An Ethernet/IPv4/UDP frame of `len` bytes (at least 60) whose payload starts with `seq`.
 pub fn udp_frame(seq: u64, len: usize) -> Vec<u8> {

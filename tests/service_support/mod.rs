@@ -531,7 +531,7 @@ impl Veth {
 
     /// Starts capturing what arrives at the peer; returns once the capture is open.
     pub fn capture(&self) -> PeerCapture {
-        PeerCapture::start(&self.ns, &self.peer_if)
+        PeerCapture::start(&self.ns, &self.peer_if, 65536)
     }
 }
 
@@ -550,95 +550,10 @@ fn write_sysctl(path: &str) -> Result<(), String> {
     }
 }
 
-/// Moves the calling thread into network namespace `ns`.
-pub fn enter_netns(ns: &str) -> std::io::Result<()> {
-    use std::os::fd::AsRawFd;
-    let f = std::fs::File::open(Path::new("/var/run/netns").join(ns))?;
-    // SAFETY: `f` is an open network-namespace file for the duration of the call; setns only
-    // changes the calling thread's network namespace.
-    let rc = unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
-    }
-}
-
-/// A frame as captured: kernel timestamp (ns since the Unix epoch) and bytes.
-#[derive(Debug, Clone)]
-pub struct Captured {
-    pub ts_ns: u64,
-    pub data: Vec<u8>,
-}
-
-/// A libpcap capture on a thread inside a namespace.
-pub struct PeerCapture {
-    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    thread: std::thread::JoinHandle<Result<Vec<Captured>, String>>,
-}
-
-impl PeerCapture {
-    fn start(ns: &str, iface: &str) -> PeerCapture {
-        use std::sync::atomic::AtomicBool;
-        let stop = std::sync::Arc::new(AtomicBool::new(false));
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-        let (ns, iface, flag) = (ns.to_string(), iface.to_string(), stop.clone());
-        let thread = std::thread::spawn(move || {
-            let opened = (|| -> Result<pcap::Capture<pcap::Active>, String> {
-                enter_netns(&ns).map_err(|e| format!("setns {ns}: {e}"))?;
-                let cap = pcap::Capture::from_device(iface.as_str())
-                    .and_then(|c| {
-                        c.immediate_mode(true)
-                            .precision(pcap::Precision::Nano)
-                            .snaplen(65536)
-                            .buffer_size(64 << 20)
-                            .open()
-                    })
-                    .and_then(|c| c.setnonblock())
-                    .map_err(|e| format!("open capture on {iface}: {e}"))?;
-                cap.direction(pcap::Direction::In)
-                    .map_err(|e| e.to_string())?;
-                Ok(cap)
-            })();
-            let mut cap = match opened {
-                Ok(c) => {
-                    let _ = ready_tx.send(Ok(()));
-                    c
-                }
-                Err(e) => {
-                    let _ = ready_tx.send(Err(e.clone()));
-                    return Err(e);
-                }
-            };
-            let mut frames = Vec::new();
-            loop {
-                match cap.next_packet() {
-                    Ok(p) => frames.push(Captured {
-                        ts_ns: p.header.ts.tv_sec as u64 * 1_000_000_000
-                            + p.header.ts.tv_usec as u64,
-                        data: p.data.to_vec(),
-                    }),
-                    Err(pcap::Error::TimeoutExpired) if flag.load(Ordering::Relaxed) => {
-                        return Ok(frames)
-                    }
-                    Err(pcap::Error::TimeoutExpired) => {
-                        std::thread::sleep(Duration::from_millis(1))
-                    }
-                    Err(e) => return Err(e.to_string()),
-                }
-            }
-        });
-        ready_rx.recv().unwrap().expect("capture on the peer end");
-        PeerCapture { stop, thread }
-    }
-
-    /// Waits for frames still in flight, stops, and returns what arrived.
-    pub fn finish(self) -> Vec<Captured> {
-        std::thread::sleep(Duration::from_millis(300));
-        self.stop.store(true, Ordering::Relaxed);
-        self.thread.join().unwrap().expect("capture")
-    }
-}
+#[path = "../common/netns_capture.rs"]
+mod netns_capture;
+#[allow(unused_imports)]
+pub use netns_capture::{enter_netns, Captured, PeerCapture};
 
 /// True for an Ethernet/IPv4 frame whose source is in the test-bed range 198.18.0.0/15.
 pub fn is_test_bed_frame(frame: &[u8]) -> bool {

@@ -1,0 +1,105 @@
+//! A libpcap capture on a thread inside a network namespace, shared by the replay and the
+//! daemon test supports (each includes this file with `#[path]`).
+
+use std::fs::File;
+use std::os::fd::AsRawFd;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// Moves the calling thread into network namespace `ns`.
+pub fn enter_netns(ns: &str) -> std::io::Result<()> {
+    let f = File::open(Path::new("/var/run/netns").join(ns))?;
+    // SAFETY: `f` is an open network-namespace file for the duration of the call; setns only
+    // changes the calling thread's network namespace.
+    let rc = unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+/// A frame as captured on the receiving end.
+#[derive(Debug, Clone)]
+pub struct Captured {
+    pub ts_ns: u64,
+    pub data: Vec<u8>,
+}
+
+/// A libpcap capture running on a thread inside the receiving namespace.
+pub struct PeerCapture {
+    stop: Arc<AtomicBool>,
+    thread: JoinHandle<Result<Vec<Captured>, String>>,
+}
+
+impl PeerCapture {
+    /// Starts capturing on `iface` inside `ns`, frames cut at `snaplen` bytes. Immediate mode
+    /// uses fixed ring slots sized by the snap length, so a small one gives many slots.
+    pub fn start(ns: &str, iface: &str, snaplen: i32) -> PeerCapture {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (ready_tx, ready_rx) = mpsc::channel();
+        let (ns, iface, flag) = (ns.to_string(), iface.to_string(), Arc::clone(&stop));
+        let thread = std::thread::spawn(move || {
+            let opened = (|| -> Result<pcap::Capture<pcap::Active>, String> {
+                enter_netns(&ns).map_err(|e| format!("setns {ns}: {e}"))?;
+                let cap = pcap::Capture::from_device(iface.as_str())
+                    .and_then(|c| {
+                        c.immediate_mode(true)
+                            .precision(pcap::Precision::Nano)
+                            .snaplen(snaplen)
+                            .buffer_size(64 << 20)
+                            .open()
+                    })
+                    .and_then(|c| c.setnonblock())
+                    .map_err(|e| format!("open capture on {iface}: {e}"))?;
+                cap.direction(pcap::Direction::In)
+                    .map_err(|e| e.to_string())?;
+                Ok(cap)
+            })();
+            let mut cap = match opened {
+                Ok(c) => {
+                    ready_tx.send(Ok(())).unwrap();
+                    c
+                }
+                Err(e) => {
+                    ready_tx.send(Err(e.clone())).unwrap();
+                    return Err(e);
+                }
+            };
+            let mut frames = Vec::new();
+            loop {
+                match cap.next_packet() {
+                    Ok(p) => frames.push(Captured {
+                        ts_ns: p.header.ts.tv_sec as u64 * 1_000_000_000
+                            + p.header.ts.tv_usec as u64,
+                        data: p.data.to_vec(),
+                    }),
+                    // Non-blocking: nothing there yet. The kernel stamps frames as they arrive,
+                    // so reading them a little later changes no timestamp.
+                    Err(pcap::Error::TimeoutExpired) if flag.load(Ordering::Relaxed) => {
+                        return Ok(frames)
+                    }
+                    Err(pcap::Error::TimeoutExpired) => {
+                        std::thread::sleep(Duration::from_millis(1))
+                    }
+                    Err(e) => return Err(e.to_string()),
+                }
+            }
+        });
+        ready_rx
+            .recv()
+            .unwrap()
+            .expect("capture on the receiving end");
+        PeerCapture { stop, thread }
+    }
+
+    /// Waits for frames still in flight, stops, and returns what arrived.
+    pub fn finish(self) -> Vec<Captured> {
+        std::thread::sleep(Duration::from_millis(300));
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.join().unwrap().expect("capture")
+    }
+}
