@@ -2,6 +2,8 @@
 //! the library's `eval::tshark`, in the tuple form these tests use).
 #![allow(dead_code)]
 
+mod netns;
+
 use std::path::Path;
 use std::process::Command;
 
@@ -92,7 +94,7 @@ impl NetnsVeth {
                     s.join(" ")
                 );
                 drop(n);
-                if std::env::var("CI").is_ok_and(|v| v == "true") {
+                if netns::on_ci() {
                     panic!("{msg}");
                 }
                 eprintln!("SKIPPED: {msg}");

@@ -27,26 +27,6 @@ pub struct Testbed {
     _turn: MutexGuard<'static, ()>,
 }
 
-fn ip(args: &[&str]) -> Result<(), String> {
-    let out = Command::new("ip")
-        .args(args)
-        .output()
-        .map_err(|e| format!("cannot run ip: {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "ip {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
-    }
-}
-
-fn on_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true")
-}
-
 impl Testbed {
     /// Makes the namespaces and the veth pair. When that is impossible (not root, no iproute2),
     /// fails the test under CI=true and otherwise returns `None` after saying why.
@@ -211,10 +191,10 @@ fn disable_ipv6(ns: &str) -> Result<(), String> {
     .map_err(|_| "IPv6 setup thread panicked".to_string())?
 }
 
-#[path = "../common/netns_capture.rs"]
-mod netns_capture;
+#[path = "../common/netns.rs"]
+mod netns;
 #[allow(unused_imports)]
-pub use netns_capture::{enter_netns, Captured, PeerCapture};
+pub use netns::{enter_netns, ip, on_ci, Captured, PeerCapture};
 
 /// An Ethernet/IPv4/UDP frame of `len` bytes (at least 60) whose payload starts with `seq`.
 pub fn udp_frame(seq: u64, len: usize) -> Vec<u8> {

@@ -435,11 +435,6 @@ pub fn metric_names(text: &str) -> Vec<String> {
         .collect()
 }
 
-/// True under CI=true, where tests that need root must not skip.
-pub fn on_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true")
-}
-
 /// A veth pair: `host_if` in this (the root) network namespace, where the daemon replays
 /// onto it, and `peer_if` in the private namespace `ns`, where the test captures. Nothing
 /// reaches any other network: the pair joins only these two ends, neither has an address, and
@@ -448,22 +443,6 @@ pub struct Veth {
     pub ns: String,
     pub host_if: String,
     pub peer_if: String,
-}
-
-fn ip(args: &[&str]) -> Result<(), String> {
-    let out = Command::new("ip")
-        .args(args)
-        .output()
-        .map_err(|e| format!("cannot run ip: {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "ip {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
-    }
 }
 
 impl Veth {
@@ -550,10 +529,10 @@ fn write_sysctl(path: &str) -> Result<(), String> {
     }
 }
 
-#[path = "../common/netns_capture.rs"]
-mod netns_capture;
+#[path = "../common/netns.rs"]
+mod netns;
 #[allow(unused_imports)]
-pub use netns_capture::{enter_netns, Captured, PeerCapture};
+pub use netns::{enter_netns, ip, on_ci, Captured, PeerCapture};
 
 /// True for an Ethernet/IPv4 frame whose source is in the test-bed range 198.18.0.0/15.
 pub fn is_test_bed_frame(frame: &[u8]) -> bool {

@@ -1,13 +1,37 @@
-//! A libpcap capture on a thread inside a network namespace, shared by the replay and the
-//! daemon test supports (each includes this file with `#[path]`).
+//! Network-namespace helpers shared by the replay and the daemon test supports (each includes
+//! this file with `#[path]`): running `ip`, the CI rule, and a libpcap capture on a thread
+//! inside a namespace.
 
 use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::path::Path;
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 use std::time::Duration;
+
+/// Runs `ip ARGS`, returning its error output when it fails.
+pub fn ip(args: &[&str]) -> Result<(), String> {
+    let out = Command::new("ip")
+        .args(args)
+        .output()
+        .map_err(|e| format!("cannot run ip: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "ip {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+/// True under CI=true, where tests that need root must fail rather than skip.
+pub fn on_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+}
 
 /// Moves the calling thread into network namespace `ns`.
 pub fn enter_netns(ns: &str) -> std::io::Result<()> {
