@@ -3,13 +3,15 @@
 //! for the same seed, and refuses damaged model files with a clear error.
 
 use candle_core::Device;
-use netdiffd::flows::Labels;
 use netdiffd::model::checkpoint::{load_model, ModelError, CARD_FILE, WEIGHTS_FILE};
-use netdiffd::model::dataset::{corpus_files, Dataset, DatasetSettings};
-use netdiffd::model::{sample, train, ModelConfig, SampleSettings, TrainSettings};
+use netdiffd::model::{sample, train, SampleSettings, TrainSettings};
 use netdiffd::pipeline::{generate, ClassMix, JobError, JobSettings};
 use netdiffd::repair::RepairSettings;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+
+#[path = "common/tiny_model.rs"]
+mod tiny_model;
+use tiny_model::{link_tiny_corpus, tiny_config, tiny_dataset};
 
 struct TempDir(PathBuf);
 impl Drop for TempDir {
@@ -21,51 +23,13 @@ impl Drop for TempDir {
 /// A corpus of two classes made of links to real captures.
 fn tiny_corpus(tag: &str) -> TempDir {
     let dir = std::env::temp_dir().join(format!("netdiffd-model-{tag}-{}", std::process::id()));
-    let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
-    for (class, file) in [
-        ("dns", "dns/dns_ambiguous_names.pcap"),
-        ("ftp_mail", "ftp_mail/smtp.pcap"),
-    ] {
-        std::fs::create_dir_all(dir.join(class)).unwrap();
-        let src = shared.join(file).canonicalize().unwrap();
-        std::os::unix::fs::symlink(
-            src,
-            dir.join(class).join(Path::new(file).file_name().unwrap()),
-        )
-        .unwrap();
-    }
+    link_tiny_corpus(&dir);
     TempDir(dir)
-}
-
-fn tiny_config(classes: usize) -> ModelConfig {
-    ModelConfig {
-        max_packets: 8,
-        d_model: 32,
-        layers: 1,
-        heads: 2,
-        mlp_ratio: 2,
-        timesteps: 100,
-        ..ModelConfig::cpu_default(classes)
-    }
 }
 
 fn trained(tag: &str) -> (TempDir, PathBuf, Vec<f32>) {
     let corpus = tiny_corpus(tag);
-    let files = corpus_files(&corpus.0).unwrap();
-    let settings = DatasetSettings {
-        max_packets: 8,
-        holdout_one_file_per_class: false,
-        ..DatasetSettings::default()
-    };
-    let ds = Dataset::build(
-        &corpus.0,
-        &files,
-        &Labels::from_folders(),
-        &Default::default(),
-        &settings,
-        |_| {},
-    )
-    .unwrap();
+    let ds = tiny_dataset(&corpus.0);
     assert_eq!(ds.classes.len(), 2);
     let out = corpus.0.join("model");
     let ts = TrainSettings {

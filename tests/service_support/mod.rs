@@ -3,10 +3,8 @@
 //! HTTP/1.1 client, and readers for the Prometheus text format.
 #![allow(dead_code)]
 
-use netdiffd::flows::Labels;
 use netdiffd::model::checkpoint::load_model;
-use netdiffd::model::dataset::{corpus_files, Dataset, DatasetSettings};
-use netdiffd::model::{train, ModelConfig, TrainSettings};
+use netdiffd::model::{train, TrainSettings};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::os::unix::net::UnixDatagram;
@@ -15,6 +13,10 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+#[path = "../common/tiny_model.rs"]
+mod tiny_model;
+use tiny_model::{link_tiny_corpus, tiny_config, tiny_dataset};
 
 static NEXT: AtomicUsize = AtomicUsize::new(0);
 static MODEL: Mutex<Option<PathBuf>> = Mutex::new(None);
@@ -58,46 +60,9 @@ pub fn tiny_model() -> PathBuf {
 
 fn train_tiny(out: &Path) {
     let corpus = TempDir::new("corpus");
-    let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
-    for (class, file) in [
-        ("dns", "dns/dns_ambiguous_names.pcap"),
-        ("ftp_mail", "ftp_mail/smtp.pcap"),
-    ] {
-        std::fs::create_dir_all(corpus.0.join(class)).unwrap();
-        let src = shared.join(file).canonicalize().expect("corpus capture");
-        std::os::unix::fs::symlink(
-            src,
-            corpus
-                .0
-                .join(class)
-                .join(Path::new(file).file_name().unwrap()),
-        )
-        .unwrap();
-    }
-    let files = corpus_files(&corpus.0).unwrap();
-    let settings = DatasetSettings {
-        max_packets: 8,
-        holdout_one_file_per_class: false,
-        ..DatasetSettings::default()
-    };
-    let ds = Dataset::build(
-        &corpus.0,
-        &files,
-        &Labels::from_folders(),
-        &Default::default(),
-        &settings,
-        |_| {},
-    )
-    .unwrap();
-    let config = ModelConfig {
-        max_packets: 8,
-        d_model: 32,
-        layers: 1,
-        heads: 2,
-        mlp_ratio: 2,
-        timesteps: 100,
-        ..ModelConfig::cpu_default(2)
-    };
+    link_tiny_corpus(&corpus.0);
+    let ds = tiny_dataset(&corpus.0);
+    let config = tiny_config(2);
     let ts = TrainSettings {
         steps: 20,
         batch_size: 8,
