@@ -124,14 +124,7 @@ fn histogram_panel(
     let mut chart = b
         .build_cartesian_2d(-0.5f64..n as f64 - 0.5, 0f64..ymax)
         .map_err(s)?;
-    let fmt = |x: &f64| {
-        let i = x.round();
-        if (x - i).abs() < 1e-6 && i >= 0.0 && (i as usize) < keys.len() {
-            label(keys[i as usize])
-        } else {
-            String::new()
-        }
-    };
+    let fmt = |x: &f64| category_at(*x, keys.len()).map_or(String::new(), |i| label(keys[i]));
     let mut mesh = chart.configure_mesh();
     mesh.disable_x_mesh();
     if text {
@@ -243,14 +236,8 @@ fn similarity_bars(path: &Path, report: &EvalReport) -> Result<(), EvalError> {
                 .build_cartesian_2d(-0.5f64..n as f64 - 0.5, 0f64..1.05)
                 .map_err(s)?;
             let names: Vec<String> = sets.iter().map(|x| x.set.clone()).collect();
-            let fmt = |x: &f64| {
-                let i = x.round();
-                if (x - i).abs() < 1e-6 && i >= 0.0 && (i as usize) < names.len() {
-                    names[i as usize].clone()
-                } else {
-                    String::new()
-                }
-            };
+            let fmt =
+                |x: &f64| category_at(*x, names.len()).map_or(String::new(), |i| names[i].clone());
             let mut mesh = chart.configure_mesh();
             mesh.disable_x_mesh();
             if text {
@@ -385,4 +372,10 @@ pub fn draw_all(
         out.push("mixing.png".to_string());
     }
     Ok(out)
+}
+
+/// The category whose tick sits at axis position `x` (categories at 0, 1, …, `n` − 1), if any.
+fn category_at(x: f64, n: usize) -> Option<usize> {
+    let i = x.round();
+    ((x - i).abs() < 1e-6 && i >= 0.0 && (i as usize) < n).then_some(i as usize)
 }
