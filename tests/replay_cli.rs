@@ -19,7 +19,7 @@ fn corpus_capture_arrives_complete_in_order_and_identical() {
     let Some(bed) = Testbed::new() else { return };
     let file = corpus("ftp_mail/smtp.pcap");
     let want = frames_of(&file);
-    for sender in ["mmsg", "pcap"] {
+    for sender in ["xdp", "mmsg", "pcap"] {
         let cap = bed.capture();
         let report = json_ok(&bed.replay(&["--sender", sender, "--json", file.to_str().unwrap()]));
         let got = cap.finish();
@@ -29,6 +29,38 @@ fn corpus_capture_arrives_complete_in_order_and_identical() {
         assert_eq!(report["sender"], sender);
         assert_eq!(report["stop"]["reason"], "completed");
     }
+}
+
+#[test]
+fn auto_picks_af_xdp_and_gives_way_to_mmsg_where_it_cannot_open() {
+    let Some(bed) = Testbed::new() else { return };
+    let file = corpus("ftp_mail/smtp.pcap");
+    let path = file.to_str().unwrap();
+    let want = frames_of(&file);
+    let report = json_ok(&bed.replay(&["-t", "--json", path]));
+    assert_eq!(report["sender"], "xdp", "the default on Linux");
+    // AF_XDP always bypasses the queueing discipline; asking for the bypass setting names mmsg.
+    let report = json_ok(&bed.replay(&["-t", "--qdisc-bypass", "--json", path]));
+    assert_eq!(report["sender"], "mmsg");
+    // A 9000-byte MTU does not fit AF_XDP's 4096-byte buffers.
+    bed.set_mtu(9000);
+    let out = bed.replay(&["-t", "--sender", "xdp", path]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("MTU 9000") && err.contains("--sender mmsg"),
+        "{err}"
+    );
+    let cap = bed.capture();
+    let out = bed.replay(&["-t", "--json", path]);
+    let report = json_ok(&out);
+    assert_same_frames(&cap.finish(), &want);
+    assert_eq!(report["sender"], "mmsg");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("note: AF_XDP sender unavailable, using mmsg"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -48,12 +48,12 @@ fn cancel_from_another_thread_stops_at_a_packet_boundary() {
 }
 
 #[test]
-fn both_senders_deliver_every_frame_in_order_at_top_speed() {
+fn every_sender_delivers_every_frame_in_order_at_top_speed() {
     let Some(bed) = Testbed::new() else { return };
     let n = 20_000u64;
     let frames: Vec<(u64, Vec<u8>)> = (0..n).map(|i| (i, udp_frame(i, 64))).collect();
     let file = write_pcap("top.pcap", 1, &frames);
-    for sender in [SenderKind::Mmsg, SenderKind::Pcap] {
+    for sender in [SenderKind::Xdp, SenderKind::Mmsg, SenderKind::Pcap] {
         let mut cfg = ReplayConfig::new(bed.if_tx.clone(), vec![file.clone()]);
         cfg.pace = Pace::TopSpeed;
         cfg.preload = true;
@@ -66,6 +66,7 @@ fn both_senders_deliver_every_frame_in_order_at_top_speed() {
         let got = cap.finish();
         assert_eq!(report.stop, StopReason::Completed);
         assert_eq!(report.counters.packets, n, "{sender:?}");
+        assert_eq!(report.sender, sender.name());
         assert_eq!(got.len() as u64, n, "{sender:?}: frames received");
         assert!(
             got.iter()

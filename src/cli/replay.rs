@@ -61,15 +61,16 @@ pub struct ReplayArgs {
     #[arg(short = 'K', long, visible_alias = "preload-pcap")]
     pub preload: bool,
 
-    /// How frames are sent: pcap (libpcap, one system call per frame) or mmsg (batched
-    /// AF_PACKET sendmmsg, Linux) [default: mmsg on Linux, else pcap].
+    /// How frames are sent: pcap (libpcap, one system call per frame), mmsg (batched AF_PACKET
+    /// sendmmsg, Linux), xdp (AF_XDP in copy mode, Linux) or auto (xdp where it opens, else
+    /// mmsg) [default: auto on Linux, else pcap].
     #[arg(long, value_enum)]
     pub sender: Option<SenderArg>,
     /// Most frames handed to the sender at once.
     #[arg(long, value_name = "N", default_value_t = 64)]
     pub batch: usize,
     /// With the mmsg sender, hand frames straight to the driver, past the interface's queueing
-    /// discipline (PACKET_QDISC_BYPASS).
+    /// discipline (PACKET_QDISC_BYPASS; the xdp sender always does, so auto picks mmsg).
     #[arg(long)]
     pub qdisc_bypass: bool,
     /// Retries of a frame the kernel refuses with ENOBUFS/EAGAIN before it counts as failed.
@@ -131,6 +132,10 @@ pub enum SenderArg {
     Pcap,
     /// AF_PACKET sendmmsg.
     Mmsg,
+    /// AF_XDP, copy mode.
+    Xdp,
+    /// xdp where it opens, else mmsg.
+    Auto,
 }
 
 /// `--catch-up` values.
@@ -206,6 +211,8 @@ impl ReplayArgs {
             c.sender = match s {
                 SenderArg::Pcap => SenderKind::Pcap,
                 SenderArg::Mmsg => SenderKind::Mmsg,
+                SenderArg::Xdp => SenderKind::Xdp,
+                SenderArg::Auto => SenderKind::Auto,
             };
         }
         c.batch = self.batch;
@@ -237,6 +244,9 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<()> {
     let replayer = Replayer::prepare(args.to_config())?;
     for w in replayer.warnings() {
         eprintln!("netdiffd: warning: {w}");
+    }
+    for n in replayer.notes() {
+        eprintln!("netdiffd: note: {n}");
     }
     let cancel = replayer.handle().cancel_flag();
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {

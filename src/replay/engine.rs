@@ -52,6 +52,7 @@ pub struct Replayer {
     ethernet_out: bool,
     handle: ReplayHandle,
     warnings: Vec<String>,
+    notes: Vec<String>,
 }
 
 impl std::fmt::Debug for Replayer {
@@ -70,8 +71,10 @@ impl Replayer {
         validate(&config)?;
         let iface = InterfaceInfo::probe(&config.iface)?;
         let inputs = open_inputs(&config, &iface)?;
-        let sink = open_sender(&config, &iface)?;
+        let mut notes = Vec::new();
+        let sink = open_sender(&config, &iface, &mut notes)?;
         let mut r = Replayer::assemble(config, &iface, inputs, sink);
+        r.notes = notes;
         if iface.carrier == Some(false) {
             r.warnings.insert(
                 0,
@@ -128,6 +131,7 @@ impl Replayer {
             sink,
             handle: ReplayHandle::default(),
             warnings,
+            notes: Vec::new(),
         }
     }
 
@@ -140,6 +144,11 @@ impl Replayer {
     /// be sent).
     pub fn warnings(&self) -> &[String] {
         &self.warnings
+    }
+
+    /// Things worth knowing that need no action (which sender gave way to which, and why).
+    pub fn notes(&self) -> &[String] {
+        &self.notes
     }
 
     /// Sends, and reports what was sent. A send error that cannot be retried ends the run with

@@ -19,9 +19,13 @@ mod sender;
 #[cfg(target_os = "linux")]
 mod sender_mmsg;
 mod sender_pcap;
+#[cfg(all(target_os = "linux", target_pointer_width = "64"))]
+mod sender_xdp;
 mod source;
 mod stats;
 mod sys;
+#[cfg(all(target_os = "linux", target_pointer_width = "64"))]
+mod sys_xdp;
 mod timing;
 
 pub use config::{
@@ -39,6 +43,8 @@ pub use sender::{open_sender, FrameSink, SendTally};
 #[cfg(target_os = "linux")]
 pub use sender_mmsg::MmsgSender;
 pub use sender_pcap::PcapSender;
+#[cfg(all(target_os = "linux", target_pointer_width = "64"))]
+pub use sender_xdp::XdpSender;
 pub use stats::{
     CounterSnapshot, LatenessHistogram, LatenessSummary, ReplayCounters, ReplayReport, StopReason,
 };

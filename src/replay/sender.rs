@@ -98,10 +98,13 @@ impl Retry {
     }
 }
 
-/// Opens the sender `cfg` asks for on `iface`.
+/// Opens the sender `cfg` asks for on `iface`. With [`SenderKind::Auto`] a sender that cannot
+/// open (no AF_XDP in the kernel, a locked-memory limit, an MTU too large) gives way to the next
+/// one, and `notes` says why.
 pub fn open_sender(
     cfg: &ReplayConfig,
     iface: &InterfaceInfo,
+    notes: &mut Vec<String>,
 ) -> Result<Box<dyn FrameSink>, ReplayError> {
     match cfg.sender {
         SenderKind::Pcap => Ok(Box::new(super::sender_pcap::PcapSender::open(
@@ -114,8 +117,24 @@ pub fn open_sender(
             cfg.max_retries,
             cfg.qdisc_bypass,
         )?)),
+        #[cfg(all(target_os = "linux", target_pointer_width = "64"))]
+        SenderKind::Xdp => Ok(Box::new(super::sender_xdp::XdpSender::open(iface)?)),
+        #[cfg(all(target_os = "linux", target_pointer_width = "64"))]
+        SenderKind::Auto if !cfg.qdisc_bypass => match super::sender_xdp::XdpSender::open(iface) {
+            Ok(s) => Ok(Box::new(s)),
+            Err(e) => {
+                notes.push(format!("AF_XDP sender unavailable, using mmsg: {e}"));
+                open_sender(&cfg.with_sender(SenderKind::Mmsg), iface, notes)
+            }
+        },
+        #[cfg(target_os = "linux")]
+        SenderKind::Auto => open_sender(&cfg.with_sender(SenderKind::Mmsg), iface, notes),
         #[cfg(not(target_os = "linux"))]
-        SenderKind::Mmsg => Err(ReplayError::SenderUnavailable { sender: "mmsg" }),
+        SenderKind::Auto => open_sender(&cfg.with_sender(SenderKind::Pcap), iface, notes),
+        #[allow(unreachable_patterns)]
+        other => Err(ReplayError::SenderUnavailable {
+            sender: other.name(),
+        }),
     }
 }
 

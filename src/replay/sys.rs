@@ -167,7 +167,7 @@ pub(crate) use packet_socket::{interface_facts, PacketSocket, MAX_BATCH};
 #[cfg(target_os = "linux")]
 mod packet_socket {
     use std::io;
-    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    use std::os::fd::{AsRawFd, OwnedFd};
 
     /// What the kernel says about one interface of the calling thread's network namespace.
     #[derive(Debug, Clone, Copy)]
@@ -186,13 +186,7 @@ mod packet_socket {
         if name.is_empty() || name.len() >= libc::IFNAMSIZ || name.contains('\0') {
             return Err(io::Error::from_raw_os_error(libc::ENODEV));
         }
-        // SAFETY: plain socket(2) call with constant arguments; the result is checked.
-        let raw = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
-        if raw < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: `raw` is a freshly created descriptor that nothing else owns.
-        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        let fd = super::new_socket(libc::AF_INET, libc::SOCK_DGRAM)?;
         // SAFETY: ifreq is plain old data; all-zero is a valid value.
         let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
         for (dst, src) in req.ifr_name.iter_mut().zip(name.bytes()) {
@@ -239,51 +233,20 @@ mod packet_socket {
     impl PacketSocket {
         /// Opens a packet socket and binds it to interface `ifindex`.
         pub(crate) fn open(ifindex: u32) -> io::Result<PacketSocket> {
-            // SAFETY: plain socket(2) call with constant arguments; the result is checked.
-            let raw =
-                unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0) };
-            if raw < 0 {
-                return Err(io::Error::last_os_error());
-            }
-            // SAFETY: `raw` is a freshly created descriptor that nothing else owns.
-            let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+            let fd = super::new_socket(libc::AF_PACKET, libc::SOCK_RAW)?;
             // SAFETY: sockaddr_ll is plain old data; all-zero is a valid value.
             let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
             sll.sll_family = libc::AF_PACKET as libc::c_ushort;
             sll.sll_protocol = 0;
             sll.sll_ifindex =
                 i32::try_from(ifindex).map_err(|_| io::Error::from_raw_os_error(libc::ENODEV))?;
-            // SAFETY: `sll` is a valid sockaddr_ll and the length passed is its size.
-            let rc = unsafe {
-                libc::bind(
-                    fd.as_raw_fd(),
-                    (&sll as *const libc::sockaddr_ll).cast::<libc::sockaddr>(),
-                    std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
-                )
-            };
-            if rc < 0 {
-                return Err(io::Error::last_os_error());
-            }
+            super::bind_socket(&fd, &sll)?;
             Ok(PacketSocket { fd })
         }
 
         /// Sets an integer socket option.
         pub(crate) fn set_option(&self, level: i32, name: i32, value: i32) -> io::Result<()> {
-            // SAFETY: `value` outlives the call and the length passed is its size.
-            let rc = unsafe {
-                libc::setsockopt(
-                    self.fd.as_raw_fd(),
-                    level,
-                    name,
-                    (&value as *const i32).cast::<libc::c_void>(),
-                    std::mem::size_of::<i32>() as libc::socklen_t,
-                )
-            };
-            if rc < 0 {
-                Err(io::Error::last_os_error())
-            } else {
-                Ok(())
-            }
+            super::set_socket_option(&self.fd, level, name, &value)
         }
 
         /// Sends up to [`MAX_BATCH`] frames with one `sendmmsg`; returns how many the kernel took
@@ -318,6 +281,67 @@ mod packet_socket {
                 }
             }
         }
+    }
+}
+
+/// A new close-on-exec socket of `domain` and `kind` (protocol 0), owned.
+#[cfg(target_os = "linux")]
+pub(crate) fn new_socket(domain: i32, kind: i32) -> io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: plain socket(2) call with integer arguments; the result is checked.
+    let raw = unsafe { libc::socket(domain, kind | libc::SOCK_CLOEXEC, 0) };
+    if raw < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `raw` is a freshly created descriptor that nothing else owns.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(raw) })
+}
+
+/// Binds `fd` to `addr`, a socket address structure of the socket's family (`sockaddr_ll`,
+/// `sockaddr_xdp`, ...).
+#[cfg(target_os = "linux")]
+pub(crate) fn bind_socket<A>(fd: &std::os::fd::OwnedFd, addr: &A) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: `addr` is valid for reads of its whole size, which is the length passed; the
+    // kernel only reads it (and refuses a structure of the wrong family or size).
+    checked(unsafe {
+        libc::bind(
+            fd.as_raw_fd(),
+            (addr as *const A).cast::<libc::sockaddr>(),
+            std::mem::size_of::<A>() as libc::socklen_t,
+        )
+    })
+}
+
+/// Sets socket option `name` of `level` to `value` (an integer or an option structure).
+#[cfg(target_os = "linux")]
+pub(crate) fn set_socket_option<T>(
+    fd: &std::os::fd::OwnedFd,
+    level: i32,
+    name: i32,
+    value: &T,
+) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: `value` is valid for reads of its whole size, which is the length passed; the
+    // kernel only reads it.
+    checked(unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            level,
+            name,
+            (value as *const T).cast::<libc::c_void>(),
+            std::mem::size_of::<T>() as libc::socklen_t,
+        )
+    })
+}
+
+/// Ok for a system call's non-negative result, else the thread's errno.
+#[cfg(target_os = "linux")]
+fn checked(rc: libc::c_int) -> io::Result<()> {
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
     }
 }
 

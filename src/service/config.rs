@@ -175,7 +175,8 @@ pub struct ReplaySection {
     /// Longest gap between two packets; longer idle gaps are cut to this.
     #[serde(deserialize_with = "opt_duration")]
     pub max_sleep: Option<Duration>,
-    /// `mmsg` (batched AF_PACKET) or `pcap` (libpcap).
+    /// `auto` (AF_XDP where it opens, else mmsg), `xdp` (AF_XDP), `mmsg` (batched AF_PACKET)
+    /// or `pcap` (libpcap).
     pub sender: String,
     /// Source MAC of client → server frames (and destination of the replies).
     #[serde(deserialize_with = "mac")]
@@ -202,7 +203,7 @@ impl Default for ReplaySection {
             topspeed: false,
             loops: 1,
             max_sleep: Some(Duration::from_secs(1)),
-            sender: "mmsg".into(),
+            sender: "auto".into(),
             client_mac: [0x02, 0, 0, 0, 0, 0x01],
             server_mac: [0x02, 0, 0, 0, 0, 0x02],
             client_pool: Ipv4Cidr {
@@ -546,5 +547,13 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("schedule[0].every"), "{e}");
+        let e = load("[replay]\nsender = \"dpdk\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("replay.sender") && e.contains("dpdk"), "{e}");
+        for sender in ["auto", "xdp", "mmsg", "pcap"] {
+            let c = load(&format!("[replay]\nsender = \"{sender}\"\n")).unwrap();
+            assert_eq!(c.replay.sender, sender);
+        }
     }
 }

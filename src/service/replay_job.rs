@@ -20,10 +20,8 @@ pub fn replay_config(spec: &ReplaySpec, file: &Path, cfg: &Config) -> ReplayConf
     rc.loops = spec.loops;
     rc.max_sleep = cfg.replay.max_sleep;
     rc.duration = Some(cfg.limits.max_replay_duration);
-    rc.sender = match cfg.replay.sender.as_str() {
-        "pcap" => SenderKind::Pcap,
-        _ => SenderKind::platform_default(),
-    };
+    rc.sender =
+        SenderKind::from_name(&cfg.replay.sender).unwrap_or_else(SenderKind::platform_default);
     rc
 }
 
@@ -40,6 +38,9 @@ pub async fn run(
         .map_err(|e| e.to_string())?;
     for w in replayer.warnings() {
         log::warn!("job {}: {w}", job.id);
+    }
+    for n in replayer.notes() {
+        log::info!("job {}: {n}", job.id);
     }
     let handle = replayer.handle();
     job.progress().replay = Some(handle.clone());

@@ -3,6 +3,7 @@
 
 use super::config::{Config, ConfigError};
 use super::request::ReplayRequest;
+use crate::replay::SenderKind;
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
@@ -58,10 +59,10 @@ impl Config {
                 ),
             );
         }
-        if !matches!(self.replay.sender.as_str(), "mmsg" | "pcap") {
+        if SenderKind::from_name(&self.replay.sender).is_none() {
             return bad(
                 "replay.sender",
-                format!("{:?}: expected mmsg or pcap", self.replay.sender),
+                format!("{:?}: expected auto, xdp, mmsg or pcap", self.replay.sender),
             );
         }
         let defaults = ReplayRequest::from_section(&self.replay);

@@ -120,6 +120,13 @@ impl Testbed {
         PeerCapture::start(&self.ns_rx, &self.if_rx, 2048)
     }
 
+    /// Sets the MTU of both ends.
+    pub fn set_mtu(&self, mtu: u32) {
+        let mtu = mtu.to_string();
+        ip(&["-n", &self.ns_tx, "link", "set", &self.if_tx, "mtu", &mtu]).expect("set MTU");
+        ip(&["-n", &self.ns_rx, "link", "set", &self.if_rx, "mtu", &mtu]).expect("set MTU");
+    }
+
     /// Runs `f` on a thread inside the sending namespace.
     pub fn in_tx_namespace<T: Send + 'static>(
         &self,
