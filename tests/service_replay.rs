@@ -99,7 +99,17 @@ fn a_job_replays_onto_a_veth_and_the_metrics_match_what_arrived() {
             Some(oversize as f64)
         );
     }
-    assert!(metric(&m, "netdiffd_send_lateness_seconds_count", "") >= Some(3.0));
+    // One lateness observation per frame sent, none above the largest the job reported.
+    assert_eq!(
+        metric(&m, "netdiffd_send_lateness_seconds_count", ""),
+        Some(sent as f64)
+    );
+    let max_s = v["replay_report"]["lateness"]["max_ns"].as_f64().unwrap() / 1e9;
+    let sum_s = metric(&m, "netdiffd_send_lateness_seconds_sum", "").unwrap();
+    assert!(
+        sum_s <= max_s * sent as f64 + 1e-12,
+        "{sum_s} vs max {max_s}"
+    );
     let first = ours[0].ts_ns as f64 / 1e9;
     let t0 = submitted
         .duration_since(SystemTime::UNIX_EPOCH)

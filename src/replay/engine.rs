@@ -202,6 +202,9 @@ impl Replayer {
             wall_ns: sys::monotonic_ns().saturating_sub(start),
             realtime: realtime.is_some(),
             cpu_ns: sys::thread_cpu_ns().saturating_sub(cpu_start),
+            lateness_histogram: lateness
+                .is_some()
+                .then(|| std::mem::take(&mut run.lateness)),
             lateness,
             stop,
         }

@@ -87,7 +87,7 @@ const SUB: u64 = 1 << SUB_BITS;
 const BUCKETS: usize = ((64 - SUB_BITS as usize) + 1) * SUB as usize;
 
 /// Log-linear histogram of lateness in nanoseconds: fixed memory, about 3 % resolution.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LatenessHistogram {
     counts: Vec<u64>,
     total: u64,
@@ -145,6 +145,19 @@ impl LatenessHistogram {
     /// Largest value counted (exact).
     pub fn max(&self) -> u64 {
         self.max
+    }
+
+    /// Every value counted, as (value, how many): each bucket that holds any, represented by its
+    /// middle (never above the maximum), from the smallest up.
+    pub fn buckets(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
+        self.counts
+            .iter()
+            .enumerate()
+            .filter(|&(_, &c)| c > 0)
+            .map(|(i, &c)| {
+                let (lo, width) = Self::bounds(i);
+                ((lo + width / 2).min(self.max), c)
+            })
     }
 
     /// The value at quantile `q` (0..=1): the middle of its bucket, never above the maximum.
@@ -238,6 +251,9 @@ pub struct ReplayReport {
     pub realtime: bool,
     /// Lateness, when packets had due times.
     pub lateness: Option<LatenessSummary>,
+    /// Every frame's lateness, when packets had due times (for metrics; not in the JSON).
+    #[serde(skip)]
+    pub lateness_histogram: Option<LatenessHistogram>,
     /// Why the run ended.
     pub stop: StopReason,
 }
@@ -339,6 +355,36 @@ mod tests {
     }
 
     #[test]
+    fn buckets_give_back_every_value_to_within_3_percent() {
+        let mut h = LatenessHistogram::default();
+        let values = [0u64, 7, 31, 32, 100, 1_000, 1_003, 65_000, 2_000_000];
+        for v in values {
+            h.record(v);
+        }
+        let buckets: Vec<(u64, u64)> = h.buckets().collect();
+        assert_eq!(
+            buckets.iter().map(|b| b.1).sum::<u64>(),
+            values.len() as u64
+        );
+        assert!(buckets.windows(2).all(|w| w[0].0 < w[1].0), "{buckets:?}");
+        let mut expanded = buckets
+            .iter()
+            .flat_map(|&(v, c)| std::iter::repeat_n(v, c as usize));
+        for v in values {
+            let got = expanded.next().unwrap();
+            assert!(
+                got.abs_diff(v) as f64 <= v as f64 * 0.032,
+                "{v} came back as {got}"
+            );
+        }
+        assert_eq!(
+            buckets.last().unwrap().0,
+            2_000_000,
+            "never above the maximum"
+        );
+    }
+
+    #[test]
     fn histogram_small_and_extreme_values() {
         let mut h = LatenessHistogram::default();
         assert_eq!(h.quantile(0.5), 0);
@@ -371,6 +417,7 @@ mod tests {
             cpu_ns: 20_000_000,
             realtime: false,
             lateness: None,
+            lateness_histogram: None,
             stop: StopReason::Completed,
         };
         let t = r.to_string();

@@ -52,7 +52,7 @@ pub struct Metrics {
     pub send_retries: IntCounterVec,
     /// `netdiffd_send_late_packets_total{interface}`: packets sent after the late threshold.
     pub send_late: IntCounterVec,
-    /// `netdiffd_send_lateness_seconds`: per replay, its median, p99 and largest lateness.
+    /// `netdiffd_send_lateness_seconds`: how late each frame of a timed replay went out.
     pub send_lateness: Histogram,
     /// `netdiffd_replay_drift_seconds{interface}`: schedule drift at the last frame of the
     /// last replay.
@@ -159,7 +159,7 @@ impl Metrics {
             send_errors: icv("send_errors_total", "Frames that could not be sent, by interface and reason (send, oversize, unframeable).", &["interface", "reason"])?,
             send_retries: icv("send_retries_total", "Send retries, by interface and reason (enobufs, eagain).", &["interface", "reason"])?,
             send_late: icv("send_late_packets_total", "Frames sent later than the late threshold (100 µs), by interface.", &["interface"])?,
-            send_lateness: h("send_lateness_seconds", "Lateness of sent frames: each timed replay adds its median, p99 and largest lateness.", LATENESS_BUCKETS.to_vec())?,
+            send_lateness: h("send_lateness_seconds", "How late each frame of a timed replay went out.", LATENESS_BUCKETS.to_vec())?,
             replay_drift,
             replays_running: igv("replays_running", "Replays running now, by interface.", &["interface"])?,
             reload_ok: ig("config_last_reload_successful", "1 when the last configuration (re)load succeeded.")?,

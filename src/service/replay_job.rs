@@ -5,7 +5,10 @@ use super::config::Config;
 use super::jobs::Job;
 use super::metrics::Metrics;
 use super::request::ReplaySpec;
-use crate::replay::{CounterSnapshot, ReplayConfig, ReplayReport, Replayer, SenderKind};
+use crate::replay::{
+    CounterSnapshot, LatenessHistogram, ReplayConfig, ReplayReport, Replayer, SenderKind,
+};
+use prometheus::Histogram;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -45,10 +48,15 @@ pub async fn run(
     let handle = replayer.handle();
     job.progress().replay = Some(handle.clone());
     let (tx, mut rx) = tokio::sync::oneshot::channel();
+    let lateness = metrics.send_lateness.clone();
     std::thread::Builder::new()
         .name(format!("replay-job-{}", job.id))
         .spawn(move || {
-            let _ = tx.send(replayer.run());
+            let report = replayer.run();
+            if let Some(h) = &report.lateness_histogram {
+                observe_each(&lateness, h);
+            }
+            let _ = tx.send(report);
         })
         .map_err(|e| format!("cannot start the replay thread: {e}"))?;
     let running = metrics.replays_running.with_label_values(&[&iface]);
@@ -74,15 +82,25 @@ pub async fn run(
     let report = report.map_err(|_| "the replay thread ended without a report".to_string())?;
     publish(metrics, &iface, &published, &report.counters);
     if let Some(l) = &report.lateness {
-        for ns in [l.p50_ns, l.p99_ns, l.max_ns] {
-            metrics.send_lateness.observe(ns as f64 / 1e9);
-        }
         metrics
             .replay_drift
             .with_label_values(&[&iface])
             .set(l.final_drift_ns as f64 / 1e9);
     }
     Ok(report)
+}
+
+/// Adds every frame's lateness to the histogram (on the replay's own thread: a long replay has
+/// millions of frames).
+fn observe_each(histogram: &Histogram, lateness: &LatenessHistogram) {
+    let local = histogram.local();
+    for (ns, count) in lateness.buckets() {
+        let seconds = ns as f64 / 1e9;
+        for _ in 0..count {
+            local.observe(seconds);
+        }
+    }
+    local.flush();
 }
 
 /// Adds what the counters gained since `before` to the metrics.
