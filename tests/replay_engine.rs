@@ -82,6 +82,32 @@ fn every_sender_delivers_every_frame_in_order_at_top_speed() {
 }
 
 #[test]
+fn every_sender_counts_a_frame_shorter_than_its_link_header_as_failed() {
+    let Some(bed) = Testbed::new() else { return };
+    let mut frames: Vec<(u64, Vec<u8>)> = (0..100u64).map(|i| (i, udp_frame(i, 64))).collect();
+    // A capture cut to 10 bytes: not even an Ethernet header.
+    frames[50].1.truncate(10);
+    let file = write_pcap("short.pcap", 1, &frames);
+    for sender in [SenderKind::Xdp, SenderKind::Mmsg, SenderKind::Pcap] {
+        let mut cfg = ReplayConfig::new(bed.if_tx.clone(), vec![file.clone()]);
+        cfg.pace = Pace::TopSpeed;
+        cfg.sender = sender;
+        let cap = bed.capture();
+        let report = bed
+            .in_tx_namespace(move || Replayer::prepare(cfg).expect("prepare").run())
+            .join()
+            .unwrap();
+        let got = cap.finish();
+        assert_eq!(report.stop, StopReason::Completed, "{sender:?}");
+        assert_eq!(report.counters.failed, 1, "{sender:?}");
+        assert_eq!(report.counters.packets, 99, "{sender:?}");
+        let want: Vec<u64> = (0..100).filter(|&i| i != 50).collect();
+        let seqs: Vec<u64> = got.iter().map(|f| seq_of(&f.data)).collect();
+        assert_eq!(seqs, want, "{sender:?}: what arrived");
+    }
+}
+
+#[test]
 fn prepare_refuses_what_cannot_work() {
     let Some(bed) = Testbed::new() else { return };
     let file = paced_capture("refuse.pcap", 3, 1000);

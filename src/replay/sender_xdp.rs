@@ -3,7 +3,8 @@
 //! interface takes it).
 
 use super::error::ReplayError;
-use super::iface::InterfaceInfo;
+use super::iface::{IfaceFraming, InterfaceInfo};
+use super::link::ETH_HEADER_LEN;
 use super::sender::{FrameSink, Refusal, SendTally};
 use super::sys_xdp::XdpSocket;
 use std::time::{Duration, Instant};
@@ -26,6 +27,9 @@ pub struct XdpSender {
     iface: String,
     /// Lengths of the frames of the current round, in ring order.
     lens: Vec<u32>,
+    /// Shortest frame the interface takes (its link header). Packet sockets refuse shorter
+    /// ones in the kernel; for AF_XDP that check is left to the driver, so it is made here.
+    min_len: usize,
 }
 
 impl XdpSender {
@@ -73,6 +77,10 @@ impl XdpSender {
             socket,
             iface: iface.name.clone(),
             lens: Vec::new(),
+            min_len: match iface.framing {
+                IfaceFraming::Ethernet => ETH_HEADER_LEN,
+                _ => 1,
+            },
         })
     }
 
@@ -166,7 +174,7 @@ impl FrameSink for XdpSender {
             }
             while at < frames.len() {
                 let frame = frames[at];
-                if frame.is_empty() || frame.len() > self.socket.frame_size() as usize {
+                if frame.len() < self.min_len || frame.len() > self.socket.frame_size() as usize {
                     tally.failed += 1;
                     at += 1;
                     continue;
