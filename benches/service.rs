@@ -1,12 +1,15 @@
-//! Measurements of the daemon for docs/benchmarks.md ("Daemon"); ignored by `cargo test`, run
-//! with
+//! Measurements of the daemon for docs/benchmarks.md ("Daemon"): memory and idle CPU, API
+//! latency under 100 concurrent clients, and the latency from a job's submission to its first
+//! frame on the wire. Run as root (the last one uses a veth pair in a private namespace), one
+//! measurement at a time:
 //!
-//!     BENCH_MODEL=DIR cargo test --release --test service_bench -- --ignored --nocapture --test-threads 1
+//!     BENCH_MODEL=DIR cargo bench --bench service [-- NAME...]
 //!
-//! (BENCH_MODEL: a model directory; the tiny test model without it). Everything stays on
-//! 127.0.0.1 and on a veth pair in a private namespace; each measurement is bounded in count
-//! and time.
+//! NAME: `memory`, `api`, `job` (all three without one). BENCH_MODEL: a model directory; the
+//! tiny test model without it. Everything stays on 127.0.0.1 and on the veth pair; each
+//! measurement is bounded in count and time.
 
+#[path = "../tests/service_support/mod.rs"]
 mod service_support;
 
 use service_support::{config_text, free_port, is_test_bed_frame, Daemon, TempDir, Veth};
@@ -54,8 +57,6 @@ fn quantile(sorted: &[f64], q: f64) -> f64 {
     sorted[((sorted.len() - 1) as f64 * q).round() as usize]
 }
 
-#[test]
-#[ignore]
 fn memory_and_idle_cpu() {
     let d = start("bench-idle", "");
     std::thread::sleep(Duration::from_secs(2));
@@ -142,8 +143,6 @@ fn hammer(port: u16, id: u64) -> String {
     )
 }
 
-#[test]
-#[ignore]
 fn api_latency_with_100_concurrent_clients() {
     let d = start("bench-api", "");
     let class = first_class(&d);
@@ -162,8 +161,6 @@ fn api_latency_with_100_concurrent_clients() {
     d.http("DELETE", &format!("/v1/jobs/{busy}"), None);
 }
 
-#[test]
-#[ignore]
 fn job_latency_to_the_first_packet_on_the_wire() {
     let Some(bed) = Veth::new() else { return };
     // Models trained briefly make some datagrams larger than 1500 bytes; let them through.
@@ -202,5 +199,24 @@ fn job_latency_to_the_first_packet_on_the_wire() {
             "{flows} flow(s) of {class}: submission → first frame at the peer, median of 3: {:.1} ms (runs {latencies:.1?})",
             latencies[1]
         );
+    }
+}
+
+fn main() {
+    // `cargo bench` passes flags of its own (`--bench`); names are the other arguments.
+    let wanted: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let all: [(&str, fn()); 3] = [
+        ("memory", memory_and_idle_cpu),
+        ("api", api_latency_with_100_concurrent_clients),
+        ("job", job_latency_to_the_first_packet_on_the_wire),
+    ];
+    for (name, measure) in all {
+        if wanted.is_empty() || wanted.iter().any(|w| w == name) {
+            println!("== {name}");
+            measure();
+        }
     }
 }
