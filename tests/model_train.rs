@@ -4,7 +4,7 @@
 
 use candle_core::Device;
 use netdiffd::model::checkpoint::{load_model, ModelError, CARD_FILE, WEIGHTS_FILE};
-use netdiffd::model::{sample, train, SampleSettings, TrainSettings};
+use netdiffd::model::{sample, train, SampleSettings, TrainOutput, TrainSettings};
 use netdiffd::pipeline::{generate, ClassMix, JobError, JobSettings};
 use netdiffd::repair::RepairSettings;
 use std::path::PathBuf;
@@ -46,9 +46,11 @@ fn trained(tag: &str) -> (TempDir, PathBuf, Vec<f32>) {
         &ds,
         &tiny_config(2),
         &ts,
-        "tiny",
-        &out,
-        false,
+        TrainOutput {
+            dir: &out,
+            dataset_name: "tiny",
+            resume: false,
+        },
         &Device::Cpu,
         |r| losses.push(r.loss),
     )

@@ -2,7 +2,7 @@
 
 use super::output::progress_bar;
 use anyhow::{bail, Context};
-use netdiffd::model::{device_for, train, Dataset, ModelConfig, TrainSettings};
+use netdiffd::model::{device_for, train, Dataset, ModelConfig, TrainOutput, TrainSettings};
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -91,9 +91,11 @@ pub fn run(a: &TrainArgs) -> anyhow::Result<i32> {
         &ds,
         &cfg,
         &settings,
-        &a.data.to_string_lossy(),
-        &a.output,
-        a.resume,
+        TrainOutput {
+            dir: &a.output,
+            dataset_name: &a.data.to_string_lossy(),
+            resume: a.resume,
+        },
         &device,
         |r| {
             avg = if r.step % 100 == 1 {

@@ -15,7 +15,7 @@ pub use checkpoint::{device_for, load_card, load_model, LoadedModel, ModelCard, 
 pub use config::ModelConfig;
 pub use dataset::{Dataset, DatasetError, DatasetSettings, Split};
 pub use sample::{sample, sample_with, GeneratedFlow, SampleSettings};
-pub use train::{train, TrainSettings};
+pub use train::{train, TrainOutput, TrainSettings};
 
 use rand::Rng;
 

@@ -76,19 +76,32 @@ pub struct StepReport {
 
 const CHECKPOINT_DIR: &str = "checkpoint";
 
-/// Trains a model on the training split of `ds` and writes it to `out`. With `resume`, starts
-/// from the checkpoint in `out/checkpoint` when there is one.
-#[allow(clippy::too_many_arguments)]
+/// Where a training run writes its model, and what its card says the data was.
+#[derive(Debug, Clone, Copy)]
+pub struct TrainOutput<'a> {
+    /// The model directory (card, weights, and `checkpoint/` while training).
+    pub dir: &'a Path,
+    /// The dataset's name for the model card.
+    pub dataset_name: &'a str,
+    /// Start from the checkpoint in `dir/checkpoint` when there is one.
+    pub resume: bool,
+}
+
+/// Trains a model on the training split of `ds` and writes it where `output` says, reporting
+/// every step to `progress`.
 pub fn train(
     ds: &Dataset,
     cfg: &ModelConfig,
     settings: &TrainSettings,
-    dataset_name: &str,
-    out: &Path,
-    resume: bool,
+    output: TrainOutput<'_>,
     device: &Device,
     mut progress: impl FnMut(StepReport),
 ) -> Result<ModelCard, ModelError> {
+    let TrainOutput {
+        dir: out,
+        dataset_name,
+        resume,
+    } = output;
     cfg.validate().map_err(|why| ModelError::Card {
         path: out.into(),
         why,

@@ -4,7 +4,7 @@
 #![allow(dead_code)]
 
 use netdiffd::model::checkpoint::load_model;
-use netdiffd::model::{train, TrainSettings};
+use netdiffd::model::{train, TrainOutput, TrainSettings};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::os::unix::net::UnixDatagram;
@@ -77,9 +77,11 @@ fn train_tiny(out: &Path) {
         &ds,
         &config,
         &ts,
-        "tiny",
-        out,
-        false,
+        TrainOutput {
+            dir: out,
+            dataset_name: "tiny",
+            resume: false,
+        },
         &candle_core::Device::Cpu,
         |_| {},
     )
