@@ -108,6 +108,27 @@ fn every_sender_counts_a_frame_shorter_than_its_link_header_as_failed() {
 }
 
 #[test]
+fn with_no_carrier_the_af_xdp_sender_counts_every_frame_as_failed() {
+    let Some(bed) = Testbed::new() else { return };
+    let frames: Vec<(u64, Vec<u8>)> = (0..300u64).map(|i| (i, udp_frame(i, 64))).collect();
+    let file = write_pcap("nocarrier.pcap", 1, &frames);
+    bed.set_rx_up(false);
+    let mut cfg = ReplayConfig::new(bed.if_tx.clone(), vec![file]);
+    cfg.pace = Pace::TopSpeed;
+    cfg.sender = SenderKind::Xdp;
+    let report = bed
+        .in_tx_namespace(move || Replayer::prepare(cfg).expect("prepare").run())
+        .join()
+        .unwrap();
+    bed.set_rx_up(true);
+    // The kernel refuses each frame (NET_XMIT_DROP) but takes it off the ring: nothing stalls.
+    assert_eq!(report.stop, StopReason::Completed);
+    assert_eq!(report.counters.failed, 300, "{report:?}");
+    assert_eq!(report.counters.packets, 0);
+    assert_eq!(report.counters.bytes, 0);
+}
+
+#[test]
 fn prepare_refuses_what_cannot_work() {
     let Some(bed) = Testbed::new() else { return };
     let file = paced_capture("refuse.pcap", 3, 1000);

@@ -93,48 +93,67 @@ impl XdpSender {
 
     /// Wakes the kernel until it has taken every queued descriptor, counting what it sent.
     fn drain(&mut self, tally: &mut SendTally) -> Result<(), ReplayError> {
-        let queued = self.lens.len() as u32;
+        let queued = self.lens.len();
         let mut pause = Backoff::new();
+        // Index of the next frame the kernel takes, as far as we know: after a refused frame
+        // the kernel may not publish how far it got until its next successful send.
+        let mut next = 0usize;
         let mut dropped: Vec<usize> = Vec::new();
         while self.socket.tx_outstanding() > 0 {
             let before = self.socket.tx_outstanding();
             let kicked = self.socket.kick();
-            let taken = queued - self.socket.tx_outstanding();
-            match kicked {
-                Ok(()) => {}
-                Err(e) => match (
-                    e.raw_os_error(),
-                    Refusal::from_errno(super::sys::errno_of(&e)),
-                ) {
-                    // The driver dropped the frame it was given last (NET_XMIT_DROP).
-                    (Some(libc::EBUSY), _) => dropped.push(taken.saturating_sub(1) as usize),
-                    (_, Refusal::Fatal) => return Err(self.failed(e)),
-                    (_, Refusal::NoBuffers) => tally.retried_enobufs += 1,
-                    _ => {}
-                },
+            let after = self.socket.tx_outstanding();
+            let taken = queued - after as usize;
+            let mut progressed = after != before;
+            let mut no_buffers = false;
+            if let Err(e) = kicked {
+                match e.raw_os_error() {
+                    // The driver refused the frame it was given last (NET_XMIT_DROP, as with no
+                    // carrier); the kernel has taken it off the ring.
+                    Some(libc::EBUSY) => {
+                        let i = taken.checked_sub(1).filter(|&i| i >= next).unwrap_or(next);
+                        dropped.push(i);
+                        next = i + 1;
+                        progressed = true;
+                    }
+                    _ => match Refusal::from_errno(super::sys::errno_of(&e)) {
+                        Refusal::Fatal => return Err(self.failed(e)),
+                        Refusal::NoBuffers => no_buffers = true,
+                        _ => {}
+                    },
+                }
             }
-            if self.socket.tx_outstanding() == before {
-                tally.retried_eagain += 1;
-                pause.wait().ok_or_else(|| {
-                    self.failed(std::io::Error::new(
-                        std::io::ErrorKind::TimedOut,
-                        format!("the kernel took no frame for {} s", STALL_LIMIT.as_secs()),
-                    ))
-                })?;
-            } else {
+            next = next.max(taken);
+            if progressed {
                 pause = Backoff::new();
+                continue;
             }
+            if no_buffers {
+                tally.retried_enobufs += 1;
+            } else {
+                tally.retried_eagain += 1;
+            }
+            pause.wait().ok_or_else(|| {
+                self.failed(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("the kernel took no frame for {} s", STALL_LIMIT.as_secs()),
+                ))
+            })?;
         }
-        dropped.sort_unstable();
-        dropped.dedup();
-        tally.failed += dropped.len() as u64;
-        tally.sent += u64::from(queued) - dropped.len() as u64;
         let lost: u64 = dropped
             .iter()
             .filter_map(|&i| self.lens.get(i))
             .map(|&l| u64::from(l))
             .sum();
-        tally.bytes += self.lens.iter().map(|&l| u64::from(l)).sum::<u64>() - lost;
+        let failed = (dropped.len() as u64).min(queued as u64);
+        tally.failed += failed;
+        tally.sent += queued as u64 - failed;
+        tally.bytes += self
+            .lens
+            .iter()
+            .map(|&l| u64::from(l))
+            .sum::<u64>()
+            .saturating_sub(lost);
         self.lens.clear();
         Ok(())
     }
