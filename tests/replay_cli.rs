@@ -48,7 +48,7 @@ fn auto_picks_af_xdp_and_gives_way_to_mmsg_where_it_cannot_open() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("MTU 9000") && err.contains("--sender mmsg"),
+        err.contains("MTU 9000") && err.contains("use the mmsg sender"),
         "{err}"
     );
     let cap = bed.capture();

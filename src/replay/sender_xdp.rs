@@ -46,7 +46,7 @@ impl XdpSender {
                     iface: iface.name.clone(),
                     sender: "xdp",
                     detail: format!(
-                    "MTU {} does not fit the AF_XDP sender's 4096-byte buffers (use --sender mmsg)",
+                    "MTU {} does not fit the AF_XDP sender's 4096-byte buffers; use the mmsg sender",
                     iface.mtu
                 ),
                 })
