@@ -47,6 +47,22 @@ fn cancel_from_another_thread_stops_at_a_packet_boundary() {
     );
 }
 
+/// Replays `file` at top speed through `sender` (preloaded or not) from the sending namespace.
+fn top_speed_run(
+    bed: &Testbed,
+    file: &std::path::Path,
+    sender: SenderKind,
+    preload: bool,
+) -> netdiffd::replay::ReplayReport {
+    let mut cfg = ReplayConfig::new(bed.if_tx.clone(), vec![file.to_path_buf()]);
+    cfg.pace = Pace::TopSpeed;
+    cfg.preload = preload;
+    cfg.sender = sender;
+    bed.in_tx_namespace(move || Replayer::prepare(cfg).expect("prepare").run())
+        .join()
+        .unwrap()
+}
+
 #[test]
 fn every_sender_delivers_every_frame_in_order_at_top_speed() {
     let Some(bed) = Testbed::new() else { return };
@@ -54,15 +70,8 @@ fn every_sender_delivers_every_frame_in_order_at_top_speed() {
     let frames: Vec<(u64, Vec<u8>)> = (0..n).map(|i| (i, udp_frame(i, 64))).collect();
     let file = write_pcap("top.pcap", 1, &frames);
     for sender in [SenderKind::Xdp, SenderKind::Mmsg, SenderKind::Pcap] {
-        let mut cfg = ReplayConfig::new(bed.if_tx.clone(), vec![file.clone()]);
-        cfg.pace = Pace::TopSpeed;
-        cfg.preload = true;
-        cfg.sender = sender;
         let cap = bed.capture();
-        let report = bed
-            .in_tx_namespace(move || Replayer::prepare(cfg).expect("prepare").run())
-            .join()
-            .unwrap();
+        let report = top_speed_run(&bed, &file, sender, true);
         let got = cap.finish();
         assert_eq!(report.stop, StopReason::Completed);
         assert_eq!(report.counters.packets, n, "{sender:?}");
@@ -89,14 +98,8 @@ fn every_sender_counts_a_frame_shorter_than_its_link_header_as_failed() {
     frames[50].1.truncate(10);
     let file = write_pcap("short.pcap", 1, &frames);
     for sender in [SenderKind::Xdp, SenderKind::Mmsg, SenderKind::Pcap] {
-        let mut cfg = ReplayConfig::new(bed.if_tx.clone(), vec![file.clone()]);
-        cfg.pace = Pace::TopSpeed;
-        cfg.sender = sender;
         let cap = bed.capture();
-        let report = bed
-            .in_tx_namespace(move || Replayer::prepare(cfg).expect("prepare").run())
-            .join()
-            .unwrap();
+        let report = top_speed_run(&bed, &file, sender, false);
         let got = cap.finish();
         assert_eq!(report.stop, StopReason::Completed, "{sender:?}");
         assert_eq!(report.counters.failed, 1, "{sender:?}");
@@ -113,13 +116,7 @@ fn with_no_carrier_the_af_xdp_sender_counts_every_frame_as_failed() {
     let frames: Vec<(u64, Vec<u8>)> = (0..300u64).map(|i| (i, udp_frame(i, 64))).collect();
     let file = write_pcap("nocarrier.pcap", 1, &frames);
     bed.set_rx_up(false);
-    let mut cfg = ReplayConfig::new(bed.if_tx.clone(), vec![file]);
-    cfg.pace = Pace::TopSpeed;
-    cfg.sender = SenderKind::Xdp;
-    let report = bed
-        .in_tx_namespace(move || Replayer::prepare(cfg).expect("prepare").run())
-        .join()
-        .unwrap();
+    let report = top_speed_run(&bed, &file, SenderKind::Xdp, false);
     bed.set_rx_up(true);
     // The kernel refuses each frame (NET_XMIT_DROP) but takes it off the ring: nothing stalls.
     assert_eq!(report.stop, StopReason::Completed);
