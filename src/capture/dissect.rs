@@ -8,16 +8,11 @@ use crate::wire::tcp::TcpPacket;
 use crate::wire::udp::UdpPacket;
 use crate::wire::{ip_proto, WireError};
 
-const ETHERTYPE_IPV4: u16 = 0x0800;
-const ETHERTYPE_ARP: u16 = 0x0806;
-const ETHERTYPE_IPV6: u16 = 0x86dd;
-const ETHERTYPE_VLAN: u16 = 0x8100;
-const ETHERTYPE_QINQ: u16 = 0x88a8;
-const ETHERTYPE_QINQ_OLD: u16 = 0x9100;
-const ETH_HEADER_LEN: usize = 14;
-const SLL_HEADER_LEN: usize = 16;
-const SLL2_HEADER_LEN: usize = 20;
-const MAX_VLAN_TAGS: usize = 8;
+use super::network::{family_ethertype, loopback_family, SLL2_HEADER_LEN, SLL_HEADER_LEN};
+use crate::wire::ethernet::{
+    is_vlan_tpid, ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6, HEADER_LEN as ETH_HEADER_LEN,
+    MAX_VLAN_TAGS, VLAN_TAG_LEN,
+};
 
 /// The network-layer header of a dissected frame.
 #[derive(Debug, Clone, Copy)]
@@ -99,16 +94,16 @@ pub fn dissect(frame: &Frame) -> Result<Dissected<'_>, SkipReason> {
             let mut ty = u16::from_be_bytes([data[12], data[13]]);
             let mut at = ETH_HEADER_LEN;
             let mut tags = 0;
-            while matches!(ty, ETHERTYPE_VLAN | ETHERTYPE_QINQ | ETHERTYPE_QINQ_OLD) {
+            while is_vlan_tpid(ty) {
                 tags += 1;
                 if tags > MAX_VLAN_TAGS {
                     return Err(SkipReason::Malformed);
                 }
-                if data.len() < at + 4 {
+                if data.len() < at + VLAN_TAG_LEN {
                     return Err(SkipReason::Truncated);
                 }
                 ty = u16::from_be_bytes([data[at + 2], data[at + 3]]);
-                at += 4;
+                at += VLAN_TAG_LEN;
             }
             (Some(&data[..ETH_HEADER_LEN]), ty, &data[at..])
         }
@@ -144,23 +139,9 @@ pub fn dissect(frame: &Frame) -> Result<Dissected<'_>, SkipReason> {
             if data.len() < 4 {
                 return Err(SkipReason::Truncated);
             }
-            let raw = [data[0], data[1], data[2], data[3]];
-            let family = if frame.link == LinkType::Loop {
-                u32::from_be_bytes(raw)
-            } else {
-                // Host byte order of the capturing machine: accept either.
-                let le = u32::from_le_bytes(raw);
-                if le < 256 {
-                    le
-                } else {
-                    u32::from_be_bytes(raw)
-                }
-            };
-            let ty = match family {
-                2 => ETHERTYPE_IPV4,
-                10 | 24 | 28 | 30 => ETHERTYPE_IPV6,
-                other => return Err(SkipReason::NonIp(other.min(0xffff) as u16)),
-            };
+            let family = loopback_family(frame.link, [data[0], data[1], data[2], data[3]]);
+            let ty =
+                family_ethertype(family).ok_or(SkipReason::NonIp(family.min(0xffff) as u16))?;
             (None, ty, &data[4..])
         }
         LinkType::Other(_) => return Err(SkipReason::Malformed),

@@ -5,11 +5,13 @@
 mod dissect;
 mod error;
 mod linktype;
+mod network;
 mod reader;
 
 pub use dissect::{dissect, Dissected, L3, L4};
 pub use error::{CaptureError, CaptureErrorKind};
 pub use linktype::LinkType;
+pub use network::network_layer;
 pub use reader::{CaptureFormat, CaptureReader};
 
 use std::collections::BTreeMap;

@@ -4,11 +4,7 @@
 
 use crate::capture::{dissect, Frame, LinkType, SkipReason, L3};
 
-const ETHERTYPE_IPV4: u16 = 0x0800;
-const VLAN_TAGS: [u16; 3] = [0x8100, 0x88a8, 0x9100];
-const MAX_VLAN_TAGS: usize = 8;
-
-const ETHERTYPE_IPV6: u16 = 0x86dd;
+use crate::wire::ethernet::{ETHERTYPE_IPV4, ETHERTYPE_IPV6};
 
 /// Byte offset of the IPv4 header in `frame`, or why the frame holds no IPv4 packet.
 pub(crate) fn ipv4_offset(frame: &Frame) -> Result<usize, SkipReason> {
@@ -34,44 +30,14 @@ pub(crate) fn ipv4_offset(frame: &Frame) -> Result<usize, SkipReason> {
 /// The offset after the link header and the EtherType it announces (for raw IP: IPv6 for
 /// version 6, else IPv4, so a bad version nibble is reported as such).
 fn network_layer(frame: &Frame) -> Option<(usize, u16)> {
-    let d = &frame.data;
-    let be16 = |at: usize| Some(u16::from_be_bytes([*d.get(at)?, *d.get(at + 1)?]));
-    match frame.link {
-        LinkType::Ethernet => {
-            let mut at = 12;
-            let mut ty = be16(at)?;
-            let mut tags = 0;
-            while VLAN_TAGS.contains(&ty) && tags < MAX_VLAN_TAGS {
-                at += 4;
-                tags += 1;
-                ty = be16(at)?;
-            }
-            Some((at + 2, ty))
-        }
-        LinkType::LinuxSll => Some((16, be16(14)?)),
-        LinkType::LinuxSll2 => Some((20, be16(0)?)),
-        LinkType::Raw => match d.first()? >> 4 {
-            6 => Some((0, ETHERTYPE_IPV6)),
-            _ => Some((0, ETHERTYPE_IPV4)),
-        },
-        LinkType::Ipv4 => Some((0, ETHERTYPE_IPV4)),
-        LinkType::Ipv6 => Some((0, ETHERTYPE_IPV6)),
-        LinkType::Null | LinkType::Loop => {
-            let raw = [*d.first()?, *d.get(1)?, *d.get(2)?, *d.get(3)?];
-            let family = if u32::from_le_bytes(raw) < 256 {
-                u32::from_le_bytes(raw)
-            } else {
-                u32::from_be_bytes(raw)
-            };
-            let ty = match family {
-                2 => ETHERTYPE_IPV4,
-                10 | 24 | 28 | 30 => ETHERTYPE_IPV6,
-                _ => return None,
-            };
-            Some((4, ty))
-        }
-        LinkType::Other(_) => None,
+    if frame.link == LinkType::Raw {
+        let ty = match frame.data.first()? >> 4 {
+            6 => ETHERTYPE_IPV6,
+            _ => ETHERTYPE_IPV4,
+        };
+        return Some((0, ty));
     }
+    crate::capture::network_layer(frame.link, &frame.data).map(|(ty, at)| (at, ty))
 }
 
 #[cfg(test)]

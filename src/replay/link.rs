@@ -6,17 +6,11 @@
 use super::error::ReplayError;
 use super::iface::{IfaceFraming, InterfaceInfo};
 use crate::capture::LinkType;
+use crate::wire::ethernet::{
+    is_vlan_tpid, ETHERTYPE_IPV4, ETHERTYPE_IPV6, HEADER_LEN as ETH_HEADER_LEN, MAX_VLAN_TAGS,
+    VLAN_TAG_LEN,
+};
 use std::path::Path;
-
-const ETHERTYPE_IPV4: u16 = 0x0800;
-const ETHERTYPE_IPV6: u16 = 0x86dd;
-const ETHERTYPE_VLAN: u16 = 0x8100;
-const ETHERTYPE_QINQ: u16 = 0x88a8;
-const ETHERTYPE_QINQ_OLD: u16 = 0x9100;
-/// Length of an Ethernet II header without tags.
-pub(crate) const ETH_HEADER_LEN: usize = 14;
-const VLAN_TAG_LEN: usize = 4;
-const MAX_VLAN_TAGS: usize = 8;
 
 /// How frames of one capture are made fit for the interface.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,56 +60,12 @@ pub(crate) fn plan(
     }
 }
 
-/// The EtherType and the offset of the network-layer packet in a frame of link type `link`;
-/// `None` when the frame is too short or carries no IP.
-pub(crate) fn network_layer(link: LinkType, data: &[u8]) -> Option<(u16, usize)> {
-    let be16 = |at: usize| {
-        data.get(at..at + 2)
-            .map(|b| u16::from_be_bytes([b[0], b[1]]))
-    };
-    let (ethertype, at) = match link {
-        LinkType::Ethernet => {
-            let mut at = ETH_HEADER_LEN - 2;
-            let mut ty = be16(at)?;
-            let mut tags = 0;
-            while matches!(ty, ETHERTYPE_VLAN | ETHERTYPE_QINQ | ETHERTYPE_QINQ_OLD) {
-                tags += 1;
-                if tags > MAX_VLAN_TAGS {
-                    return None;
-                }
-                at += VLAN_TAG_LEN;
-                ty = be16(at)?;
-            }
-            (ty, at + 2)
-        }
-        LinkType::Raw => match data.first()? >> 4 {
-            4 => (ETHERTYPE_IPV4, 0),
-            6 => (ETHERTYPE_IPV6, 0),
-            _ => return None,
-        },
-        LinkType::Ipv4 => (ETHERTYPE_IPV4, 0),
-        LinkType::Ipv6 => (ETHERTYPE_IPV6, 0),
-        LinkType::Null | LinkType::Loop => {
-            let raw: [u8; 4] = data.get(..4)?.try_into().ok()?;
-            let family = if link == LinkType::Loop {
-                u32::from_be_bytes(raw)
-            } else if u32::from_le_bytes(raw) < 256 {
-                u32::from_le_bytes(raw)
-            } else {
-                u32::from_be_bytes(raw)
-            };
-            match family {
-                2 => (ETHERTYPE_IPV4, 4),
-                10 | 24 | 28 | 30 => (ETHERTYPE_IPV6, 4),
-                _ => return None,
-            }
-        }
-        LinkType::LinuxSll => (be16(14)?, 16),
-        LinkType::LinuxSll2 => (be16(0)?, 20),
-        LinkType::Other(_) => return None,
-    };
-    (at <= data.len() && matches!(ethertype, ETHERTYPE_IPV4 | ETHERTYPE_IPV6))
-        .then_some((ethertype, at))
+/// The EtherType and the offset of the IP packet in a frame of link type `link`; `None` when
+/// the frame is too short or carries no IP.
+fn network_layer(link: LinkType, data: &[u8]) -> Option<(u16, usize)> {
+    crate::capture::network_layer(link, data).filter(|&(ethertype, at)| {
+        at <= data.len() && matches!(ethertype, ETHERTYPE_IPV4 | ETHERTYPE_IPV6)
+    })
 }
 
 /// Length of the link header of an Ethernet frame, VLAN tags included (for the MTU check).
@@ -123,12 +73,9 @@ pub(crate) fn ethernet_header_len(data: &[u8]) -> usize {
     let mut at = ETH_HEADER_LEN - 2;
     let mut tags = 0;
     while tags < MAX_VLAN_TAGS
-        && data.get(at..at + 2).is_some_and(|b| {
-            matches!(
-                u16::from_be_bytes([b[0], b[1]]),
-                ETHERTYPE_VLAN | ETHERTYPE_QINQ | ETHERTYPE_QINQ_OLD
-            )
-        })
+        && data
+            .get(at..at + 2)
+            .is_some_and(|b| is_vlan_tpid(u16::from_be_bytes([b[0], b[1]])))
     {
         tags += 1;
         at += VLAN_TAG_LEN;

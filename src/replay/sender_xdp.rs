@@ -4,9 +4,9 @@
 
 use super::error::ReplayError;
 use super::iface::{IfaceFraming, InterfaceInfo};
-use super::link::ETH_HEADER_LEN;
 use super::sender::{FrameSink, Refusal, SendTally};
 use super::sys_xdp::XdpSocket;
+use crate::wire::ethernet::HEADER_LEN as ETH_HEADER_LEN;
 use std::time::{Duration, Instant};
 
 /// Buffers (and ring entries): enough to keep the kernel busy between two wake-ups.

@@ -3,6 +3,7 @@
 //! accessor panics on a buffer that passed the check.
 
 pub mod checksum;
+pub mod ethernet;
 pub mod icmp;
 pub mod ipv4;
 pub mod ipv6;
