@@ -4,17 +4,9 @@
 //! where they fail.
 
 use netdiffd::check::{check_capture, CheckOptions, CheckReport, Rule};
+use netdiffd::eval::tshark::CHECKSUM_PREFS;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-const CHECKSUM_PREFS: [&str; 6] = [
-    "-o",
-    "ip.check_checksum:TRUE",
-    "-o",
-    "tcp.check_checksum:TRUE",
-    "-o",
-    "udp.check_checksum:TRUE",
-];
 
 /// Expert messages of tshark that say an IPv4/TCP/UDP/ICMP header cannot be walked as declared.
 const LENGTH_MESSAGES: [&str; 8] = [

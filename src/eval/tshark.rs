@@ -90,6 +90,17 @@ pub fn tshark_available() -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
+/// tshark preferences that make it verify the IPv4, TCP and UDP checksums (it does not by
+/// default).
+pub const CHECKSUM_PREFS: [&str; 6] = [
+    "-o",
+    "ip.check_checksum:TRUE",
+    "-o",
+    "tcp.check_checksum:TRUE",
+    "-o",
+    "udp.check_checksum:TRUE",
+];
+
 /// Runs tshark on `path` with checksum validation on; `extra` options go before the rest (e.g.
 /// `-d udp.port==1-65535,data` to judge the transport layers alone).
 pub fn tshark_expert(path: &Path, extra: &[&str]) -> Result<Expert, TsharkError> {
@@ -97,17 +108,8 @@ pub fn tshark_expert(path: &Path, extra: &[&str]) -> Result<Expert, TsharkError>
         .args(["-n", "-r"])
         .arg(path)
         .args(extra)
-        .args([
-            "-o",
-            "ip.check_checksum:TRUE",
-            "-o",
-            "tcp.check_checksum:TRUE",
-            "-o",
-            "udp.check_checksum:TRUE",
-            "-q",
-            "-z",
-            "expert",
-        ])
+        .args(CHECKSUM_PREFS)
+        .args(["-q", "-z", "expert"])
         .output()
         .map_err(TsharkError::Missing)?;
     if !out.status.success() {

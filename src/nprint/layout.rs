@@ -27,6 +27,18 @@ pub enum Block {
     Payload,
 }
 
+impl Block {
+    /// The fixed-size header blocks (every block but the payload), in layout order.
+    pub const HEADERS: [Block; 6] = [
+        Block::Eth,
+        Block::Ipv4,
+        Block::Ipv6,
+        Block::Tcp,
+        Block::Udp,
+        Block::Icmp,
+    ];
+}
+
 /// A named field of a block and its width in bits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Field {
@@ -144,16 +156,9 @@ impl Block {
         if prefix == "payload_bit" {
             return Some(Block::Payload);
         }
-        [
-            Block::Eth,
-            Block::Ipv4,
-            Block::Ipv6,
-            Block::Tcp,
-            Block::Udp,
-            Block::Icmp,
-        ]
-        .into_iter()
-        .find(|b| b.fields().iter().any(|f| f.name == prefix))
+        Block::HEADERS
+            .into_iter()
+            .find(|b| b.fields().iter().any(|f| f.name == prefix))
     }
 }
 
@@ -333,14 +338,7 @@ mod tests {
         assert_eq!(Layout::STANDARD.width(), STANDARD_WIDTH);
         assert_eq!(Layout::NETDIFFUSION.width(), 1408);
         assert_eq!(Layout::STANDARD.column_names().len(), 1088);
-        for b in [
-            Block::Eth,
-            Block::Ipv4,
-            Block::Ipv6,
-            Block::Tcp,
-            Block::Udp,
-            Block::Icmp,
-        ] {
+        for b in Block::HEADERS {
             let sum: usize = b.fields().iter().map(|f| f.bits).sum();
             assert_eq!(sum, b.bytes() * 8, "{b:?}");
         }

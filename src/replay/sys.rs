@@ -8,18 +8,23 @@ use std::io;
 
 const NS_PER_SEC: u64 = 1_000_000_000;
 
-/// Now on `CLOCK_MONOTONIC`, in nanoseconds.
-pub(crate) fn monotonic_ns() -> u64 {
+/// Clock `clock` (a constant clock id that exists on every supported system), in nanoseconds.
+fn clock_ns(clock: libc::clockid_t) -> u64 {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
     };
-    // SAFETY: `ts` is a valid, writable timespec for the duration of the call, and
-    // CLOCK_MONOTONIC exists on every supported system, so the call cannot fail.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    // SAFETY: `ts` is a valid, writable timespec for the duration of the call, and the clock
+    // exists, so the call cannot fail.
+    unsafe { libc::clock_gettime(clock, &mut ts) };
     (ts.tv_sec as u64)
         .saturating_mul(NS_PER_SEC)
         .saturating_add(ts.tv_nsec as u64)
+}
+
+/// Now on `CLOCK_MONOTONIC`, in nanoseconds.
+pub(crate) fn monotonic_ns() -> u64 {
+    clock_ns(libc::CLOCK_MONOTONIC)
 }
 
 /// Sleeps until `CLOCK_MONOTONIC` reads at least `deadline_ns` (an absolute deadline, so a
@@ -150,15 +155,7 @@ pub(crate) fn set_sched(_state: SchedState) -> io::Result<()> {
 
 /// CPU time (user + system) the calling thread has used, in nanoseconds.
 pub(crate) fn thread_cpu_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable timespec; the clock id is a constant that exists.
-    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    (ts.tv_sec as u64)
-        .saturating_mul(NS_PER_SEC)
-        .saturating_add(ts.tv_nsec as u64)
+    clock_ns(libc::CLOCK_THREAD_CPUTIME_ID)
 }
 
 #[cfg(target_os = "linux")]
