@@ -87,8 +87,7 @@ mod tests {
 
     #[test]
     fn appears_only_on_commit_and_leaves_nothing_when_dropped() {
-        let dir = std::env::temp_dir().join(format!("netdiffd-atomic-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = crate::test_dir("atomic");
         let t = dir.join("a.csv");
         let mut f = AtomicFile::create(&t).unwrap();
         f.write_all(b"hello").unwrap();

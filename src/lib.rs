@@ -20,3 +20,12 @@ pub mod repair;
 pub mod replay;
 pub mod service;
 pub mod wire;
+
+/// A scratch folder for unit tests, `netdiffd-TAG-PID` under the system's temporary folder
+/// (created if missing).
+#[cfg(test)]
+pub(crate) fn test_dir(tag: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("netdiffd-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}

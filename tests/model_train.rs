@@ -4,14 +4,14 @@
 
 use candle_core::Device;
 use netdiffd::model::checkpoint::{load_model, ModelError, CARD_FILE, WEIGHTS_FILE};
-use netdiffd::model::{sample, train, SampleSettings, TrainOutput, TrainSettings};
+use netdiffd::model::{sample, train, SampleSettings, TrainOutput};
 use netdiffd::pipeline::{generate, ClassMix, JobError, JobSettings};
 use netdiffd::repair::RepairSettings;
 use std::path::PathBuf;
 
 #[path = "common/tiny_model.rs"]
 mod tiny_model;
-use tiny_model::{link_tiny_corpus, tiny_config, tiny_dataset};
+use tiny_model::{link_tiny_corpus, tiny_config, tiny_dataset, tiny_train_settings};
 
 struct TempDir(PathBuf);
 impl Drop for TempDir {
@@ -32,15 +32,7 @@ fn trained(tag: &str) -> (TempDir, PathBuf, Vec<f32>) {
     let ds = tiny_dataset(&corpus.0);
     assert_eq!(ds.classes.len(), 2);
     let out = corpus.0.join("model");
-    let ts = TrainSettings {
-        steps: 100,
-        batch_size: 8,
-        learning_rate: 3e-3,
-        warmup: 5,
-        checkpoint_every: 0,
-        seed: 5,
-        ..TrainSettings::default()
-    };
+    let ts = tiny_train_settings(100);
     let mut losses = Vec::new();
     let card = train(
         &ds,

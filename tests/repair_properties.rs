@@ -138,6 +138,20 @@ fn settings(seed: u64) -> RepairSettings {
     }
 }
 
+/// Repairs bare generated rows (no directions, timing or hints) with the settings of `case`,
+/// and checks the result is compliant; `what` names the case in failures.
+fn repair_checked(rows: &[Bit], case: u64, what: &str) -> RepairedFlow {
+    let input = FlowInput {
+        rows,
+        directions: None,
+        iat_ns: None,
+        hints: None,
+    };
+    let f = repair_flow(&input, &settings(case), case).unwrap();
+    assert_compliant(&f, what);
+    f
+}
+
 #[test]
 fn uniform_random_matrices() {
     let mut rng = StdRng::seed_from_u64(1);
@@ -154,15 +168,7 @@ fn uniform_random_matrices() {
                 }
             })
             .collect();
-        let input = FlowInput {
-            rows: &rows,
-            directions: None,
-            iat_ns: None,
-            hints: None,
-        };
-        let f = repair_flow(&input, &settings(case), case).unwrap();
-        assert_compliant(&f, &format!("random case {case}"));
-        repaired.push(f);
+        repaired.push(repair_checked(&rows, case, &format!("random case {case}")));
     }
     check_sample_with_tshark(&repaired, "random");
 }
@@ -181,18 +187,8 @@ fn corpus_flows_with_flipped_bits() {
                 *b = 1 - *b;
             }
         }
-        let input = FlowInput {
-            rows: &rows,
-            directions: None,
-            iat_ns: None,
-            hints: None,
-        };
-        let r = repair_flow(&input, &settings(case), case).unwrap();
-        assert_compliant(
-            &r,
-            &format!("flipped case {case} ({}, rate {rate:.2})", f.key),
-        );
-        repaired.push(r);
+        let what = format!("flipped case {case} ({}, rate {rate:.2})", f.key);
+        repaired.push(repair_checked(&rows, case, &what));
     }
     check_sample_with_tshark(&repaired, "flipped");
 }
@@ -222,15 +218,8 @@ fn corpus_flows_with_vacant_bits_scattered_or_removed() {
         }
         // A vacant first row would be padding: keep at least one populated bit.
         rows[0] = 0;
-        let input = FlowInput {
-            rows: &rows,
-            directions: None,
-            iat_ns: None,
-            hints: None,
-        };
-        let r = repair_flow(&input, &settings(case), case).unwrap();
-        assert_compliant(&r, &format!("vacancy case {case} ({})", f.key));
-        repaired.push(r);
+        let what = format!("vacancy case {case} ({})", f.key);
+        repaired.push(repair_checked(&rows, case, &what));
     }
     check_sample_with_tshark(&repaired, "vacancy");
 }

@@ -191,8 +191,7 @@ mod tests {
 
     #[test]
     fn groups_from_manifest_and_command_line() {
-        let dir = std::env::temp_dir().join(format!("netdiffd-groups-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = crate::test_dir("groups");
         let p = dir.join("MANIFEST.csv");
         std::fs::write(
             &p,
@@ -213,8 +212,7 @@ mod tests {
 
     #[test]
     fn no_captures_is_an_error() {
-        let dir = std::env::temp_dir().join(format!("netdiffd-empty-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = crate::test_dir("empty");
         assert!(matches!(list_captures(&dir), Err(EvalError::NoCaptures(_))));
         std::fs::remove_dir_all(&dir).unwrap();
     }

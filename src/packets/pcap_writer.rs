@@ -102,8 +102,7 @@ mod tests {
 
     #[test]
     fn writes_readable_file_only_on_commit() {
-        let dir = std::env::temp_dir().join(format!("netdiffd-pcapw-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = crate::test_dir("pcapw");
         let target = dir.join("out.pcap");
         let mut w = PcapWriter::create(&target, LinkType::Raw, TsResolution::Nano).unwrap();
         w.write(1_700_000_000_123_456_789, &[0x45, 0, 0, 20])

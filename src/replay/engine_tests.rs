@@ -81,29 +81,17 @@ fn udp_frame(seq: u32, len: usize) -> Vec<u8> {
 }
 
 fn write_pcap(name: &str, frames: &[(u64, Vec<u8>)]) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("netdiffd-engine-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(name);
-    let mut out = Vec::new();
-    for v in [
-        0xa1b23c4du32.to_le_bytes(),
-        [2, 0, 4, 0],
-        0u32.to_le_bytes(),
-        0u32.to_le_bytes(),
-    ] {
-        out.extend_from_slice(&v);
-    }
-    out.extend_from_slice(&65535u32.to_le_bytes());
-    out.extend_from_slice(&1u32.to_le_bytes());
+    let dir = crate::test_dir("engine");
+    let mut w = crate::packets::PcapWriter::create(
+        &dir.join(name),
+        crate::capture::LinkType::Ethernet,
+        crate::packets::TsResolution::Nano,
+    )
+    .unwrap();
     for (ts, data) in frames {
-        out.extend_from_slice(&((ts / 1_000_000_000) as u32).to_le_bytes());
-        out.extend_from_slice(&((ts % 1_000_000_000) as u32).to_le_bytes());
-        out.extend_from_slice(&(data.len() as u32).to_le_bytes());
-        out.extend_from_slice(&(data.len() as u32).to_le_bytes());
-        out.extend_from_slice(data);
+        w.write(*ts, data).unwrap();
     }
-    std::fs::write(&path, out).unwrap();
-    path
+    w.commit().unwrap()
 }
 
 fn capture(name: &str, n: u32, gap_ns: u64) -> (PathBuf, Vec<Vec<u8>>) {

@@ -120,8 +120,7 @@ mod tests {
 
     #[test]
     fn sends_datagrams_to_a_path_socket() {
-        let dir = std::env::temp_dir().join(format!("netdiffd-notify-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = crate::test_dir("notify");
         let path = dir.join("notify.sock");
         let _ = std::fs::remove_file(&path);
         let rx = UnixDatagram::bind(&path).unwrap();

@@ -33,6 +33,48 @@ pub fn on_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true")
 }
 
+/// A test bed once `set_up` has made it; when that is impossible (not root, no iproute2), fails
+/// the test under CI=true and otherwise says why and returns `None` (dropping `bed` removes
+/// what was made).
+pub fn set_up_or_skip<T>(bed: T, set_up: impl FnOnce(&T) -> Result<(), String>) -> Option<T> {
+    match set_up(&bed) {
+        Ok(()) => Some(bed),
+        Err(why) if on_ci() => panic!("cannot set up the veth test bed under CI: {why}"),
+        Err(why) => {
+            eprintln!("SKIPPED: cannot set up the veth test bed ({why}); run as root");
+            None
+        }
+    }
+}
+
+/// Writes 1 to the sysctl file `path`; a file that does not exist (a kernel without that
+/// feature) needs nothing.
+pub fn sysctl_on(path: &str) -> Result<(), String> {
+    match std::fs::write(path, "1") {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(format!("{path}: {e}")),
+    }
+}
+
+/// Turns IPv6 off in namespace `ns`, for interfaces made later too: the kernel would otherwise
+/// send neighbour discovery frames of its own.
+pub fn disable_ipv6_in(ns: &str) -> Result<(), String> {
+    let ns = ns.to_string();
+    std::thread::spawn(move || {
+        enter_netns(&ns).map_err(|e| format!("setns {ns}: {e}"))?;
+        for conf in ["all", "default"] {
+            // Files under /proc/sys/net belong to the network namespace of the thread opening
+            // them.
+            sysctl_on(&format!("/proc/sys/net/ipv6/conf/{conf}/disable_ipv6"))
+                .map_err(|e| format!("{e} in {ns}"))?;
+        }
+        Ok(())
+    })
+    .join()
+    .map_err(|_| "IPv6 setup thread panicked".to_string())?
+}
+
 /// Moves the calling thread into network namespace `ns`.
 pub fn enter_netns(ns: &str) -> std::io::Result<()> {
     let f = File::open(Path::new("/var/run/netns").join(ns))?;

@@ -4,7 +4,7 @@
 
 use netdiffd::flows::Labels;
 use netdiffd::model::dataset::{corpus_files, Dataset, DatasetSettings};
-use netdiffd::model::ModelConfig;
+use netdiffd::model::{ModelConfig, TrainSettings};
 use std::path::Path;
 
 /// Links `dns_ambiguous_names.pcap` (class `dns`) and `smtp.pcap` (class `ftp_mail`) from the
@@ -54,5 +54,18 @@ pub fn tiny_config(classes: usize) -> ModelConfig {
         mlp_ratio: 2,
         timesteps: 100,
         ..ModelConfig::cpu_default(classes)
+    }
+}
+
+/// Training settings for the tiny network: `steps` steps of 8 windows, seeded, no checkpoints.
+pub fn tiny_train_settings(steps: usize) -> TrainSettings {
+    TrainSettings {
+        steps,
+        batch_size: 8,
+        learning_rate: 3e-3,
+        warmup: 5,
+        checkpoint_every: 0,
+        seed: 5,
+        ..TrainSettings::default()
     }
 }

@@ -6,6 +6,8 @@
 //! in its own namespace with no addresses and no routes.
 #![allow(dead_code)]
 
+use netdiffd::capture::LinkType;
+use netdiffd::packets::{PcapWriter, TsResolution};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -46,20 +48,13 @@ impl Testbed {
             if_rx: format!("ndr{id}r"),
             _turn: turn,
         };
-        match bed.set_up() {
-            Ok(()) => Some(bed),
-            Err(why) if on_ci() => panic!("cannot set up the veth test bed under CI: {why}"),
-            Err(why) => {
-                eprintln!("SKIPPED: cannot set up the veth test bed ({why}); run as root");
-                None
-            }
-        }
+        set_up_or_skip(bed, Testbed::set_up)
     }
 
     fn set_up(&self) -> Result<(), String> {
         for ns in [&self.ns_tx, &self.ns_rx] {
             ip(&["netns", "add", ns])?;
-            disable_ipv6(ns)?;
+            disable_ipv6_in(ns)?;
         }
         ip(&[
             "link",
@@ -79,36 +74,30 @@ impl Testbed {
         ip(&["-n", &self.ns_rx, "link", "set", &self.if_rx, "up"])
     }
 
+    /// The command `netdiffd replay -i IF_TX ARGS...` inside the sending namespace.
+    fn replay_command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new("ip");
+        c.args([
+            "netns",
+            "exec",
+            &self.ns_tx,
+            env!("CARGO_BIN_EXE_netdiffd"),
+            "replay",
+            "-i",
+            &self.if_tx,
+        ])
+        .args(args);
+        c
+    }
+
     /// `netdiffd replay -i IF_TX ARGS...` run inside the sending namespace.
     pub fn replay(&self, args: &[&str]) -> Output {
-        Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                &self.ns_tx,
-                env!("CARGO_BIN_EXE_netdiffd"),
-                "replay",
-                "-i",
-                &self.if_tx,
-            ])
-            .args(args)
-            .output()
-            .expect("run netdiffd")
+        self.replay_command(args).output().expect("run netdiffd")
     }
 
     /// The same, as a child process still running.
     pub fn spawn_replay(&self, args: &[&str]) -> std::process::Child {
-        Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                &self.ns_tx,
-                env!("CARGO_BIN_EXE_netdiffd"),
-                "replay",
-                "-i",
-                &self.if_tx,
-            ])
-            .args(args)
+        self.replay_command(args)
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .spawn()
@@ -177,31 +166,10 @@ impl Drop for Testbed {
     }
 }
 
-/// Turns IPv6 off in namespace `ns` (for interfaces made later too): the kernel would otherwise
-/// send neighbour discovery frames of its own. A kernel without IPv6 needs nothing.
-fn disable_ipv6(ns: &str) -> Result<(), String> {
-    let ns = ns.to_string();
-    std::thread::spawn(move || {
-        enter_netns(&ns).map_err(|e| format!("setns {ns}: {e}"))?;
-        for conf in ["all", "default"] {
-            // Files under /proc/sys/net belong to the network namespace of the thread opening them.
-            let path = format!("/proc/sys/net/ipv6/conf/{conf}/disable_ipv6");
-            match std::fs::write(&path, "1") {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(format!("{path} in {ns}: {e}")),
-            }
-        }
-        Ok(())
-    })
-    .join()
-    .map_err(|_| "IPv6 setup thread panicked".to_string())?
-}
-
 #[path = "../common/netns.rs"]
 mod netns;
 #[allow(unused_imports)]
-pub use netns::{enter_netns, ip, on_ci, Captured, PeerCapture};
+pub use netns::{disable_ipv6_in, enter_netns, ip, on_ci, set_up_or_skip, Captured, PeerCapture};
 
 /// An Ethernet/IPv4/UDP frame of `len` bytes (at least 60) whose payload starts with `seq`.
 pub fn udp_frame(seq: u64, len: usize) -> Vec<u8> {
@@ -242,21 +210,16 @@ pub fn seq_of(frame: &[u8]) -> u64 {
 pub fn write_pcap(name: &str, linktype: u32, frames: &[(u64, Vec<u8>)]) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("netdiffd-replay-tests-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(name);
-    let mut out = Vec::new();
-    out.extend_from_slice(&0xa1b23c4du32.to_le_bytes());
-    out.extend_from_slice(&[2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
-    out.extend_from_slice(&65535u32.to_le_bytes());
-    out.extend_from_slice(&linktype.to_le_bytes());
+    let mut w = PcapWriter::create(
+        &dir.join(name),
+        LinkType::from_number(linktype),
+        TsResolution::Nano,
+    )
+    .unwrap();
     for (ts, data) in frames {
-        out.extend_from_slice(&((ts / 1_000_000_000) as u32).to_le_bytes());
-        out.extend_from_slice(&((ts % 1_000_000_000) as u32).to_le_bytes());
-        out.extend_from_slice(&(data.len() as u32).to_le_bytes());
-        out.extend_from_slice(&(data.len() as u32).to_le_bytes());
-        out.extend_from_slice(data);
+        w.write(*ts, data).unwrap();
     }
-    std::fs::write(&path, out).unwrap();
-    path
+    w.commit().unwrap()
 }
 
 /// A capture of `n` 64-byte UDP frames `gap_ns` apart.

@@ -4,7 +4,7 @@
 #![allow(dead_code)]
 
 use netdiffd::model::checkpoint::load_model;
-use netdiffd::model::{train, TrainOutput, TrainSettings};
+use netdiffd::model::{train, TrainOutput};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::os::unix::net::UnixDatagram;
@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 #[path = "../common/tiny_model.rs"]
 mod tiny_model;
-use tiny_model::{link_tiny_corpus, tiny_config, tiny_dataset};
+use tiny_model::{link_tiny_corpus, tiny_config, tiny_dataset, tiny_train_settings};
 
 static NEXT: AtomicUsize = AtomicUsize::new(0);
 static MODEL: Mutex<Option<PathBuf>> = Mutex::new(None);
@@ -63,15 +63,7 @@ fn train_tiny(out: &Path) {
     link_tiny_corpus(&corpus.0);
     let ds = tiny_dataset(&corpus.0);
     let config = tiny_config(2);
-    let ts = TrainSettings {
-        steps: 20,
-        batch_size: 8,
-        learning_rate: 3e-3,
-        warmup: 5,
-        checkpoint_every: 0,
-        seed: 5,
-        ..TrainSettings::default()
-    };
+    let ts = tiny_train_settings(20);
     let _ = std::fs::remove_dir_all(out);
     train(
         &ds,
@@ -426,28 +418,12 @@ impl Veth {
             host_if: format!("nds{id}h"),
             peer_if: format!("nds{id}p"),
         };
-        match bed.set_up() {
-            Ok(()) => Some(bed),
-            Err(why) if on_ci() => panic!("cannot set up the veth test bed under CI: {why}"),
-            Err(why) => {
-                eprintln!("SKIPPED: cannot set up the veth test bed ({why}); run as root");
-                None
-            }
-        }
+        set_up_or_skip(bed, Veth::set_up)
     }
 
     fn set_up(&self) -> Result<(), String> {
         ip(&["netns", "add", &self.ns])?;
-        let ns = self.ns.clone();
-        std::thread::spawn(move || -> Result<(), String> {
-            enter_netns(&ns).map_err(|e| format!("setns {ns}: {e}"))?;
-            for conf in ["all", "default"] {
-                write_sysctl(&format!("/proc/sys/net/ipv6/conf/{conf}/disable_ipv6"))?;
-            }
-            Ok(())
-        })
-        .join()
-        .map_err(|_| "IPv6 setup thread panicked".to_string())??;
+        disable_ipv6_in(&self.ns)?;
         ip(&[
             "link",
             "add",
@@ -460,7 +436,7 @@ impl Veth {
             "netns",
             &self.ns,
         ])?;
-        write_sysctl(&format!(
+        sysctl_on(&format!(
             "/proc/sys/net/ipv6/conf/{}/disable_ipv6",
             self.host_if
         ))?;
@@ -488,18 +464,12 @@ impl Drop for Veth {
     }
 }
 
-fn write_sysctl(path: &str) -> Result<(), String> {
-    match std::fs::write(path, "1") {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(format!("{path}: {e}")),
-    }
-}
-
 #[path = "../common/netns.rs"]
 mod netns;
 #[allow(unused_imports)]
-pub use netns::{enter_netns, ip, on_ci, Captured, PeerCapture};
+pub use netns::{
+    disable_ipv6_in, enter_netns, ip, on_ci, set_up_or_skip, sysctl_on, Captured, PeerCapture,
+};
 
 /// True for an Ethernet/IPv4 frame whose source is in the test-bed range 198.18.0.0/15.
 pub fn is_test_bed_frame(frame: &[u8]) -> bool {
