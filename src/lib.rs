@@ -19,6 +19,7 @@ pub mod pipeline;
 pub mod repair;
 pub mod replay;
 pub mod service;
+pub mod truth;
 pub mod wire;
 
 /// A scratch folder for unit tests, `netdiffd-TAG-PID` under the system's temporary folder

@@ -4,6 +4,7 @@
 
 use crate::model::{sample_with, LoadedModel, ModelError, SampleSettings};
 use crate::repair::{repair_flow, FlowInput, RepairError, RepairSettings, RepairedFlow};
+use crate::truth::GroundTruth;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::time::Instant;
@@ -244,6 +245,33 @@ pub fn generate_observed(
         sample_seconds,
         repair_seconds: t.elapsed().as_secs_f64(),
     }))
+}
+
+/// The ground truth of a job's flows as [`write_flows`](crate::packets::write_flows) writes
+/// them to `pcap`: each flow's class and the class's group from the model card.
+pub fn ground_truth(
+    model: &LoadedModel,
+    flows: &[(String, RepairedFlow)],
+    pcap: &std::path::Path,
+) -> GroundTruth {
+    let group = |class: &str| {
+        model
+            .card
+            .classes
+            .iter()
+            .find(|c| c.name == class)
+            .and_then(|c| c.macro_group.as_deref())
+            .unwrap_or("")
+    };
+    let list: Vec<(&str, &str, &RepairedFlow)> = flows
+        .iter()
+        .map(|(c, f)| (c.as_str(), group(c), f))
+        .collect();
+    let name = pcap
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    GroundTruth::from_generated(&name, &list)
 }
 
 #[cfg(test)]

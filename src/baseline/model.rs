@@ -164,6 +164,7 @@ mod tests {
                 .iter()
                 .enumerate()
                 .map(|(i, r)| FlowPacket {
+                    frame: i as u64,
                     ts_ns: i as u64 * 1000,
                     iat_ns: if i == 0 { 0 } else { 1000 },
                     direction: if i % 2 == 0 {

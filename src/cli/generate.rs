@@ -7,7 +7,8 @@ use netdiffd::model::{device_for, load_model, SampleSettings};
 use netdiffd::nprint::layout::STANDARD_WIDTH;
 use netdiffd::nprint::{write_png, CsvOptions, CsvWriter, FlowImage};
 use netdiffd::packets::{write_flows, TsResolution};
-use netdiffd::pipeline::{generate, ClassMix, JobSettings};
+use netdiffd::pipeline::{generate, ground_truth, ClassMix, JobSettings};
+use netdiffd::truth::LabelsFormat;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -59,6 +60,10 @@ pub struct GenerateArgs {
     /// Also render the first repaired flow as a PNG.
     #[arg(long)]
     pub png: Option<PathBuf>,
+    /// Also write the ground truth (.csv or .jsonl): one record a flow with its class, group,
+    /// 5-tuple, Community ID, packets and bytes per direction and times in the pcap.
+    #[arg(long, value_name = "FILE")]
+    pub labels: Option<PathBuf>,
 }
 
 /// Runs `netdiffd generate`.
@@ -68,6 +73,9 @@ pub fn run(a: &GenerateArgs) -> anyhow::Result<i32> {
     }
     if a.batch == 0 || a.batch > 1024 {
         bail!("--batch must be 1..=1024");
+    }
+    if let Some(l) = &a.labels {
+        LabelsFormat::probe(l)?;
     }
     let device = device_for(&a.device)?;
     let t = Instant::now();
@@ -91,6 +99,9 @@ pub fn run(a: &GenerateArgs) -> anyhow::Result<i32> {
     let flows: Vec<_> = out.flows.iter().map(|(_, f)| f.clone()).collect();
     let n = write_flows(&a.output, &flows, &framing, TsResolution::Micro)
         .with_context(|| format!("writing {}", a.output.display()))?;
+    if let Some(labels) = &a.labels {
+        ground_truth(&model, &out.flows, &a.output).write(labels)?;
+    }
     if let Some(csv) = &a.csv {
         let file = netdiffd::atomic_file::AtomicFile::create(csv)?;
         let mut w = CsvWriter::new(file, &CsvOptions::default())?;

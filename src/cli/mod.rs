@@ -55,7 +55,7 @@ pub enum Command {
     /// Timing follows the capture unless --multiplier, --pps, --mbps or --topspeed says
     /// otherwise. Durations take a unit (ns, us, ms, s; a bare number is seconds). Ctrl-C stops
     /// at a packet boundary and prints the statistics.
-    Replay(replay::ReplayArgs),
+    Replay(Box<replay::ReplayArgs>),
     /// Evaluate synthetic traffic against real traffic: similarity, ML usefulness, compliance.
     Eval(eval::EvalArgs),
     /// Generate baseline synthetic traffic (uniform random values or per-class bit marginals).

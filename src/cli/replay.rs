@@ -3,10 +3,11 @@
 use anyhow::{bail, Context};
 use clap::{Args, ValueEnum};
 use netdiffd::replay::{
-    CatchUp, CidrMap, MacPair, Pace, PortMap, Rate, ReplayConfig, Replayer, RewriteConfig,
-    SenderKind, StopReason, TtlRule, DEFAULT_REALTIME_PRIORITY,
+    CatchUp, CidrMap, Ipv4Cidr, MacPair, Pace, PortMap, Rate, ReplayConfig, ReplayReport, Replayer,
+    RewriteConfig, SenderKind, SideSplit, StopReason, TtlRule, DEFAULT_REALTIME_PRIORITY,
 };
-use std::path::PathBuf;
+use netdiffd::truth::{GroundTruth, LabelsFormat};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// Replay capture files onto a network interface.
@@ -20,7 +21,8 @@ pub struct ReplayArgs {
     #[arg(value_name = "FILE", required = true)]
     pub files: Vec<PathBuf>,
 
-    /// Interface to send on.
+    /// Interface to send on; with --intf2, the first (primary) one, where the client side of
+    /// each flow leaves.
     #[arg(
         short = 'i',
         long = "iface",
@@ -28,6 +30,44 @@ pub struct ReplayArgs {
         value_name = "IF"
     )]
     pub iface: String,
+    /// Inline replay: the second (secondary) interface, where the server side of each flow
+    /// leaves, in one schedule with the first (tcpreplay's -I). The split is by flow (the side
+    /// that sent a flow's first packet is its client) unless --cachefile, --cidr or --port-split
+    /// says otherwise.
+    #[arg(short = 'I', long = "intf2", value_name = "IF")]
+    pub intf2: Option<String>,
+    /// Inline replay: split as this tcpprep cache file says (made by `tcpprep` for the one
+    /// capture replayed).
+    #[arg(
+        short = 'c',
+        long,
+        value_name = "FILE",
+        requires = "intf2",
+        group = "split"
+    )]
+    pub cachefile: Option<PathBuf>,
+    /// Inline replay: tcpprep's CIDR split: frames whose source is in one of these networks
+    /// leave on the first interface, others on the second (comma-separated).
+    #[arg(
+        long,
+        value_name = "NET,...",
+        value_delimiter = ',',
+        requires = "intf2",
+        group = "split"
+    )]
+    pub cidr: Vec<Ipv4Cidr>,
+    /// Inline replay: tcpprep's port split: frames to a port below 1024 leave on the first
+    /// interface, frames from one on the second.
+    #[arg(long, requires = "intf2", group = "split")]
+    pub port_split: bool,
+    /// Write the ground truth of the replayed flows to FILE (.csv or .jsonl): one record a
+    /// flow with its class, 5-tuple, Community ID, packets and bytes per direction, times in
+    /// the capture, and when and on which interface it left, per loop.
+    #[arg(long, value_name = "FILE")]
+    pub labels: Option<PathBuf>,
+    /// The class written in the ground truth [default: unknown].
+    #[arg(long, value_name = "NAME", requires = "labels")]
+    pub class: Option<String>,
 
     /// Replay at X times the captured speed (fractions allowed).
     #[arg(short = 'x', long, value_name = "X", group = "pace")]
@@ -190,6 +230,17 @@ impl ReplayArgs {
     /// The engine configuration these options ask for.
     pub fn to_config(&self) -> ReplayConfig {
         let mut c = ReplayConfig::new(self.iface.clone(), self.files.clone());
+        c.iface2 = self.intf2.clone();
+        c.split = if let Some(f) = &self.cachefile {
+            SideSplit::CacheFile(f.clone())
+        } else if !self.cidr.is_empty() {
+            SideSplit::Cidr(self.cidr.clone())
+        } else if self.port_split {
+            SideSplit::Port
+        } else {
+            SideSplit::Flow
+        };
+        c.record_send_times = self.labels.is_some();
         c.pace = if self.topspeed {
             Pace::TopSpeed
         } else if let Some(r) = self.pps {
@@ -241,6 +292,21 @@ impl ReplayArgs {
 
 /// Runs `netdiffd replay`: prepares, sends, prints the statistics.
 pub fn run(args: &ReplayArgs) -> anyhow::Result<()> {
+    let truths = match &args.labels {
+        Some(path) => {
+            LabelsFormat::probe(path)?;
+            let truths = args
+                .files
+                .iter()
+                .map(|f| {
+                    GroundTruth::from_capture(f, args.class.as_deref(), None)
+                        .with_context(|| format!("reading the flows of {}", f.display()))
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            Some((path, truths))
+        }
+        None => None,
+    };
     let replayer = Replayer::prepare(args.to_config())?;
     for w in replayer.warnings() {
         eprintln!("netdiffd: warning: {w}");
@@ -256,6 +322,9 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<()> {
             .context("cannot install the Ctrl-C handler")?;
     }
     let report = replayer.run();
+    if let Some((path, truths)) = truths {
+        write_labels(path, truths, &report, args)?;
+    }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report.to_json())?);
     } else {
@@ -264,6 +333,48 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<()> {
     if let StopReason::Failed(e) = &report.stop {
         bail!("replay on {} stopped early: {e}", args.iface);
     }
+    Ok(())
+}
+
+/// Adds the replay's send times to the ground truth of each file and writes them all.
+fn write_labels(
+    path: &Path,
+    mut truths: Vec<GroundTruth>,
+    report: &ReplayReport,
+    args: &ReplayArgs,
+) -> anyhow::Result<()> {
+    if let Some(log) = &report.send_log {
+        for (l, files) in log.loops.iter().enumerate() {
+            for (f, sent) in files.iter().enumerate() {
+                let on_second = log.secondary.get(f).map_or(&[][..], Vec::as_slice);
+                if let Some(t) = truths.get_mut(f) {
+                    t.add_replay_loop(
+                        l as u64,
+                        sent,
+                        on_second,
+                        &args.iface,
+                        args.intf2.as_deref(),
+                    );
+                }
+            }
+        }
+        if log.truncated {
+            eprintln!(
+                "netdiffd: note: send times recorded for the first {} loops only (memory bound)",
+                log.loops.len()
+            );
+        }
+    }
+    let mut all = GroundTruth::default();
+    for t in truths {
+        all.records.extend(t.records);
+    }
+    all.write(path)?;
+    eprintln!(
+        "netdiffd: ground truth of {} flows written to {}",
+        all.records.len(),
+        path.display()
+    );
     Ok(())
 }
 

@@ -143,6 +143,7 @@ mod tests {
             bits[16 + i] = ((tl >> (15 - i)) & 1) as i8;
         }
         FlowPacket {
+            frame: 0,
             ts_ns,
             iat_ns,
             direction,

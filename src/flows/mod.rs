@@ -2,9 +2,11 @@
 //! address pair and echo identifier), split by idle and active timeouts and by TCP connection
 //! reuse, and keep per packet its direction, inter-arrival time, payload length and nPrint bits.
 
+mod community_id;
 mod labels;
 mod table;
 
+pub use community_id::{community_id, CommunityIdInput};
 pub use labels::{LabelError, Labels};
 pub use table::{flows_from_capture, FlowTable};
 
@@ -55,6 +57,8 @@ impl std::fmt::Display for FlowKey {
 /// One packet of a flow.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FlowPacket {
+    /// Index of the frame in its capture file (0-based, every frame counted, skipped ones too).
+    pub frame: u64,
     /// Capture time, nanoseconds since the Unix epoch.
     pub ts_ns: u64,
     /// Nanoseconds since the flow's previous packet (0 for the first).

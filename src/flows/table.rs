@@ -34,6 +34,7 @@ pub struct FlowTable {
     open: HashMap<Endpoints, Open>,
     done: Vec<Flow>,
     skipped: SkipCounts,
+    frames: u64,
 }
 
 impl FlowTable {
@@ -46,11 +47,14 @@ impl FlowTable {
             open: HashMap::new(),
             done: Vec::new(),
             skipped: SkipCounts::default(),
+            frames: 0,
         }
     }
 
     /// Adds one frame: to its flow, or to the skip counts with the reason.
     pub fn add(&mut self, frame: &Frame) {
+        let index = self.frames;
+        self.frames += 1;
         let pkt = match dissect(frame) {
             Ok(p) => p,
             Err(r) => return self.skipped.add(r),
@@ -146,6 +150,7 @@ impl FlowTable {
         let mut bits = Vec::with_capacity(Layout::STANDARD.width());
         encode_packet(&Layout::STANDARD, &pkt, -1, &mut bits);
         entry.flow.packets.push(FlowPacket {
+            frame: index,
             ts_ns: ts,
             iat_ns,
             direction,

@@ -5,6 +5,6 @@ mod flows_out;
 mod frame;
 mod pcap_writer;
 
-pub use flows_out::write_flows;
+pub use flows_out::{frame_order, write_flows};
 pub use frame::{parse_mac, Framing};
 pub use pcap_writer::{PcapWriter, TsResolution};

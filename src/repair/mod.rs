@@ -147,7 +147,13 @@ pub fn repair_flow(
     if rows.iter().any(|r| r.ip().protocol() != proto) {
         report.applied("one-protocol");
     }
-    let directions = directions(&rows, input, proto, &mut rng);
+    let mut directions = directions(&rows, input, proto, &mut rng);
+    if directions[0] == Direction::Backward {
+        // A flow opens from its client side: a stateful device admits a flow by its first
+        // packet, and real captures that begin with a server's packet started mid-flow.
+        directions[0] = Direction::Forward;
+        report.applied("client-first");
+    }
     let times = times(n, input, settings, &mut rng);
     let l4_len = match proto {
         ip_proto::TCP => |r: &GeneratedRow| r.tcp().header_len().clamp(20, 60),

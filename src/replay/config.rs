@@ -1,6 +1,7 @@
 //! What a replay does: inputs, pacing, limits, timing settings, sender and rewriting.
 
 use super::rewrite::RewriteConfig;
+use super::split::SideSplit;
 use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -191,8 +192,15 @@ impl SenderKind {
 /// Everything a replay run needs to know.
 #[derive(Debug, Clone)]
 pub struct ReplayConfig {
-    /// Interface to send on.
+    /// Interface to send on; in an inline replay, the first (primary, client side) one.
     pub iface: String,
+    /// Inline replay: the second (secondary, server side) interface. Each frame leaves on one
+    /// of the two as `split` decides, in one schedule.
+    pub iface2: Option<String>,
+    /// How an inline replay splits frames between the interfaces.
+    pub split: SideSplit,
+    /// Record when each frame left (UTC), for ground truth: [`ReplayReport::send_log`](super::ReplayReport).
+    pub record_send_times: bool,
     /// Capture files, replayed one after the other in each loop.
     pub files: Vec<PathBuf>,
     /// When packets are due.
@@ -256,6 +264,9 @@ impl ReplayConfig {
     pub fn new(iface: impl Into<String>, files: Vec<PathBuf>) -> ReplayConfig {
         ReplayConfig {
             iface: iface.into(),
+            iface2: None,
+            split: SideSplit::default(),
+            record_send_times: false,
             files,
             pace: Pace::default(),
             loops: 1,

@@ -4,10 +4,11 @@
 use super::config::{Pace, ReplayConfig};
 use super::error::ReplayError;
 use super::iface::{IfaceFraming, InterfaceInfo};
-use super::run::{Realtime, Run, TimerSlack};
+use super::run::{Realtime, Run, Sinks, TimerSlack};
 use super::sender::{open_sender, FrameSink};
 use super::source::Input;
-use super::stats::{LatenessSummary, ReplayCounters, ReplayReport};
+use super::split::SplitPlan;
+use super::stats::{IfaceTally, LatenessSummary, ReplayCounters, ReplayReport};
 use super::sys;
 use super::timing::Waiter;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -49,6 +50,7 @@ pub struct Replayer {
     config: ReplayConfig,
     inputs: Vec<Input>,
     sink: Box<dyn FrameSink>,
+    sink2: Option<Box<dyn FrameSink>>,
     ethernet_out: bool,
     handle: ReplayHandle,
     warnings: Vec<String>,
@@ -70,19 +72,44 @@ impl Replayer {
     pub fn prepare(config: ReplayConfig) -> Result<Replayer, ReplayError> {
         validate(&config)?;
         let iface = InterfaceInfo::probe(&config.iface)?;
-        let inputs = open_inputs(&config, &iface)?;
+        let iface2 = config
+            .iface2
+            .as_deref()
+            .map(InterfaceInfo::probe)
+            .transpose()?;
+        if let Some(i2) = &iface2 {
+            if i2.framing != iface.framing {
+                return Err(ReplayError::InvalidSetting {
+                    what: "second interface",
+                    why: format!(
+                        "{} and {} frame packets differently (one Ethernet, one not); an inline replay needs two of a kind",
+                        iface.name, i2.name
+                    ),
+                });
+            }
+        }
+        // Frames must fit both interfaces.
+        let mut both = iface.clone();
+        if let Some(i2) = &iface2 {
+            both.mtu = both.mtu.min(i2.mtu);
+        }
+        let inputs = open_inputs(&config, &both)?;
         let mut notes = Vec::new();
         let sink = open_sender(&config, &iface, &mut notes)?;
-        let mut r = Replayer::assemble(config, &iface, inputs, sink);
+        let sink2 = iface2
+            .as_ref()
+            .map(|i2| open_sender(&config, i2, &mut notes))
+            .transpose()?;
+        let mut r = Replayer::assemble(config, &both, inputs, sink);
+        r.sink2 = sink2;
         r.notes = notes;
-        if iface.carrier == Some(false) {
-            r.warnings.insert(
-                0,
-                format!(
-                    "interface {} has no carrier: frames may go nowhere",
-                    iface.name
-                ),
-            );
+        for i in std::iter::once(&iface).chain(iface2.as_ref()) {
+            if i.carrier == Some(false) {
+                r.warnings.insert(
+                    0,
+                    format!("interface {} has no carrier: frames may go nowhere", i.name),
+                );
+            }
         }
         Ok(r)
     }
@@ -97,6 +124,19 @@ impl Replayer {
         validate(&config)?;
         let inputs = open_inputs(&config, iface)?;
         Ok(Replayer::assemble(config, iface, inputs, sink))
+    }
+
+    /// Like [`with_sink`](Self::with_sink), for an inline replay: server-side frames go
+    /// through `sink2` (the configuration's `iface2` names it in reports).
+    pub fn with_sinks(
+        config: ReplayConfig,
+        iface: &InterfaceInfo,
+        sink: Box<dyn FrameSink>,
+        sink2: Box<dyn FrameSink>,
+    ) -> Result<Replayer, ReplayError> {
+        let mut r = Replayer::with_sink(config, iface, sink)?;
+        r.sink2 = Some(sink2);
+        Ok(r)
     }
 
     fn assemble(
@@ -129,6 +169,7 @@ impl Replayer {
             config,
             inputs,
             sink,
+            sink2: None,
             handle: ReplayHandle::default(),
             warnings,
             notes: Vec::new(),
@@ -168,13 +209,21 @@ impl Replayer {
         let cpu_start = sys::thread_cpu_ns();
         let start = waiter.now();
         let deadline = cfg.duration.map(|d| start.saturating_add(nanos(d)));
+        let sinks = Sinks {
+            primary: self.sink.as_mut(),
+            secondary: match self.sink2.as_mut() {
+                Some(s) => Some(s.as_mut()),
+                None => None,
+            },
+        };
+        let inline = sinks.secondary.is_some();
         let mut run = Run::new(
             &cfg,
             waiter,
             realtime.is_some(),
             deadline,
             self.handle.clone(),
-            self.sink.as_mut(),
+            sinks,
             self.ethernet_out,
             start,
         );
@@ -193,8 +242,29 @@ impl Replayer {
             late_threshold_ns: nanos(cfg.late_threshold),
             final_drift_ns: run.final_drift,
         });
+        let c = &counters;
+        let mut interfaces = vec![IfaceTally {
+            iface: cfg.iface.clone(),
+            side: "client",
+            packets: c.packets - c.secondary_packets,
+            bytes: c.bytes - c.secondary_bytes,
+            failed: c.failed - c.secondary_failed,
+        }];
+        if inline {
+            interfaces.push(IfaceTally {
+                iface: cfg.iface2.clone().unwrap_or_default(),
+                side: "server",
+                packets: c.secondary_packets,
+                bytes: c.secondary_bytes,
+                failed: c.secondary_failed,
+            });
+        }
         ReplayReport {
             iface: cfg.iface.clone(),
+            iface2: cfg.iface2.clone().filter(|_| inline),
+            split: inline.then(|| cfg.split.name()),
+            interfaces,
+            send_log: run.send_log.take(),
             sender,
             counters,
             elapsed_ns: elapsed,
@@ -215,6 +285,23 @@ fn validate(cfg: &ReplayConfig) -> Result<(), ReplayError> {
     if cfg.files.is_empty() {
         return Err(ReplayError::NoInput);
     }
+    if let Some(i2) = &cfg.iface2 {
+        if *i2 == cfg.iface {
+            return Err(ReplayError::InvalidSetting {
+                what: "second interface",
+                why: format!("{i2} is also the first interface; an inline replay needs two"),
+            });
+        }
+        if matches!(cfg.split, super::split::SideSplit::CacheFile(_)) && cfg.files.len() != 1 {
+            return Err(ReplayError::InvalidSetting {
+                what: "cache file",
+                why: format!(
+                    "a tcpprep cache file describes one capture, but {} were given",
+                    cfg.files.len()
+                ),
+            });
+        }
+    }
     if cfg.batch == 0 || cfg.batch > MAX_BATCH {
         return Err(ReplayError::InvalidSetting {
             what: "batch",
@@ -227,9 +314,10 @@ fn validate(cfg: &ReplayConfig) -> Result<(), ReplayError> {
 fn open_inputs(cfg: &ReplayConfig, iface: &InterfaceInfo) -> Result<Vec<Input>, ReplayError> {
     let smac = cfg.rewrite.smac.map(|m| m.primary);
     let dmac = cfg.rewrite.dmac.map(|m| m.primary);
+    let plan = SplitPlan::new(cfg.iface2.as_ref().map(|_| &cfg.split))?;
     cfg.files
         .iter()
-        .map(|p| Input::open(p, iface, smac, dmac, cfg.preload))
+        .map(|p| Input::open(p, iface, smac, dmac, cfg.preload, plan.clone()))
         .collect()
 }
 

@@ -22,6 +22,7 @@ mod sender_pcap;
 #[cfg(all(target_os = "linux", target_pointer_width = "64"))]
 mod sender_xdp;
 mod source;
+mod split;
 mod stats;
 mod sys;
 #[cfg(all(target_os = "linux", target_pointer_width = "64"))]
@@ -45,6 +46,8 @@ pub use sender_mmsg::MmsgSender;
 pub use sender_pcap::PcapSender;
 #[cfg(all(target_os = "linux", target_pointer_width = "64"))]
 pub use sender_xdp::XdpSender;
+pub use split::{split_sides, Side, SideSplit, TcpprepCache};
 pub use stats::{
-    CounterSnapshot, LatenessHistogram, LatenessSummary, ReplayCounters, ReplayReport, StopReason,
+    CounterSnapshot, IfaceTally, LatenessHistogram, LatenessSummary, ReplayCounters, ReplayReport,
+    SendLog, StopReason,
 };

@@ -62,10 +62,15 @@ pub fn parse_mac(s: &str) -> Result<[u8; 6], RewriteParseError> {
 impl FromStr for MacPair {
     type Err = RewriteParseError;
     fn from_str(s: &str) -> Result<MacPair, RewriteParseError> {
-        let (a, b) = match s.split_once(',') {
-            Some((a, b)) => (a, Some(b)),
-            None => (s, None),
-        };
+        let values: Vec<&str> = s.split(',').collect();
+        if values.len() > 2 {
+            return Err(parse_err(
+                "MAC list",
+                s,
+                "one MAC, or two as CLIENT,SERVER (the first for the client side, the second for the server side)",
+            ));
+        }
+        let (a, b) = (values[0], values.get(1).copied());
         Ok(MacPair {
             primary: parse_mac(a)?,
             secondary: b.map(parse_mac).transpose()?,
@@ -268,6 +273,18 @@ impl Rewriter {
     /// Rewrites `frame` in place: an Ethernet frame when `ethernet`, else a bare IP packet.
     /// `loop_index` counts loops from 0.
     pub fn apply(&mut self, frame: &mut [u8], ethernet: bool, loop_index: u64) {
+        self.apply_side(frame, ethernet, loop_index, None);
+    }
+
+    /// As [`apply`](Self::apply), with the frame's side already known (`Some(true)` for the
+    /// server side, as an inline replay's split decided) instead of tracked by the rewriter.
+    pub fn apply_side(
+        &mut self,
+        frame: &mut [u8],
+        ethernet: bool,
+        loop_index: u64,
+        known_server_side: Option<bool>,
+    ) {
         let l3 = if ethernet {
             ethernet_header_len(frame)
         } else {
@@ -278,10 +295,10 @@ impl Rewriter {
         } else {
             frame.first().is_some_and(|b| b >> 4 == 4)
         };
-        let mut server_side = false;
+        let mut server_side = known_server_side.unwrap_or(false);
         if is_ipv4 && l3 <= frame.len() {
             if let Ok(ip) = Ipv4Packet::new_checked(&frame[l3..]) {
-                if self.cfg.per_direction() {
+                if self.cfg.per_direction() && known_server_side.is_none() {
                     server_side = self.is_server_side(&ip);
                 }
             }

@@ -5,8 +5,10 @@ use super::config::{CatchUp, Pace, ReplayConfig};
 use super::engine::{nanos, ReplayHandle};
 use super::rewrite::Rewriter;
 use super::sender::{FrameSink, SendTally};
-use super::source::{Chunk, FlowCounter, Input, PacketMeta, OVERSIZE, TRUNCATED, UNFRAMEABLE};
-use super::stats::{LatenessHistogram, ReplayCounters, StopReason};
+use super::source::{
+    Chunk, FlowCounter, Input, PacketMeta, OVERSIZE, SECONDARY, SKIP, TRUNCATED, UNFRAMEABLE,
+};
+use super::stats::{LatenessHistogram, ReplayCounters, SendLog, StopReason};
 use super::sys;
 use super::timing::{Schedule, Waiter, Wake};
 use std::sync::atomic::Ordering;
@@ -71,7 +73,7 @@ pub(super) struct Run<'a> {
     last_due: u64,
     deadline: Option<u64>,
     handle: ReplayHandle,
-    sink: &'a mut dyn FrameSink,
+    sinks: Sinks<'a>,
     ethernet_out: bool,
     rewriter: Rewriter,
     scratch: Vec<Vec<u8>>,
@@ -83,7 +85,22 @@ pub(super) struct Run<'a> {
     pub(super) last_send: u64,
     pub(super) final_drift: i64,
     pub(super) flows: FlowCounter,
+    /// Index of the file being replayed.
+    file: usize,
+    /// When each frame left, when asked for.
+    pub(super) send_log: Option<SendLog>,
+    /// Monotonic ns to UTC ns.
+    utc_offset: i128,
 }
+
+/// Where frames go: one sink, or two for an inline replay (server-side frames on the second).
+pub(super) struct Sinks<'a> {
+    pub(super) primary: &'a mut dyn FrameSink,
+    pub(super) secondary: Option<&'a mut dyn FrameSink>,
+}
+
+/// Most send times a log keeps (8 bytes each): later loops are not recorded.
+const MAX_LOGGED_FRAMES: usize = 1 << 26;
 
 type Step = Result<(), StopReason>;
 
@@ -96,10 +113,13 @@ impl<'a> Run<'a> {
         realtime: bool,
         deadline: Option<u64>,
         handle: ReplayHandle,
-        sink: &'a mut dyn FrameSink,
+        sinks: Sinks<'a>,
         ethernet_out: bool,
         start: u64,
     ) -> Run<'a> {
+        let utc_now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as i128);
         Run {
             cfg,
             waiter,
@@ -108,7 +128,7 @@ impl<'a> Run<'a> {
             last_due: 0,
             deadline,
             handle,
-            sink,
+            sinks,
             ethernet_out,
             rewriter: Rewriter::new(cfg.rewrite.clone()),
             scratch: vec![Vec::new(); cfg.batch],
@@ -120,6 +140,9 @@ impl<'a> Run<'a> {
             last_send: start,
             final_drift: 0,
             flows: FlowCounter::default(),
+            file: 0,
+            send_log: cfg.record_send_times.then(SendLog::default),
+            utc_offset: utc_now - i128::from(waiter.now()),
         }
     }
 
@@ -130,7 +153,8 @@ impl<'a> Run<'a> {
     pub(super) fn all_loops(&mut self, inputs: &[Input]) -> StopReason {
         let mut loop_index = 0u64;
         loop {
-            for input in inputs {
+            for (file, input) in inputs.iter().enumerate() {
+                self.file = file;
                 if let Err(stop) = self.pass(input, loop_index) {
                     return stop;
                 }
@@ -216,6 +240,11 @@ impl<'a> Run<'a> {
             if self.cfg.limit.is_some_and(|l| self.attempted >= l) {
                 return Err(StopReason::Limit);
             }
+            if m.flags & SKIP != 0 {
+                // A cache file said not to send it: it keeps its place in the schedule.
+                schedule.next(m.ts_ns, 0);
+                continue;
+            }
             if m.flags & (OVERSIZE | UNFRAMEABLE) != 0 {
                 let c = self.counters();
                 ReplayCounters::add(&c.failed, 1);
@@ -266,17 +295,21 @@ impl<'a> Run<'a> {
         Ok(())
     }
 
-    /// Hands the pending frames to the sender and counts the outcome.
+    /// Hands the pending frames to the sender (runs of one side at a time, in order, for an
+    /// inline replay) and counts the outcome.
     fn flush(&mut self, chunk: Chunk<'_>, loop_index: u64) -> Step {
         if self.pending.is_empty() {
             return Ok(());
         }
         let rewriting = self.rewriter.is_active();
+        let inline = self.sinks.secondary.is_some();
         if rewriting {
             for (p, buf) in self.pending.iter().zip(self.scratch.iter_mut()) {
                 buf.clear();
                 buf.extend_from_slice(chunk.bytes(&p.meta));
-                self.rewriter.apply(buf, self.ethernet_out, loop_index);
+                let side = inline.then_some(p.meta.flags & SECONDARY != 0);
+                self.rewriter
+                    .apply_side(buf, self.ethernet_out, loop_index, side);
             }
         }
         let frames: Vec<&[u8]> = if rewriting {
@@ -290,8 +323,42 @@ impl<'a> Run<'a> {
         let sent_at = self.waiter.now();
         self.first_send.get_or_insert(sent_at);
         let mut tally = SendTally::default();
-        let result = self.sink.send_batch(&frames, &mut tally);
+        let mut result = Ok(());
+        let mut start = 0;
+        while start < frames.len() && result.is_ok() {
+            let secondary = inline && self.pending[start].meta.flags & SECONDARY != 0;
+            let end = if inline {
+                start
+                    + self.pending[start..]
+                        .iter()
+                        .take_while(|p| (p.meta.flags & SECONDARY != 0) == secondary)
+                        .count()
+            } else {
+                frames.len()
+            };
+            let mut part = SendTally::default();
+            result = match (&mut self.sinks.secondary, secondary) {
+                (Some(s), true) => s.send_batch(&frames[start..end], &mut part),
+                _ => self
+                    .sinks
+                    .primary
+                    .send_batch(&frames[start..end], &mut part),
+            };
+            if secondary {
+                let c = &self.handle.counters;
+                ReplayCounters::add(&c.secondary_packets, part.sent);
+                ReplayCounters::add(&c.secondary_bytes, part.bytes);
+                ReplayCounters::add(&c.secondary_failed, part.failed);
+            }
+            tally.sent += part.sent;
+            tally.bytes += part.bytes;
+            tally.failed += part.failed;
+            tally.retried_enobufs += part.retried_enobufs;
+            tally.retried_eagain += part.retried_eagain;
+            start = end;
+        }
         self.last_send = self.waiter.now();
+        self.log_sent(loop_index, sent_at);
         if self.timed {
             let threshold = nanos(self.cfg.late_threshold);
             let mut late = 0;
@@ -317,5 +384,50 @@ impl<'a> Run<'a> {
             return Err(StopReason::Duration);
         }
         Ok(())
+    }
+
+    /// Notes the UTC time the pending frames left, when the run keeps a send log.
+    fn log_sent(&mut self, loop_index: u64, sent_at: u64) {
+        let Some(log) = self.send_log.as_mut() else {
+            return;
+        };
+        if log.truncated {
+            return;
+        }
+        let l = loop_index as usize;
+        while log.loops.len() <= l {
+            log.loops.push(Vec::new());
+        }
+        let files = &mut log.loops[l];
+        while files.len() <= self.file {
+            files.push(Vec::new());
+        }
+        let utc = (i128::from(sent_at) + self.utc_offset).max(1) as u64;
+        let logged: usize = log.loops.iter().flatten().map(Vec::len).sum();
+        while log.secondary.len() <= self.file {
+            log.secondary.push(Vec::new());
+        }
+        let sides = &mut log.secondary[self.file];
+        for p in &self.pending {
+            let i = p.meta.index as usize;
+            if i >= sides.len() && logged + i < MAX_LOGGED_FRAMES {
+                sides.resize(i + 1, false);
+            }
+            if let Some(s) = sides.get_mut(i) {
+                *s = p.meta.flags & SECONDARY != 0;
+            }
+        }
+        let frames = &mut log.loops[l][self.file];
+        for p in &self.pending {
+            let i = p.meta.index as usize;
+            if i >= frames.len() {
+                if logged + i + 1 - frames.len() > MAX_LOGGED_FRAMES {
+                    log.truncated = true;
+                    return;
+                }
+                frames.resize(i + 1, 0);
+            }
+            frames[i] = utc;
+        }
     }
 }

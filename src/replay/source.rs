@@ -5,6 +5,7 @@
 use super::error::ReplayError;
 use super::iface::{IfaceFraming, InterfaceInfo};
 use super::link::{self, Framing};
+use super::split::{Side, SplitPlan, Splitter};
 use crate::capture::{dissect, CaptureReader, Frame, L3};
 use std::collections::HashSet;
 use std::net::IpAddr;
@@ -16,10 +17,16 @@ pub(crate) const TRUNCATED: u8 = 1;
 pub(crate) const OVERSIZE: u8 = 2;
 /// No IP packet to re-frame for the interface; not sent.
 pub(crate) const UNFRAMEABLE: u8 = 4;
+/// Inline replay: leaves on the second interface (the flow's server side).
+pub(crate) const SECONDARY: u8 = 8;
+/// Inline replay: a tcpprep cache file says not to send it.
+pub(crate) const SKIP: u8 = 16;
 
 /// Where one frame is in an arena, and what is known about it.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct PacketMeta {
+    /// Index of the frame in its capture file, from 0.
+    pub(crate) index: u64,
     pub(crate) ts_ns: u64,
     pub(crate) start: usize,
     pub(crate) len: usize,
@@ -88,8 +95,19 @@ pub(crate) struct Preparer {
 }
 
 impl Preparer {
-    fn push(&self, frame: &Frame, arena: &mut Arena, scratch: &mut Vec<u8>) {
-        let mut flags = 0;
+    fn push(
+        &self,
+        frame: &Frame,
+        index: u64,
+        side: Side,
+        arena: &mut Arena,
+        scratch: &mut Vec<u8>,
+    ) {
+        let mut flags = match side {
+            Side::Primary => 0,
+            Side::Secondary => SECONDARY,
+            Side::Skip => SKIP,
+        };
         if (frame.orig_len as usize) > frame.data.len() {
             flags |= TRUNCATED;
         }
@@ -118,6 +136,7 @@ impl Preparer {
         let start = arena.data.len();
         arena.data.extend_from_slice(bytes);
         arena.meta.push(PacketMeta {
+            index,
             ts_ns: frame.ts_ns,
             start,
             len: bytes.len(),
@@ -133,6 +152,7 @@ pub(crate) struct Input {
     pub(crate) preparer: Preparer,
     pub(crate) preloaded: Option<Arena>,
     pub(crate) flows: Option<u64>,
+    split: SplitPlan,
 }
 
 impl Input {
@@ -144,6 +164,7 @@ impl Input {
         smac: Option<[u8; 6]>,
         dmac: Option<[u8; 6]>,
         preload: bool,
+        split: SplitPlan,
     ) -> Result<Input, ReplayError> {
         let mut reader = open_reader(path)?;
         let mut first = Frame::default();
@@ -164,15 +185,37 @@ impl Input {
             preparer,
             preloaded: None,
             flows: None,
+            split,
         };
+        if let Some(cached) = input.split.cache_packets() {
+            let mut frames = 1u64;
+            while reader.read_into(&mut first)? {
+                frames += 1;
+            }
+            if frames != cached {
+                return Err(ReplayError::InvalidSetting {
+                    what: "cache file",
+                    why: format!(
+                        "it describes {cached} packets but {} holds {frames}: it was made for another capture",
+                        path.display()
+                    ),
+                });
+            }
+            reader = open_reader(path)?;
+            reader.read_into(&mut first)?;
+        }
         if preload {
             let mut arena = Arena::default();
             let mut flows = FlowCounter::default();
             let mut scratch = Vec::new();
+            let mut splitter = input.split.splitter();
             let mut frame = first;
+            let mut index = 0u64;
             loop {
                 flows.add(&frame);
-                preparer.push(&frame, &mut arena, &mut scratch);
+                let side = splitter.side(index, &frame);
+                preparer.push(&frame, index, side, &mut arena, &mut scratch);
+                index += 1;
                 if !reader.read_into(&mut frame)? {
                     break;
                 }
@@ -202,6 +245,8 @@ impl Input {
                 chunk: Arena::default(),
                 scratch: Vec::new(),
                 preparer: self.preparer,
+                splitter: self.split.splitter(),
+                index: 0,
             })),
         })
     }
@@ -224,6 +269,8 @@ pub(crate) struct Streaming {
     chunk: Arena,
     scratch: Vec<u8>,
     preparer: Preparer,
+    splitter: Splitter,
+    index: u64,
 }
 
 /// One pass over one file's frames.
@@ -260,7 +307,10 @@ impl Source<'_> {
                     if let Some(f) = flows.as_deref_mut() {
                         f.add(&s.frame);
                     }
-                    s.preparer.push(&s.frame, &mut s.chunk, &mut s.scratch);
+                    let side = s.splitter.side(s.index, &s.frame);
+                    s.preparer
+                        .push(&s.frame, s.index, side, &mut s.chunk, &mut s.scratch);
+                    s.index += 1;
                 }
                 Ok((!s.chunk.meta.is_empty()).then_some(Chunk {
                     data: &s.chunk.data,

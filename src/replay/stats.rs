@@ -29,6 +29,12 @@ pub struct ReplayCounters {
     pub late: AtomicU64,
     /// Loops completed.
     pub loops: AtomicU64,
+    /// Inline replay: frames the kernel accepted on the second interface (also in `packets`).
+    pub secondary_packets: AtomicU64,
+    /// Inline replay: bytes of those frames (also in `bytes`).
+    pub secondary_bytes: AtomicU64,
+    /// Inline replay: frames that failed on the second interface (also in `failed`).
+    pub secondary_failed: AtomicU64,
 }
 
 /// A copy of the counters at one moment.
@@ -54,6 +60,39 @@ pub struct CounterSnapshot {
     pub late: u64,
     /// Loops completed.
     pub loops: u64,
+    /// Inline replay: frames sent on the second interface (also in `packets`).
+    pub secondary_packets: u64,
+    /// Inline replay: bytes sent on the second interface (also in `bytes`).
+    pub secondary_bytes: u64,
+    /// Inline replay: frames that failed on the second interface (also in `failed`).
+    pub secondary_failed: u64,
+}
+
+/// What went out on one interface.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct IfaceTally {
+    /// Interface name.
+    pub iface: String,
+    /// Which side of the flows it carried: `client` (first interface) or `server` (second).
+    pub side: &'static str,
+    /// Frames the kernel accepted.
+    pub packets: u64,
+    /// Bytes of those frames.
+    pub bytes: u64,
+    /// Frames that could not be sent (sender refusals only).
+    pub failed: u64,
+}
+
+/// When each frame left, for ground truth: `loops[l][f][i]` is the UTC time (ns since the Unix
+/// epoch) at which frame `i` of file `f` left in loop `l`, 0 when it did not.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SendLog {
+    /// Per loop, per file, per frame.
+    pub loops: Vec<Vec<Vec<u64>>>,
+    /// Per file, per frame: it left on the second interface of an inline replay (as first sent).
+    pub secondary: Vec<Vec<bool>>,
+    /// Recording stopped early to bound memory (later loops are not in `loops`).
+    pub truncated: bool,
 }
 
 impl ReplayCounters {
@@ -71,6 +110,9 @@ impl ReplayCounters {
             retried_eagain: r(&self.retried_eagain),
             late: r(&self.late),
             loops: r(&self.loops),
+            secondary_packets: r(&self.secondary_packets),
+            secondary_bytes: r(&self.secondary_bytes),
+            secondary_failed: r(&self.secondary_failed),
         }
     }
 
@@ -231,8 +273,16 @@ pub struct LatenessSummary {
 /// What a run did, as reported at its end.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ReplayReport {
-    /// Interface sent on.
+    /// Interface sent on (the first one of an inline replay).
     pub iface: String,
+    /// Inline replay: the second interface.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iface2: Option<String>,
+    /// Inline replay: how frames were split between the interfaces.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub split: Option<&'static str>,
+    /// What went out on each interface.
+    pub interfaces: Vec<IfaceTally>,
     /// Sender used.
     pub sender: &'static str,
     /// Counters at the end.
@@ -256,6 +306,9 @@ pub struct ReplayReport {
     pub lateness_histogram: Option<LatenessHistogram>,
     /// Why the run ended.
     pub stop: StopReason,
+    /// When each frame left, when the configuration asked for it (not in the JSON).
+    #[serde(skip)]
+    pub send_log: Option<SendLog>,
 }
 
 impl ReplayReport {
@@ -305,6 +358,16 @@ impl fmt::Display for ReplayReport {
         writeln!(f, "\tRetried packets (EAGAIN):  {}", c.retried_eagain)?;
         writeln!(f, "\tOversize packets:          {}", c.oversize)?;
         writeln!(f, "\tUnframeable packets:       {}", c.unframeable)?;
+        if let Some(split) = self.split {
+            writeln!(f, "Inline replay ({split} split):")?;
+            for t in &self.interfaces {
+                writeln!(
+                    f,
+                    "\t{} ({} side): {} packets, {} bytes, {} failed",
+                    t.iface, t.side, t.packets, t.bytes, t.failed
+                )?;
+            }
+        }
         let scheduler = if self.realtime {
             "SCHED_FIFO"
         } else {
@@ -404,6 +467,10 @@ mod tests {
     fn text_report_has_tcpreplay_lines() {
         let r = ReplayReport {
             iface: "veth0".into(),
+            iface2: None,
+            split: None,
+            interfaces: Vec::new(),
+            send_log: None,
             sender: "mmsg",
             counters: CounterSnapshot {
                 packets: 2000,

@@ -5,6 +5,7 @@
 use super::jobs::{CancelOutcome, JobState, SubmitError};
 use super::request::{JobRequest, RequestError};
 use super::state::Shared;
+use crate::truth::read_json_lines;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, MatchedPath, Path, Query, Request, State};
@@ -22,6 +23,8 @@ type AppState = Arc<Shared>;
 
 /// Most jobs `GET /v1/jobs` lists.
 const LIST_MAX: usize = 1000;
+/// Most ground-truth records one `GET /v1/jobs/{id}/flows` returns.
+const FLOWS_PAGE_MAX: usize = 10_000;
 
 /// An error response.
 struct ApiError {
@@ -75,6 +78,7 @@ pub fn router(shared: AppState, metrics_here: Option<String>, max_body: usize) -
         .route("/v1/classes", get(classes))
         .route("/v1/jobs", get(list_jobs).post(submit_job))
         .route("/v1/jobs/{id}", get(get_job).delete(cancel_job))
+        .route("/v1/jobs/{id}/flows", get(job_flows))
         .route_layer(middleware::from_fn_with_state(
             Arc::clone(&shared),
             require_token,
@@ -334,6 +338,64 @@ async fn get_job(
         .get(id)
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("no job {id}")))?;
     Ok(Json(job.status()).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FlowsQuery {
+    offset: Option<usize>,
+    limit: Option<usize>,
+}
+
+/// A page of a job's ground truth: one record a flow (class, 5-tuple, Community ID, packets
+/// and bytes per direction, and when it left after the replay).
+async fn job_flows(
+    State(shared): State<AppState>,
+    Path(id): Path<String>,
+    query: Result<Query<FlowsQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let id = job_id(&id)?;
+    let Query(q) = query.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.body_text()))?;
+    let job = shared
+        .jobs
+        .get(id)
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("no job {id}")))?;
+    let (labels, state) = {
+        let p = job.progress();
+        (p.labels.clone(), p.state)
+    };
+    let Some(path) = labels else {
+        let mut e = ApiError::new(
+            StatusCode::CONFLICT,
+            format!(
+                "job {id} has no ground truth yet ({}): it is written with the pcap",
+                state.name()
+            ),
+        );
+        e.body["state"] = json!(state.name());
+        return Err(e);
+    };
+    let offset = q.offset.unwrap_or(0);
+    let limit = q.limit.unwrap_or(1000).min(FLOWS_PAGE_MAX);
+    let read = tokio::task::spawn_blocking(move || read_json_lines(&path, offset, limit))
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let (flows, total) =
+        read.map_err(|e| ApiError::new(StatusCode::GONE, format!("job {id}: {e}")))?;
+    let next = (offset + flows.len() < total).then(|| {
+        format!(
+            "/v1/jobs/{id}/flows?offset={}&limit={limit}",
+            offset + flows.len()
+        )
+    });
+    Ok(Json(json!({
+        "id": id,
+        "total": total,
+        "offset": offset,
+        "flows": flows,
+        "next": next,
+    }))
+    .into_response())
 }
 
 async fn cancel_job(

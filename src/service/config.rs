@@ -161,6 +161,14 @@ pub struct ReplaySection {
     pub interfaces: Vec<String>,
     /// Interface of a replay that names none.
     pub interface: String,
+    /// Inline replay by default: the server side's interface (in `interfaces`); client-side
+    /// frames leave on `interface`.
+    pub iface2: Option<String>,
+    /// Destination MAC of replayed frames, or CLIENT,SERVER per side (e.g. the two ports of a
+    /// device under test).
+    pub dmac: Option<String>,
+    /// Source MAC of replayed frames, or CLIENT,SERVER per side.
+    pub smac: Option<String>,
     /// Default pacing: captured timing divided by this factor.
     pub multiplier: Option<String>,
     /// Default pacing: constant packets per second.
@@ -197,6 +205,9 @@ impl Default for ReplaySection {
         ReplaySection {
             interfaces: vec!["lo".into()],
             interface: "lo".into(),
+            iface2: None,
+            dmac: None,
+            smac: None,
             multiplier: None,
             pps: None,
             mbps: None,

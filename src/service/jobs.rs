@@ -81,6 +81,8 @@ pub struct Progress {
     pub pcap: Option<PathBuf>,
     /// Whether the pcap stays in the spool.
     pub pcap_kept: bool,
+    /// The job's ground truth (labels file), once written; it stays in the spool.
+    pub labels: Option<PathBuf>,
     /// The replay's handle while it runs (cancel, live counters).
     pub replay: Option<ReplayHandle>,
     /// The replay's report once it ended.
@@ -163,6 +165,7 @@ impl Job {
             seed: self.spec.seed,
             replay: self.spec.replay.as_ref().map(|r| ReplayView {
                 iface: r.iface.clone(),
+                iface2: r.iface2.clone(),
                 pace: pace_text(&r.pace),
                 loops: r.loops,
             }),
@@ -181,6 +184,7 @@ impl Job {
                 .unwrap_or(0),
             pcap: p.pcap.as_ref().map(|f| f.display().to_string()),
             pcap_kept: p.pcap_kept,
+            labels: p.labels.as_ref().map(|f| f.display().to_string()),
             replay_report: replay,
             error: p.error.clone(),
         }
@@ -203,8 +207,11 @@ fn rfc3339(t: SystemTime) -> String {
 /// How a replay of a job is set up, as the API shows it.
 #[derive(Debug, Clone, Serialize)]
 pub struct ReplayView {
-    /// Interface.
+    /// Interface (the client side's in an inline replay).
     pub iface: String,
+    /// Inline replay: the server side's interface.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iface2: Option<String>,
     /// Pacing in words.
     pub pace: String,
     /// Loops.
@@ -249,6 +256,8 @@ pub struct JobStatus {
     pub pcap: Option<String>,
     /// Whether the pcap stays in the spool.
     pub pcap_kept: bool,
+    /// The ground truth's path (JSON Lines, one record a flow; `GET /v1/jobs/{id}/flows`).
+    pub labels: Option<String>,
     /// The replay's report (live counters while it runs).
     pub replay_report: Option<serde_json::Value>,
     /// Why it failed.
@@ -341,6 +350,7 @@ impl Jobs {
                 packets_written: 0,
                 pcap: None,
                 pcap_kept: false,
+                labels: None,
                 replay: None,
                 replay_report: None,
                 error: None,

@@ -19,6 +19,10 @@ const PUBLISH_EVERY: Duration = Duration::from_millis(250);
 /// The engine's settings for replaying `file` as `spec` says.
 pub fn replay_config(spec: &ReplaySpec, file: &Path, cfg: &Config) -> ReplayConfig {
     let mut rc = ReplayConfig::new(spec.iface.clone(), vec![file.to_path_buf()]);
+    rc.iface2 = spec.iface2.clone();
+    rc.rewrite.dmac = spec.dmac;
+    rc.rewrite.smac = spec.smac;
+    rc.record_send_times = true;
     rc.pace = spec.pace;
     rc.loops = spec.loops;
     rc.max_sleep = cfg.replay.max_sleep;
@@ -35,6 +39,7 @@ pub async fn run(
     metrics: &Metrics,
 ) -> Result<ReplayReport, String> {
     let iface = rc.iface.clone();
+    let iface2 = rc.iface2.clone();
     let replayer = tokio::task::spawn_blocking(move || Replayer::prepare(rc))
         .await
         .map_err(|e| format!("replay setup stopped: {e}"))?
@@ -59,8 +64,11 @@ pub async fn run(
             let _ = tx.send(report);
         })
         .map_err(|e| format!("cannot start the replay thread: {e}"))?;
-    let running = metrics.replays_running.with_label_values(&[&iface]);
-    running.inc();
+    let running: Vec<_> = std::iter::once(&iface)
+        .chain(iface2.as_ref())
+        .map(|i| metrics.replays_running.with_label_values(&[i]))
+        .collect();
+    running.iter().for_each(|g| g.inc());
     let mut published = CounterSnapshot::default();
     let mut tick = tokio::time::interval(PUBLISH_EVERY);
     let mut cancel_sent = false;
@@ -73,14 +81,20 @@ pub async fn run(
             }
             _ = tick.tick() => {
                 let now = handle.counters().snapshot();
-                publish(metrics, &iface, &published, &now);
+                publish_sides(metrics, &iface, iface2.as_deref(), &published, &now);
                 published = now;
             }
         }
     };
-    running.dec();
+    running.iter().for_each(|g| g.dec());
     let report = report.map_err(|_| "the replay thread ended without a report".to_string())?;
-    publish(metrics, &iface, &published, &report.counters);
+    publish_sides(
+        metrics,
+        &iface,
+        iface2.as_deref(),
+        &published,
+        &report.counters,
+    );
     if let Some(l) = &report.lateness {
         metrics
             .replay_drift
@@ -101,6 +115,43 @@ fn observe_each(histogram: &Histogram, lateness: &LatenessHistogram) {
         }
     }
     local.flush();
+}
+
+/// What went out on one side of an inline replay: the second interface's own counters, or
+/// the first's (the rest; lateness, retries and framing failures count there).
+fn side_view(s: &CounterSnapshot, second: bool) -> CounterSnapshot {
+    if second {
+        CounterSnapshot {
+            packets: s.secondary_packets,
+            bytes: s.secondary_bytes,
+            failed: s.secondary_failed,
+            ..CounterSnapshot::default()
+        }
+    } else {
+        CounterSnapshot {
+            packets: s.packets - s.secondary_packets,
+            bytes: s.bytes - s.secondary_bytes,
+            failed: s.failed - s.secondary_failed,
+            secondary_packets: 0,
+            secondary_bytes: 0,
+            secondary_failed: 0,
+            ..*s
+        }
+    }
+}
+
+/// Publishes what each interface of the replay gained since `before`.
+fn publish_sides(
+    m: &Metrics,
+    iface: &str,
+    iface2: Option<&str>,
+    before: &CounterSnapshot,
+    now: &CounterSnapshot,
+) {
+    publish(m, iface, &side_view(before, false), &side_view(now, false));
+    if let Some(i2) = iface2 {
+        publish(m, i2, &side_view(before, true), &side_view(now, true));
+    }
 }
 
 /// Adds what the counters gained since `before` to the metrics.

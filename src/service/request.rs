@@ -4,7 +4,7 @@
 use super::config::{Config, ReplaySection};
 use crate::model::ModelCard;
 use crate::pipeline::ClassMix;
-use crate::replay::{Pace, Rate};
+use crate::replay::{MacPair, Pace, Rate};
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -89,9 +89,20 @@ impl<'de> Deserialize<'de> for Decimal {
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReplayRequest {
-    /// Interface (must be in `[replay] interfaces`).
+    /// Interface (must be in `[replay] interfaces`); in an inline replay, the client side's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iface: Option<String>,
+    /// Inline replay: the server side's interface (must be in `[replay] interfaces`); `""`
+    /// asks for a one-interface replay where the configuration names a second interface.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iface2: Option<String>,
+    /// Destination MAC, or CLIENT,SERVER: the first for frames from the client side, the
+    /// second for frames from the server side (tcprewrite's `--enet-dmac`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dmac: Option<String>,
+    /// Source MAC, or CLIENT,SERVER (tcprewrite's `--enet-smac`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub smac: Option<String>,
     /// Captured timing divided by this factor.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub multiplier: Option<Decimal>,
@@ -114,6 +125,9 @@ impl ReplayRequest {
     pub fn from_section(s: &ReplaySection) -> ReplayRequest {
         ReplayRequest {
             iface: Some(s.interface.clone()),
+            iface2: s.iface2.clone(),
+            dmac: s.dmac.clone(),
+            smac: s.smac.clone(),
             multiplier: s.multiplier.clone().map(Decimal),
             pps: s.pps.clone().map(Decimal),
             mbps: s.mbps.clone().map(Decimal),
@@ -200,8 +214,14 @@ impl super::config::ScheduleEntry {
 /// A validated replay.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReplaySpec {
-    /// Interface.
+    /// Interface (the client side's in an inline replay).
     pub iface: String,
+    /// Inline replay: the server side's interface.
+    pub iface2: Option<String>,
+    /// Destination MACs per side.
+    pub dmac: Option<MacPair>,
+    /// Source MACs per side.
+    pub smac: Option<MacPair>,
     /// Pacing.
     pub pace: Pace,
     /// Loops.
@@ -368,17 +388,44 @@ fn resolve_replay(r: &ReplayRequest, cfg: &Config) -> Result<ReplaySpec, Request
         .iface
         .clone()
         .unwrap_or_else(|| cfg.replay.interface.clone());
-    if !cfg.replay.interfaces.contains(&iface) {
-        return Err(RequestError {
+    let allowed = |field: &str, iface: &str| {
+        if cfg.replay.interfaces.iter().any(|i| i == iface) {
+            return Ok(());
+        }
+        Err(RequestError {
             status: 403,
-            field: Some("replay.iface".into()),
+            field: Some(field.into()),
             message: format!(
-                "replay.iface: interface {iface:?} is not allowed (allowed: {})",
+                "{field}: interface {iface:?} is not allowed (allowed: {})",
                 cfg.replay.interfaces.join(", ")
             ),
             details: serde_json::json!({ "allowed_interfaces": cfg.replay.interfaces }),
-        });
+        })
+    };
+    allowed("replay.iface", &iface)?;
+    let iface2 = r
+        .iface2
+        .clone()
+        .or_else(|| cfg.replay.iface2.clone())
+        .filter(|i| !i.is_empty());
+    if let Some(i2) = &iface2 {
+        allowed("replay.iface2", i2)?;
+        if *i2 == iface {
+            return Err(RequestError::bad(
+                "replay.iface2",
+                format!("{i2:?} is also replay.iface; an inline replay needs two interfaces"),
+            ));
+        }
     }
+    let macs = |field: &str, v: &Option<String>, fallback: &Option<String>| {
+        v.as_ref()
+            .or(fallback.as_ref())
+            .map(|s| s.parse::<MacPair>())
+            .transpose()
+            .map_err(|e| RequestError::bad(field, e.to_string()))
+    };
+    let dmac = macs("replay.dmac", &r.dmac, &cfg.replay.dmac)?;
+    let smac = macs("replay.smac", &r.smac, &cfg.replay.smac)?;
     let bad_pace = |(f, why): (String, String)| RequestError::bad(&format!("replay.{f}"), why);
     let pace = match r.pace().map_err(bad_pace)? {
         Some(p) => p,
@@ -399,7 +446,14 @@ fn resolve_replay(r: &ReplayRequest, cfg: &Config) -> Result<ReplaySpec, Request
             "max_loops",
         ));
     }
-    Ok(ReplaySpec { iface, pace, loops })
+    Ok(ReplaySpec {
+        iface,
+        iface2,
+        dmac,
+        smac,
+        pace,
+        loops,
+    })
 }
 
 #[cfg(test)]

@@ -10,8 +10,9 @@ use super::spool;
 use super::state::{Active, Shared};
 use crate::model::SampleSettings;
 use crate::packets::{write_flows, Framing, TsResolution};
-use crate::pipeline::JobSettings;
+use crate::pipeline::{ground_truth, JobSettings};
 use crate::repair::RepairSettings;
+use crate::truth::{GroundTruth, LabelsFormat};
 use std::sync::Arc;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::task::TaskTracker;
@@ -96,6 +97,19 @@ async fn run_job(shared: Arc<Shared>, job: Arc<Job>, _slot: OwnedSemaphorePermit
     if removed > 0 {
         log::debug!("spool: removed {removed} old job files");
     }
+}
+
+/// Writes a job's ground truth (whole or not at all) on a blocking thread; gives it back.
+async fn write_labels(truth: GroundTruth, path: &std::path::Path) -> Result<GroundTruth, End> {
+    let target = path.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        truth
+            .write_as(&target, LabelsFormat::JsonLines)
+            .map(|()| truth)
+    })
+    .await
+    .map_err(|e| End::Failed(format!("writing the ground truth stopped: {e}")))?
+    .map_err(|e| End::Failed(e.to_string()))
 }
 
 fn record_stage_times(shared: &Shared, job: &Job) {
@@ -194,14 +208,18 @@ async fn stages(shared: &Arc<Shared>, active: &Arc<Active>, job: &Arc<Job>) -> R
     .map_err(|e| End::Failed(format!("generation stopped: {e}")))?
     .map_err(|e| End::Failed(format!("generation: {e}")))?
     .ok_or(End::Cancelled)?;
-    let flows: Vec<_> = output.flows.into_iter().map(|(_, f)| f).collect();
-    if flows.is_empty() {
+    if output.flows.is_empty() {
         return Err(End::Failed("the model generated no packets".into()));
     }
     if job.cancel.is_cancelled() {
         return Err(End::Cancelled);
     }
     let path = spool::job_path(&cfg.output.spool, job.id, job.submitted_at);
+    let mut truth = ground_truth(&active.model, &output.flows, &path);
+    let flows: Vec<_> = output.flows.into_iter().map(|(_, f)| f).collect();
+    let labels = spool::labels_path(&path);
+    truth = write_labels(truth, &labels).await?;
+    job.progress().labels = Some(labels.clone());
     let framing = Framing::Ethernet {
         client_mac: cfg.replay.client_mac,
         server_mac: cfg.replay.server_mac,
@@ -231,9 +249,24 @@ async fn stages(shared: &Arc<Shared>, active: &Arc<Active>, job: &Arc<Job>) -> R
     }
     job.set_state(JobState::Replaying);
     let rc = replay_job::replay_config(spec, &path, cfg);
-    let report = replay_job::run(job, rc, &shared.metrics)
+    let mut report = replay_job::run(job, rc, &shared.metrics)
         .await
         .map_err(|e| End::Failed(format!("replay on {}: {e}", spec.iface)))?;
+    if let Some(log) = report.send_log.take() {
+        for (l, files) in log.loops.iter().enumerate() {
+            if let Some(sent) = files.first() {
+                let on_second = log.secondary.first().map_or(&[][..], Vec::as_slice);
+                truth.add_replay_loop(
+                    l as u64,
+                    sent,
+                    on_second,
+                    &spec.iface,
+                    spec.iface2.as_deref(),
+                );
+            }
+        }
+        write_labels(truth, &labels).await?;
+    }
     let stop = report.stop.clone();
     let (sent, failed) = (report.counters.packets, report.counters.failed);
     job.progress().replay_report = Some(report);

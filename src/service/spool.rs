@@ -6,6 +6,8 @@ use std::time::{Duration, SystemTime};
 
 const PREFIX: &str = "netdiffd-job-";
 const SUFFIX: &str = ".pcap";
+/// What a job's ground-truth file adds to the pcap's name in place of [`SUFFIX`].
+const LABELS_SUFFIX: &str = ".flows.jsonl";
 
 /// Why the spool cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -46,9 +48,31 @@ pub fn job_path(dir: &Path, id: u64, submitted: SystemTime) -> PathBuf {
     ))
 }
 
-/// Removes job pcaps beyond the newest `keep` and those older than `max_age`, except
+/// The ground-truth (labels) file beside a job's pcap.
+pub fn labels_path(pcap: &Path) -> PathBuf {
+    let name = pcap
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let stem = name.strip_suffix(SUFFIX).unwrap_or(&name);
+    pcap.with_file_name(format!("{stem}{LABELS_SUFFIX}"))
+}
+
+/// Removes job files (pcaps, and labels files on their own count) beyond the newest `keep` and those older than `max_age`, except
 /// `in_use`; returns how many were removed.
 pub fn prune(dir: &Path, keep: usize, max_age: Duration, in_use: &[PathBuf]) -> usize {
+    let labels_in_use: Vec<PathBuf> = in_use.iter().map(|p| labels_path(p)).collect();
+    prune_kind(dir, SUFFIX, keep, max_age, in_use)
+        + prune_kind(dir, LABELS_SUFFIX, keep, max_age, &labels_in_use)
+}
+
+fn prune_kind(
+    dir: &Path,
+    suffix: &str,
+    keep: usize,
+    max_age: Duration,
+    in_use: &[PathBuf],
+) -> usize {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return 0;
     };
@@ -56,7 +80,7 @@ pub fn prune(dir: &Path, keep: usize, max_age: Duration, in_use: &[PathBuf]) -> 
         .flatten()
         .filter(|e| {
             let name = e.file_name().to_string_lossy().into_owned();
-            name.starts_with(PREFIX) && name.ends_with(SUFFIX)
+            name.starts_with(PREFIX) && name.ends_with(suffix)
         })
         .filter_map(|e| {
             let modified = e.metadata().ok()?.modified().ok()?;

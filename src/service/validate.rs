@@ -59,6 +59,32 @@ impl Config {
                 ),
             );
         }
+        if let Some(i2) = self.replay.iface2.as_ref().filter(|i| !i.is_empty()) {
+            if !self.replay.interfaces.contains(i2) {
+                return bad(
+                    "replay.iface2",
+                    format!(
+                        "{i2:?} is not in replay.interfaces {:?}",
+                        self.replay.interfaces
+                    ),
+                );
+            }
+            if *i2 == self.replay.interface {
+                return bad(
+                    "replay.iface2",
+                    format!("{i2:?} is also replay.interface; an inline replay needs two"),
+                );
+            }
+        }
+        for (key, v) in [
+            ("replay.dmac", &self.replay.dmac),
+            ("replay.smac", &self.replay.smac),
+        ] {
+            if let Some(v) = v {
+                v.parse::<crate::replay::MacPair>()
+                    .map_err(|e| ConfigError::invalid(file, key, e.to_string()))?;
+            }
+        }
         if SenderKind::from_name(&self.replay.sender).is_none() {
             return bad(
                 "replay.sender",
