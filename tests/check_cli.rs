@@ -8,6 +8,7 @@ use netdiffd::wire::ip_proto;
 use netdiffd::wire::ipv4::Ipv4Packet;
 use netdiffd::wire::tcp::{flags, parse_options, TcpOption, TcpPacket};
 use serde_json::Value;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -47,6 +48,7 @@ struct Seg {
     len: u32,
     options: Result<Vec<TcpOption<'static>>, ()>,
     checksum_ok: bool,
+    payload: Vec<u8>,
 }
 
 fn segments(frames: &[Frame]) -> Vec<Seg> {
@@ -77,6 +79,7 @@ fn segments(frames: &[Frame]) -> Vec<Seg> {
                 len: (seg.len() - t.header_len()) as u32,
                 options,
                 checksum_ok: verify_v4(ip.src_addr(), ip.dst_addr(), 6, seg) == 0,
+                payload: seg[t.header_len()..].to_vec(),
             }
         })
         .collect()
@@ -166,6 +169,34 @@ fn reference_sample_fails_with_each_documented_defect() {
     // The SYN-ACK acknowledges the client's ISN itself.
     assert_eq!(segs[1].ack, segs[0].seq);
     assert!(count(&j, "tcp-syn-fin-not-acked") > 0);
+
+    // Payload over sequence space the same side sent before, with other bytes than the first
+    // ones sent there (SYN data follows the SYN's own number; RST payloads and one-byte
+    // keep-alive probes below the next sequence number are not stream data).
+    let mut first_sent: HashMap<(std::net::Ipv4Addr, u32), u8> = HashMap::new();
+    let mut next: HashMap<std::net::Ipv4Addr, u32> = HashMap::new();
+    let mut conflicting = 0;
+    for s in &segs {
+        let (syn, fin) = (s.flags & flags::SYN != 0, s.flags & flags::FIN != 0);
+        let end = s.seq.wrapping_add(s.len + u32::from(syn) + u32::from(fin));
+        let n = next.entry(s.src).or_insert(end);
+        let keep_alive = !syn && !fin && s.len <= 1 && s.seq.wrapping_add(1) == *n;
+        if (end.wrapping_sub(*n) as i32) > 0 {
+            *n = end;
+        }
+        if s.flags & flags::RST != 0 || keep_alive {
+            continue;
+        }
+        let start = s.seq.wrapping_add(u32::from(syn));
+        let mut differs = false;
+        for (k, b) in s.payload.iter().enumerate() {
+            let at = (s.src, start.wrapping_add(k as u32));
+            differs |= *first_sent.entry(at).or_insert(*b) != *b;
+        }
+        conflicting += u64::from(differs);
+    }
+    assert!(conflicting > 0);
+    assert_eq!(count(&j, "tcp-conflicting-overlap"), conflicting);
 
     // RSTs mid-flow.
     assert!(segs[..segs.len() - 1]

@@ -1,16 +1,48 @@
 //! `netdiffd baseline` and `netdiffd eval` end to end on two small corpus classes (dns and
-//! ftp_mail, two capture files each): the report has its three parts with numbers in range,
-//! identical traffic is at distance 0, the marginals baseline beats uniform random values, and
-//! baseline output passes the compliance checks.
+//! ftp_mail, every capture file of each): the report has its three parts with numbers in
+//! range, identical traffic is at distance 0, the marginals baseline beats uniform random
+//! values, and baseline output passes the compliance checks. Expected flow counts come from the
+//! corpus manifest (Wireshark's IPv4 conversations per file).
 
 use netdiffd::check::{check_capture, CheckOptions};
 use netdiffd::flows::{flows_from_capture, FlowSettings};
 use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn corpus() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus")
+}
+
+/// Flows per capture file of `class` by MANIFEST.csv's `flows` column (IPv4 TCP/UDP
+/// conversations and ICMP query conversations, as Wireshark's conversation tables count them),
+/// keyed by file name. The manifest must list exactly the captures in the class folder, the
+/// ones the tests copy.
+fn manifest_flows(class: &str) -> BTreeMap<String, u64> {
+    let text = std::fs::read_to_string(corpus().join("MANIFEST.csv")).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let col = |n: &str| header.iter().position(|h| *h == n).unwrap();
+    let (cc, fc, nc) = (col("class"), col("file"), col("flows"));
+    let rows: BTreeMap<String, u64> = lines
+        .map(|l| l.split(',').collect::<Vec<_>>())
+        .filter(|f| f[cc] == class)
+        .map(|f| {
+            let name = Path::new(f[fc]).file_name().unwrap().to_str().unwrap();
+            (name.to_string(), f[nc].parse().unwrap())
+        })
+        .collect();
+    let in_folder: BTreeSet<String> = std::fs::read_dir(corpus().join(class))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        rows.keys().cloned().collect::<BTreeSet<_>>(),
+        in_folder,
+        "{class}: MANIFEST.csv and the folder list different captures"
+    );
+    rows
 }
 
 /// A fresh folder with `dns/` and `ftp_mail/` holding copies of the corpus captures.
@@ -86,10 +118,11 @@ fn eval_of_marginals_baseline_against_two_classes() {
         &s(&synth),
     ]);
     // One pcap per class, as many flows as the class has real flows.
-    for (class, want) in [("dns", 49usize), ("ftp_mail", 4)] {
+    for class in ["dns", "ftp_mail"] {
+        let want: u64 = manifest_flows(class).values().sum();
         let f = synth.join(class).join("baseline.pcap");
         let (flows, _) = flows_from_capture(&f, FlowSettings::default(), None).unwrap();
-        assert_eq!(flows.len(), want, "{class}");
+        assert_eq!(flows.len() as u64, want, "{class}");
     }
     ok(&[
         "eval",
@@ -231,14 +264,19 @@ fn identical_traffic_is_at_distance_zero() {
             }
         }
     }
-    assert!(v["split"]["ftp_mail"]["held_out_files"][0]
-        .as_str()
-        .unwrap()
-        .ends_with("smtp.pcap"));
-    assert_eq!(
-        v["split"]["dns"]["train"], 10,
-        "dns_ambiguous_names.pcap has the 10 training flows"
-    );
+    // The held-out file's flows are the test flows, every other file's the training flows.
+    for (class, held_out) in [("ftp_mail", "smtp.pcap"), ("dns", "avast_securedns.pcap")] {
+        let sp = &v["split"][class];
+        let files = sp["held_out_files"].as_array().unwrap();
+        assert_eq!(files.len(), 1, "{class}: {sp}");
+        assert!(files[0].as_str().unwrap().ends_with(held_out), "{sp}");
+        let flows = manifest_flows(class);
+        let test = flows[held_out];
+        let train = flows.values().sum::<u64>() - test;
+        assert!(train > 0 && test > 0);
+        assert_eq!(sp["train"], train, "{class}: flows of the other files");
+        assert_eq!(sp["test"], test, "{class}: flows of {held_out}");
+    }
     // The compliance of the same captures is the same as the real row.
     let comp = v["compliance"].as_array().unwrap();
     assert_eq!(comp[0]["rules"], comp[1]["rules"]);

@@ -1,10 +1,12 @@
-//! Inter-packet rules: per flow and per direction, in capture order.
+//! Inter-packet rules: per flow and per direction, in capture order (the payload bytes a
+//! retransmission repeats are compared in [`super::overlap`]).
 //!
 //! Flows are keyed as the flow stage keys them (protocol and the unordered pair of endpoints),
 //! except that ICMP is keyed by the address pair alone so that a changing echo identifier is
 //! visible. A pure SYN after a closed, reset or idle connection starts a new connection, as in
 //! the flow table.
 
+use super::overlap::SentBytes;
 use super::packet_rules::{Endpoints, PacketFacts, TcpFacts, Transport};
 use super::{Rule, Sink};
 use crate::wire::tcp::flags;
@@ -35,6 +37,8 @@ struct TcpSide {
     fin: Option<(u32, u32)>,
     fin_acked: bool,
     rst: bool,
+    /// The payload bytes sent over the last 64 KiB of sequence space.
+    sent: SentBytes,
 }
 
 #[derive(Debug, Default)]
@@ -100,7 +104,7 @@ impl FlowRules {
     }
 
     /// Applies the inter-packet rules to one packet.
-    pub fn add(&mut self, p: &PacketFacts, ts_ns: u64, sink: &mut Sink<'_>) {
+    pub fn add(&mut self, p: &PacketFacts<'_>, ts_ns: u64, sink: &mut Sink<'_>) {
         let e = p.ends;
         let (a, b) = match p.transport {
             Transport::Icmp { .. } | Transport::Other => ((e.src, 0), (e.dst, 0)),
@@ -199,7 +203,7 @@ fn finish_flow(f: &FlowState, sink: &mut Sink<'_>) {
 
 /// The TCP rules for a segment from side `dir`; true when it is a pure SYN that opens a new
 /// connection over an open one (already reported), so the caller starts a fresh state.
-fn tcp_rules(flow: &mut FlowState, dir: usize, t: &TcpFacts, sink: &mut Sink<'_>) -> bool {
+fn tcp_rules(flow: &mut FlowState, dir: usize, t: &TcpFacts<'_>, sink: &mut Sink<'_>) -> bool {
     let closed = flow.fins_done();
     let [s0, s1] = &mut flow.sides;
     let (me, peer) = if dir == 0 {
@@ -284,6 +288,7 @@ fn tcp_rules(flow: &mut FlowState, dir: usize, t: &TcpFacts, sink: &mut Sink<'_>
     if ack {
         check_ack(t.ack, peer, sink);
     }
+    check_overlap(me, t, sink);
 
     if !syn {
         me.sent_non_syn = true;
@@ -302,6 +307,32 @@ fn tcp_rules(flow: &mut FlowState, dir: usize, t: &TcpFacts, sink: &mut Sink<'_>
     }
     me.rst |= rst;
     false
+}
+
+/// Compares a segment's payload with the bytes its side sent before at the same sequence
+/// numbers, then remembers it. A RST's payload is diagnostic text, not stream data; a
+/// keep-alive probe (RFC 9293 3.8.4) may carry one garbage byte just below the next sequence
+/// number.
+fn check_overlap(me: &mut TcpSide, t: &TcpFacts<'_>, sink: &mut Sink<'_>) {
+    if t.payload.is_empty() || t.flags & flags::RST != 0 {
+        return;
+    }
+    let keep_alive = t.flags & (flags::SYN | flags::FIN) == 0
+        && t.payload_len <= 1
+        && me.max_end == Some(t.seq.wrapping_add(1));
+    if keep_alive {
+        return;
+    }
+    // A SYN occupies the first sequence number; its data follows.
+    let start = t.seq.wrapping_add(u32::from(t.flags & flags::SYN != 0));
+    if let Some(c) = me.sent.add(start, t.payload) {
+        sink.hit(Rule::TcpConflictingOverlap, || {
+            format!(
+                "{} of {} bytes overlapping data sent before differ, the first at seq {}",
+                c.differing, c.overlapping, c.first
+            )
+        });
+    }
 }
 
 fn check_ack(ack: u32, peer: &mut TcpSide, sink: &mut Sink<'_>) {

@@ -1,7 +1,7 @@
 //! Protocol-compliance checking (`netdiffd check`): applies intra-packet rules (IPv4, TCP, UDP
 //! and ICMP headers, options, lengths, checksums) and inter-packet rules (per flow, in capture
-//! order: timestamps, TTL and IP ID per direction, the TCP state machine, ICMP echo
-//! identifiers) and counts violations per [`Rule`].
+//! order: timestamps, TTL and IP ID per direction, the TCP state machine, the bytes of
+//! retransmitted TCP segments, ICMP echo identifiers) and counts violations per [`Rule`].
 //!
 //! [`check_capture`] reads a capture file; [`Checker`] and [`check_frames`] check frames built
 //! in memory (repaired flows before they are written). Frames that hold no IPv4 packet (IPv6,
@@ -13,6 +13,7 @@
 mod error;
 mod flow_rules;
 mod locate;
+mod overlap;
 mod packet_rules;
 mod report;
 mod rules;

@@ -42,17 +42,21 @@ impl fmt::Display for Endpoints {
 
 /// What the TCP flow rules need of a segment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct TcpFacts {
+pub(crate) struct TcpFacts<'a> {
     pub seq: u32,
     pub ack: u32,
     pub flags: u16,
+    /// Payload length the IPv4 total length claims.
     pub payload_len: u32,
+    /// The payload bytes in the capture (fewer than `payload_len` when the capture cut the
+    /// packet).
+    pub payload: &'a [u8],
 }
 
 /// The transport part of [`PacketFacts`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Transport {
-    Tcp(TcpFacts),
+pub(crate) enum Transport<'a> {
+    Tcp(TcpFacts<'a>),
     Udp,
     /// ICMP, with the identifier when the message is an echo request or reply.
     Icmp {
@@ -64,11 +68,11 @@ pub(crate) enum Transport {
 
 /// A checked packet, as the inter-packet rules see it.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct PacketFacts {
+pub(crate) struct PacketFacts<'a> {
     pub ends: Endpoints,
     pub ttl: u8,
     pub ident: u16,
-    pub transport: Transport,
+    pub transport: Transport<'a>,
 }
 
 /// Where a packet's bytes stand relative to what was on the wire.
@@ -81,15 +85,15 @@ pub(crate) struct Extent<'a> {
 }
 
 /// The outcome of the intra-packet rules for one IPv4 packet.
-pub(crate) enum Checked {
+pub(crate) enum Checked<'a> {
     /// Checked; `Some` when the headers were sound enough to place it in a flow.
-    Done(Option<PacketFacts>),
+    Done(Option<PacketFacts<'a>>),
     /// The capture cut the packet inside its IPv4 header: not checked.
     CutByCapture,
 }
 
 /// Applies the IPv4 rules, then the transport rules of the protocol.
-pub(crate) fn check_ipv4(x: &Extent<'_>, sink: &mut Sink<'_>) -> Checked {
+pub(crate) fn check_ipv4<'a>(x: &Extent<'a>, sink: &mut Sink<'_>) -> Checked<'a> {
     let b = x.bytes;
     if b.len() < MIN_HEADER_LEN {
         if x.wire_len > b.len() {

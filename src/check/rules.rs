@@ -172,6 +172,13 @@ rules! {
     /// ACK or a retransmission.
     TcpPacketAfterClose => "tcp-packet-after-close", Error,
         "no packets after the connection closed other than the final ACK";
+    /// A segment whose payload overlaps sequence space its side already sent, with different
+    /// bytes there: a receiver keeps one version and an IDS may see the other (the classic
+    /// overlap evasion). Compared over the last 64 KiB of the direction's sequence space,
+    /// captured bytes only; keep-alive probes (one garbage byte below the next sequence
+    /// number) and RST payloads are exempt. Counted per segment.
+    TcpConflictingOverlap => "tcp-conflicting-overlap", Error,
+        "a segment over sequence space its side already sent carries the same bytes there";
     /// The echo identifier changes between echo messages of an ICMP flow.
     IcmpEchoIdentChanged => "icmp-echo-ident-changed", Warning,
         "ICMP echo identifier constant within a flow (an address pair)";

@@ -622,3 +622,213 @@ fn no_panic_on_arbitrary_bytes() {
     let r = check(&frames);
     assert_eq!(r.frames, 2000);
 }
+
+/// Fills the TCP payload of packet `i` (20-byte IPv4 header) with `byte(k)` for its k-th byte.
+fn set_payload(f: &mut [Frame], i: usize, byte: impl Fn(usize) -> u8) {
+    edit_l4(f, i, |p| {
+        let at = 20 + usize::from(p[32] >> 4) * 4;
+        for (k, b) in p[at..].iter_mut().enumerate() {
+            *b = byte(k);
+        }
+    });
+}
+
+/// Appends a copy of packet `i`, a millisecond after the last packet, edited by `f`.
+fn resend(f: &mut Vec<Frame>, i: usize, edit_payload: impl Fn(usize) -> Option<u8>) {
+    let mut copy = f[i].clone();
+    copy.ts_ns = f.last().map_or(0, |l| l.ts_ns) + 1_000_000;
+    f.push(copy);
+    let last = f.len() - 1;
+    let orig = f[i].data.clone();
+    set_payload(f, last, |k| {
+        let at = 20 + usize::from(orig[32] >> 4) * 4;
+        edit_payload(k).unwrap_or(orig[at + k])
+    });
+}
+
+/// The full connection with non-zero payload bytes that differ from segment to segment.
+fn conn_with_payload() -> Vec<Frame> {
+    let mut f = Conn::full().frames;
+    for i in [3, 5, 6] {
+        set_payload(&mut f, i, |k| (k * 7 + i) as u8 | 1);
+    }
+    f
+}
+
+/// The error-level rules broken, with their counts.
+fn errors(r: &CheckReport) -> Vec<(Rule, u64)> {
+    r.rules
+        .iter()
+        .filter(|(k, _)| k.severity() == Severity::Error)
+        .map(|(k, t)| (*k, t.count))
+        .collect()
+}
+
+#[test]
+fn retransmissions_with_the_same_bytes_break_no_error_rule() {
+    let mut f = conn_with_payload();
+    assert!(check(&f).rules.is_empty(), "{}", check(&f));
+    // The server's 1448-byte segment again, then the client's first data segment again (a
+    // retransmission repeats an old IP ID and ACK: warnings only).
+    resend(&mut f, 5, |_| None);
+    resend(&mut f, 3, |_| None);
+    let r = check(&f);
+    assert_eq!(errors(&r), vec![], "{r}");
+}
+
+#[test]
+fn a_retransmission_with_other_bytes_is_a_conflicting_overlap() {
+    let mut f = conn_with_payload();
+    resend(&mut f, 5, |k| (k == 1000).then_some(0));
+    resend(&mut f, 6, |k| (k < 3).then_some(0));
+    let r = check(&f);
+    assert_eq!(errors(&r), vec![(Rule::TcpConflictingOverlap, 2)], "{r}");
+    let ex = &r.rules[&Rule::TcpConflictingOverlap].examples;
+    assert_eq!((ex[0].record, ex[1].record), (12, 13));
+    let server_data = num(&f, 5, 4);
+    assert_eq!(
+        ex[0].detail,
+        format!(
+            "1 of 1448 bytes overlapping data sent before differ, the first at seq {}",
+            server_data + 1000
+        )
+    );
+    assert!(
+        ex[1].detail.starts_with("3 of 500 bytes"),
+        "{}",
+        ex[1].detail
+    );
+    // The first bytes sent stay the reference: a third copy equal to the first is fine.
+    resend(&mut f, 5, |_| None);
+    assert_eq!(check(&f).count(Rule::TcpConflictingOverlap), 2);
+}
+
+#[test]
+fn a_segment_straddling_old_and_new_data_is_compared_where_it_overlaps() {
+    // The client re-sends the last 100 bytes of its first segment with 50 new ones: equal
+    // where they overlap, so fine; the same with one overlapping byte changed is not.
+    for (changed, want) in [(None, 0), (Some(10), 1)] {
+        let mut c = Conn::new();
+        c.send(0, SYN, &[], 0)
+            .send(1, SYN | ACK, &[], 0)
+            .send(0, ACK, &[], 0)
+            .send(0, ACK | PSH, &[], 300);
+        set_payload(&mut c.frames, 3, |k| k as u8);
+        c.seq[0] = c.seq[0].wrapping_sub(100);
+        c.send(0, ACK | PSH, &[], 150);
+        set_payload(&mut c.frames, 4, |k| {
+            if Some(k) == changed {
+                0xff
+            } else {
+                (200 + k) as u8
+            }
+        });
+        let r = check(&c.frames);
+        assert_eq!(r.count(Rule::TcpConflictingOverlap), want, "{r}");
+    }
+}
+
+#[test]
+fn bytes_the_capture_cut_off_are_not_compared() {
+    // The retransmission differs only in its last byte, which the capture cut off.
+    let mut f = conn_with_payload();
+    resend(&mut f, 6, |k| (k == 499).then_some(0));
+    let last = f.len() - 1;
+    let len = f[last].data.len();
+    f[last].data.truncate(len - 1);
+    let r = check(&f);
+    assert_eq!(r.count(Rule::TcpConflictingOverlap), 0, "{r}");
+    assert_eq!(r.checksums_unverified, 1);
+    // Cut the original instead: the changed byte was never seen, so it is the reference now.
+    let mut f = conn_with_payload();
+    let len = f[6].data.len();
+    f[6].data.truncate(len - 1);
+    resend(&mut f, 6, |_| None);
+    let last = f.len() - 1;
+    // ... and the copy complete, with another last byte.
+    f[last].data.push(0);
+    edit_l4(&mut f, last, |_| {});
+    let r = check(&f);
+    assert_eq!(r.count(Rule::TcpConflictingOverlap), 0, "{r}");
+}
+
+#[test]
+fn overlaps_are_found_across_the_sequence_number_wrap() {
+    let mut c = Conn::new();
+    c.seq[0] = u32::MAX - 200;
+    c.send(0, SYN, &[], 0)
+        .send(1, SYN | ACK, &[], 0)
+        .send(0, ACK, &[], 0)
+        .send(0, ACK | PSH, &[], 400);
+    set_payload(&mut c.frames, 3, |k| (k % 251) as u8);
+    let start = num(&c.frames, 3, 4);
+    assert!(start.checked_add(400).is_none(), "the segment wraps");
+    // 300 bytes from 50 bytes in: the byte at sequence number 20 (after the wrap) differs.
+    c.seq[0] = start.wrapping_add(50);
+    c.send(0, ACK | PSH, &[], 300);
+    let at_20 = 20u32.wrapping_sub(start.wrapping_add(50)) as usize;
+    set_payload(&mut c.frames, 4, |k| {
+        if k == at_20 {
+            0xee
+        } else {
+            ((k + 50) % 251) as u8
+        }
+    });
+    let r = check(&c.frames);
+    assert_eq!(errors(&r), vec![(Rule::TcpConflictingOverlap, 1)], "{r}");
+    let ex = &r.rules[&Rule::TcpConflictingOverlap].examples[0];
+    assert!(ex.detail.ends_with("the first at seq 20"), "{}", ex.detail);
+}
+
+#[test]
+fn keep_alives_rst_payloads_and_syn_data_are_not_conflicts() {
+    // A keep-alive probe: one garbage byte at the sequence number before the next.
+    let mut c = Conn::new();
+    c.send(0, SYN, &[], 0)
+        .send(1, SYN | ACK, &[], 0)
+        .send(0, ACK, &[], 0)
+        .send(0, ACK | PSH, &[], 10)
+        .send(1, ACK, &[], 0);
+    set_payload(&mut c.frames, 3, |_| 0x55);
+    c.seq[0] = c.seq[0].wrapping_sub(1);
+    c.send(0, ACK, &[], 1);
+    let r = check(&c.frames);
+    assert_eq!(r.count(Rule::TcpConflictingOverlap), 0, "{r}");
+    // The same byte as a real retransmission (one byte at an older position) conflicts.
+    let mut c2 = Conn::new();
+    c2.send(0, SYN, &[], 0)
+        .send(1, SYN | ACK, &[], 0)
+        .send(0, ACK, &[], 0)
+        .send(0, ACK | PSH, &[], 10)
+        .send(1, ACK, &[], 0);
+    set_payload(&mut c2.frames, 3, |_| 0x55);
+    c2.seq[0] = c2.seq[0].wrapping_sub(2);
+    c2.send(0, ACK, &[], 1);
+    assert_eq!(check(&c2.frames).count(Rule::TcpConflictingOverlap), 1);
+
+    // A RST carrying diagnostic text over sequence space already sent.
+    let mut c = Conn::new();
+    c.send(0, SYN, &[], 0)
+        .send(1, SYN | ACK, &[], 0)
+        .send(0, ACK, &[], 0)
+        .send(0, ACK | PSH, &[], 10);
+    set_payload(&mut c.frames, 3, |_| 0x55);
+    c.seq[0] = c.seq[0].wrapping_sub(10);
+    c.send(0, RST | ACK, &[], 10);
+    assert_eq!(check(&c.frames).count(Rule::TcpConflictingOverlap), 0);
+
+    // SYN data sits after the SYN's own sequence number: a retransmission of it as a plain
+    // segment at ISN + 1 matches, one at the ISN does not.
+    for (shift, want) in [(1u32, 0), (0, 1)] {
+        let mut c = Conn::new();
+        c.send(0, SYN, &[], 20);
+        set_payload(&mut c.frames, 0, |k| k as u8 + 1);
+        let isn = num(&c.frames, 0, 4);
+        c.send(1, SYN | ACK, &[], 0);
+        c.seq[0] = isn.wrapping_add(shift);
+        c.send(0, ACK | PSH, &[], 20);
+        set_payload(&mut c.frames, 2, |k| k as u8 + 1);
+        let r = check(&c.frames);
+        assert_eq!(r.count(Rule::TcpConflictingOverlap), want, "{r}");
+    }
+}

@@ -12,7 +12,7 @@ use crate::wire::udp::{UdpPacket, HEADER_LEN as UDP_LEN};
 const ICMP_LEN: usize = crate::wire::icmp::HEADER_LEN;
 
 /// Checks a TCP segment; its facts when the header can be walked.
-pub(crate) fn check_tcp(seg: &Segment<'_>, sink: &mut Sink<'_>) -> Option<TcpFacts> {
+pub(crate) fn check_tcp<'a>(seg: &Segment<'a>, sink: &mut Sink<'_>) -> Option<TcpFacts<'a>> {
     if seg.claimed_len < TCP_MIN {
         sink.hit(Rule::TcpDataOffset, || {
             format!(
@@ -68,6 +68,7 @@ pub(crate) fn check_tcp(seg: &Segment<'_>, sink: &mut Sink<'_>) -> Option<TcpFac
         ack: t.ack(),
         flags: f,
         payload_len: (seg.claimed_len - hl) as u32,
+        payload: seg.bytes.get(hl..).unwrap_or(&[]),
     })
 }
 
