@@ -23,7 +23,12 @@ fn corpus_files() -> Vec<PathBuf> {
     for class in std::fs::read_dir(corpus()).unwrap().flatten() {
         if class.path().is_dir() {
             for f in std::fs::read_dir(class.path()).unwrap().flatten() {
-                files.push(f.path());
+                if f.path()
+                    .extension()
+                    .is_some_and(|e| e == "pcap" || e == "pcapng")
+                {
+                    files.push(f.path());
+                }
             }
         }
     }
