@@ -266,6 +266,43 @@ fn run_generated(bed: &InlineBed) {
         "generated: {} flows, {refused} refused by policy, invalid drops {invalid}",
         records.len()
     );
+
+    // `netdiffd score` on the same captures and the spool's labels file agrees class by class.
+    let work = TempDir::new("firewall-score");
+    let mut pcaps = Vec::new();
+    for (name, frames) in [("passed-client.pcap", &pc), ("passed-server.pcap", &ps)] {
+        let path = work.0.join(name);
+        let mut w = PcapWriter::create(
+            &path,
+            netdiffd::capture::LinkType::Ethernet,
+            TsResolution::Nano,
+        )
+        .unwrap();
+        for f in frames.iter() {
+            w.write(f.ts_ns, &f.data).unwrap();
+        }
+        w.commit().unwrap();
+        pcaps.push(path);
+    }
+    let labels = v["labels"].as_str().unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_netdiffd"))
+        .args(["score", "--json", "--labels", labels])
+        .args(&pcaps)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let scored: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    for (class, (offered, passed)) in &per_class {
+        let c = &scored["classes"][class];
+        assert_eq!(c["offered"].as_u64(), Some(*offered), "{class}: {c}");
+        assert_eq!(c["passed"].as_u64(), Some(*passed), "{class}: {c}");
+        assert_eq!(
+            c["blocked"].as_u64(),
+            Some(offered - passed),
+            "{class}: {c}"
+        );
+        assert_eq!(c["partial"].as_u64(), Some(0), "{class}: {c}");
+    }
     for (class, (offered, passed)) in &per_class {
         eprintln!("  class {class}: offered {offered}, passed {passed}");
     }
@@ -275,6 +312,7 @@ fn run_real(bed: &InlineBed) {
     let work = TempDir::new("firewall-real");
     let (mut flows, mut packets, mut invalid) = (0, 0u64, 0u64);
     let mut mid_flow = Vec::new();
+    let mut per_file = Vec::new();
     for f in corpus_files() {
         let out = work.0.join("handshake.pcap");
         let (started, mid) = handshake_flows(&f, &out);
@@ -301,13 +339,22 @@ fn run_real(bed: &InlineBed) {
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
         flows += started;
-        packets += report["packets"].as_u64().unwrap();
-        invalid += bed.nft_counter("invalid");
+        let sent = report["packets"].as_u64().unwrap();
+        packets += sent;
+        let here = bed.nft_counter("invalid");
+        invalid += here;
+        if here > 0 {
+            per_file.push((here, sent, f.display().to_string()));
+        }
     }
+    per_file.sort_by(|a, b| b.cmp(a));
     eprintln!(
         "real corpus, TCP flows that open with a handshake: {flows} flows, {packets} packets, \
          invalid drops {invalid}"
     );
+    for (here, sent, f) in per_file.iter().take(8) {
+        eprintln!("  {here} invalid of {sent} packets: {f}");
+    }
     eprintln!("captures with TCP flows that start mid-stream (listed apart):");
     for m in &mid_flow {
         eprintln!("  {m}");

@@ -71,6 +71,26 @@ fn bad_requests_get_precise_errors_and_the_daemon_keeps_serving() {
         &["eth0"],
     );
     assert_eq!(v["allowed_interfaces"], serde_json::json!(["lo"]));
+    check(
+        r#"{"mix": "dns", "replay": {"iface2": "eth1"}}"#,
+        403,
+        &["replay.iface2", "eth1"],
+    );
+    check(
+        r#"{"mix": "dns", "replay": {"iface": "lo", "iface2": "lo"}}"#,
+        400,
+        &["replay.iface2", "two interfaces"],
+    );
+    check(
+        r#"{"mix": "dns", "replay": {"dmac": "02:00:00:00:00:01,02:00:00:00:00:02,02:00:00:00:00:03"}}"#,
+        400,
+        &["replay.dmac", "MAC list"],
+    );
+    check(
+        r#"{"mix": "dns", "replay": {"smac": "zz:00:00:00:00:01"}}"#,
+        400,
+        &["replay.smac"],
+    );
     let v = check(
         r#"{"mix": "dns", "flows": 1000000000}"#,
         400,
@@ -97,6 +117,8 @@ fn bad_requests_get_precise_errors_and_the_daemon_keeps_serving() {
     for (method, path, status) in [
         ("GET", "/v1/jobs/abc", 400),
         ("GET", "/v1/jobs/999", 404),
+        ("GET", "/v1/jobs/999/flows", 404),
+        ("GET", "/v1/jobs/x/flows", 400),
         ("DELETE", "/v1/jobs/999", 404),
         ("GET", "/v1/jobs?state=bogus", 400),
         ("GET", "/v1/jobs?limit=x", 400),
@@ -125,6 +147,37 @@ fn bad_requests_get_precise_errors_and_the_daemon_keeps_serving() {
         .count() as u64;
     assert!(frames > 0);
     assert_eq!(v["packets_written"].as_u64().unwrap(), frames);
+
+    // The ground truth beside the pcap, page by page, agrees with the pcap it describes.
+    let labels = std::path::PathBuf::from(v["labels"].as_str().unwrap());
+    assert!(labels.starts_with(d.spool()) && labels.exists());
+    let total = v["flows_generated"].as_u64().unwrap();
+    let mut records = Vec::new();
+    let mut path = format!("/v1/jobs/{id}/flows?limit=4");
+    loop {
+        let page = d.http("GET", &path, None).json();
+        assert_eq!(page["total"].as_u64(), Some(total), "{page}");
+        records.extend(page["flows"].as_array().unwrap().iter().cloned());
+        match page["next"].as_str() {
+            Some(next) => path = next.to_string(),
+            None => break,
+        }
+    }
+    assert_eq!(records.len() as u64, total);
+    let packets: u64 = records
+        .iter()
+        .map(|r| r["client_packets"].as_u64().unwrap() + r["server_packets"].as_u64().unwrap())
+        .sum();
+    assert_eq!(packets, frames);
+    for r in &records {
+        assert!(
+            ["dns", "ftp_mail"].contains(&r["class"].as_str().unwrap()),
+            "{r}"
+        );
+        assert!(r["community_id"].as_str().unwrap().starts_with("1:"), "{r}");
+    }
+    let r = d.http("GET", &format!("/v1/jobs/{id}/flows?offset=x"), None);
+    assert_eq!(r.status, 400, "{}", r.body);
     let r = d.http("DELETE", &format!("/v1/jobs/{id}"), None);
     assert_eq!(r.status, 409, "{}", r.body);
     let list = d.http("GET", "/v1/jobs?state=done", None).json();

@@ -13,6 +13,7 @@ mod output;
 mod render;
 mod repair;
 mod replay;
+mod score;
 mod serve;
 mod shared_args;
 mod train;
@@ -60,6 +61,9 @@ pub enum Command {
     Eval(eval::EvalArgs),
     /// Generate baseline synthetic traffic (uniform random values or per-class bit marginals).
     Baseline(baseline::BaselineArgs),
+    /// Score a device under test: which offered flows (ground truth) arrived beyond it whole,
+    /// in part, or not at all, per flow and per class.
+    Score(score::ScoreArgs),
     /// Run the daemon: HTTP API, schedules, metrics, systemd integration (see docs/service.md).
     Serve(serve::ServeArgs),
 }
@@ -80,5 +84,6 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Eval(a) => eval::run(&a),
         Command::Baseline(a) => baseline::run(&a),
         Command::Serve(a) => serve::run(&a),
+        Command::Score(a) => score::run(&a),
     }
 }

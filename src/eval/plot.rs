@@ -379,3 +379,84 @@ fn category_at(x: f64, n: usize) -> Option<usize> {
     let i = x.round();
     ((x - i).abs() < 1e-6 && i >= 0.0 && (i as usize) < n).then_some(i as usize)
 }
+
+/// Offered flows per class beside those that passed a device whole, in part, or not at all:
+/// the picture of a [`Score`](crate::truth::Score).
+pub fn score_chart(path: &Path, score: &crate::truth::Score) -> Result<(), EvalError> {
+    let text = font_available();
+    let classes: Vec<(&String, &crate::truth::ClassScore)> = score.classes.iter().collect();
+    let n = classes.len().max(1);
+    let top = classes
+        .iter()
+        .map(|(_, c)| c.offered)
+        .max()
+        .unwrap_or(1)
+        .max(1) as f64
+        * 1.1;
+    let width = (220 + 110 * n as u32).min(4000);
+    render(path, (width, 520), |root| {
+        let mut b = ChartBuilder::on(root);
+        b.margin(14);
+        if text {
+            b.caption(
+                "flows per class: offered, and passed whole / in part / blocked",
+                ("sans-serif", 18),
+            )
+            .x_label_area_size(34)
+            .y_label_area_size(48);
+        }
+        let mut chart = b
+            .build_cartesian_2d(-0.5f64..n as f64 - 0.5, 0f64..top)
+            .map_err(s)?;
+        let names: Vec<String> = classes.iter().map(|(c, _)| c.to_string()).collect();
+        let fmt =
+            |x: &f64| category_at(*x, names.len()).map_or(String::new(), |i| names[i].clone());
+        let mut mesh = chart.configure_mesh();
+        mesh.disable_x_mesh();
+        if text {
+            mesh.x_labels(n + 2)
+                .x_label_formatter(&fmt)
+                .y_desc("flows")
+                .label_style(("sans-serif", 13));
+        } else {
+            mesh.x_labels(0).y_labels(0);
+        }
+        mesh.draw().map_err(s)?;
+        let labels = ["offered", "passed", "partial", "blocked"];
+        // Blue, green, orange, red.
+        let colour = |j: usize| SERIES[[0, 2, 1, 3][j]];
+        for (i, (_, c)) in classes.iter().enumerate() {
+            let values = [c.offered, c.passed, c.partial, c.blocked];
+            for (j, v) in values.into_iter().enumerate() {
+                let x0 = i as f64 - 0.4 + 0.2 * j as f64;
+                chart
+                    .draw_series([Rectangle::new(
+                        [(x0, 0.0), (x0 + 0.18, v as f64)],
+                        colour(j).filled(),
+                    )])
+                    .map_err(s)?;
+            }
+        }
+        if text {
+            for (j, l) in labels.iter().enumerate() {
+                chart
+                    .draw_series([Rectangle::new(
+                        [
+                            (-0.45, top * (0.97 - 0.05 * j as f64)),
+                            (-0.38, top * (0.94 - 0.05 * j as f64)),
+                        ],
+                        colour(j).filled(),
+                    )])
+                    .map_err(s)?;
+                chart
+                    .draw_series([Text::new(
+                        l.to_string(),
+                        (-0.35, top * (0.975 - 0.05 * j as f64)),
+                        ("sans-serif", 13),
+                    )])
+                    .map_err(s)?;
+            }
+        }
+        Ok(())
+    })
+}

@@ -67,14 +67,20 @@ async fn run_job(shared: Arc<Shared>, job: Arc<Job>, _slot: OwnedSemaphorePermit
         Err(End::Cancelled) => (JobState::Cancelled, None),
         Err(End::Failed(e)) => (JobState::Failed, Some(e)),
     };
-    let pcap = {
+    let (pcap, labels) = {
         let mut p = job.progress();
         p.error = error.clone();
         p.replay = None;
-        p.pcap.clone().filter(|_| !p.pcap_kept)
+        // The ground truth of a finished job stays (it is what scores the device); that of a
+        // job that did not finish goes with its pcap.
+        let labels = p.labels.clone().filter(|_| state != JobState::Done && !p.pcap_kept);
+        if labels.is_some() {
+            p.labels = None;
+        }
+        (p.pcap.clone().filter(|_| !p.pcap_kept), labels)
     };
-    if let Some(path) = pcap {
-        let _ = std::fs::remove_file(&path);
+    for path in pcap.iter().chain(labels.iter()) {
+        let _ = std::fs::remove_file(path);
     }
     job.set_state(state);
     m.jobs_running.dec();

@@ -9,11 +9,13 @@
 
 mod build;
 mod record;
+mod score;
 mod write;
 
 pub use build::UNKNOWN_CLASS;
 pub use record::{FlowRecord, SentTimes};
-pub use write::{read_json_lines, LabelsError, LabelsFormat, CSV_COLUMNS};
+pub use score::{score, ClassScore, FlowScore, Score, Verdict};
+pub use write::{read_json_lines, read_labels, LabelsError, LabelsFormat, CSV_COLUMNS};
 
 use crate::flows::Direction;
 
@@ -89,5 +91,100 @@ impl GroundTruth {
             .iter()
             .map(|f| f.map(|f| f.direction == Direction::Backward))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replay_loops_give_each_flow_its_times_and_interfaces() {
+        let base = FlowRecord {
+            flow: 0,
+            capture: "c.pcap".into(),
+            class: "x".into(),
+            group: String::new(),
+            proto: "udp".into(),
+            client: "198.18.0.1".parse().unwrap(),
+            client_port: 5000,
+            server: "198.19.0.1".parse().unwrap(),
+            server_port: 53,
+            community_id: String::new(),
+            client_packets: 2,
+            client_bytes: 0,
+            server_packets: 1,
+            server_bytes: 0,
+            first_ts_ns: 0,
+            last_ts_ns: 0,
+            client_iface: None,
+            server_iface: None,
+            sent: Vec::new(),
+        };
+        let mut t = GroundTruth {
+            records: vec![base.clone(), FlowRecord { flow: 1, ..base }],
+            frames: vec![
+                Some(FrameRef {
+                    flow: 0,
+                    direction: Direction::Forward,
+                }),
+                None,
+                Some(FrameRef {
+                    flow: 1,
+                    direction: Direction::Forward,
+                }),
+                Some(FrameRef {
+                    flow: 0,
+                    direction: Direction::Backward,
+                }),
+                Some(FrameRef {
+                    flow: 0,
+                    direction: Direction::Forward,
+                }),
+            ],
+        };
+        t.add_replay_loop(
+            0,
+            &[100, 0, 0, 300, 250],
+            &[false, false, false, true, false],
+            "a",
+            Some("b"),
+        );
+        t.add_replay_loop(1, &[500, 0, 510, 0, 0], &[], "a", Some("b"));
+        let r = &t.records[0];
+        assert_eq!(
+            (r.client_iface.as_deref(), r.server_iface.as_deref()),
+            (Some("a"), Some("b"))
+        );
+        assert_eq!(
+            r.sent,
+            [
+                SentTimes {
+                    loop_index: 0,
+                    first_ns: 100,
+                    last_ns: 300
+                },
+                SentTimes {
+                    loop_index: 1,
+                    first_ns: 500,
+                    last_ns: 500
+                },
+            ]
+        );
+        // Flow 1 left only in loop 1, and its server side never.
+        let r = &t.records[1];
+        assert_eq!(
+            r.sent,
+            [SentTimes {
+                loop_index: 1,
+                first_ns: 510,
+                last_ns: 510
+            }]
+        );
+        assert_eq!(r.server_iface, None);
+        assert_eq!(
+            t.server_side(),
+            [Some(false), None, Some(false), Some(true), Some(false)]
+        );
     }
 }

@@ -20,6 +20,16 @@ pub enum LabelsError {
     /// The extension names no known format.
     #[error("labels file {0}: unknown format (name it .csv, or .jsonl / .ndjson / .json for JSON Lines)")]
     Format(PathBuf),
+    /// A line of a labels file that does not parse.
+    #[error("labels file {path}: line {line}: {why}")]
+    Parse {
+        /// The labels file.
+        path: PathBuf,
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong.
+        why: String,
+    },
     /// Writing failed; nothing was left at the path.
     #[error("writing labels file {path}: {source}")]
     Io {
@@ -183,4 +193,198 @@ pub fn read_json_lines(
         }
     }
     Ok((out, total))
+}
+
+/// Splits one CSV line into fields (double quotes quote, `""` is a quote).
+fn csv_split(line: &str) -> Vec<String> {
+    let mut fields = vec![String::new()];
+    let mut quoted = false;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (c, quoted) {
+            ('"', true) if chars.peek() == Some(&'"') => {
+                chars.next();
+                fields.last_mut().unwrap_or(&mut String::new()).push('"');
+            }
+            ('"', _) => quoted = !quoted,
+            (',', false) => fields.push(String::new()),
+            (c, _) => {
+                if let Some(f) = fields.last_mut() {
+                    f.push(c);
+                }
+            }
+        }
+    }
+    fields
+}
+
+fn record_from_csv(f: &[String]) -> Result<(FlowRecord, Option<super::SentTimes>), String> {
+    if f.len() != CSV_COLUMNS.len() {
+        return Err(format!(
+            "{} fields, expected {} ({})",
+            f.len(),
+            CSV_COLUMNS.len(),
+            CSV_COLUMNS.join(",")
+        ));
+    }
+    fn num<T: std::str::FromStr>(f: &[String], i: usize) -> Result<T, String> {
+        f[i].parse()
+            .map_err(|_| format!("{}: {:?} is not a valid value", CSV_COLUMNS[i], f[i]))
+    }
+    let opt = |i: usize| (!f[i].is_empty()).then(|| f[i].clone());
+    let r = FlowRecord {
+        flow: num(f, 0)?,
+        capture: f[1].clone(),
+        class: f[2].clone(),
+        group: f[3].clone(),
+        proto: f[4].clone(),
+        client: num(f, 5)?,
+        client_port: num(f, 6)?,
+        server: num(f, 7)?,
+        server_port: num(f, 8)?,
+        community_id: f[9].clone(),
+        client_packets: num(f, 10)?,
+        client_bytes: num(f, 11)?,
+        server_packets: num(f, 12)?,
+        server_bytes: num(f, 13)?,
+        first_ts_ns: num(f, 14)?,
+        last_ts_ns: num(f, 15)?,
+        client_iface: opt(16),
+        server_iface: opt(17),
+        sent: Vec::new(),
+    };
+    let sent = if f[18].is_empty() {
+        None
+    } else {
+        Some(super::SentTimes {
+            loop_index: num(f, 18)?,
+            first_ns: num(f, 19)?,
+            last_ns: num(f, 20)?,
+        })
+    };
+    Ok((r, sent))
+}
+
+/// Reads a labels file in either form (by its extension): every record, replay loops merged
+/// back into one record a flow.
+pub fn read_labels(path: &Path) -> Result<Vec<FlowRecord>, LabelsError> {
+    match LabelsFormat::for_path(path)? {
+        LabelsFormat::JsonLines => read_json_lines(path, 0, usize::MAX).map(|(r, _)| r),
+        LabelsFormat::Csv => {
+            let text = std::fs::read_to_string(path).map_err(|source| LabelsError::Io {
+                path: path.to_path_buf(),
+                source,
+            })?;
+            let mut out: Vec<FlowRecord> = Vec::new();
+            for (i, line) in text.lines().enumerate().skip(1) {
+                if line.trim().is_empty() {
+                    continue;
+                }
+                let (r, sent) =
+                    record_from_csv(&csv_split(line)).map_err(|why| LabelsError::Parse {
+                        path: path.to_path_buf(),
+                        line: i + 1,
+                        why,
+                    })?;
+                match out.last_mut() {
+                    Some(last) if last.flow == r.flow && last.capture == r.capture => {
+                        last.sent.extend(sent)
+                    }
+                    _ => {
+                        let mut r = r;
+                        r.sent.extend(sent);
+                        out.push(r);
+                    }
+                }
+            }
+            Ok(out)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::truth::SentTimes;
+
+    fn record(flow: u64, class: &str) -> FlowRecord {
+        FlowRecord {
+            flow,
+            capture: "a,b.pcap".into(),
+            class: class.into(),
+            group: "g".into(),
+            proto: "tcp".into(),
+            client: "198.18.0.1".parse().unwrap(),
+            client_port: 40000,
+            server: "198.19.0.1".parse().unwrap(),
+            server_port: 443,
+            community_id: "1:abc+/=".into(),
+            client_packets: 3,
+            client_bytes: 180,
+            server_packets: 2,
+            server_bytes: 1500,
+            first_ts_ns: 10,
+            last_ts_ns: 20,
+            client_iface: Some("eth1".into()),
+            server_iface: None,
+            sent: vec![
+                SentTimes {
+                    loop_index: 0,
+                    first_ns: 1,
+                    last_ns: 2,
+                },
+                SentTimes {
+                    loop_index: 1,
+                    first_ns: 3,
+                    last_ns: 4,
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn both_forms_read_back_what_was_written() {
+        let dir = crate::test_dir("truth-write");
+        let truth = GroundTruth {
+            records: vec![record(0, "say \"hi\""), record(1, "plain")],
+            frames: Vec::new(),
+        };
+        for name in ["l.csv", "l.jsonl"] {
+            let path = dir.join(name);
+            truth.write(&path).unwrap();
+            assert_eq!(read_labels(&path).unwrap(), truth.records, "{name}");
+        }
+        let csv = std::fs::read_to_string(dir.join("l.csv")).unwrap();
+        assert_eq!(
+            csv.lines().count(),
+            5,
+            "a header and a row a flow and loop:\n{csv}"
+        );
+        assert!(csv.contains("\"say \"\"hi\"\"\""), "{csv}");
+    }
+
+    #[test]
+    fn bad_paths_and_lines_are_named() {
+        let dir = crate::test_dir("truth-bad");
+        let e = LabelsFormat::probe(&dir.join("x.txt"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("x.txt") && e.contains(".csv"), "{e}");
+        let missing = dir.join("no/such/folder/l.csv");
+        let e = LabelsFormat::probe(&missing).unwrap_err().to_string();
+        assert!(e.contains("no/such/folder"), "{e}");
+        let bad = dir.join("bad.csv");
+        std::fs::write(&bad, format!("{}\n1,2,3\n", CSV_COLUMNS.join(","))).unwrap();
+        let e = read_labels(&bad).unwrap_err().to_string();
+        assert!(e.contains("line 2") && e.contains("3 fields"), "{e}");
+        // Nothing is left behind by a probe.
+        let probe = dir.join("ok.jsonl");
+        LabelsFormat::probe(&probe).unwrap();
+        let left: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert_eq!(left.len(), 1, "{left:?}");
+    }
 }
