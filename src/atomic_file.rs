@@ -15,7 +15,8 @@ pub struct AtomicFile {
 }
 
 impl AtomicFile {
-    /// Creates the temporary file for `target` in the same folder.
+    /// Creates the temporary file for `target` in the same folder, making the folder first when
+    /// it does not exist.
     pub fn create(target: &Path) -> io::Result<AtomicFile> {
         let name = target
             .file_name()
@@ -26,6 +27,12 @@ impl AtomicFile {
                     format!("{}: not a file path", target.display()),
                 )
             })?;
+        // Every command treats an output in a folder that does not exist alike: it is made.
+        if let Some(dir) = target.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                io::Error::new(e.kind(), format!("creating folder {}: {e}", dir.display()))
+            })?;
+        }
         let temp = target.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
         let file = File::create(&temp)
             .map_err(|e| io::Error::new(e.kind(), format!("creating {}: {e}", temp.display())))?;

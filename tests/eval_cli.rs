@@ -304,6 +304,23 @@ fn baseline_to_one_pcap_by_weights_and_errors() {
     ]);
     let (flows, _) = flows_from_capture(&pcap, FlowSettings::default(), None).unwrap();
     assert_eq!(flows.len(), 8);
+    // A bare class weighs 1, as `generate --mix` takes it.
+    let bare = dir.join("bare.pcap");
+    ok(&[
+        "baseline",
+        "--kind",
+        "random",
+        "--real",
+        &s(&real),
+        "--mix",
+        "dns",
+        "--flows",
+        "3",
+        "-o",
+        &s(&bare),
+    ]);
+    let (flows, _) = flows_from_capture(&bare, FlowSettings::default(), None).unwrap();
+    assert_eq!(flows.len(), 3);
     let r = check_capture(&pcap, &CheckOptions::default()).unwrap();
     assert!(r.passed(), "{r}");
 

@@ -6,6 +6,7 @@ use netdiffd::baseline::{write_per_class, BaselineKind, ClassModel, DEFAULT_POSI
 use netdiffd::eval::dataset::load_flow_set;
 use netdiffd::flows::{Flow, FlowSettings, Labels};
 use netdiffd::packets::{write_flows, Framing, TsResolution};
+use netdiffd::pipeline::ClassMix;
 use netdiffd::repair::{RepairSettings, RepairedFlow};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -24,9 +25,10 @@ pub struct BaselineArgs {
     /// Labels CSV for the real captures (default: folder names).
     #[arg(long, value_name = "CSV")]
     pub labels: Option<PathBuf>,
-    /// Classes and weights, e.g. `netflix=3,portscan=1`: the flows are shared out by weight.
-    #[arg(long, value_name = "CLASS=W,…", conflicts_with = "all_classes")]
-    pub mix: Option<String>,
+    /// Classes and weights, e.g. `netflix=3,portscan=1` (a bare name weighs 1), as `generate`
+    /// takes them: the flows are shared out by weight.
+    #[arg(long, value_name = "CLASS[=W],…", conflicts_with = "all_classes")]
+    pub mix: Option<ClassMix>,
     /// Every class of the real traffic, flows shared out in proportion to its real flows.
     #[arg(long)]
     pub all_classes: bool,
@@ -39,28 +41,6 @@ pub struct BaselineArgs {
     /// Output: a .pcap file (all classes together) or a folder (one pcap per class).
     #[arg(short = 'o', long = "output", value_name = "OUT")]
     pub output: PathBuf,
-}
-
-/// Parses `class=weight,…`.
-fn parse_mix(s: &str) -> anyhow::Result<Vec<(String, f64)>> {
-    let mut v = Vec::new();
-    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let (c, w) = part
-            .split_once('=')
-            .with_context(|| format!("--mix entry {part:?}: expected CLASS=WEIGHT"))?;
-        let w: f64 = w
-            .trim()
-            .parse()
-            .with_context(|| format!("--mix entry {part:?}: weight is not a number"))?;
-        if !(w.is_finite() && w > 0.0) {
-            bail!("--mix entry {part:?}: weight must be positive");
-        }
-        v.push((c.trim().to_string(), w));
-    }
-    if v.is_empty() {
-        bail!("--mix names no class");
-    }
-    Ok(v)
 }
 
 /// Shares `total` out by `weights` (largest remainders, so the counts add up to `total`).
@@ -86,7 +66,11 @@ pub fn run(a: &BaselineArgs) -> anyhow::Result<i32> {
     let real = load_flow_set("real", &a.real, &labels, FlowSettings::default())?;
     let counts = real.class_counts();
     let weights: Vec<(String, f64)> = match (&a.mix, a.all_classes) {
-        (Some(m), _) => parse_mix(m)?,
+        (Some(m), _) => {
+            m.0.iter()
+                .map(|(c, w)| (c.clone(), f64::from(*w)))
+                .collect()
+        }
         (None, true) => counts.iter().map(|(c, &n)| (c.clone(), n as f64)).collect(),
         (None, false) => bail!("give --mix CLASS=W,… or --all-classes"),
     };
@@ -140,8 +124,5 @@ mod tests {
     fn shares_add_up() {
         assert_eq!(share_out(10, &[3.0, 1.0]), vec![8, 2]);
         assert_eq!(share_out(7, &[1.0, 1.0, 1.0]).iter().sum::<usize>(), 7);
-        assert!(parse_mix("a=1,b=x").is_err());
-        assert!(parse_mix("a=0").is_err());
-        assert_eq!(parse_mix("a=2, b=1").unwrap().len(), 2);
     }
 }

@@ -97,6 +97,16 @@ pub struct ReplayArgs {
     /// Cut any gap between two packets to at most this long.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub max_sleep: Option<Duration>,
+    /// tcpreplay's spelling of --loop-delay, in milliseconds.
+    #[arg(
+        long = "loopdelay-ms",
+        value_name = "MS",
+        conflicts_with = "loop_delay"
+    )]
+    pub loopdelay_ms: Option<u64>,
+    /// tcpreplay's spelling of --max-sleep, in milliseconds.
+    #[arg(long = "maxsleep", value_name = "MS", conflicts_with = "max_sleep")]
+    pub maxsleep_ms: Option<u64>,
     /// Load every frame into memory before sending.
     #[arg(short = 'K', long, visible_alias = "preload-pcap")]
     pub preload: bool,
@@ -253,10 +263,15 @@ impl ReplayArgs {
             }
         };
         c.loops = self.loops;
-        c.loop_delay = self.loop_delay.unwrap_or(Duration::ZERO);
+        c.loop_delay = self
+            .loop_delay
+            .or(self.loopdelay_ms.map(Duration::from_millis))
+            .unwrap_or(Duration::ZERO);
         c.limit = self.limit;
         c.duration = self.duration;
-        c.max_sleep = self.max_sleep;
+        c.max_sleep = self
+            .max_sleep
+            .or(self.maxsleep_ms.map(Duration::from_millis));
         c.preload = self.preload;
         if let Some(s) = self.sender {
             c.sender = match s {
@@ -381,6 +396,44 @@ fn write_labels(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        replay: ReplayArgs,
+    }
+
+    fn config(args: &[&str]) -> Result<ReplayConfig, clap::Error> {
+        use clap::Parser;
+        let argv = ["replay", "-i", "eth9"]
+            .iter()
+            .chain(args)
+            .chain(&["x.pcap"]);
+        Cli::try_parse_from(argv).map(|c| c.replay.to_config())
+    }
+
+    #[test]
+    fn tcpreplay_spellings_mean_the_same() {
+        let a = config(&["--loopdelay-ms", "250", "--maxsleep", "20"]).unwrap();
+        let b = config(&["--loop-delay", "250ms", "--max-sleep", "20ms"]).unwrap();
+        assert_eq!(a.loop_delay, Duration::from_millis(250));
+        assert_eq!((a.loop_delay, a.max_sleep), (b.loop_delay, b.max_sleep));
+        assert!(config(&["--maxsleep", "20", "--max-sleep", "1s"]).is_err());
+        let inline = config(&["-I", "eth8", "--cidr", "10.0.0.0/8,192.0.2.1"]).unwrap();
+        assert_eq!(inline.iface2.as_deref(), Some("eth8"));
+        assert_eq!(
+            inline.split,
+            SideSplit::Cidr(vec![
+                "10.0.0.0/8".parse().unwrap(),
+                "192.0.2.1/32".parse().unwrap()
+            ])
+        );
+        assert!(
+            config(&["--cidr", "10.0.0.0/8"]).is_err(),
+            "a split needs -I"
+        );
+        assert!(config(&["-I", "eth8", "--port-split", "--cidr", "10.0.0.0/8"]).is_err());
+    }
 
     #[test]
     fn durations() {

@@ -24,10 +24,7 @@ impl FramingArgs {
         if self.link == "raw" {
             return Ok(Framing::RawIp);
         }
-        let mac = |s: &str, what: &str| {
-            parse_mac(s)
-                .with_context(|| format!("--{what} {s:?} is not a MAC address (aa:bb:cc:dd:ee:ff)"))
-        };
+        let mac = |s: &str, what: &str| parse_mac(s).with_context(|| format!("--{what}"));
         Ok(Framing::Ethernet {
             client_mac: mac(&self.client_mac, "client-mac")?,
             server_mac: mac(&self.server_mac, "server-mac")?,

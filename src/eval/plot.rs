@@ -72,13 +72,19 @@ fn render(
         draw(&root).map_err(|e| plot_err(path, e))?;
         root.present().map_err(|e| plot_err(path, e))?;
     }
-    let file = std::fs::File::create(path).map_err(|e| EvalError::io(path, e))?;
-    let mut enc = png::Encoder::new(std::io::BufWriter::new(file), size.0, size.1);
-    enc.set_color(png::ColorType::Rgb);
-    enc.set_depth(png::BitDepth::Eight);
-    let mut w = enc.write_header().map_err(|e| plot_err(path, e))?;
-    w.write_image_data(&buf).map_err(|e| plot_err(path, e))?;
-    w.finish().map_err(|e| plot_err(path, e))
+    // Whole or not at all: a temporary file renamed into place.
+    let mut file =
+        crate::atomic_file::AtomicFile::create(path).map_err(|e| EvalError::io(path, e))?;
+    {
+        let mut enc = png::Encoder::new(&mut file, size.0, size.1);
+        enc.set_color(png::ColorType::Rgb);
+        enc.set_depth(png::BitDepth::Eight);
+        let mut w = enc.write_header().map_err(|e| plot_err(path, e))?;
+        w.write_image_data(&buf).map_err(|e| plot_err(path, e))?;
+        w.finish().map_err(|e| plot_err(path, e))?;
+    }
+    file.commit().map_err(|e| EvalError::io(path, e))?;
+    Ok(())
 }
 
 fn s<E: std::fmt::Display>(e: E) -> String {

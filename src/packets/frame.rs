@@ -56,21 +56,7 @@ impl Framing {
     }
 }
 
-/// Parses a MAC address written as six hex bytes separated by `:` or `-`.
-pub fn parse_mac(s: &str) -> Option<[u8; 6]> {
-    let parts: Vec<&str> = s.split([':', '-']).collect();
-    if parts.len() != 6 {
-        return None;
-    }
-    let mut m = [0u8; 6];
-    for (i, p) in parts.iter().enumerate() {
-        if p.len() != 2 {
-            return None;
-        }
-        m[i] = u8::from_str_radix(p, 16).ok()?;
-    }
-    Some(m)
-}
+pub use crate::wire::mac::parse_mac;
 
 #[cfg(test)]
 mod tests {
@@ -89,12 +75,5 @@ mod tests {
         let mut r = Vec::new();
         Framing::RawIp.push_header(true, &mut r);
         assert!(r.is_empty());
-    }
-
-    #[test]
-    fn mac_parsing() {
-        assert_eq!(parse_mac("02:00:0a:0B:00:ff"), Some([2, 0, 10, 11, 0, 255]));
-        assert_eq!(parse_mac("02:00:0a:0B:00"), None);
-        assert_eq!(parse_mac("02:00:0a:0B:00:fg"), None);
     }
 }

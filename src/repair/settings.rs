@@ -1,77 +1,8 @@
 //! Repair settings: the test bed's addressing and the policies the repaired flows follow.
 
+pub use crate::wire::cidr::{CidrError, Ipv4Cidr};
 use std::net::Ipv4Addr;
 use std::str::FromStr;
-
-/// An IPv4 network in CIDR form, e.g. `198.18.0.0/15`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Ipv4Cidr {
-    /// Network address (host bits zero).
-    pub network: Ipv4Addr,
-    /// Prefix length, 0..=32.
-    pub prefix: u8,
-}
-
-/// Why a CIDR string does not parse.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid IPv4 CIDR {0:?} (expected ADDRESS/PREFIX, e.g. 198.18.0.0/15)")]
-pub struct CidrError(pub String);
-
-impl FromStr for Ipv4Cidr {
-    type Err = CidrError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let err = || CidrError(s.to_string());
-        let (a, p) = s.split_once('/').ok_or_else(err)?;
-        let addr: Ipv4Addr = a.trim().parse().map_err(|_| err())?;
-        let prefix: u8 = p.trim().parse().map_err(|_| err())?;
-        if prefix > 32 {
-            return Err(err());
-        }
-        let mask = Self::mask(prefix);
-        Ok(Ipv4Cidr {
-            network: Ipv4Addr::from(u32::from(addr) & mask),
-            prefix,
-        })
-    }
-}
-
-impl std::fmt::Display for Ipv4Cidr {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}", self.network, self.prefix)
-    }
-}
-
-impl Ipv4Cidr {
-    fn mask(prefix: u8) -> u32 {
-        if prefix == 0 {
-            0
-        } else {
-            u32::MAX << (32 - u32::from(prefix))
-        }
-    }
-
-    /// Number of usable host addresses (network and broadcast excluded for prefixes < 31).
-    pub fn hosts(&self) -> u64 {
-        let size = 1u64 << (32 - u32::from(self.prefix));
-        if self.prefix >= 31 {
-            size
-        } else {
-            size - 2
-        }
-    }
-
-    /// The `i`-th usable host address (wrapping), so a pool can be drawn from by index.
-    pub fn host(&self, i: u64) -> Ipv4Addr {
-        let first = if self.prefix >= 31 { 0 } else { 1 };
-        let off = first + (i % self.hosts()) as u32;
-        Ipv4Addr::from(u32::from(self.network).wrapping_add(off))
-    }
-
-    /// True when `a` is inside the network.
-    pub fn contains(&self, a: Ipv4Addr) -> bool {
-        u32::from(a) & Self::mask(self.prefix) == u32::from(self.network)
-    }
-}
 
 /// How TCP flows open.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
@@ -233,7 +164,10 @@ mod tests {
         assert!(!c.contains(Ipv4Addr::new(198, 20, 0, 1)));
         let one: Ipv4Cidr = "10.0.0.5/32".parse().unwrap();
         assert_eq!(one.host(7), Ipv4Addr::new(10, 0, 0, 5));
-        for bad in ["10.0.0.0", "10.0.0.0/33", "x/8", "10.0.0/8"] {
+        // One parser everywhere: a bare address is that one host, as replay's --cidr takes it.
+        let bare: Ipv4Cidr = "10.0.0.5".parse().unwrap();
+        assert_eq!(bare, one);
+        for bad in ["10.0.0.0/33", "x/8", "10.0.0/8"] {
             assert!(bad.parse::<Ipv4Cidr>().is_err(), "{bad}");
         }
     }

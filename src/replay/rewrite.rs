@@ -14,6 +14,8 @@ use std::fmt;
 use std::net::Ipv4Addr;
 use std::str::FromStr;
 
+pub use crate::wire::cidr::Ipv4Cidr;
+
 /// Why a rewrite setting could not be parsed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid {what} '{value}': expected {expected}")]
@@ -41,22 +43,10 @@ pub struct MacPair {
     pub secondary: Option<[u8; 6]>,
 }
 
-/// Parses a MAC address such as `02:00:00:00:00:01`.
+/// Parses a MAC address such as `02:00:00:00:00:01` (the one parser of [`crate::wire::mac`]).
 pub fn parse_mac(s: &str) -> Result<[u8; 6], RewriteParseError> {
-    let err = || parse_err("MAC address", s, "six hex bytes such as 02:00:00:00:00:01");
-    let mut mac = [0u8; 6];
-    let mut parts = s.split([':', '-']);
-    for b in &mut mac {
-        let p = parts.next().ok_or_else(err)?;
-        if p.is_empty() || p.len() > 2 {
-            return Err(err());
-        }
-        *b = u8::from_str_radix(p, 16).map_err(|_| err())?;
-    }
-    if parts.next().is_some() {
-        return Err(err());
-    }
-    Ok(mac)
+    crate::wire::mac::parse_mac(s)
+        .map_err(|_| parse_err("MAC address", s, "six hex bytes such as 02:00:00:00:00:01"))
 }
 
 impl FromStr for MacPair {
@@ -78,45 +68,6 @@ impl FromStr for MacPair {
     }
 }
 
-/// An IPv4 network: address and prefix length.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Ipv4Cidr {
-    /// Network address (host bits cleared).
-    pub addr: Ipv4Addr,
-    /// Prefix length, 0..=32.
-    pub prefix: u8,
-}
-
-impl Ipv4Cidr {
-    fn mask(&self) -> u32 {
-        if self.prefix == 0 {
-            0
-        } else {
-            u32::MAX << (32 - u32::from(self.prefix))
-        }
-    }
-    /// True when `a` is inside this network.
-    pub fn contains(&self, a: Ipv4Addr) -> bool {
-        u32::from(a) & self.mask() == u32::from(self.addr)
-    }
-}
-
-impl FromStr for Ipv4Cidr {
-    type Err = RewriteParseError;
-    fn from_str(s: &str) -> Result<Ipv4Cidr, RewriteParseError> {
-        let err = || parse_err("IPv4 network", s, "ADDRESS/PREFIX such as 10.0.0.0/8");
-        let (a, p) = s.split_once('/').unwrap_or((s, "32"));
-        let addr: Ipv4Addr = a.parse().map_err(|_| err())?;
-        let prefix: u8 = p.parse().map_err(|_| err())?;
-        if prefix > 32 {
-            return Err(err());
-        }
-        let mut c = Ipv4Cidr { addr, prefix };
-        c.addr = Ipv4Addr::from(u32::from(addr) & c.mask());
-        Ok(c)
-    }
-}
-
 /// Maps addresses of one network into another, keeping the host bits (tcprewrite `--pnat`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CidrMap {
@@ -130,7 +81,7 @@ impl CidrMap {
     fn map(&self, a: Ipv4Addr) -> Option<Ipv4Addr> {
         self.from.contains(a).then(|| {
             let host = u32::from(a) & !self.to.mask();
-            Ipv4Addr::from(u32::from(self.to.addr) | host)
+            Ipv4Addr::from(u32::from(self.to.network) | host)
         })
     }
 }
@@ -145,9 +96,13 @@ impl FromStr for CidrMap {
                 "FROM/LEN:TO/LEN such as 10.0.0.0/8:198.18.0.0/15",
             )
         })?;
+        let net = |v: &str| {
+            v.parse::<Ipv4Cidr>()
+                .map_err(|_| parse_err("IPv4 network", v, "ADDRESS/PREFIX such as 10.0.0.0/8"))
+        };
         Ok(CidrMap {
-            from: f.parse()?,
-            to: t.parse()?,
+            from: net(f)?,
+            to: net(t)?,
         })
     }
 }
@@ -420,7 +375,7 @@ impl Rewriter {
             Some((_, net)) => {
                 let host_mask = !net.mask();
                 let host = (u32::from(mapped) & host_mask).wrapping_add(add) & host_mask;
-                Ipv4Addr::from(u32::from(net.addr) | host)
+                Ipv4Addr::from(u32::from(net.network) | host)
             }
             None => Ipv4Addr::from(u32::from(mapped).wrapping_add(add)),
         }

@@ -129,7 +129,7 @@ fn parse_errors_name_the_value() {
     assert!("+300".parse::<TtlRule>().is_err());
     assert_eq!("+3".parse::<TtlRule>().unwrap(), TtlRule::Add(3));
     let c: Ipv4Cidr = "10.1.2.3/8".parse().unwrap();
-    assert_eq!(c.addr, Ipv4Addr::new(10, 0, 0, 0));
+    assert_eq!(c.network, Ipv4Addr::new(10, 0, 0, 0));
 }
 
 #[test]

@@ -478,9 +478,7 @@ fn opt_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::
 
 fn mac<'de, D: Deserializer<'de>>(d: D) -> Result<[u8; 6], D::Error> {
     let s = String::deserialize(d)?;
-    crate::packets::parse_mac(&s).ok_or_else(|| {
-        serde::de::Error::custom(format!("{s:?} is not a MAC address (aa:bb:cc:dd:ee:ff)"))
-    })
+    crate::wire::mac::parse_mac(&s).map_err(serde::de::Error::custom)
 }
 
 #[cfg(test)]

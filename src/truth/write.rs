@@ -370,9 +370,12 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("x.txt") && e.contains(".csv"), "{e}");
-        let missing = dir.join("no/such/folder/l.csv");
-        let e = LabelsFormat::probe(&missing).unwrap_err().to_string();
-        assert!(e.contains("no/such/folder"), "{e}");
+        // A folder that cannot be made (a file is in the way) is named.
+        std::fs::write(dir.join("file"), b"").unwrap();
+        let blocked = dir.join("file/sub/l.csv");
+        let e = LabelsFormat::probe(&blocked).unwrap_err().to_string();
+        assert!(e.contains("file/sub"), "{e}");
+        std::fs::remove_file(dir.join("file")).unwrap();
         let bad = dir.join("bad.csv");
         std::fs::write(&bad, format!("{}\n1,2,3\n", CSV_COLUMNS.join(","))).unwrap();
         let e = read_labels(&bad).unwrap_err().to_string();

@@ -3,10 +3,12 @@
 //! accessor panics on a buffer that passed the check.
 
 pub mod checksum;
+pub mod cidr;
 pub mod ethernet;
 pub mod icmp;
 pub mod ipv4;
 pub mod ipv6;
+pub mod mac;
 pub mod tcp;
 pub mod udp;
 
