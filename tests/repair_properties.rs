@@ -240,3 +240,60 @@ fn repair_is_deterministic_for_a_seed() {
     assert_eq!(a.packets, b.packets);
     assert_ne!(a.key, c.key, "another seed draws other addresses");
 }
+
+#[test]
+fn each_side_keeps_its_first_ip_id_and_counts_up_from_it() {
+    let ip_id = |bits: &[Bit]| {
+        bits[32..48]
+            .iter()
+            .fold(0u16, |v, &b| (v << 1) | u16::from(b == 1))
+    };
+    let flows: Vec<Flow> = corpus_flows()
+        .into_iter()
+        .filter(|f| f.key.proto == 17)
+        .take(6)
+        .collect();
+    assert!(flows.len() >= 3);
+    for f in &flows {
+        let rows = rows_of(f, 64);
+        let input = FlowInput {
+            rows: &rows,
+            directions: None,
+            iat_ns: None,
+            hints: None,
+        };
+        let r = repair_flow(&input, &settings(1), 0).unwrap();
+        assert_eq!(
+            r.packets.len(),
+            f.packets.len().min(64),
+            "UDP keeps every packet"
+        );
+        for side in [
+            r.packets[0].direction,
+            r.packets
+                .iter()
+                .map(|p| p.direction)
+                .find(|d| *d != r.packets[0].direction)
+                .unwrap_or(r.packets[0].direction),
+        ] {
+            let at: Vec<usize> = (0..r.packets.len())
+                .filter(|&i| r.packets[i].direction == side)
+                .collect();
+            let ids: Vec<u16> = at
+                .iter()
+                .map(|&i| u16::from_be_bytes([r.packets[i].bytes[4], r.packets[i].bytes[5]]))
+                .collect();
+            assert_eq!(
+                ids[0],
+                ip_id(&f.packets[at[0]].bits),
+                "{}: first IP ID of a side",
+                f.key
+            );
+            assert!(
+                ids.windows(2).all(|w| w[1] == w[0].wrapping_add(1)),
+                "{}: {ids:?}",
+                f.key
+            );
+        }
+    }
+}

@@ -27,12 +27,9 @@ pub(super) fn build_packets(
     report: &mut RepairReport,
     generated_bits: &[&[Bit]],
 ) -> Vec<RepairedPacket> {
-    // IP IDs per direction: the generated ID when it moves forward by a plausible step (a host
-    // counter shared with other flows skips ahead), else the previous one plus one.
-    let mut ip_ids = [
-        sides[0].ip_id.wrapping_sub(1),
-        sides[1].ip_id.wrapping_sub(1),
-    ];
+    // IP IDs per direction: each side's first packet keeps its generated ID, and every later
+    // packet of that side takes the next one (a per-host counter, as the repair note asks).
+    let mut ip_ids = [sides[0].ip_id, sides[1].ip_id];
     let mut icmp_seq: u16 = rows
         .first()
         .map(|r| u16::from_be_bytes([r.icmp[6], r.icmp[7]]))

@@ -400,11 +400,11 @@ fn sides(
     };
     let tcp_isn = |r: &GeneratedRow| r.tcp().seq();
     let tsval = |r: &GeneratedRow| {
-        let o = r.tcp_options();
-        o.windows(2)
-            .position(|w| w == [8, 10])
-            .and_then(|at| o.get(at + 2..at + 6))
-            .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+        crate::wire::tcp::options_lenient(r.tcp_options())
+            .find(|(kind, data)| {
+                *kind == crate::wire::tcp::option_kind::TIMESTAMPS && data.len() == 8
+            })
+            .map(|(_, d)| u32::from_be_bytes([d[0], d[1], d[2], d[3]]))
             .unwrap_or(0)
     };
     let client = Side {

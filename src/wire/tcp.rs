@@ -224,6 +224,54 @@ pub enum OptionError {
     },
 }
 
+/// Walks option bytes leniently, as a receiver or a reader of generated bits must: yields each
+/// option's kind and data (NOP with no data), and stops at EOL, at a missing or too small
+/// length byte, or at an option that runs past the end. Unlike [`parse_options`] it never fails.
+pub fn options_lenient(opts: &[u8]) -> OptionsLenient<'_> {
+    OptionsLenient { opts, at: 0 }
+}
+
+/// The iterator of [`options_lenient`].
+#[derive(Debug, Clone)]
+pub struct OptionsLenient<'a> {
+    opts: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Iterator for OptionsLenient<'a> {
+    type Item = (u8, &'a [u8]);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let kind = *self.opts.get(self.at)?;
+        match kind {
+            option_kind::EOL => {
+                self.at = self.opts.len();
+                None
+            }
+            option_kind::NOP => {
+                self.at += 1;
+                Some((kind, &[]))
+            }
+            _ => {
+                let len = usize::from(*self.opts.get(self.at + 1)?);
+                let data = (len >= 2)
+                    .then(|| self.opts.get(self.at + 2..self.at + len))
+                    .flatten();
+                match data {
+                    Some(d) => {
+                        self.at += len;
+                        Some((kind, d))
+                    }
+                    None => {
+                        self.at = self.opts.len();
+                        None
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// Parses option bytes strictly: every option must have a valid length, known kinds their exact
 /// size, SACK a whole number of blocks. Parsing stops at EOL.
 pub fn parse_options(opts: &[u8]) -> Result<Vec<TcpOption<'_>>, OptionError> {
@@ -345,6 +393,27 @@ mod tests {
                 TcpOption::WindowScale(7)
             ]
         );
+    }
+
+    #[test]
+    fn lenient_walk_skips_option_data_and_stops_at_trouble() {
+        // A SACK block whose edges hold the bytes 8, 10 is not a timestamp option.
+        let opts = [
+            1, 1, 5, 10, 0, 8, 10, 0, 0, 0, 0, 0, 8, 10, 0, 0, 0, 7, 0, 0, 0, 9, 0,
+        ];
+        let kinds: Vec<(u8, usize)> = options_lenient(&opts).map(|(k, d)| (k, d.len())).collect();
+        assert_eq!(kinds, [(1, 0), (1, 0), (5, 8), (8, 8)]);
+        assert_eq!(
+            options_lenient(&[2, 1, 5, 180]).count(),
+            0,
+            "length below 2"
+        );
+        assert_eq!(
+            options_lenient(&[1, 3, 9, 0]).count(),
+            1,
+            "runs past the end"
+        );
+        assert_eq!(options_lenient(&[0, 2, 4]).count(), 0, "EOL");
     }
 
     #[test]
