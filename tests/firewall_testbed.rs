@@ -12,16 +12,17 @@ mod service_support;
 mod testbed_support;
 
 use netdiffd::capture::{CaptureReader, Frame, L4};
-use netdiffd::flows::{community_id, flows_from_capture, CommunityIdInput, FlowSettings};
+use netdiffd::flows::{flows_from_capture, FlowSettings};
 use netdiffd::packets::{PcapWriter, TsResolution};
 use netdiffd::truth::FlowRecord;
 use service_support::{config_text, free_port, metric, Daemon, TempDir};
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::net::Ipv4Addr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
-use testbed_support::{enter_netns, on_ci, Captured, InlineBed, D1_MAC, D2_MAC};
+use testbed_support::{
+    corpus_files, enter_netns, frame_cid, on_ci, Captured, InlineBed, D1_MAC, D2_MAC,
+};
 
 /// The policy under test: UDP only to and from ports 53 and 443 (both directions of a refused
 /// flow are dropped by it, so its server side never reads as unsolicited); everything else is
@@ -42,33 +43,10 @@ fn allowed(r: &FlowRecord) -> bool {
     r.proto != "udp" || [53, 443].contains(&r.client_port) || [53, 443].contains(&r.server_port)
 }
 
-/// The Community ID of an Ethernet/IPv4 frame.
-fn frame_cid(frame: &[u8]) -> Option<String> {
-    if frame.len() < 34 || frame[12..14] != [0x08, 0x00] {
-        return None;
-    }
-    let ip = &frame[14..];
-    let ihl = usize::from(ip[0] & 0x0f) * 4;
-    let src = Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15]);
-    let dst = Ipv4Addr::new(ip[16], ip[17], ip[18], ip[19]);
-    let l4 = ip.get(ihl..ihl + 4)?;
-    let input = match ip[9] {
-        1 => CommunityIdInput::icmp(src, dst, l4[0], l4[1]),
-        p => CommunityIdInput::transport(
-            p,
-            src,
-            u16::from_be_bytes([l4[0], l4[1]]),
-            dst,
-            u16::from_be_bytes([l4[2], l4[3]]),
-        ),
-    };
-    Some(community_id(&input, 0))
-}
-
 fn by_cid(frames: &[Captured]) -> HashMap<String, u64> {
     let mut m = HashMap::new();
     for f in frames {
-        if let Some(c) = frame_cid(&f.data) {
+        if let Some((c, _)) = frame_cid(&f.data) {
             *m.entry(c).or_default() += 1;
         }
     }
@@ -151,24 +129,6 @@ fn handshake_flows(pcap: &Path, out: &Path) -> (usize, usize) {
         w.commit().unwrap();
     }
     (started, mid)
-}
-
-fn corpus_files() -> Vec<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
-    let mut files = Vec::new();
-    for class in std::fs::read_dir(root).unwrap().flatten() {
-        if class.path().is_dir() {
-            files.extend(
-                std::fs::read_dir(class.path())
-                    .unwrap()
-                    .flatten()
-                    .map(|f| f.path())
-                    .filter(|p| p.extension().is_some_and(|e| e == "pcap" || e == "pcapng")),
-            );
-        }
-    }
-    files.sort();
-    files
 }
 
 #[test]

@@ -8,10 +8,10 @@ mod testbed_support;
 
 use netdiffd::truth::FlowRecord;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
-use testbed_support::InlineBed;
+use testbed_support::{generate_job, InlineBed};
 
 /// A flow as ndpiReader prints it: protocol, first sender `addr:port`, the other side, and the
 /// packets each way.
@@ -101,43 +101,17 @@ fn compare(what: &str, ours: &Meter, theirs: &Meter) {
     }
 }
 
-fn generate(dir: &Path) -> (PathBuf, Vec<FlowRecord>) {
-    let pcap = dir.join("job.pcap");
-    let labels = dir.join("job.jsonl");
-    let out = Command::new(env!("CARGO_BIN_EXE_netdiffd"))
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args([
-            "generate",
-            "--mix",
-            "netflix=2,teams=1,dns=1,zoom=1,portscan=1,tunnel=1",
-            "--flows",
-            "240",
-            "--seed",
-            "11",
-            "-o",
-        ])
-        .arg(&pcap)
-        .arg("--labels")
-        .arg(&labels)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let records: Vec<FlowRecord> = std::fs::read_to_string(&labels)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    (pcap, records)
-}
-
 #[test]
 fn ndpi_reader_counts_the_same_flows_as_the_ground_truth() {
     let dir = work_dir();
-    let (pcap, records) = generate(&dir);
+    let pcap = dir.join("job.pcap");
+    let records = generate_job(
+        "netflix=2,teams=1,dns=1,zoom=1,portscan=1,tunnel=1",
+        240,
+        11,
+        &pcap,
+        &dir.join("job.jsonl"),
+    );
     assert_eq!(records.len(), 240);
     let ours = expected(&records);
     assert_eq!(ours.len(), 240, "5-tuples are unique within a job");
@@ -172,18 +146,7 @@ fn ndpi_reader_counts_the_same_flows_as_the_ground_truth() {
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_secs(2));
-    let replay = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &bed.ns_r,
-            env!("CARGO_BIN_EXE_netdiffd"),
-            "replay",
-        ])
-        .args(["-i", &bed.r1, "--pps", "3000"])
-        .arg(&pcap)
-        .output()
-        .unwrap();
+    let replay = bed.replay(&["-i", &bed.r1, "--pps", "3000", pcap.to_str().unwrap()]);
     assert!(
         replay.status.success(),
         "{}",

@@ -5,36 +5,14 @@
 
 mod testbed_support;
 
-use netdiffd::flows::{community_id, CommunityIdInput};
 use netdiffd::replay::{split_sides, Ipv4Cidr, Side, SideSplit, TcpprepCache};
-use netdiffd::truth::FlowRecord;
+use netdiffd::truth::{read_labels, FlowRecord};
 use std::collections::HashMap;
-use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use testbed_support::{in_ns, InlineBed, D1_MAC, D2_MAC};
-
-fn corpus() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus")
-}
-
-fn corpus_files() -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    for class in std::fs::read_dir(corpus()).unwrap().flatten() {
-        if class.path().is_dir() {
-            for f in std::fs::read_dir(class.path()).unwrap().flatten() {
-                if f.path()
-                    .extension()
-                    .is_some_and(|e| e == "pcap" || e == "pcapng")
-                {
-                    files.push(f.path());
-                }
-            }
-        }
-    }
-    files.sort();
-    files
-}
+use testbed_support::{
+    corpus, corpus_files, frame_cid, generate_job, in_ns, InlineBed, D1_MAC, D2_MAC,
+};
 
 fn tmp(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("netdiffd-inline-{}", std::process::id()));
@@ -115,21 +93,6 @@ fn cache_files_and_splits_agree_with_the_real_tcpprep() {
     assert!(secondary > 1000 && secondary < frames);
 }
 
-/// `netdiffd replay ARGS` run inside the replayer's namespace.
-fn replay(bed: &InlineBed, args: &[&str]) -> Output {
-    Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &bed.ns_r,
-            env!("CARGO_BIN_EXE_netdiffd"),
-            "replay",
-        ])
-        .args(args)
-        .output()
-        .unwrap()
-}
-
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
@@ -142,20 +105,17 @@ fn each_frame_leaves_on_the_side_the_tcpprep_cache_names() {
     let sides = tcpprep_print(&cache);
     let c1 = InlineBed::capture(&bed.ns_d, &bed.d1);
     let c2 = InlineBed::capture(&bed.ns_d, &bed.d2);
-    let out = replay(
-        &bed,
-        &[
-            "-i",
-            &bed.r1,
-            "-I",
-            &bed.r2,
-            "--cachefile",
-            &cache.display().to_string(),
-            "--pps",
-            "2000",
-            pcap.to_str().unwrap(),
-        ],
-    );
+    let out = bed.replay(&[
+        "-i",
+        &bed.r1,
+        "-I",
+        &bed.r2,
+        "--cachefile",
+        &cache.display().to_string(),
+        "--pps",
+        "2000",
+        pcap.to_str().unwrap(),
+    ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let (got1, got2) = (c1.finish(), c2.finish());
     let mut reader = netdiffd::capture::CaptureReader::open(&pcap).unwrap();
@@ -197,57 +157,19 @@ fn each_frame_leaves_on_the_side_the_tcpprep_cache_names() {
     assert!(report.contains("cachefile split"), "{report}");
 }
 
-fn frame_cid(frame: &[u8]) -> Option<(String, Ipv4Addr)> {
-    let ip = &frame[14..];
-    let ihl = usize::from(ip[0] & 0x0f) * 4;
-    let proto = ip[9];
-    let src = Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15]);
-    let dst = Ipv4Addr::new(ip[16], ip[17], ip[18], ip[19]);
-    let l4 = ip.get(ihl..)?;
-    let input = match proto {
-        1 => CommunityIdInput::icmp(src, dst, l4[0], l4[1]),
-        _ => CommunityIdInput::transport(
-            proto,
-            src,
-            u16::from_be_bytes([l4[0], l4[1]]),
-            dst,
-            u16::from_be_bytes([l4[2], l4[3]]),
-        ),
-    };
-    Some((community_id(&input, 0), src))
-}
-
-fn read_labels(path: &Path) -> Vec<FlowRecord> {
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
 #[test]
 fn generated_flows_split_by_flow_with_per_side_macs_and_ground_truth() {
     let Some(bed) = InlineBed::new() else { return };
     let pcap = tmp("gen.pcap");
     let gen_labels = tmp("gen.csv");
-    let out = Command::new(env!("CARGO_BIN_EXE_netdiffd"))
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args([
-            "generate",
-            "--mix",
-            "netflix=2,dns=1,zoom=1,portscan=1",
-            "--flows",
-            "40",
-            "--seed",
-            "5",
-            "-o",
-            pcap.to_str().unwrap(),
-            "--labels",
-            gen_labels.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
+    let generated = generate_job(
+        "netflix=2,dns=1,zoom=1,portscan=1",
+        40,
+        5,
+        &pcap,
+        &gen_labels,
+    );
+    assert_eq!(generated.len(), 40);
     let csv = std::fs::read_to_string(&gen_labels).unwrap();
     assert!(csv.starts_with("flow,capture,class,group,proto,"), "{csv}");
     assert_eq!(csv.lines().count(), 41, "one header and one row a flow");
@@ -260,31 +182,28 @@ fn generated_flows_split_by_flow_with_per_side_macs_and_ground_truth() {
         .unwrap()
         .as_nanos() as u64;
     let dmac = format!("{D1_MAC},{D2_MAC}");
-    let out = replay(
-        &bed,
-        &[
-            "-i",
-            &bed.r1,
-            "-I",
-            &bed.r2,
-            "--enet-dmac",
-            &dmac,
-            "--pps",
-            "5000",
-            "--labels",
-            labels.to_str().unwrap(),
-            "--class",
-            "mixed",
-            pcap.to_str().unwrap(),
-        ],
-    );
+    let out = bed.replay(&[
+        "-i",
+        &bed.r1,
+        "-I",
+        &bed.r2,
+        "--enet-dmac",
+        &dmac,
+        "--pps",
+        "5000",
+        "--labels",
+        labels.to_str().unwrap(),
+        "--class",
+        "mixed",
+        pcap.to_str().unwrap(),
+    ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let after = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_nanos() as u64;
     let (got1, got2) = (c1.finish(), c2.finish());
-    let records = read_labels(&labels);
+    let records = read_labels(&labels).unwrap();
     assert_eq!(
         records.len(),
         40,
@@ -338,7 +257,7 @@ fn bad_inline_settings_are_named() {
     let Some(bed) = InlineBed::new() else { return };
     let pcap = corpus().join("dns/avast_securedns.pcap");
     let p = pcap.to_str().unwrap();
-    let same = replay(&bed, &["-i", &bed.r1, "-I", &bed.r1, p]);
+    let same = bed.replay(&["-i", &bed.r1, "-I", &bed.r1, p]);
     assert!(!same.status.success());
     assert!(
         stderr(&same).contains("also the first interface"),
@@ -348,18 +267,15 @@ fn bad_inline_settings_are_named() {
 
     let other = corpus().join("ftp_mail/smtp-starttls.pcap");
     let cache = tcpprep(&other, &["--port"], &tmp("other.cache")).unwrap();
-    let wrong = replay(
-        &bed,
-        &[
-            "-i",
-            &bed.r1,
-            "-I",
-            &bed.r2,
-            "--cachefile",
-            cache.to_str().unwrap(),
-            p,
-        ],
-    );
+    let wrong = bed.replay(&[
+        "-i",
+        &bed.r1,
+        "-I",
+        &bed.r2,
+        "--cachefile",
+        cache.to_str().unwrap(),
+        p,
+    ]);
     assert!(!wrong.status.success());
     let e = stderr(&wrong);
     let ours = split_sides(&pcap, &SideSplit::Port).unwrap().len();
@@ -369,39 +285,33 @@ fn bad_inline_settings_are_named() {
         "{e}"
     );
 
-    let three = replay(
-        &bed,
-        &[
-            "-i",
-            &bed.r1,
-            "-I",
-            &bed.r2,
-            "--enet-dmac",
-            "2:0:0:0:0:1,2:0:0:0:0:2,2:0:0:0:0:3",
-            p,
-        ],
-    );
+    let three = bed.replay(&[
+        "-i",
+        &bed.r1,
+        "-I",
+        &bed.r2,
+        "--enet-dmac",
+        "2:0:0:0:0:1,2:0:0:0:0:2,2:0:0:0:0:3",
+        p,
+    ]);
     assert!(!three.status.success());
     assert!(stderr(&three).contains("MAC list"), "{}", stderr(&three));
 
-    let missing = replay(&bed, &["-i", &bed.r1, "-I", "ndi-nope", p]);
+    let missing = bed.replay(&["-i", &bed.r1, "-I", "ndi-nope", p]);
     assert!(
         stderr(&missing).contains("ndi-nope"),
         "{}",
         stderr(&missing)
     );
 
-    let unwritable = replay(
-        &bed,
-        &[
-            "-i",
-            &bed.r1,
-            "--labels",
-            "/proc/netdiffd/x.csv",
-            "--topspeed",
-            p,
-        ],
-    );
+    let unwritable = bed.replay(&[
+        "-i",
+        &bed.r1,
+        "--labels",
+        "/proc/netdiffd/x.csv",
+        "--topspeed",
+        p,
+    ]);
     assert!(!unwritable.status.success());
     assert!(
         stderr(&unwritable).contains("/proc/netdiffd"),

@@ -217,3 +217,96 @@ impl Drop for InlineBed {
 pub fn is_ipv4(frame: &[u8]) -> bool {
     frame.len() >= 34 && frame[12..14] == [0x08, 0x00]
 }
+
+/// The shared corpus of real captures.
+pub fn corpus() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus")
+}
+
+/// Every capture of the corpus (pcap and pcapng files in the class folders), sorted.
+pub fn corpus_files() -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for class in std::fs::read_dir(corpus()).unwrap().flatten() {
+        if class.path().is_dir() {
+            for f in std::fs::read_dir(class.path()).unwrap().flatten() {
+                if f.path()
+                    .extension()
+                    .is_some_and(|e| e == "pcap" || e == "pcapng")
+                {
+                    files.push(f.path());
+                }
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+/// The Community ID of an Ethernet/IPv4 frame and its source address (the crate's function,
+/// itself checked against the reference implementation in tests/community_id.rs).
+pub fn frame_cid(frame: &[u8]) -> Option<(String, std::net::Ipv4Addr)> {
+    use netdiffd::flows::{community_id, CommunityIdInput};
+    use std::net::Ipv4Addr;
+    if !is_ipv4(frame) {
+        return None;
+    }
+    let ip = &frame[14..];
+    let ihl = usize::from(ip[0] & 0x0f) * 4;
+    let src = Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15]);
+    let dst = Ipv4Addr::new(ip[16], ip[17], ip[18], ip[19]);
+    let l4 = ip.get(ihl..ihl + 4)?;
+    let input = match ip[9] {
+        1 => CommunityIdInput::icmp(src, dst, l4[0], l4[1]),
+        p => CommunityIdInput::transport(
+            p,
+            src,
+            u16::from_be_bytes([l4[0], l4[1]]),
+            dst,
+            u16::from_be_bytes([l4[2], l4[3]]),
+        ),
+    };
+    Some((community_id(&input, 0), src))
+}
+
+/// `netdiffd generate` of `flows` flows of `mix` with the shipped model into `pcap`, with its
+/// ground truth in `labels`; the records.
+pub fn generate_job(
+    mix: &str,
+    flows: usize,
+    seed: u64,
+    pcap: &std::path::Path,
+    labels: &std::path::Path,
+) -> Vec<netdiffd::truth::FlowRecord> {
+    let out = Command::new(env!("CARGO_BIN_EXE_netdiffd"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["generate", "--mix", mix, "--flows", &flows.to_string()])
+        .args(["--seed", &seed.to_string(), "-o"])
+        .arg(pcap)
+        .arg("--labels")
+        .arg(labels)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    netdiffd::truth::read_labels(labels).unwrap()
+}
+
+impl InlineBed {
+    /// `netdiffd replay ARGS` run inside the replayer's namespace.
+    pub fn replay(&self, args: &[&str]) -> std::process::Output {
+        Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &self.ns_r,
+                env!("CARGO_BIN_EXE_netdiffd"),
+                "replay",
+            ])
+            .args(args)
+            .output()
+            .unwrap()
+    }
+}
