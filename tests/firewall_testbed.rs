@@ -66,7 +66,9 @@ fn make_bed() -> Option<InlineBed> {
         Ok(()) => Some(bed),
         Err(why) if on_ci() => panic!("cannot make the firewall under CI: {why}"),
         Err(why) => {
-            eprintln!("SKIPPED: cannot make the firewall ({why}); run as root with nftables");
+            testbed_support::say_skipped(&format!(
+                "cannot make the firewall ({why}); run as root with nftables"
+            ));
             None
         }
     }

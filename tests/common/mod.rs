@@ -97,7 +97,7 @@ impl NetnsVeth {
                 if netns::on_ci() {
                     panic!("{msg}");
                 }
-                eprintln!("SKIPPED: {msg}");
+                netns::say_skipped(&msg);
                 return None;
             }
         }

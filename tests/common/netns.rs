@@ -41,10 +41,19 @@ pub fn set_up_or_skip<T>(bed: T, set_up: impl FnOnce(&T) -> Result<(), String>) 
         Ok(()) => Some(bed),
         Err(why) if on_ci() => panic!("cannot set up the veth test bed under CI: {why}"),
         Err(why) => {
-            eprintln!("SKIPPED: cannot set up the veth test bed ({why}); run as root");
+            say_skipped(&format!(
+                "cannot set up the veth test bed ({why}); run as root"
+            ));
             None
         }
     }
+}
+
+/// Says on the terminal that a test is skipped and why: written to the process's standard
+/// error directly, which the test harness does not capture, so the run shows it.
+pub fn say_skipped(why: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "SKIPPED: {why}");
 }
 
 /// Writes 1 to the sysctl file `path`; a file that does not exist (a kernel without that

@@ -15,7 +15,9 @@ use std::sync::{Mutex, MutexGuard};
 #[path = "../common/netns.rs"]
 mod netns;
 #[allow(unused_imports)]
-pub use netns::{disable_ipv6_in, enter_netns, ip, on_ci, set_up_or_skip, Captured, PeerCapture};
+pub use netns::{
+    disable_ipv6_in, enter_netns, ip, on_ci, say_skipped, set_up_or_skip, Captured, PeerCapture,
+};
 
 static NEXT_ID: AtomicUsize = AtomicUsize::new(0);
 /// One bed at a time: replays must not share the two cores with another replay.
