@@ -3,16 +3,17 @@
 use super::output::progress_bar;
 use anyhow::{bail, Context};
 use netdiffd::flows::{FlowSettings, Labels};
-use netdiffd::model::dataset::{corpus_files, macro_groups, Dataset, DatasetSettings, Split};
+use netdiffd::model::dataset::{corpus_sources, Dataset, DatasetSettings, Split};
 use std::path::PathBuf;
 
 /// Options of `netdiffd dataset`.
 #[derive(Debug, clap::Args)]
 pub struct DatasetArgs {
-    /// Corpus folder: one sub-folder per class holding its captures (or any folder of captures
-    /// with --labels).
-    #[arg(value_name = "CORPUS_DIR")]
-    pub corpus: PathBuf,
+    /// Corpus folders: one sub-folder per class holding its captures (or any folder of
+    /// captures with --labels). Several corpora make one training set; where their manifests
+    /// give a class different groups, the first corpus decides (and a note says so).
+    #[arg(value_name = "CORPUS_DIR", required = true)]
+    pub corpus: Vec<PathBuf>,
     /// Output training-set file (safetensors with a JSON description).
     #[arg(short = 'o', long = "output", value_name = "DATA")]
     pub output: PathBuf,
@@ -45,11 +46,16 @@ pub fn run(a: &DatasetArgs) -> anyhow::Result<i32> {
     if !(a.idle_timeout > 0.0 && a.active_timeout > 0.0) {
         bail!("timeouts must be positive");
     }
-    let files = corpus_files(&a.corpus)?;
+    let sources = corpus_sources(&a.corpus)?;
+    for n in &sources.notes {
+        eprintln!("netdiffd: note: {n}");
+    }
+    let files = &sources.files;
+    let names: Vec<String> = a.corpus.iter().map(|c| c.display().to_string()).collect();
     if files.is_empty() {
         bail!(
             "{}: no capture files (expected CORPUS_DIR/<class>/<file>.pcap)",
-            a.corpus.display()
+            names.join(", ")
         );
     }
     let labels = match &a.labels {
@@ -67,10 +73,10 @@ pub fn run(a: &DatasetArgs) -> anyhow::Result<i32> {
     };
     let bar = progress_bar(files.len() as u64, "captures");
     let ds = Dataset::build(
-        &a.corpus,
-        &files,
+        &sources.root,
+        files,
         &labels,
-        &macro_groups(&a.corpus),
+        &sources.groups,
         &settings,
         |_| bar.inc(1),
     )?;
@@ -81,7 +87,7 @@ pub fn run(a: &DatasetArgs) -> anyhow::Result<i32> {
     let held = ds.split(Split::Holdout).count();
     eprintln!(
         "{}: {} classes, {} captures, {train} training windows, {held} held-out windows (max {} packets) → {}",
-        a.corpus.display(),
+        names.join(" + "),
         ds.classes.len(),
         ds.files.len(),
         ds.max_packets,

@@ -219,6 +219,76 @@ pub fn macro_groups(dir: &Path) -> HashMap<String, String> {
         .collect()
 }
 
+/// The captures of one or more corpus folders, ready for [`Dataset::build`].
+#[derive(Debug, Clone, Default)]
+pub struct CorpusSources {
+    /// Every capture, corpus by corpus, each sorted.
+    pub files: Vec<PathBuf>,
+    /// Class → macro group, from the corpora's manifests.
+    pub groups: HashMap<String, String>,
+    /// The folder paths are reported relative to: the one corpus, or the nearest folder that
+    /// holds them all.
+    pub root: PathBuf,
+    /// Things worth telling the user (which group won where manifests disagree).
+    pub notes: Vec<String>,
+}
+
+/// Gathers the captures and manifests of the corpus folders `dirs`. A folder given twice is an
+/// error; where two manifests give one class different groups, the rule is stated and applied:
+/// the first corpus that names the class decides, and a note says so.
+pub fn corpus_sources(dirs: &[PathBuf]) -> Result<CorpusSources, DatasetError> {
+    let mut out = CorpusSources::default();
+    let mut seen: Vec<(PathBuf, &Path)> = Vec::new();
+    let mut group_from: HashMap<String, PathBuf> = HashMap::new();
+    for dir in dirs {
+        let canonical = dir.canonicalize().map_err(|source| DatasetError::Io {
+            path: dir.clone(),
+            source,
+        })?;
+        if let Some((_, first)) = seen.iter().find(|(c, _)| *c == canonical) {
+            return Err(DatasetError::Empty(format!(
+                "corpus folder {} is given twice (also as {})",
+                dir.display(),
+                first.display()
+            )));
+        }
+        seen.push((canonical, dir));
+        out.files.extend(corpus_files(dir)?);
+        let mut groups: Vec<(String, String)> = macro_groups(dir).into_iter().collect();
+        groups.sort();
+        for (class, group) in groups {
+            match out.groups.get(&class) {
+                Some(g) if *g != group => out.notes.push(format!(
+                    "class {class}: {} says group {group}, {} said {g}; keeping {g} (the first corpus decides)",
+                    dir.join("MANIFEST.csv").display(),
+                    group_from[&class].join("MANIFEST.csv").display()
+                )),
+                Some(_) => {}
+                None => {
+                    group_from.insert(class.clone(), dir.clone());
+                    out.groups.insert(class, group);
+                }
+            }
+        }
+    }
+    out.root = match dirs {
+        [one] => one.clone(),
+        _ => common_ancestor(&seen.iter().map(|(c, _)| c.clone()).collect::<Vec<_>>()),
+    };
+    Ok(out)
+}
+
+/// The nearest folder that holds every path of `paths` (absolute paths).
+fn common_ancestor(paths: &[PathBuf]) -> PathBuf {
+    let mut root = paths.first().cloned().unwrap_or_default();
+    while !paths.iter().all(|p| p.starts_with(&root)) {
+        if !root.pop() {
+            break;
+        }
+    }
+    root
+}
+
 impl Dataset {
     /// Builds a training set from `files` (labelled by `labels`), with paths reported relative to
     /// `root`.
