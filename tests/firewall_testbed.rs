@@ -9,6 +9,9 @@
 //! under CI=true it fails when the test bed cannot be made.
 
 mod service_support;
+// Both supports include tests/common/netns.rs (each test binary takes the support it needs);
+// this test needs the daemon's and the firewall bed's, so the file is here twice.
+#[allow(clippy::duplicate_mod)]
 mod testbed_support;
 
 use netdiffd::capture::{CaptureReader, Frame, L4};

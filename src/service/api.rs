@@ -3,6 +3,7 @@
 //! says what kind of problem it is.
 
 use super::jobs::{CancelOutcome, JobState, SubmitError};
+use super::metrics::RejectReason;
 use super::request::{JobRequest, RequestError};
 use super::state::Shared;
 use crate::truth::read_json_lines;
@@ -26,46 +27,166 @@ const LIST_MAX: usize = 1000;
 /// Most ground-truth records one `GET /v1/jobs/{id}/flows` returns.
 const FLOWS_PAGE_MAX: usize = 10_000;
 
-/// An error response.
-struct ApiError {
-    status: StatusCode,
-    body: Value,
-    headers: Vec<(header::HeaderName, HeaderValue)>,
+/// An error answer. Each variant gives its HTTP status, its body (`{"error": "...",
+/// "field"?: "...", ...details}`), its headers, and — for refused job submissions — the
+/// `reason` label it counts under in `netdiffd_jobs_rejected_total`.
+#[derive(Debug)]
+enum ApiError {
+    /// The body could not be read: too large (413) or otherwise unreadable (400).
+    Body {
+        /// The status axum's rejection gives.
+        status: StatusCode,
+        /// Its text.
+        text: String,
+    },
+    /// The body is not a job request: malformed JSON, a wrong type, an unknown field (400).
+    InvalidJson {
+        /// Where in the document (`flows`, `replay.pps`), `None` for the whole of it.
+        path: Option<String>,
+        /// What is wrong.
+        error: String,
+    },
+    /// The request is a job request, but cannot run (400, 403, 422: see [`RequestError`]).
+    Request(RequestError),
+    /// The queue is full (429, `Retry-After: 1`).
+    QueueFull {
+        /// The queue's bound.
+        capacity: usize,
+    },
+    /// The daemon is stopping (503).
+    Stopping,
+    /// The bearer token is missing or wrong (401, `WWW-Authenticate`).
+    Unauthorized,
+    /// A bad query parameter or path segment (400).
+    BadParameter {
+        /// The parameter, when one is named.
+        field: Option<&'static str>,
+        /// What is wrong.
+        message: String,
+    },
+    /// No such job or route (404).
+    NotFound(String),
+    /// The job is in a state that does not allow this (409).
+    Conflict {
+        /// What is wrong.
+        message: String,
+        /// The job's state.
+        state: JobState,
+    },
+    /// What the job had is gone (410).
+    Gone(String),
+    /// The daemon failed (500).
+    Internal(String),
 }
 
 impl ApiError {
-    fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
-        ApiError {
-            status,
-            body: json!({ "error": message.into() }),
-            headers: Vec::new(),
+    /// The HTTP status.
+    fn status(&self) -> StatusCode {
+        match self {
+            ApiError::Body { status, .. } => *status,
+            ApiError::InvalidJson { .. } | ApiError::BadParameter { .. } => StatusCode::BAD_REQUEST,
+            ApiError::Request(e) => {
+                StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST)
+            }
+            ApiError::QueueFull { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Stopping => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Conflict { .. } => StatusCode::CONFLICT,
+            ApiError::Gone(_) => StatusCode::GONE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The `reason` a refused job submission counts under; `None` for answers that are not
+    /// a refusal of a job (a missing job, a wrong token …).
+    fn reason(&self) -> Option<RejectReason> {
+        match self {
+            ApiError::Body { .. }
+            | ApiError::InvalidJson { .. }
+            | ApiError::BadParameter { .. } => Some(RejectReason::BadRequest),
+            ApiError::Request(e) => Some(e.reason()),
+            ApiError::QueueFull { .. } => Some(RejectReason::QueueFull),
+            ApiError::Stopping => Some(RejectReason::Stopping),
+            ApiError::Unauthorized
+            | ApiError::NotFound(_)
+            | ApiError::Conflict { .. }
+            | ApiError::Gone(_)
+            | ApiError::Internal(_) => None,
+        }
+    }
+
+    /// The JSON body.
+    fn body(&self) -> Value {
+        match self {
+            ApiError::Body { text, .. } => json!({ "error": format!("request body: {text}") }),
+            ApiError::InvalidJson { path: None, error } => {
+                json!({ "error": format!("invalid JSON: {error}") })
+            }
+            ApiError::InvalidJson {
+                path: Some(path),
+                error,
+            } => json!({ "error": format!("invalid JSON at {path}: {error}"), "field": path }),
+            ApiError::Request(e) => {
+                let mut body = json!({ "error": e.message });
+                if let Some(f) = &e.field {
+                    body["field"] = json!(f);
+                }
+                for (k, v) in e.kind.details() {
+                    body[k] = v;
+                }
+                body
+            }
+            ApiError::QueueFull { capacity } => json!({
+                "error": format!("the job queue is full ({capacity} jobs waiting; [limits] queue_length)"),
+                "limit": capacity,
+            }),
+            ApiError::Stopping => json!({ "error": "the daemon is stopping" }),
+            ApiError::Unauthorized => {
+                json!({ "error": "missing or wrong bearer token (Authorization: Bearer TOKEN)" })
+            }
+            ApiError::BadParameter {
+                field: None,
+                message,
+            } => json!({ "error": message }),
+            ApiError::BadParameter {
+                field: Some(field),
+                message,
+            } => json!({ "error": message, "field": field }),
+            ApiError::NotFound(message) | ApiError::Gone(message) | ApiError::Internal(message) => {
+                json!({ "error": message })
+            }
+            ApiError::Conflict { message, state } => {
+                json!({ "error": message, "state": state.name() })
+            }
+        }
+    }
+
+    /// Headers the answer carries.
+    fn headers(&self) -> Vec<(header::HeaderName, HeaderValue)> {
+        match self {
+            ApiError::QueueFull { .. } => {
+                vec![(header::RETRY_AFTER, HeaderValue::from_static("1"))]
+            }
+            ApiError::Unauthorized => vec![(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"netdiffd\""),
+            )],
+            _ => Vec::new(),
         }
     }
 }
 
 impl From<RequestError> for ApiError {
     fn from(e: RequestError) -> ApiError {
-        let mut body = json!({ "error": e.message });
-        if let Some(f) = e.field {
-            body["field"] = json!(f);
-        }
-        if let Value::Object(details) = e.details {
-            for (k, v) in details {
-                body[k] = v;
-            }
-        }
-        ApiError {
-            status: StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST),
-            body,
-            headers: Vec::new(),
-        }
+        ApiError::Request(e)
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut r = (self.status, Json(self.body)).into_response();
-        for (k, v) in self.headers {
+        let mut r = (self.status(), Json(self.body())).into_response();
+        for (k, v) in self.headers() {
             r.headers_mut().insert(k, v);
         }
         r
@@ -142,17 +263,7 @@ async fn require_token(
         .map(str::trim);
     match given {
         Some(g) if constant_time_eq(g.as_bytes(), token.as_bytes()) => next.run(req).await,
-        _ => {
-            let mut e = ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "missing or wrong bearer token (Authorization: Bearer TOKEN)",
-            );
-            e.headers.push((
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Bearer realm=\"netdiffd\""),
-            ));
-            e.into_response()
-        }
+        _ => ApiError::Unauthorized.into_response(),
     }
 }
 
@@ -183,53 +294,32 @@ async fn submit_job(
     State(shared): State<AppState>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let reject = |reason: &str| {
-        shared
-            .metrics
-            .jobs_rejected
-            .with_label_values(&[reason])
-            .inc()
-    };
-    let body = body.map_err(|e| {
-        reject("bad_request");
-        ApiError::new(e.status(), format!("request body: {}", e.body_text()))
+    submit(&shared, body).inspect_err(|e| {
+        if let Some(reason) = e.reason() {
+            shared.metrics.reject(reason);
+        }
+    })
+}
+
+/// `POST /v1/jobs`: reads, checks and queues a job.
+fn submit(shared: &Shared, body: Result<Bytes, BytesRejection>) -> Result<Response, ApiError> {
+    let body = body.map_err(|e| ApiError::Body {
+        status: e.status(),
+        text: e.body_text(),
     })?;
     let de = &mut serde_json::Deserializer::from_slice(&body);
     let request: JobRequest = serde_path_to_error::deserialize(de).map_err(|e| {
-        reject("bad_request");
         let path = e.path().to_string();
-        let inner = e.into_inner();
-        let mut err = ApiError::new(
-            StatusCode::BAD_REQUEST,
-            if path == "." {
-                format!("invalid JSON: {inner}")
-            } else {
-                format!("invalid JSON at {path}: {inner}")
-            },
-        );
-        if path != "." {
-            err.body["field"] = json!(path);
+        ApiError::InvalidJson {
+            path: (path != ".").then_some(path),
+            error: e.into_inner().to_string(),
         }
-        err
     })?;
     if shared.stop.is_cancelled() {
-        reject("stopping");
-        return Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the daemon is stopping",
-        ));
+        return Err(ApiError::Stopping);
     }
     let active = shared.active();
-    let spec = request
-        .resolve(&active.config, &active.model.card)
-        .map_err(|e| {
-            reject(match e.status {
-                403 => "interface_not_allowed",
-                422 => "unknown_class",
-                _ => "bad_request",
-            });
-            ApiError::from(e)
-        })?;
+    let spec = request.resolve(&active.config, &active.model.card)?;
     let limits = &active.config.limits;
     match shared
         .jobs
@@ -247,24 +337,8 @@ async fn submit_job(
             }
             Ok(r)
         }
-        Err(SubmitError::QueueFull { capacity }) => {
-            reject("queue_full");
-            let mut e = ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                format!("the job queue is full ({capacity} jobs waiting; [limits] queue_length)"),
-            );
-            e.body["limit"] = json!(capacity);
-            e.headers
-                .push((header::RETRY_AFTER, HeaderValue::from_static("1")));
-            Err(e)
-        }
-        Err(SubmitError::Closed) => {
-            reject("stopping");
-            Err(ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "the daemon is stopping",
-            ))
-        }
+        Err(SubmitError::QueueFull { capacity }) => Err(ApiError::QueueFull { capacity }),
+        Err(SubmitError::Closed) => Err(ApiError::Stopping),
     }
 }
 
@@ -279,16 +353,12 @@ async fn list_jobs(
     State(shared): State<AppState>,
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let Query(q) = query.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.body_text()))?;
+    let Query(q) = query.map_err(query_error)?;
     let state = match q.state.as_deref() {
         None => None,
-        Some(s) => Some(parse_state(s).ok_or_else(|| {
-            let mut e = ApiError::new(
-                StatusCode::BAD_REQUEST,
-                format!("state: unknown state {s:?}"),
-            );
-            e.body["field"] = json!("state");
-            e
+        Some(s) => Some(parse_state(s).ok_or_else(|| ApiError::BadParameter {
+            field: Some("state"),
+            message: format!("state: unknown state {s:?}"),
         })?),
     };
     let limit = q.limit.unwrap_or(100).min(LIST_MAX);
@@ -317,15 +387,23 @@ fn parse_state(s: &str) -> Option<JobState> {
     .find(|st| st.name() == s)
 }
 
+/// A bad query string (400).
+fn query_error(e: QueryRejection) -> ApiError {
+    ApiError::BadParameter {
+        field: None,
+        message: e.body_text(),
+    }
+}
+
 fn job_id(id: &str) -> Result<u64, ApiError> {
-    id.parse().map_err(|_| {
-        let mut e = ApiError::new(
-            StatusCode::BAD_REQUEST,
-            format!("id: {id:?} is not a job number"),
-        );
-        e.body["field"] = json!("id");
-        e
+    id.parse().map_err(|_| ApiError::BadParameter {
+        field: Some("id"),
+        message: format!("id: {id:?} is not a job number"),
     })
+}
+
+fn no_job(id: u64) -> ApiError {
+    ApiError::NotFound(format!("no job {id}"))
 }
 
 async fn get_job(
@@ -333,10 +411,7 @@ async fn get_job(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let id = job_id(&id)?;
-    let job = shared
-        .jobs
-        .get(id)
-        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("no job {id}")))?;
+    let job = shared.jobs.get(id).ok_or_else(|| no_job(id))?;
     Ok(Json(job.status()).into_response())
 }
 
@@ -355,33 +430,27 @@ async fn job_flows(
     query: Result<Query<FlowsQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let id = job_id(&id)?;
-    let Query(q) = query.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.body_text()))?;
-    let job = shared
-        .jobs
-        .get(id)
-        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("no job {id}")))?;
+    let Query(q) = query.map_err(query_error)?;
+    let job = shared.jobs.get(id).ok_or_else(|| no_job(id))?;
     let (labels, state) = {
         let p = job.progress();
         (p.labels.clone(), p.state)
     };
     let Some(path) = labels else {
-        let mut e = ApiError::new(
-            StatusCode::CONFLICT,
-            format!(
+        return Err(ApiError::Conflict {
+            message: format!(
                 "job {id} has no ground truth yet ({}): it is written with the pcap",
                 state.name()
             ),
-        );
-        e.body["state"] = json!(state.name());
-        return Err(e);
+            state,
+        });
     };
     let offset = q.offset.unwrap_or(0);
     let limit = q.limit.unwrap_or(1000).min(FLOWS_PAGE_MAX);
     let read = tokio::task::spawn_blocking(move || read_json_lines(&path, offset, limit))
         .await
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
-    let (flows, total) =
-        read.map_err(|e| ApiError::new(StatusCode::GONE, format!("job {id}: {e}")))?;
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let (flows, total) = read.map_err(|e| ApiError::Gone(format!("job {id}: {e}")))?;
     let next = (offset + flows.len() < total).then(|| {
         format!(
             "/v1/jobs/{id}/flows?offset={}&limit={limit}",
@@ -404,17 +473,11 @@ async fn cancel_job(
 ) -> Result<Response, ApiError> {
     let id = job_id(&id)?;
     match shared.jobs.cancel(id) {
-        CancelOutcome::NotFound => {
-            Err(ApiError::new(StatusCode::NOT_FOUND, format!("no job {id}")))
-        }
-        CancelOutcome::AlreadyFinished(state) => {
-            let mut e = ApiError::new(
-                StatusCode::CONFLICT,
-                format!("job {id} has already finished ({})", state.name()),
-            );
-            e.body["state"] = json!(state.name());
-            Err(e)
-        }
+        CancelOutcome::NotFound => Err(no_job(id)),
+        CancelOutcome::AlreadyFinished(state) => Err(ApiError::Conflict {
+            message: format!("job {id} has already finished ({})", state.name()),
+            state,
+        }),
         CancelOutcome::Dequeued => {
             Ok(Json(json!({ "id": id, "state": "cancelled" })).into_response())
         }
@@ -459,8 +522,81 @@ async fn metrics(State(shared): State<AppState>) -> Response {
 }
 
 async fn not_found(req: Request) -> ApiError {
-    ApiError::new(
-        StatusCode::NOT_FOUND,
-        format!("no such resource: {} {}", req.method(), req.uri().path()),
-    )
+    ApiError::NotFound(format!(
+        "no such resource: {} {}",
+        req.method(),
+        req.uri().path()
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_error_gives_its_status_reason_and_body() {
+        let cfg = crate::service::config::Config::default();
+        let request = |json: &str| {
+            serde_json::from_str::<JobRequest>(json)
+                .unwrap()
+                .check_static(&cfg)
+                .unwrap_err()
+        };
+        let cases = [
+            (
+                ApiError::Request(request(r#"{"mix": "a", "replay": {"iface": "eth0"}}"#)),
+                403,
+                Some("interface_not_allowed"),
+            ),
+            (
+                ApiError::Request(request(r#"{"mix": "a", "flows": 0}"#)),
+                400,
+                Some("bad_request"),
+            ),
+            (
+                ApiError::InvalidJson {
+                    path: Some("flows".into()),
+                    error: "invalid type".into(),
+                },
+                400,
+                Some("bad_request"),
+            ),
+            (
+                ApiError::Body {
+                    status: StatusCode::PAYLOAD_TOO_LARGE,
+                    text: "too big".into(),
+                },
+                413,
+                Some("bad_request"),
+            ),
+            (ApiError::QueueFull { capacity: 3 }, 429, Some("queue_full")),
+            (ApiError::Stopping, 503, Some("stopping")),
+            (ApiError::Unauthorized, 401, None),
+            (ApiError::NotFound("no job 9".into()), 404, None),
+            (
+                ApiError::Conflict {
+                    message: "finished".into(),
+                    state: JobState::Done,
+                },
+                409,
+                None,
+            ),
+        ];
+        for (e, status, reason) in cases {
+            assert_eq!(e.status().as_u16(), status, "{e:?}");
+            assert_eq!(e.reason().map(RejectReason::label), reason, "{e:?}");
+            assert!(e.body()["error"].is_string(), "{e:?}");
+        }
+        let e = ApiError::Request(request(r#"{"mix": "a", "replay": {"iface": "eth0"}}"#));
+        assert_eq!(e.body()["field"], "replay.iface");
+        assert_eq!(e.body()["allowed_interfaces"], json!(["lo"]));
+        let e = ApiError::QueueFull { capacity: 3 };
+        assert_eq!(e.body()["limit"], 3);
+        assert_eq!(e.headers()[0].0, header::RETRY_AFTER);
+        let e = ApiError::InvalidJson {
+            path: None,
+            error: "EOF".into(),
+        };
+        assert_eq!(e.body(), json!({ "error": "invalid JSON: EOF" }));
+    }
 }

@@ -1,10 +1,153 @@
 //! Prometheus metrics of the daemon (prefix `netdiffd_`, base units, `_total` counters), plus
 //! the process collector's `process_*` metrics.
+//!
+//! Every labelled series whose label values are known in advance exists (at zero) from the
+//! start — rejection reasons, job states and stages, repair rules, reload results — and those
+//! that come from the configuration or the model (interfaces with their send error and retry
+//! reasons, schedules, classes) from the moment it is loaded or reloaded, so that `rate()` and
+//! `increase()` see the first event.
 
+use super::config::Config;
+use prometheus::core::{Collector, Desc};
+use prometheus::proto::MetricFamily;
 use prometheus::{
     exponential_buckets, Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec,
     IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
+use std::time::SystemTime;
+
+/// Why a job submission was refused: the `reason` label of `netdiffd_jobs_rejected_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RejectReason {
+    /// Malformed JSON, a wrong type, an unknown field, a bad value, a size over a limit.
+    BadRequest,
+    /// A class the model does not know.
+    UnknownClass,
+    /// An interface outside `replay.interfaces`.
+    InterfaceNotAllowed,
+    /// The queue holds `limits.queue_length` jobs.
+    QueueFull,
+    /// The daemon is stopping.
+    Stopping,
+}
+
+impl RejectReason {
+    /// Every reason, in the order the documentation lists them.
+    pub const ALL: [RejectReason; 5] = [
+        RejectReason::BadRequest,
+        RejectReason::UnknownClass,
+        RejectReason::InterfaceNotAllowed,
+        RejectReason::QueueFull,
+        RejectReason::Stopping,
+    ];
+
+    /// The label value.
+    pub fn label(self) -> &'static str {
+        match self {
+            RejectReason::BadRequest => "bad_request",
+            RejectReason::UnknownClass => "unknown_class",
+            RejectReason::InterfaceNotAllowed => "interface_not_allowed",
+            RejectReason::QueueFull => "queue_full",
+            RejectReason::Stopping => "stopping",
+        }
+    }
+}
+
+/// `state` labels of `netdiffd_jobs_total`.
+pub const JOB_STATES: [&str; 4] = ["submitted", "done", "failed", "cancelled"];
+
+/// `stage` labels of `netdiffd_job_duration_seconds` (the job states a job passes through,
+/// and the total).
+pub const JOB_STAGES: [&str; 5] = ["queued", "generating", "repairing", "replaying", "total"];
+
+/// `reason` labels of `netdiffd_send_errors_total`.
+pub const SEND_ERROR_REASONS: [&str; 3] = ["send", "oversize", "unframeable"];
+
+/// `reason` labels of `netdiffd_send_retries_total`.
+pub const SEND_RETRY_REASONS: [&str; 2] = ["enobufs", "eagain"];
+
+/// `result` labels of `netdiffd_config_reloads_total`.
+pub const RELOAD_RESULTS: [&str; 2] = ["success", "failure"];
+
+/// `rule` labels of `netdiffd_repair_rules_applied_total`: every rule `src/repair` counts
+/// (a test checks the list against the source).
+pub const REPAIR_RULES: [&str; 11] = [
+    "client-first",
+    "length-clamp",
+    "one-protocol",
+    "tcp-after-close-dropped",
+    "tcp-fin-before-data",
+    "tcp-final-ack-direction",
+    "tcp-handshake",
+    "tcp-handshake-direction",
+    "tcp-retransmission-kept",
+    "tcp-rst-not-last",
+    "tcp-window-bound",
+];
+
+/// Name of the process start time, which this module exports itself.
+const START_TIME: &str = "process_start_time_seconds";
+
+/// The `process_*` metrics: the prometheus crate's process collector (CPU, memory, file
+/// descriptors, threads, all from `/proc/self`), except its `process_start_time_seconds`,
+/// which it computes from the boot time in `/proc/stat` and so exports as 0 where that file
+/// is hidden (systemd's `ProcSubset=pid`, which the shipped unit sets). In its place: the time
+/// the daemon started, taken from the wall clock when the metrics were set up at startup.
+struct ProcessMetrics {
+    #[cfg(target_os = "linux")]
+    inner: prometheus::process_collector::ProcessCollector,
+    start_time: Gauge,
+}
+
+impl ProcessMetrics {
+    fn new(started: SystemTime) -> Result<ProcessMetrics, prometheus::Error> {
+        let start_time = Gauge::with_opts(Opts::new(
+            START_TIME,
+            "Start time of the process since unix epoch in seconds.",
+        ))?;
+        start_time.set(
+            started
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map(|d| d.as_secs_f64())
+                .unwrap_or(0.0),
+        );
+        Ok(ProcessMetrics {
+            #[cfg(target_os = "linux")]
+            inner: prometheus::process_collector::ProcessCollector::for_self(),
+            start_time,
+        })
+    }
+}
+
+impl Collector for ProcessMetrics {
+    fn desc(&self) -> Vec<&Desc> {
+        #[cfg(target_os = "linux")]
+        let mut descs: Vec<&Desc> = self
+            .inner
+            .desc()
+            .into_iter()
+            .filter(|d| d.fq_name != START_TIME)
+            .collect();
+        #[cfg(not(target_os = "linux"))]
+        let mut descs: Vec<&Desc> = Vec::new();
+        descs.extend(self.start_time.desc());
+        descs
+    }
+
+    fn collect(&self) -> Vec<MetricFamily> {
+        #[cfg(target_os = "linux")]
+        let mut families: Vec<MetricFamily> = self
+            .inner
+            .collect()
+            .into_iter()
+            .filter(|f| f.name() != START_TIME)
+            .collect();
+        #[cfg(not(target_os = "linux"))]
+        let mut families: Vec<MetricFamily> = Vec::new();
+        families.extend(self.start_time.collect());
+        families
+    }
+}
 
 /// Every metric the daemon exports, registered in one registry.
 #[derive(Clone)]
@@ -38,7 +181,8 @@ pub struct Metrics {
     pub generation_seconds: Histogram,
     /// `netdiffd_generation_flows_per_second`: of the last batch.
     pub generation_flows_per_second: Gauge,
-    /// `netdiffd_repair_bits_changed_ratio`: per flow.
+    /// `netdiffd_repair_header_changed_ratio`: per flow, the share of its header bits that
+    /// repair changed.
     pub repair_bits_changed: Histogram,
     /// `netdiffd_repair_rules_applied_total{rule}`.
     pub repair_rules: IntCounterVec,
@@ -94,8 +238,13 @@ fn buckets(start: f64, factor: f64, count: usize) -> Vec<f64> {
 }
 
 impl Metrics {
-    /// Creates and registers every metric.
+    /// Creates and registers every metric; the process start time is now.
     pub fn new() -> Result<Metrics, prometheus::Error> {
+        Metrics::started_at(SystemTime::now())
+    }
+
+    /// Creates and registers every metric, with `started` as the process start time.
+    pub fn started_at(started: SystemTime) -> Result<Metrics, prometheus::Error> {
         let registry = Registry::new();
         let icv =
             |name: &str, help: &str, labels: &[&str]| -> Result<IntCounterVec, prometheus::Error> {
@@ -152,7 +301,7 @@ impl Metrics {
             flows_generated: icv("flows_generated_total", "Flows generated and repaired, by class.", &["class"])?,
             generation_seconds: h("generation_seconds", "Time to sample one batch of flows.", buckets(0.001, 2.0, 20))?,
             generation_flows_per_second: g("generation_flows_per_second", "Flows per second of the last sampling batch.")?,
-            repair_bits_changed: h("repair_bits_changed_ratio", "Share of a generated flow's header bits that repair changed, per flow.", vec![0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0])?,
+            repair_bits_changed: h("repair_header_changed_ratio", "Share of a generated flow's header bits that repair changed, per flow.", vec![0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0])?,
             repair_rules: icv("repair_rules_applied_total", "Repair rules applied, by rule.", &["rule"])?,
             packets_sent: icv("packets_sent_total", "Frames the kernel accepted, by interface.", &["interface"])?,
             bytes_sent: icv("bytes_sent_total", "Bytes of those frames, by interface.", &["interface"])?,
@@ -169,26 +318,66 @@ impl Metrics {
             http_duration: hv("http_request_duration_seconds", "API request handling time, by route.", buckets(0.0001, 2.0, 18), &["route"])?,
             registry,
         };
-        #[cfg(target_os = "linux")]
-        m.registry.register(Box::new(
-            prometheus::process_collector::ProcessCollector::for_self(),
-        ))?;
-        for state in ["submitted", "done", "failed", "cancelled"] {
+        m.registry
+            .register(Box::new(ProcessMetrics::new(started)?))?;
+        for state in JOB_STATES {
             m.jobs_total.with_label_values(&[state]);
         }
-        m.reloads.with_label_values(&["success"]);
-        m.reloads.with_label_values(&["failure"]);
+        for reason in RejectReason::ALL {
+            m.jobs_rejected.with_label_values(&[reason.label()]);
+        }
+        for stage in JOB_STAGES {
+            m.job_stage_seconds.with_label_values(&[stage]);
+        }
+        for rule in REPAIR_RULES {
+            m.repair_rules.with_label_values(&[rule]);
+        }
+        for result in RELOAD_RESULTS {
+            m.reloads.with_label_values(&[result]);
+        }
         Ok(m)
     }
 
-    /// Makes the per-interface series exist (at zero) for every allowed interface, so that
-    /// rates start from a known value.
+    /// Counts a refused job submission.
+    pub fn reject(&self, reason: RejectReason) {
+        self.jobs_rejected
+            .with_label_values(&[reason.label()])
+            .inc();
+    }
+
+    /// Makes the series that come from a configuration exist (at zero): those of every
+    /// allowed interface and of every schedule. Called at start and after each reload (series
+    /// of interfaces and schedules a reload removed stay, with their counts).
+    pub fn touch_config(&self, config: &Config) {
+        self.touch_interfaces(&config.replay.interfaces);
+        for s in &config.schedule {
+            self.schedule_runs.with_label_values(&[&s.name]);
+            self.schedule_skipped.with_label_values(&[&s.name]);
+        }
+    }
+
+    /// Makes the per-interface series exist (at zero) for every allowed interface — packets,
+    /// bytes, late packets, running replays, and the send errors and retries by reason — so
+    /// that rates start from a known value.
     pub fn touch_interfaces(&self, interfaces: &[String]) {
         for i in interfaces {
             self.packets_sent.with_label_values(&[i]);
             self.bytes_sent.with_label_values(&[i]);
             self.send_late.with_label_values(&[i]);
             self.replays_running.with_label_values(&[i]);
+            for reason in SEND_ERROR_REASONS {
+                self.send_errors.with_label_values(&[i, reason]);
+            }
+            for reason in SEND_RETRY_REASONS {
+                self.send_retries.with_label_values(&[i, reason]);
+            }
+        }
+    }
+
+    /// Makes the per-class series of a model's classes exist (at zero).
+    pub fn touch_classes<'a>(&self, classes: impl IntoIterator<Item = &'a str>) {
+        for c in classes {
+            self.flows_generated.with_label_values(&[c]);
         }
     }
 
@@ -210,7 +399,6 @@ impl Metrics {
     }
 
     fn collectors_descs(&self) -> Vec<String> {
-        use prometheus::core::Collector;
         let collectors: Vec<&dyn Collector> = vec![
             &self.build_info,
             &self.model_loaded,
@@ -284,7 +472,7 @@ mod tests {
             "netdiffd_flows_generated_total",
             "netdiffd_generation_seconds",
             "netdiffd_generation_flows_per_second",
-            "netdiffd_repair_bits_changed_ratio",
+            "netdiffd_repair_header_changed_ratio",
             "netdiffd_repair_rules_applied_total",
             "netdiffd_packets_sent_total",
             "netdiffd_bytes_sent_total",
@@ -296,11 +484,152 @@ mod tests {
             "netdiffd_config_last_reload_success_timestamp_seconds",
             "process_cpu_seconds_total",
             "process_resident_memory_bytes",
+            "process_start_time_seconds",
         ] {
             assert!(
                 text.contains(&format!("\n{name}")) || text.starts_with(name),
                 "{name} missing"
             );
         }
+    }
+
+    /// The value of `name{labels}` in `text`.
+    fn sample(text: &str, name: &str, labels: &str) -> Option<f64> {
+        let want = if labels.is_empty() {
+            name.to_string()
+        } else {
+            format!("{name}{{{labels}}}")
+        };
+        text.lines().find_map(|l| {
+            let (k, v) = l.rsplit_once(' ')?;
+            (k == want).then(|| v.parse().ok())?
+        })
+    }
+
+    #[test]
+    fn labelled_series_exist_at_zero_from_the_start() {
+        let m = Metrics::new().unwrap();
+        let mut cfg = Config::default();
+        cfg.replay.interfaces = vec!["lo".into(), "veth0".into()];
+        cfg.schedule = toml_schedules(&["tick", "nightly"]);
+        m.touch_config(&cfg);
+        m.touch_classes(["dns", "zoom"]);
+        let text = m.render();
+        let zero = |name: &str, labels: String| {
+            assert_eq!(
+                sample(&text, name, &labels),
+                Some(0.0),
+                "{name}{{{labels}}}"
+            );
+        };
+        for r in RejectReason::ALL {
+            zero(
+                "netdiffd_jobs_rejected_total",
+                format!("reason=\"{}\"", r.label()),
+            );
+        }
+        for s in JOB_STATES {
+            zero("netdiffd_jobs_total", format!("state=\"{s}\""));
+        }
+        for s in JOB_STAGES {
+            zero(
+                "netdiffd_job_duration_seconds_count",
+                format!("stage=\"{s}\""),
+            );
+        }
+        for r in REPAIR_RULES {
+            zero(
+                "netdiffd_repair_rules_applied_total",
+                format!("rule=\"{r}\""),
+            );
+        }
+        for r in RELOAD_RESULTS {
+            zero("netdiffd_config_reloads_total", format!("result=\"{r}\""));
+        }
+        for s in ["tick", "nightly"] {
+            zero("netdiffd_schedule_runs_total", format!("schedule=\"{s}\""));
+            zero(
+                "netdiffd_schedule_skipped_total",
+                format!("schedule=\"{s}\""),
+            );
+        }
+        for c in ["dns", "zoom"] {
+            zero("netdiffd_flows_generated_total", format!("class=\"{c}\""));
+        }
+        for i in ["lo", "veth0"] {
+            for name in [
+                "netdiffd_packets_sent_total",
+                "netdiffd_bytes_sent_total",
+                "netdiffd_send_late_packets_total",
+                "netdiffd_replays_running",
+            ] {
+                zero(name, format!("interface=\"{i}\""));
+            }
+            for r in SEND_ERROR_REASONS {
+                zero(
+                    "netdiffd_send_errors_total",
+                    format!("interface=\"{i}\",reason=\"{r}\""),
+                );
+            }
+            for r in SEND_RETRY_REASONS {
+                zero(
+                    "netdiffd_send_retries_total",
+                    format!("interface=\"{i}\",reason=\"{r}\""),
+                );
+            }
+        }
+    }
+
+    fn toml_schedules(names: &[&str]) -> Vec<crate::service::config::ScheduleEntry> {
+        names
+            .iter()
+            .map(|n| {
+                serde_json::from_value(serde_json::json!({ "name": n, "every": "1m" })).unwrap()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_repair_rule_list_is_every_rule_the_repair_code_counts() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/repair");
+        let mut found = std::collections::BTreeSet::new();
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "rs") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                for part in text.split(".applied(").skip(1) {
+                    let rule = part
+                        .strip_prefix('"')
+                        .and_then(|p| p.split_once('"'))
+                        .map(|(r, _)| r.to_string())
+                        .unwrap_or_else(|| {
+                            panic!("{}: a rule that is not a literal", path.display())
+                        });
+                    found.insert(rule);
+                }
+            }
+        }
+        let listed: std::collections::BTreeSet<String> =
+            REPAIR_RULES.iter().map(|r| r.to_string()).collect();
+        assert_eq!(listed, found);
+    }
+
+    #[test]
+    fn the_process_start_time_is_the_daemons_not_zero() {
+        let started = SystemTime::now();
+        let m = Metrics::started_at(started).unwrap();
+        let text = m.render();
+        let at = sample(&text, "process_start_time_seconds", "").unwrap();
+        let want = started
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64();
+        assert!((at - want).abs() < 1e-3, "{at} vs {want}");
+        // Exported once (the crate's own, from /proc/stat, is left out).
+        assert_eq!(
+            text.matches("# TYPE process_start_time_seconds ").count(),
+            1
+        );
+        assert!(m.names().iter().any(|n| n == "process_start_time_seconds"));
     }
 }

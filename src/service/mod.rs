@@ -131,7 +131,7 @@ pub async fn serve(opts: ServeOptions) -> Result<(), ServiceError> {
         notifier,
     ));
     reload::publish_model(&shared, &shared.active());
-    shared.metrics.touch_interfaces(&cfg.replay.interfaces);
+    shared.metrics.touch_config(&cfg);
     shared.metrics.reload_ok.set(1);
     shared.metrics.reload_ok_time.set(reload::unix_seconds());
     let (signal_handle, signal_task) =

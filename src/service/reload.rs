@@ -35,7 +35,7 @@ pub async fn reload(shared: &Arc<Shared>) -> bool {
                     active.model.card.classes.len()
                 );
             }
-            m.touch_interfaces(&active.config.replay.interfaces);
+            m.touch_config(&active.config);
             shared.replace_active(active);
             m.reload_ok.set(1);
             m.reload_ok_time.set(unix_seconds());
@@ -67,6 +67,7 @@ pub fn publish_model(shared: &Shared, active: &Active) {
         ])
         .set(1);
     m.model_loaded.set(1);
+    m.touch_classes(active.model.card.classes.iter().map(|c| c.name.as_str()));
     m.build_info.reset();
     m.build_info
         .with_label_values(&[

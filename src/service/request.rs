@@ -2,6 +2,7 @@
 //! its validation into a [`JobSpec`] against the configuration and the loaded model.
 
 use super::config::{Config, ReplaySection};
+use super::metrics::RejectReason;
 use crate::model::ModelCard;
 use crate::pipeline::ClassMix;
 use crate::replay::{MacPair, Pace, Rate};
@@ -243,33 +244,113 @@ pub struct JobSpec {
     pub keep_pcap: bool,
 }
 
-/// Why a request cannot run, with the HTTP status it maps to.
+/// What kind of problem a refused request has: each kind gives the HTTP status of the answer,
+/// the `reason` label of `netdiffd_jobs_rejected_total`, and the details clients get.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RequestErrorKind {
+    /// A field's value is wrong (400).
+    BadValue,
+    /// A size is over a configured limit (400), with the limit and its key under `[limits]`.
+    OverLimit {
+        /// The limit.
+        limit: u64,
+        /// Its key under `[limits]` (`max_flows_per_job` …).
+        limit_key: &'static str,
+    },
+    /// An interface outside `replay.interfaces` (403).
+    InterfaceNotAllowed {
+        /// The allowed interfaces.
+        allowed: Vec<String>,
+    },
+    /// Classes the model does not know (422).
+    UnknownClass {
+        /// The classes asked for that the model does not know.
+        unknown: Vec<String>,
+        /// The classes it knows.
+        known: Vec<String>,
+    },
+}
+
+impl RequestErrorKind {
+    /// The HTTP status of the answer.
+    pub fn status(&self) -> u16 {
+        match self {
+            RequestErrorKind::BadValue | RequestErrorKind::OverLimit { .. } => 400,
+            RequestErrorKind::InterfaceNotAllowed { .. } => 403,
+            RequestErrorKind::UnknownClass { .. } => 422,
+        }
+    }
+
+    /// The reason a job submission refused for this counts under.
+    pub fn reason(&self) -> RejectReason {
+        match self {
+            RequestErrorKind::BadValue | RequestErrorKind::OverLimit { .. } => {
+                RejectReason::BadRequest
+            }
+            RequestErrorKind::InterfaceNotAllowed { .. } => RejectReason::InterfaceNotAllowed,
+            RequestErrorKind::UnknownClass { .. } => RejectReason::UnknownClass,
+        }
+    }
+
+    /// The fields the answer carries beside `error` and `field`.
+    pub fn details(&self) -> serde_json::Map<String, serde_json::Value> {
+        let mut m = serde_json::Map::new();
+        match self {
+            RequestErrorKind::BadValue => {}
+            RequestErrorKind::OverLimit { limit, limit_key } => {
+                m.insert("limit".into(), (*limit).into());
+                m.insert("limit_key".into(), (*limit_key).into());
+            }
+            RequestErrorKind::InterfaceNotAllowed { allowed } => {
+                m.insert("allowed_interfaces".into(), allowed.clone().into());
+            }
+            RequestErrorKind::UnknownClass { unknown, known } => {
+                m.insert("unknown_classes".into(), unknown.clone().into());
+                m.insert("known_classes".into(), known.clone().into());
+            }
+        }
+        m
+    }
+}
+
+/// Why a request cannot run: its kind (which gives the HTTP status and the metric reason), the
+/// field at fault and the message.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{message}")]
 pub struct RequestError {
-    /// 400 (bad field), 403 (interface not allowed) or 422 (unknown class).
-    pub status: u16,
+    /// What kind of problem it is.
+    pub kind: RequestErrorKind,
     /// The offending field, as a path (`replay.loop`).
     pub field: Option<String>,
     /// What is wrong, in words.
     pub message: String,
-    /// Details for clients: the known classes, the allowed interfaces, the limit.
-    pub details: serde_json::Value,
 }
 
 impl RequestError {
+    /// The HTTP status of the answer: 400, 403 or 422.
+    pub fn status(&self) -> u16 {
+        self.kind.status()
+    }
+
+    /// The `reason` label of `netdiffd_jobs_rejected_total`.
+    pub fn reason(&self) -> RejectReason {
+        self.kind.reason()
+    }
+
     fn bad(field: &str, message: String) -> RequestError {
         RequestError {
-            status: 400,
+            kind: RequestErrorKind::BadValue,
             field: Some(field.into()),
             message: format!("{field}: {message}"),
-            details: serde_json::Value::Null,
         }
     }
 
-    fn over_limit(field: &str, value: u64, limit: u64, key: &str) -> RequestError {
+    fn over_limit(field: &str, value: u64, limit: u64, key: &'static str) -> RequestError {
         RequestError {
-            details: serde_json::json!({ "limit": limit, "limit_key": key }),
+            kind: RequestErrorKind::OverLimit {
+                limit,
+                limit_key: key,
+            },
             ..RequestError::bad(
                 field,
                 format!("{value} is over the limit {limit} ([limits] {key})"),
@@ -370,7 +451,6 @@ fn check_classes(mix: &ClassMix, card: &ModelCard) -> Result<(), RequestError> {
         return Ok(());
     }
     Err(RequestError {
-        status: 422,
         field: Some("mix".into()),
         message: format!(
             "mix: unknown class{} {}; the model knows {}",
@@ -378,7 +458,10 @@ fn check_classes(mix: &ClassMix, card: &ModelCard) -> Result<(), RequestError> {
             unknown.join(", "),
             known.join(", ")
         ),
-        details: serde_json::json!({ "unknown_classes": unknown, "known_classes": known }),
+        kind: RequestErrorKind::UnknownClass {
+            unknown: unknown.iter().map(|s| s.to_string()).collect(),
+            known: known.iter().map(|s| s.to_string()).collect(),
+        },
     })
 }
 
@@ -393,13 +476,14 @@ fn resolve_replay(r: &ReplayRequest, cfg: &Config) -> Result<ReplaySpec, Request
             return Ok(());
         }
         Err(RequestError {
-            status: 403,
+            kind: RequestErrorKind::InterfaceNotAllowed {
+                allowed: cfg.replay.interfaces.clone(),
+            },
             field: Some(field.into()),
             message: format!(
                 "{field}: interface {iface:?} is not allowed (allowed: {})",
                 cfg.replay.interfaces.join(", ")
             ),
-            details: serde_json::json!({ "allowed_interfaces": cfg.replay.interfaces }),
         })
     };
     allowed("replay.iface", &iface)?;
@@ -484,10 +568,27 @@ mod tests {
         let cfg = Config::default();
         let r = req(r#"{"mix": "a", "flows": 99999999}"#).unwrap();
         let e = r.check_static(&cfg).unwrap_err();
-        assert_eq!((e.status, e.field.as_deref()), (400, Some("flows")));
+        assert_eq!((e.status(), e.field.as_deref()), (400, Some("flows")));
+        assert_eq!(e.reason(), RejectReason::BadRequest);
+        assert_eq!(e.kind.details()["limit_key"], "max_flows_per_job");
         assert!(e.message.contains("10000"), "{}", e.message);
         let r = req(r#"{"mix": "a", "replay": {"iface": "eth0"}}"#).unwrap();
-        assert_eq!(r.check_static(&cfg).unwrap_err().status, 403);
+        let e = r.check_static(&cfg).unwrap_err();
+        assert_eq!(e.status(), 403);
+        assert_eq!(e.reason(), RejectReason::InterfaceNotAllowed);
+        assert_eq!(
+            e.kind.details()["allowed_interfaces"],
+            serde_json::json!(["lo"])
+        );
+        let r = req(r#"{"mix": "a", "replay": {"iface2": "eth1"}}"#).unwrap();
+        let e = r.check_static(&cfg).unwrap_err();
+        assert_eq!(
+            (e.status(), e.field.as_deref()),
+            (403, Some("replay.iface2"))
+        );
+        let r = req(r#"{"mix": "a", "replay": {"dmac": "zz"}}"#).unwrap();
+        let e = r.check_static(&cfg).unwrap_err();
+        assert_eq!((e.status(), e.field.as_deref()), (400, Some("replay.dmac")));
         let r = req(r#"{"mix": "a", "replay": {"loop": 1000000}}"#).unwrap();
         let e = r.check_static(&cfg).unwrap_err();
         assert!(e.message.contains("max_loops"), "{}", e.message);

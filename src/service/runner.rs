@@ -73,7 +73,10 @@ async fn run_job(shared: Arc<Shared>, job: Arc<Job>, _slot: OwnedSemaphorePermit
         p.replay = None;
         // The ground truth of a finished job stays (it is what scores the device); that of a
         // job that did not finish goes with its pcap.
-        let labels = p.labels.clone().filter(|_| state != JobState::Done && !p.pcap_kept);
+        let labels = p
+            .labels
+            .clone()
+            .filter(|_| state != JobState::Done && !p.pcap_kept);
         if labels.is_some() {
             p.labels = None;
         }
