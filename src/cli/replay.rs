@@ -3,8 +3,9 @@
 use anyhow::{bail, Context};
 use clap::{Args, ValueEnum};
 use netdiffd::replay::{
-    CatchUp, CidrMap, Ipv4Cidr, MacPair, Pace, PortMap, Rate, ReplayConfig, ReplayReport, Replayer,
-    RewriteConfig, SenderKind, SideSplit, StopReason, TtlRule, DEFAULT_REALTIME_PRIORITY,
+    CatchUp, CidrMap, IfaceFraming, Ipv4Cidr, MacPair, Pace, PortMap, Rate, ReplayConfig,
+    ReplayReport, Replayer, RewriteConfig, SenderKind, SideSplit, StopReason, TtlRule,
+    DEFAULT_REALTIME_PRIORITY,
 };
 use netdiffd::truth::{GroundTruth, LabelsFormat};
 use std::path::{Path, PathBuf};
@@ -16,9 +17,12 @@ use std::time::Duration;
 /// Durations take a unit (ns, us, ms, s; a bare number is seconds). Ctrl-C stops at a packet
 /// boundary and prints the statistics.
 #[derive(Debug, Args)]
+#[command(
+    override_usage = "netdiffd replay [OPTIONS] --iface <IF> <FILE>...\n       netdiffd replay --listnics"
+)]
 pub struct ReplayArgs {
     /// Capture files (pcap), replayed one after the other.
-    #[arg(value_name = "FILE", required = true)]
+    #[arg(value_name = "FILE", required_unless_present = "listnics")]
     pub files: Vec<PathBuf>,
 
     /// Interface to send on; with --intf2, the first (primary) one, where the client side of
@@ -27,9 +31,14 @@ pub struct ReplayArgs {
         short = 'i',
         long = "iface",
         visible_alias = "intf1",
-        value_name = "IF"
+        value_name = "IF",
+        required_unless_present = "listnics"
     )]
-    pub iface: String,
+    pub iface: Option<String>,
+    /// List the interfaces one can replay onto (name, index, MAC, MTU, state, addresses), one
+    /// line each, and exit; needs no FILE, no --iface and no privileges.
+    #[arg(long, exclusive = true)]
+    pub listnics: bool,
     /// Inline replay: the second (secondary) interface, where the server side of each flow
     /// leaves, in one schedule with the first (tcpreplay's -I). The split is by flow (the side
     /// that sent a flow's first packet is its client) unless --cachefile, --cidr or --port-split
@@ -237,9 +246,14 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 }
 
 impl ReplayArgs {
+    /// The interface to send on (clap requires it unless --listnics is given).
+    fn iface(&self) -> &str {
+        self.iface.as_deref().unwrap_or_default()
+    }
+
     /// The engine configuration these options ask for.
     pub fn to_config(&self) -> ReplayConfig {
-        let mut c = ReplayConfig::new(self.iface.clone(), self.files.clone());
+        let mut c = ReplayConfig::new(self.iface().to_string(), self.files.clone());
         c.iface2 = self.intf2.clone();
         c.split = if let Some(f) = &self.cachefile {
             SideSplit::CacheFile(f.clone())
@@ -307,6 +321,10 @@ impl ReplayArgs {
 
 /// Runs `netdiffd replay`: prepares, sends, prints the statistics.
 pub fn run(args: &ReplayArgs) -> anyhow::Result<()> {
+    if args.listnics {
+        print!("{}", list_nics());
+        return Ok(());
+    }
     let truths = match &args.labels {
         Some(path) => {
             LabelsFormat::probe(path)?;
@@ -346,9 +364,60 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<()> {
         print!("{report}");
     }
     if let StopReason::Failed(e) = &report.stop {
-        bail!("replay on {} stopped early: {e}", args.iface);
+        bail!("replay on {} stopped early: {e}", args.iface());
     }
     Ok(())
+}
+
+/// `--listnics`: the interfaces of this network namespace (pnet_datalink, no privileges
+/// needed), one line each: name, index, MAC, MTU and framing (`-` where unknown), state and
+/// addresses.
+fn list_nics() -> String {
+    use std::fmt::Write as _;
+    let mut nics = pnet_datalink::interfaces();
+    nics.sort_by_key(|n| n.index);
+    let mut out = String::from("Available network interfaces:\n");
+    for n in &nics {
+        let mac = n.mac.map_or_else(|| "-".to_string(), |m| m.to_string());
+        // The kernel's ioctls answer for interfaces that are up; sysfs for the others.
+        let sysfs = |what: &str| {
+            std::fs::read_to_string(format!("/sys/class/net/{}/{what}", n.name))
+                .ok()
+                .and_then(|v| v.trim().parse::<u32>().ok())
+        };
+        let (mtu, framing) = match netdiffd::replay::InterfaceInfo::probe(&n.name) {
+            Ok(info) => (Some(info.mtu), Some(info.framing)),
+            Err(_) => (
+                sysfs("mtu"),
+                sysfs("type")
+                    .and_then(|t| u16::try_from(t).ok())
+                    .map(IfaceFraming::from_arphrd),
+            ),
+        };
+        let mtu = mtu.map_or_else(|| "-".to_string(), |m| m.to_string());
+        let framing = framing.map_or_else(|| "-".to_string(), |f| f.to_string().replace(' ', "-"));
+        let mut state = vec![if n.is_up() { "up" } else { "down" }];
+        if n.is_running() {
+            state.push("running");
+        }
+        if n.is_loopback() {
+            state.push("loopback");
+        }
+        let addrs: Vec<String> = n.ips.iter().map(ToString::to_string).collect();
+        let addrs = if addrs.is_empty() {
+            "-".to_string()
+        } else {
+            addrs.join(",")
+        };
+        let _ = writeln!(
+            out,
+            "{:<15} index {:<3} mac {mac} mtu {mtu} framing {framing} state {} addrs {addrs}",
+            n.name,
+            n.index,
+            state.join(",")
+        );
+    }
+    out
 }
 
 /// Adds the replay's send times to the ground truth of each file and writes them all.
@@ -367,7 +436,7 @@ fn write_labels(
                         l as u64,
                         sent,
                         on_second,
-                        &args.iface,
+                        args.iface(),
                         args.intf2.as_deref(),
                     );
                 }
@@ -433,6 +502,23 @@ mod tests {
             "a split needs -I"
         );
         assert!(config(&["-I", "eth8", "--port-split", "--cidr", "10.0.0.0/8"]).is_err());
+    }
+
+    #[test]
+    fn listnics_stands_alone() {
+        use clap::Parser;
+        let c = Cli::try_parse_from(["replay", "--listnics"]).unwrap();
+        assert!(c.replay.listnics && c.replay.files.is_empty() && c.replay.iface.is_none());
+        assert!(Cli::try_parse_from(["replay", "--listnics", "-i", "lo"]).is_err());
+        assert!(Cli::try_parse_from(["replay", "--listnics", "x.pcap"]).is_err());
+        assert!(
+            Cli::try_parse_from(["replay", "x.pcap"]).is_err(),
+            "--iface is required"
+        );
+        assert!(
+            Cli::try_parse_from(["replay", "-i", "lo"]).is_err(),
+            "FILE is required"
+        );
     }
 
     #[test]
