@@ -2,7 +2,7 @@
 
 use super::output::{progress_bar, Output};
 use anyhow::{bail, Context};
-use netdiffd::nprint::tool::{encode_capture, EncodeRun};
+use netdiffd::nprint::tool::{encode_capture_with, EncodeRun, Extensions};
 use netdiffd::nprint::{CsvOptions, IndexColumn, Layout};
 use std::path::PathBuf;
 
@@ -11,7 +11,14 @@ use std::path::PathBuf;
 #[derive(Debug, clap::Args)]
 #[command(
     after_help = "With no block option (-e -4 -6 -t -u -i -p) the row holds -4 -t -u -i, \
-netdiffd's standard 1088-bit layout. NetDiffusion's option set is -4 -6 -t -u -i -p 0."
+netdiffd's standard 1088-bit layout. NetDiffusion's option set is -4 -6 -t -u -i -p 0.
+
+VLAN tags: like the nPrint tool, encode does not decode 802.1Q/802.1ad tags by default. The tool \
+checks an Ethernet frame's EtherType only for IPv4 or IPv6 and reads any other frame from its \
+first byte as an IP header, so a tagged frame gives no row, or (when its destination MAC begins \
+with the hex digit 4 or 6) a row of misread bytes; encode writes exactly the same. \
+--decode-vlan encodes the IPv4/IPv6 packet inside the tags instead: more rows than the tool \
+writes, no longer its output."
 )]
 pub struct EncodeArgs {
     /// Capture file to encode (pcap or pcapng).
@@ -63,15 +70,23 @@ pub struct EncodeArgs {
     /// Add the `tv_sec,tv_usec` columns: absolute capture time.
     #[arg(short = 'A', long = "absolute-timestamps")]
     pub absolute_ts: bool,
-    /// Index column: 0 src_ip, 1 dst_ip, 2 src_prt, 3 dst_prt, 4 flow, 5 tx_mac.
+    /// Index column: 0 src_ip, 1 dst_ip, 2 src_prt, 3 dst_prt, 4 flow, 5 tx_mac (the 802.11
+    /// transmitter: NULL on every link netdiffd reads, as in the tool).
     #[arg(short = 'O', long = "index", value_name = "N", default_value_t = 0)]
     pub index: u32,
     /// Value written for vacant bits.
     #[arg(short = 'F', long = "fill", value_name = "N", default_value_t = -1, allow_hyphen_values = true)]
     pub fill: i8,
-    /// Stop after N encoded packets (0 = all).
+    /// Encode only the packets among the first N frames (0 = all); skipped frames count, as in
+    /// the nPrint tool.
     #[arg(short = 'c', long = "count", value_name = "N", default_value_t = 0)]
     pub count: u64,
+    /// Decode 802.1Q/802.1ad VLAN tags and encode the packets inside them. Not an nPrint option:
+    /// without it tagged frames are read as the nPrint tool reads them (skipped, or misread
+    /// when the destination MAC begins with 4 or 6), so the CSV is the tool's; with it the CSV
+    /// has a row for every tagged IPv4/IPv6 TCP, UDP or ICMP packet, unlike the tool's.
+    #[arg(long = "decode-vlan", visible_alias = "vlan")]
+    pub decode_vlan: bool,
     /// Print nothing but errors (no progress bar, no summary).
     #[arg(short = 'q', long)]
     pub quiet: bool,
@@ -123,7 +138,10 @@ pub fn run(a: &EncodeArgs) -> anyhow::Result<i32> {
         bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
     let out = Output::open(out_path.map(|p| p.as_path()))?;
-    let (summary, out) = encode_capture(input, &run, out, |n| bar.set_position(n))?;
+    let ext = Extensions {
+        decode_vlan: a.decode_vlan,
+    };
+    let (summary, out) = encode_capture_with(input, &run, ext, out, |n| bar.set_position(n))?;
     out.commit().with_context(|| match out_path {
         Some(p) => format!("writing {}", p.display()),
         None => "writing to stdout".into(),

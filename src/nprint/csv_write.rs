@@ -2,8 +2,9 @@
 //! the optional `rts` / `tv_sec,tv_usec` columns and the bit columns, then one line a packet with
 //! values `-1`, `0`, `1` separated by commas and `\n` line ends.
 //!
-//! Rows are spelled from header bytes through a table of pre-formatted bytes, so writing costs
-//! about one copy of the output.
+//! Rows are spelled from header bytes through a table of pre-formatted text (16 bytes of
+//! `b,b,b,b,b,b,b,b,` a header byte) and from pre-formatted runs of fill values ([`RowText`]),
+//! so a row costs a few copies into the output buffer.
 
 use super::encode::Segment;
 use super::layout::{Bit, Layout};
@@ -84,7 +85,7 @@ impl Default for CsvOptions {
 /// Writes nPrint CSV rows to any writer.
 pub struct CsvWriter<W: Write> {
     out: W,
-    fill_byte: Vec<u8>,
+    text: RowText,
     line: Vec<u8>,
 }
 
@@ -104,27 +105,110 @@ static BYTE_TEXT: [[u8; 16]; 256] = {
     t
 };
 
+/// The header line of a CSV file with `opts` (index column, timestamp columns, bit columns),
+/// `\n` included.
+pub fn header_line(opts: &CsvOptions) -> String {
+    let mut header = String::with_capacity(opts.layout.width() * 12);
+    header.push_str(opts.index.name());
+    if opts.relative_ts {
+        header.push_str(",rts");
+    }
+    if opts.absolute_ts {
+        header.push_str(",tv_sec,tv_usec");
+    }
+    for c in opts.layout.column_names() {
+        header.push(',');
+        header.push_str(&c);
+    }
+    header.push('\n');
+    header
+}
+
+/// Spells rows as text: the prefix fields, then each header byte through [`BYTE_TEXT`] and each
+/// run of fill bytes as one copy of pre-formatted fill values.
+#[derive(Debug, Clone)]
+pub struct RowText {
+    /// Text of one fill byte: eight times `<fill>,`.
+    unit: usize,
+    /// Fill text for up to `fill.len() / unit` bytes.
+    fill: Vec<u8>,
+}
+
+impl RowText {
+    /// Row text for vacant value `fill` and rows of `layout`.
+    pub fn new(fill: Bit, layout: &Layout) -> RowText {
+        let one = format!("{fill},");
+        let unit = one.len() * 8;
+        // The longest fill run a row can have: a whole block.
+        let run = layout.payload_bytes.clamp(60, 4096);
+        RowText {
+            unit,
+            fill: one.repeat(8 * run).into_bytes(),
+        }
+    }
+
+    /// Length in bytes of the row's text, line end included.
+    pub fn row_len(&self, prefix: &[&str], segs: &[Segment<'_>]) -> usize {
+        let mut n: usize = prefix.iter().map(|p| p.len() + 1).sum();
+        for s in segs {
+            n += match *s {
+                Segment::Bytes(b) => b.len() * 16,
+                Segment::Fill(k) => k * self.unit,
+            };
+        }
+        n
+    }
+
+    /// Writes the row's text into `dst`, which must be exactly [`RowText::row_len`] bytes long.
+    pub fn write_into(&self, dst: &mut [u8], prefix: &[&str], segs: &[Segment<'_>]) {
+        let mut o = 0;
+        for p in prefix {
+            dst[o..o + p.len()].copy_from_slice(p.as_bytes());
+            o += p.len();
+            dst[o] = b',';
+            o += 1;
+        }
+        for s in segs {
+            match *s {
+                Segment::Bytes(b) => {
+                    let d = &mut dst[o..o + b.len() * 16];
+                    for (c, &byte) in d.chunks_exact_mut(16).zip(b) {
+                        c.copy_from_slice(&BYTE_TEXT[usize::from(byte)]);
+                    }
+                    o += b.len() * 16;
+                }
+                Segment::Fill(k) => {
+                    let mut left = k * self.unit;
+                    while left > 0 {
+                        let n = left.min(self.fill.len());
+                        dst[o..o + n].copy_from_slice(&self.fill[..n]);
+                        o += n;
+                        left -= n;
+                    }
+                }
+            }
+        }
+        debug_assert_eq!(o, dst.len());
+        if let Some(last) = dst[..o].last_mut() {
+            *last = b'\n';
+        }
+    }
+
+    /// Appends the row's text to `line`.
+    pub fn push(&self, line: &mut Vec<u8>, prefix: &[&str], segs: &[Segment<'_>]) {
+        let at = line.len();
+        line.resize(at + self.row_len(prefix, segs), 0);
+        self.write_into(&mut line[at..], prefix, segs);
+    }
+}
+
 impl<W: Write> CsvWriter<W> {
     /// Writes the header line for `opts` and returns the writer.
     pub fn new(mut out: W, opts: &CsvOptions) -> io::Result<CsvWriter<W>> {
-        let mut header = String::with_capacity(opts.layout.width() * 12);
-        header.push_str(opts.index.name());
-        if opts.relative_ts {
-            header.push_str(",rts");
-        }
-        if opts.absolute_ts {
-            header.push_str(",tv_sec,tv_usec");
-        }
-        for c in opts.layout.column_names() {
-            header.push(',');
-            header.push_str(&c);
-        }
-        header.push('\n');
-        out.write_all(header.as_bytes())?;
-        let one = format!("{},", opts.fill);
+        out.write_all(header_line(opts).as_bytes())?;
         Ok(CsvWriter {
             out,
-            fill_byte: one.repeat(8).into_bytes(),
+            text: RowText::new(opts.fill, &opts.layout),
             line: Vec::with_capacity(64 * 1024),
         })
     }
@@ -132,30 +216,9 @@ impl<W: Write> CsvWriter<W> {
     /// Writes one row: the prefix fields (index and timestamps, already formatted) then the bits
     /// of `segs`.
     pub fn write_row(&mut self, prefix: &[&str], segs: &[Segment<'_>]) -> io::Result<()> {
-        let line = &mut self.line;
-        line.clear();
-        for p in prefix {
-            line.extend_from_slice(p.as_bytes());
-            line.push(b',');
-        }
-        for s in segs {
-            match *s {
-                Segment::Bytes(b) => {
-                    for &byte in b {
-                        line.extend_from_slice(&BYTE_TEXT[usize::from(byte)]);
-                    }
-                }
-                Segment::Fill(n) => {
-                    for _ in 0..n {
-                        line.extend_from_slice(&self.fill_byte);
-                    }
-                }
-            }
-        }
-        if let Some(last) = line.last_mut() {
-            *last = b'\n';
-        }
-        self.out.write_all(line)
+        self.line.clear();
+        self.text.push(&mut self.line, prefix, segs);
+        self.out.write_all(&self.line)
     }
 
     /// Writes one row from bit values already in layout order.

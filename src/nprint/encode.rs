@@ -17,7 +17,7 @@ pub enum Segment<'a> {
 
 /// Appends the segments of one packet's row under `layout` to `out`.
 pub fn segments<'a>(layout: &Layout, pkt: &Dissected<'a>, out: &mut Vec<Segment<'a>>) {
-    for block in layout.blocks() {
+    for block in layout.block_iter() {
         let width = match block {
             Block::Payload => layout.payload_bytes,
             b => b.bytes(),

@@ -200,8 +200,12 @@ impl Layout {
 
     /// The enabled blocks in emission order.
     pub fn blocks(&self) -> Vec<Block> {
-        let mut v = Vec::with_capacity(7);
-        for (on, b) in [
+        self.block_iter().collect()
+    }
+
+    /// The enabled blocks in emission order, without allocating.
+    pub fn block_iter(&self) -> impl Iterator<Item = Block> {
+        [
             (self.eth, Block::Eth),
             (self.ipv4, Block::Ipv4),
             (self.ipv6, Block::Ipv6),
@@ -209,12 +213,9 @@ impl Layout {
             (self.udp, Block::Udp),
             (self.icmp, Block::Icmp),
             (self.payload_bytes > 0, Block::Payload),
-        ] {
-            if on {
-                v.push(b);
-            }
-        }
-        v
+        ]
+        .into_iter()
+        .filter_map(|(on, b)| on.then_some(b))
     }
 
     /// Width of a block in bits under this layout.

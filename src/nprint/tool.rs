@@ -1,20 +1,53 @@
 //! The nPrint tool's job, done the same way: a capture file in, nPrint CSV out, with the same
 //! rows, columns and values for the same options.
+//!
+//! Frames are read the way the nPrint tool 1.2.1 reads them. In particular the tool looks at the
+//! EtherType of an Ethernet frame only to tell IPv4 (0x0800) and IPv6 (0x86DD) from the rest,
+//! and reads every other frame — 802.1Q/802.1ad-tagged ones included — from its first byte as
+//! if it were an IP header (`src/packet/superpacket.cpp`, `SuperPacket::SuperPacket`:
+//! `ipv4h = (struct ip *)pkt;`). Such a frame gives no row unless its destination MAC address
+//! begins with the hex digit 4 or 6 and the bytes there happen to name TCP, UDP or ICMP; then
+//! the row holds those misread bytes. [`Extensions::decode_vlan`] decodes VLAN tags instead.
+//!
+//! Reading and encoding run on the calling thread, writing on a second one: rows are spelled
+//! into large chunks that the writer thread writes in order.
 
-use super::csv_write::{CsvOptions, CsvWriter, IndexColumn};
-use super::encode::segments;
-use crate::capture::{dissect, CaptureError, CaptureReader, Dissected, Frame, SkipCounts, L3, L4};
+use super::csv_write::{header_line, CsvOptions, IndexColumn, RowText};
+use super::encode::{segments, Segment};
+use crate::capture::{
+    dissect, CaptureError, CaptureReader, Dissected, Frame, LinkType, SkipCounts, SkipReason, L3,
+    L4,
+};
+use crate::wire::ethernet::{is_vlan_tpid, ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6};
+use crate::wire::icmp::IcmpPacket;
+use crate::wire::ip_proto;
+use crate::wire::ipv4::Ipv4Packet;
+use crate::wire::ipv6::Ipv6Packet;
+use crate::wire::tcp::TcpPacket;
+use crate::wire::udp::UdpPacket;
 use std::fmt::Write as _;
-use std::io::Write;
+use std::io::{self, Write};
 use std::path::Path;
+use std::sync::mpsc;
 
 /// Options of one encoding run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct EncodeRun {
     /// CSV content options.
     pub csv: CsvOptions,
-    /// Stop after this many encoded packets (`-c`; 0 = all).
+    /// Encode only the packets among the first this many frames (`-c`; 0 = all), as the nPrint
+    /// tool counts: frames read, skipped ones included.
     pub count: u64,
+}
+
+/// Options the nPrint tool does not have. With the default (all off) the output is the tool's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Extensions {
+    /// Decode 802.1Q/802.1ad VLAN tags (up to 8) and encode the IPv4/IPv6 packet inside, as the
+    /// rest of netdiffd does. The Ethernet block (`-e`) then holds the frame's first 14 bytes,
+    /// whose EtherType is the outer tag's TPID. Off: tagged frames are read as the nPrint tool
+    /// reads them (see the module documentation), so they give no row, or a misread one.
+    pub decode_vlan: bool,
 }
 
 /// What an encoding run did.
@@ -39,36 +72,115 @@ pub enum EncodeError {
     Write(#[from] std::io::Error),
 }
 
+/// Bytes of output handed to the writer thread at a time. Below 2 MiB on purpose: a write()
+/// that covers a whole 2 MiB-aligned stretch of the file lets the kernel put it in a 2 MiB
+/// page-cache folio, which on the test VM (free memory handed back to its host) made a 1 GB
+/// output 4-6 times slower (1.4-2.3 s instead of 0.3-0.4 s with 1-2 MiB writes).
+const CHUNK: usize = 1536 << 10;
+/// Chunks waiting for the writer thread at most.
+const QUEUE: usize = 2;
+
 /// Encodes the capture at `input` into `out` as the nPrint tool would; `progress` is called with
 /// the number of frames read every 4096 frames.
-pub fn encode_capture<W: Write>(
+pub fn encode_capture<W: Write + Send>(
     input: &Path,
     run: &EncodeRun,
     out: W,
-    mut progress: impl FnMut(u64),
+    progress: impl FnMut(u64),
+) -> Result<(EncodeSummary, W), EncodeError> {
+    encode_capture_with(input, run, Extensions::default(), out, progress)
+}
+
+/// As [`encode_capture`], with options beyond the nPrint tool's.
+pub fn encode_capture_with<W: Write + Send>(
+    input: &Path,
+    run: &EncodeRun,
+    ext: Extensions,
+    out: W,
+    progress: impl FnMut(u64),
 ) -> Result<(EncodeSummary, W), EncodeError> {
     let mut reader = CaptureReader::open(input)?;
-    let mut writer = CsvWriter::new(out, &run.csv)?;
+    std::thread::scope(|s| {
+        let (tx, rx) = mpsc::sync_channel::<(Vec<u8>, usize)>(QUEUE);
+        let (back_tx, back_rx) = mpsc::channel::<Vec<u8>>();
+        let writer = s.spawn(move || write_chunks(out, rx, back_tx));
+        let produced = produce(&mut reader, run, ext, tx, back_rx, progress);
+        let written = match writer.join() {
+            Ok(w) => w,
+            Err(panic) => std::panic::resume_unwind(panic),
+        };
+        match (produced, written) {
+            (Err(Stop::Capture(e)), _) => Err(EncodeError::Capture(e)),
+            (_, Err(e)) => Err(EncodeError::Write(e)),
+            (Ok(summary), Ok(out)) => Ok((summary, out)),
+            (Err(Stop::Writer), Ok(_)) => Err(EncodeError::Write(io::Error::other(
+                "the writer stopped before the end",
+            ))),
+        }
+    })
+}
+
+/// Why the reading side stopped early.
+enum Stop {
+    Capture(CaptureError),
+    /// The writer thread hung up (it failed; its error is the one to report).
+    Writer,
+}
+
+/// The writer thread: writes each chunk's first `len` bytes in order and hands the buffer back.
+fn write_chunks<W: Write>(
+    mut out: W,
+    rx: mpsc::Receiver<(Vec<u8>, usize)>,
+    back: mpsc::Sender<Vec<u8>>,
+) -> io::Result<W> {
+    for (buf, len) in rx {
+        out.write_all(&buf[..len])?;
+        let _ = back.send(buf);
+    }
+    out.flush()?;
+    Ok(out)
+}
+
+/// The reading side: reads, dissects and spells rows into chunks for the writer thread.
+fn produce(
+    reader: &mut CaptureReader,
+    run: &EncodeRun,
+    ext: Extensions,
+    tx: mpsc::SyncSender<(Vec<u8>, usize)>,
+    back: mpsc::Receiver<Vec<u8>>,
+    mut progress: impl FnMut(u64),
+) -> Result<EncodeSummary, Stop> {
+    let text = RowText::new(run.csv.fill, &run.csv.layout);
+    let header = header_line(&run.csv);
+    let mut buf = vec![0u8; CHUNK.max(header.len())];
+    buf[..header.len()].copy_from_slice(header.as_bytes());
+    let mut pos = header.len();
+    let send = |buf: Vec<u8>, len: usize| tx.send((buf, len)).map_err(|_| Stop::Writer);
+
     let mut summary = EncodeSummary::default();
     let mut frame = Frame::default();
     let mut prev_us: Option<u64> = None;
-    let mut index = String::with_capacity(64);
-    let (mut rts, mut sec, mut usec) = (String::new(), String::new(), String::new());
-    while reader.read_into(&mut frame)? {
+    let (mut index, mut rts, mut sec, mut usec) =
+        (String::new(), String::new(), String::new(), String::new());
+    let mut segs: Vec<Segment<'static>> = Vec::with_capacity(16);
+    loop {
+        if run.count != 0 && summary.frames >= run.count {
+            break;
+        }
+        if !reader.read_into(&mut frame).map_err(Stop::Capture)? {
+            break;
+        }
         summary.frames += 1;
         if summary.frames % 4096 == 0 {
             progress(summary.frames);
         }
-        let pkt = match dissect(&frame) {
+        let pkt = match dissect_as_nprint(&frame, ext, run.csv.layout.payload_bytes) {
             Ok(p) => p,
             Err(reason) => {
                 summary.skipped.add(reason);
                 continue;
             }
         };
-        if run.count != 0 && summary.encoded >= run.count {
-            break;
-        }
         index.clear();
         write_index(&mut index, run.csv.index, &pkt);
         let mut prefix: [&str; 4] = [&index, "", "", ""];
@@ -85,38 +197,163 @@ pub fn encode_capture<W: Write>(
         if run.csv.absolute_ts {
             sec.clear();
             usec.clear();
-            let _ = write!(sec, "{}", us / 1_000_000);
-            let _ = write!(usec, "{}", us % 1_000_000);
+            push_u64(&mut sec, us / 1_000_000);
+            push_u64(&mut usec, us % 1_000_000);
             prefix[n] = &sec;
             prefix[n + 1] = &usec;
             n += 2;
         }
-        let mut segs = Vec::with_capacity(16);
-        segments(&run.csv.layout, &pkt, &mut segs);
-        writer.write_row(&prefix[..n], &segs)?;
+        let mut row_segs = reuse(std::mem::take(&mut segs));
+        segments(&run.csv.layout, &pkt, &mut row_segs);
+        let len = text.row_len(&prefix[..n], &row_segs);
+        if pos + len > buf.len() {
+            let next = back.try_recv().unwrap_or_else(|_| vec![0u8; CHUNK]);
+            send(std::mem::replace(&mut buf, next), pos)?;
+            pos = 0;
+            if len > buf.len() {
+                buf.resize(len, 0);
+            }
+        }
+        text.write_into(&mut buf[pos..pos + len], &prefix[..n], &row_segs);
+        pos += len;
+        segs = reuse(row_segs);
         summary.encoded += 1;
     }
     progress(summary.frames);
-    let out = writer.finish()?;
-    Ok((summary, out))
+    send(buf, pos)?;
+    Ok(summary)
 }
 
-/// Formats the index column of `pkt` as the nPrint tool does ("NULL" where a field is absent).
-pub fn write_index(s: &mut String, index: IndexColumn, pkt: &Dissected<'_>) {
-    let addr = |s: &mut String, src: bool| {
-        let _ = match pkt.l3 {
-            L3::V4(ip) => write!(s, "{}", if src { ip.src_addr() } else { ip.dst_addr() }),
-            L3::V6(ip) => write!(s, "{}", if src { ip.src_addr() } else { ip.dst_addr() }),
-        };
+/// An empty vector with the allocation of `v` (which is cleared), for another lifetime.
+fn reuse<'b>(mut v: Vec<Segment<'_>>) -> Vec<Segment<'b>> {
+    v.clear();
+    v.into_iter().map(|_| unreachable!()).collect()
+}
+
+/// Dissects `frame` as the nPrint tool reads it (see the module documentation); with
+/// `ext.decode_vlan`, tagged Ethernet frames are decoded by [`dissect`] instead.
+/// `payload_bytes` is the `-p` setting (what of a misread frame the tool reads depends on it).
+pub fn dissect_as_nprint(
+    frame: &Frame,
+    ext: Extensions,
+    payload_bytes: usize,
+) -> Result<Dissected<'_>, SkipReason> {
+    let data = &frame.data[..];
+    if frame.link == LinkType::Ethernet && data.len() >= 14 {
+        let ty = u16::from_be_bytes([data[12], data[13]]);
+        let decoded =
+            ty == ETHERTYPE_IPV4 || ty == ETHERTYPE_IPV6 || (ext.decode_vlan && is_vlan_tpid(ty));
+        if !decoded {
+            return misread(data, ty, payload_bytes);
+        }
+    }
+    dissect(frame)
+}
+
+/// The nPrint tool's reading of an Ethernet frame whose EtherType `ty` is neither IPv4 nor
+/// IPv6: the frame's first byte is taken for the start of an IP header (version in its high
+/// nibble) and nothing is checked beyond the version and the protocol number. A row results
+/// where the tool would write one from bytes inside the frame; a frame of which the tool would
+/// read bytes past the captured end (whatever lies in libpcap's buffer there) is skipped as
+/// truncated.
+fn misread(data: &[u8], ty: u16, payload_bytes: usize) -> Result<Dissected<'_>, SkipReason> {
+    let not_ip = match ty {
+        ETHERTYPE_ARP => SkipReason::Arp,
+        t if t <= 1500 => SkipReason::Llc,
+        t => SkipReason::NonIp(t),
     };
-    let port = |s: &mut String, src: bool| {
-        let _ = match pkt.l4 {
-            L4::Icmp(_) => write!(s, "NULL"),
-            l4 => {
-                let (a, b) = l4.ports();
-                write!(s, "{}", if src { a } else { b })
-            }
-        };
+    let short = |need: usize| {
+        if data.len() < need {
+            Err(SkipReason::Truncated)
+        } else {
+            Ok(())
+        }
+    };
+    // (network layer, where the transport header starts, the IP total length, the protocol)
+    let (l3, at, total, proto) = match data[0] >> 4 {
+        4 => {
+            let hl = usize::from(data[0] & 0x0f) * 4;
+            short(hl.max(20))?;
+            let total = u32::from(u16::from_be_bytes([data[2], data[3]]));
+            (L3::V4(Ipv4Packet::new_unchecked(data)), hl, total, data[9])
+        }
+        6 => {
+            let ip = Ipv6Packet::new_checked(data).map_err(|_| SkipReason::Truncated)?;
+            let total = u32::from(u16::from_be_bytes([data[4], data[5]])) + 40;
+            (L3::V6(ip), 40, total, data[6])
+        }
+        _ => return Err(not_ip),
+    };
+    // (transport layer, its header length, where the tool takes the payload to start)
+    let (l4, l4_len, payload_at) = match proto {
+        ip_proto::TCP => {
+            short(at + 13)?;
+            let t = TcpPacket::new_unchecked(&data[at..]);
+            let hl = t.header_len();
+            short(at + hl)?;
+            // For IPv6 the tool adds the header length to a `struct tcphdr *`: 20 bytes a unit.
+            let p = match l3 {
+                L3::V4(_) => at + hl,
+                L3::V6(_) => at + hl * 20,
+            };
+            (L4::Tcp(t), hl, p)
+        }
+        ip_proto::UDP => {
+            short(at + 8)?;
+            (L4::Udp(UdpPacket::new_unchecked(&data[at..])), 8, at + 8)
+        }
+        ip_proto::ICMP => {
+            short(at + 8)?;
+            (L4::Icmp(IcmpPacket::new_unchecked(&data[at..])), 8, at + 8)
+        }
+        _ => return Err(not_ip),
+    };
+    // The tool's payload length is an unsigned 32-bit difference, and it reads that many bytes
+    // (at most -p) unless the length is 0 (`src/packet/payload.cpp`).
+    let claimed = total.wrapping_sub(u32::try_from(at + l4_len).unwrap_or(u32::MAX));
+    let max = u32::try_from(payload_bytes).unwrap_or(u32::MAX);
+    let take = if max == 0 || claimed == 0 {
+        0
+    } else if (max.wrapping_sub(claimed) as i32) > 0 {
+        if claimed > max {
+            // It would read `claimed` (over 2^31) bytes.
+            return Err(SkipReason::Truncated);
+        }
+        claimed as usize
+    } else {
+        payload_bytes
+    };
+    let payload = if take == 0 {
+        &data[..0]
+    } else {
+        short(payload_at + take)?;
+        &data[payload_at..payload_at + take]
+    };
+    Ok(Dissected {
+        eth: None,
+        l3,
+        l4,
+        payload,
+        payload_len: take,
+    })
+}
+
+/// Formats the index column of `pkt` as the nPrint tool does ("NULL" where a field is absent;
+/// `tx_mac` is the 802.11 transmitter address, so always "NULL" for the link types netdiffd
+/// reads).
+pub fn write_index(s: &mut String, index: IndexColumn, pkt: &Dissected<'_>) {
+    let addr = |s: &mut String, src: bool| match pkt.l3 {
+        L3::V4(ip) => push_ipv4(s, if src { ip.src_addr() } else { ip.dst_addr() }.octets()),
+        L3::V6(ip) => {
+            let _ = write!(s, "{}", if src { ip.src_addr() } else { ip.dst_addr() });
+        }
+    };
+    let port = |s: &mut String, src: bool| match pkt.l4 {
+        L4::Icmp(_) => s.push_str("NULL"),
+        l4 => {
+            let (a, b) = l4.ports();
+            push_u64(s, u64::from(if src { a } else { b }));
+        }
     };
     match index {
         IndexColumn::SrcIp => addr(s, true),
@@ -137,16 +374,136 @@ pub fn write_index(s: &mut String, index: IndexColumn, pkt: &Dissected<'_>) {
                 L4::Icmp(_) => "_NULL",
             });
         }
-        IndexColumn::TxMac => match pkt.eth {
-            Some(e) if e.len() >= 12 => {
-                let m = &e[6..12];
-                let _ = write!(
-                    s,
-                    "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
-                    m[0], m[1], m[2], m[3], m[4], m[5]
-                );
-            }
-            _ => s.push_str("NULL"),
-        },
+        // The tool's `get_tx_mac_address` reads only an 802.11 header.
+        IndexColumn::TxMac => s.push_str("NULL"),
+    }
+}
+
+/// Appends `a` in dotted-quad form.
+fn push_ipv4(s: &mut String, a: [u8; 4]) {
+    let mut text = [0u8; 15];
+    let mut n = 0;
+    for (i, &o) in a.iter().enumerate() {
+        if i > 0 {
+            text[n] = b'.';
+            n += 1;
+        }
+        let (h, t, u) = (o / 100, o / 10 % 10, o % 10);
+        if h > 0 {
+            text[n] = b'0' + h;
+            n += 1;
+        }
+        if h > 0 || t > 0 {
+            text[n] = b'0' + t;
+            n += 1;
+        }
+        text[n] = b'0' + u;
+        n += 1;
+    }
+    s.push_str(std::str::from_utf8(&text[..n]).unwrap_or_default());
+}
+
+/// Appends `v` in decimal.
+fn push_u64(s: &mut String, mut v: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    s.push_str(std::str::from_utf8(&digits[i..]).unwrap_or_default());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(data: Vec<u8>) -> Frame {
+        Frame {
+            link: LinkType::Ethernet,
+            data,
+            ..Frame::default()
+        }
+    }
+
+    fn udp_ipv4() -> Vec<u8> {
+        let mut p = vec![
+            0x45, 0, 0, 30, 0, 1, 0x40, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
+        ];
+        p.extend_from_slice(&[0x13, 0x88, 0, 53, 0, 10, 0, 0, 0xab, 0xcd]);
+        p
+    }
+
+    fn tagged(dst: [u8; 6], src: [u8; 6]) -> Vec<u8> {
+        let mut d = dst.to_vec();
+        d.extend_from_slice(&src);
+        d.extend_from_slice(&[0x81, 0x00, 0x00, 0x64, 0x08, 0x00]);
+        d.extend_from_slice(&udp_ipv4());
+        d
+    }
+
+    #[test]
+    fn tagged_frames_are_skipped_like_the_tool_unless_decoded() {
+        let f = frame(tagged([0, 0x0c, 0x29, 1, 2, 3], [0, 0x0c, 0x29, 4, 5, 6]));
+        assert_eq!(
+            dissect_as_nprint(&f, Extensions::default(), 0).unwrap_err(),
+            SkipReason::NonIp(0x8100)
+        );
+        let d = dissect_as_nprint(&f, Extensions { decode_vlan: true }, 0).unwrap();
+        assert_eq!(d.l4.ports(), (5000, 53));
+        // The shared dissector, used by the rest of the pipeline, still decodes tags.
+        assert!(dissect(&f).is_ok());
+    }
+
+    #[test]
+    fn a_destination_mac_beginning_with_4_is_misread_as_ipv4() {
+        // Bytes 0..20 become the "IPv4 header": IHL 5, protocol (byte 9) 17, addresses at
+        // bytes 12..20 (the tag and the start of the real IP header); the "UDP header" is the
+        // real IP header's bytes 2..10.
+        let f = frame(tagged([0x45, 0, 0, 0x3c, 0, 1], [0x40, 0, 0x40, 17, 0, 0]));
+        let d = dissect_as_nprint(&f, Extensions::default(), 0).unwrap();
+        assert!(d.eth.is_none());
+        let mut s = String::new();
+        write_index(&mut s, IndexColumn::Flow, &d);
+        assert_eq!(s, "129.0.0.100_8.0.69.0_30_1_UDP");
+        // A protocol byte the tool does not know: no row.
+        let f = frame(tagged([0x45, 0, 0, 0x3c, 0, 1], [0x40, 0, 0x40, 2, 0, 0]));
+        assert_eq!(
+            dissect_as_nprint(&f, Extensions::default(), 0).unwrap_err(),
+            SkipReason::NonIp(0x8100)
+        );
+    }
+
+    #[test]
+    fn misread_payload_past_the_frame_is_skipped() {
+        let f = frame(tagged([0x45, 0, 0x10, 0, 0, 1], [0x40, 0, 0x40, 17, 0, 0]));
+        assert!(dissect_as_nprint(&f, Extensions::default(), 0).is_ok());
+        assert_eq!(
+            dissect_as_nprint(&f, Extensions::default(), 100).unwrap_err(),
+            SkipReason::Truncated
+        );
+    }
+
+    #[test]
+    fn numbers_and_addresses_format_as_display_does() {
+        for v in [0u64, 7, 10, 99, 100, 65535, u64::MAX] {
+            let mut s = String::new();
+            push_u64(&mut s, v);
+            assert_eq!(s, v.to_string());
+        }
+        for a in [
+            [192, 168, 0, 10],
+            [0, 0, 0, 0],
+            [255, 255, 255, 255],
+            [10, 100, 9, 200],
+        ] {
+            let mut s = String::new();
+            push_ipv4(&mut s, a);
+            assert_eq!(s, std::net::Ipv4Addr::from(a).to_string());
+        }
     }
 }
