@@ -428,18 +428,9 @@ fn write_labels(
     args: &ReplayArgs,
 ) -> anyhow::Result<()> {
     if let Some(log) = &report.send_log {
-        for (l, files) in log.loops.iter().enumerate() {
-            for (f, sent) in files.iter().enumerate() {
-                let on_second = log.secondary.get(f).map_or(&[][..], Vec::as_slice);
-                if let Some(t) = truths.get_mut(f) {
-                    t.add_replay_loop(
-                        l as u64,
-                        sent,
-                        on_second,
-                        args.iface(),
-                        args.intf2.as_deref(),
-                    );
-                }
+        for (f, t) in truths.iter_mut().enumerate() {
+            for (l, sent, on_second) in log.of_file(f) {
+                t.add_replay_loop(l, sent, on_second, args.iface(), args.intf2.as_deref());
             }
         }
         if log.truncated {

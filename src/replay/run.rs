@@ -91,6 +91,8 @@ pub(super) struct Run<'a> {
     pub(super) send_log: Option<SendLog>,
     /// Monotonic ns to UTC ns.
     utc_offset: i128,
+    /// Send times the log holds, all loops and files together.
+    logged: usize,
 }
 
 /// Where frames go: one sink, or two for an inline replay (server-side frames on the second).
@@ -143,6 +145,7 @@ impl<'a> Run<'a> {
             file: 0,
             send_log: cfg.record_send_times.then(SendLog::default),
             utc_offset: utc_now - i128::from(waiter.now()),
+            logged: 0,
         }
     }
 
@@ -403,7 +406,7 @@ impl<'a> Run<'a> {
             files.push(Vec::new());
         }
         let utc = (i128::from(sent_at) + self.utc_offset).max(1) as u64;
-        let logged: usize = log.loops.iter().flatten().map(Vec::len).sum();
+        let logged = self.logged;
         while log.secondary.len() <= self.file {
             log.secondary.push(Vec::new());
         }
@@ -425,6 +428,7 @@ impl<'a> Run<'a> {
                     log.truncated = true;
                     return;
                 }
+                self.logged += i + 1 - frames.len();
                 frames.resize(i + 1, 0);
             }
             frames[i] = utc;

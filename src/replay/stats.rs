@@ -68,6 +68,19 @@ pub struct CounterSnapshot {
     pub secondary_failed: u64,
 }
 
+impl SendLog {
+    /// Loop by loop, the send times of file `file`'s frames and, per frame, whether it left on
+    /// the second interface: what ground truth takes from a replay.
+    pub fn of_file(&self, file: usize) -> impl Iterator<Item = (u64, &[u64], &[bool])> + '_ {
+        let second = self.secondary.get(file).map_or(&[][..], Vec::as_slice);
+        self.loops.iter().enumerate().filter_map(move |(l, files)| {
+            files
+                .get(file)
+                .map(|sent| (l as u64, sent.as_slice(), second))
+        })
+    }
+}
+
 /// What went out on one interface.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct IfaceTally {

@@ -262,17 +262,8 @@ async fn stages(shared: &Arc<Shared>, active: &Arc<Active>, job: &Arc<Job>) -> R
         .await
         .map_err(|e| End::Failed(format!("replay on {}: {e}", spec.iface)))?;
     if let Some(log) = report.send_log.take() {
-        for (l, files) in log.loops.iter().enumerate() {
-            if let Some(sent) = files.first() {
-                let on_second = log.secondary.first().map_or(&[][..], Vec::as_slice);
-                truth.add_replay_loop(
-                    l as u64,
-                    sent,
-                    on_second,
-                    &spec.iface,
-                    spec.iface2.as_deref(),
-                );
-            }
+        for (l, sent, on_second) in log.of_file(0) {
+            truth.add_replay_loop(l, sent, on_second, &spec.iface, spec.iface2.as_deref());
         }
         write_labels(truth, &labels).await?;
     }
