@@ -1,7 +1,8 @@
 //! `netdiffd baseline` and `netdiffd eval` end to end on two small corpus classes (dns and
 //! ftp_mail, every capture file of each): the report has its three parts with numbers in
 //! range, identical traffic is at distance 0, the marginals baseline beats uniform random
-//! values, and baseline output passes the compliance checks. Expected flow counts come from the
+//! values, baseline output passes the compliance checks, and a copy of the training files is
+//! at distance 0 in-distribution and exactly at the real-vs-real floor on held-out files. Expected flow counts come from the
 //! corpus manifest (Wireshark's IPv4 conversations per file).
 
 use netdiffd::check::{check_capture, CheckOptions};
@@ -352,5 +353,184 @@ fn baseline_to_one_pcap_by_weights_and_errors() {
     ]);
     assert!(!unknown.status.success());
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("nope.pcap"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The held-out comparison of a "synthetic" set that is a copy of the real training files of
+/// dns and ftp_mail (every file but the held-out one) plus one held-out-free single-file class:
+/// in-distribution it is the training data (JSD exactly 0), on the held-out files it is exactly
+/// the floor (ratio 1), and the floor itself is above 0 (two real captures of a class differ).
+#[test]
+fn copy_of_training_files_is_at_the_floor() {
+    let dir = real_dir("floor");
+    let real = dir.join("real");
+    // A single-file class: no held-out file, so it must stay out of the held-out comparison.
+    std::fs::create_dir_all(real.join("facebook")).unwrap();
+    std::fs::copy(
+        corpus().join("facebook/facebook.pcap"),
+        real.join("facebook/facebook.pcap"),
+    )
+    .unwrap();
+    let held_out = [("dns", "avast_securedns.pcap"), ("ftp_mail", "smtp.pcap")];
+    let synth = dir.join("synth");
+    for (class, held) in held_out {
+        std::fs::create_dir_all(synth.join(class)).unwrap();
+        for name in manifest_flows(class).keys().filter(|n| *n != held) {
+            std::fs::copy(real.join(class).join(name), synth.join(class).join(name)).unwrap();
+        }
+    }
+    let out = dir.join("report");
+    let s = |p: &Path| p.to_str().unwrap().to_string();
+    ok(&[
+        "eval",
+        "--real",
+        &s(&real),
+        "--synthetic",
+        &s(&synth),
+        "-o",
+        &s(&out),
+        "--trees",
+        "3",
+        "--k",
+        "4",
+        "--no-tree",
+        "--holdout-files",
+        "smtp.pcap,avast_securedns.pcap",
+        "--no-tshark",
+        "--no-plots",
+    ]);
+    let v = read_json(&out.join("report.json"));
+    let h = &v["held_out"];
+    assert_eq!(h["classes"], serde_json::json!(["dns", "ftp_mail"]), "{h}");
+    let floor = &h["floor"];
+    assert_eq!(floor["set"], "real training files (floor)");
+    let sets = h["sets"].as_array().unwrap();
+    assert_eq!(sets.len(), 1);
+    let synthetic = &sets[0];
+    assert_eq!(synthetic["set"], "synthetic");
+    for x in [floor, synthetic] {
+        let classes: Vec<&str> = x["classes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["class"].as_str().unwrap())
+            .collect();
+        assert_eq!(classes, ["dns", "ftp_mail"], "{}", x["set"]);
+        assert_eq!(x["unknown_classes"], serde_json::json!([]), "{}", x["set"]);
+    }
+    // The floor compares the other files' flows with the held-out file's, per class.
+    for (i, (class, held)) in held_out.iter().enumerate() {
+        let flows = manifest_flows(class);
+        let c = &floor["classes"][i];
+        assert_eq!(c["real_flows"].as_u64().unwrap(), flows[*held], "{class}");
+        let train = flows.values().sum::<u64>() - flows[*held];
+        assert_eq!(c["synthetic_flows"].as_u64().unwrap(), train, "{class}");
+        assert_eq!(
+            synthetic["classes"][i]["synthetic_flows"],
+            c["synthetic_flows"]
+        );
+    }
+    for mean in ["fields_mean", "flow_mean"] {
+        let f = in_unit(&floor[mean]["jsd"]);
+        assert!(
+            f > 0.0,
+            "floor {mean} JSD is 0: two real captures of a class differ"
+        );
+        assert_eq!(
+            synthetic[mean], floor[mean],
+            "{mean}: the copy is the floor"
+        );
+        assert_eq!(h["ratios"][0][mean].as_f64(), Some(1.0), "{mean} ratio");
+    }
+    let ratios = &h["ratios"][0];
+    assert_eq!(ratios["set"], "synthetic");
+    let per_feature = ratios["per_flow_feature"].as_object().unwrap();
+    for feature in [
+        "packets_per_flow",
+        "bytes_per_flow",
+        "duration",
+        "inter_arrival",
+    ] {
+        assert_eq!(per_feature[feature].as_f64(), Some(1.0), "{feature}");
+    }
+    // In-distribution: the copy against the training flows of its classes is identical.
+    let d = &v["in_distribution"];
+    assert_eq!(d["paper_fields_jsd"].as_f64(), Some(0.04));
+    let ind = &d["sets"][0];
+    assert_eq!(
+        ind["fields_mean"]["jsd"].as_f64(),
+        Some(0.0),
+        "{}",
+        ind["fields_mean"]
+    );
+    assert_eq!(
+        ind["flow_mean"]["jsd"].as_f64(),
+        Some(0.0),
+        "{}",
+        ind["flow_mean"]
+    );
+    assert_eq!(ind["classes"].as_array().unwrap().len(), 2);
+    assert_eq!(ind["missing_classes"], serde_json::json!(["facebook"]));
+    // Against all real flows the copy is not at 0: the held-out files are in that comparison.
+    assert!(in_unit(&set(&v, "synthetic")["fields_mean"]["jsd"]) > 0.0);
+
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    for text in [
+        "### Against held-out captures (headline)",
+        "dns (avast_securedns.pcap), ftp_mail (smtp.pcap)",
+        "| real training files (floor) | 2 |",
+        "(1.00×)",
+        "paper: 0.04 (header fields, JSD)",
+        "### Against all real flows",
+    ] {
+        assert!(md.contains(text), "report.md lacks {text:?}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Without a class of two or more captures there is no held-out file: report.md says so and
+/// report.json has the held-out fields, empty.
+#[test]
+fn no_held_out_file_is_said_not_tabled() {
+    let dir = std::env::temp_dir().join(format!("netdiffd-eval-nofile-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let real = dir.join("real");
+    std::fs::create_dir_all(real.join("facebook")).unwrap();
+    std::fs::copy(
+        corpus().join("facebook/facebook.pcap"),
+        real.join("facebook/facebook.pcap"),
+    )
+    .unwrap();
+    let out = dir.join("report");
+    let s = |p: &Path| p.to_str().unwrap().to_string();
+    ok(&[
+        "eval",
+        "--real",
+        &s(&real),
+        "--synthetic",
+        &s(&real),
+        "-o",
+        &s(&out),
+        "--trees",
+        "3",
+        "--k",
+        "4",
+        "--no-tree",
+        "--no-tshark",
+        "--no-plots",
+    ]);
+    let v = read_json(&out.join("report.json"));
+    assert_eq!(v["split"]["facebook"]["method"], "time");
+    let h = &v["held_out"];
+    assert_eq!(h["classes"], serde_json::json!([]));
+    assert_eq!(h["floor"]["fields_mean"], Value::Null);
+    assert_eq!(h["ratios"][0]["fields_mean"], Value::Null);
+    assert_eq!(h["sets"][0]["classes"], serde_json::json!([]));
+    // The time split's training flows are still the in-distribution reference.
+    let ind = &v["in_distribution"]["sets"][0];
+    assert_eq!(ind["classes"].as_array().unwrap().len(), 1);
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(md.contains("No class has a held-out capture file"), "{md}");
+    assert!(!md.contains("| real training files (floor) |"), "{md}");
     std::fs::remove_dir_all(&dir).unwrap();
 }

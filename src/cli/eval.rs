@@ -5,7 +5,9 @@
 use anyhow::Context;
 use netdiffd::eval::classify::{ClassifierKind, ForestParams};
 use netdiffd::eval::dataset::ClassGroups;
+use netdiffd::eval::distance::Distances;
 use netdiffd::eval::ml::MlSettings;
+use netdiffd::eval::report::EvalReport;
 use netdiffd::eval::split::Holdout;
 use netdiffd::eval::{evaluate, EvalConfig};
 use netdiffd::flows::Labels;
@@ -147,5 +149,51 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<i32> {
             );
         }
     }
+    print_held_out(&report);
     Ok(0)
+}
+
+/// A JSD figure, or `–`.
+fn jsd(d: Option<Distances>) -> String {
+    d.map_or("–".to_string(), |d| format!("{:.3}", d.jsd))
+}
+
+/// The headline figures: each set against the held-out captures with its ratio to the
+/// real-vs-real floor, and in-distribution beside the paper's figure.
+fn print_held_out(report: &EvalReport) {
+    let h = &report.held_out;
+    if h.classes.is_empty() {
+        eprintln!("  held-out comparison: no class has a held-out capture file");
+    } else {
+        eprintln!(
+            "  against held-out captures ({}), header fields / flow features JSD:",
+            h.classes.join(", ")
+        );
+        eprintln!(
+            "    {}: {} / {}",
+            h.floor.set,
+            jsd(h.floor.fields_mean),
+            jsd(h.floor.flow_mean)
+        );
+        let r = |x: Option<f64>| x.map_or("–".to_string(), |x| format!("{x:.2}×"));
+        for (s, q) in h.sets.iter().zip(&h.ratios) {
+            eprintln!(
+                "    {}: {} ({}) / {} ({})",
+                s.set,
+                jsd(s.fields_mean),
+                r(q.fields_mean),
+                jsd(s.flow_mean),
+                r(q.flow_mean)
+            );
+        }
+    }
+    let d = &report.in_distribution;
+    for s in &d.sets {
+        eprintln!(
+            "  {}: in-distribution header fields JSD {} (paper: {:.2} (header fields, JSD))",
+            s.set,
+            jsd(s.fields_mean),
+            d.paper_fields_jsd
+        );
+    }
 }

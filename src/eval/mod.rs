@@ -1,5 +1,6 @@
 //! Evaluation of synthetic traffic against real traffic (`netdiffd eval`), in three parts:
-//! statistical similarity of header fields and flow features ([`similarity`]), usefulness for
+//! statistical similarity of header fields and flow features ([`similarity`]; against held-out
+//! captures beside a real-vs-real floor, and in-distribution, in [`heldout`]), usefulness for
 //! training classifiers ([`ml`]), and protocol compliance ([`compliance`]); with the baselines
 //! of [`crate::baseline`] generated and scored in the same run when asked. [`evaluate`] runs
 //! everything and writes `report.md`, `report.json` and PNG plots.
@@ -11,6 +12,7 @@ pub mod distance;
 mod error;
 pub mod fields;
 pub mod flow_features;
+pub mod heldout;
 pub mod ml;
 pub mod plot;
 pub mod report;

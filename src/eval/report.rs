@@ -4,6 +4,7 @@
 use super::compliance::Compliance;
 use super::dataset::CaptureFile;
 use super::distance::Distances;
+use super::heldout::{HeldOutSimilarity, InDistribution};
 use super::ml::{LabelLevel, MlReport};
 use super::similarity::SetSimilarity;
 use super::split::ClassSplit;
@@ -74,8 +75,13 @@ pub struct EvalReport {
     pub split: BTreeMap<String, ClassSplit>,
     /// Class → group.
     pub groups: BTreeMap<String, String>,
-    /// Part 1.
+    /// Part 1: each set against all real flows of its classes (training and held-out files).
     pub similarity: Vec<SetSimilarity>,
+    /// Part 1, the headline: each set and the real training files (the floor) against the
+    /// held-out capture files, with each set's ratio to the floor.
+    pub held_out: HeldOutSimilarity,
+    /// Part 1: each set against the real training flows of its classes.
+    pub in_distribution: InDistribution,
     /// Part 2.
     pub ml: MlReport,
     /// Part 3 (the real traffic first).
@@ -202,6 +208,12 @@ impl EvalReport {
              Hellinger, each 0 = identical … 1 = disjoint), averaged over fields, then over \
              classes. Lower is better.\n"
         );
+        self.held_out.write_markdown(s, &self.split);
+        self.in_distribution.write_markdown(s);
+        let _ = writeln!(
+            s,
+            "### Against all real flows (training and held-out files)\n"
+        );
         let _ = writeln!(
             s,
             "| set | header fields | flow features | classes compared | real classes missing |\n| --- | --- | --- | ---: | --- |"
@@ -229,7 +241,10 @@ impl EvalReport {
             return;
         }
         let header: Vec<&str> = self.similarity.iter().map(|x| x.set.as_str()).collect();
-        let _ = writeln!(s, "### Per field and feature (mean over classes)\n");
+        let _ = writeln!(
+            s,
+            "### Per field and feature (against all real flows; mean over classes)\n"
+        );
         let _ = writeln!(
             s,
             "| field | {} |\n| --- |{}",
@@ -252,7 +267,10 @@ impl EvalReport {
                 .collect();
             let _ = writeln!(s, "| {n} | {} |", cells.join(" | "));
         }
-        let _ = writeln!(s, "\n### Per class (header fields; flow features)\n");
+        let _ = writeln!(
+            s,
+            "\n### Per class (against all real flows; header fields; flow features)\n"
+        );
         let _ = writeln!(
             s,
             "| class | {} |\n| --- |{}",

@@ -2,6 +2,7 @@
 
 use super::compliance::{compliance, Compliance};
 use super::dataset::{load_flow_set, ClassGroups, FlowSet};
+use super::heldout::{held_out_similarity, in_distribution, RealProfiles};
 use super::ml::{evaluate_ml, MlSettings};
 use super::plot;
 use super::report::{EvalReport, SetSummary, Settings};
@@ -152,10 +153,17 @@ pub fn evaluate(cfg: &EvalConfig) -> Result<EvalReport, EvalError> {
     }
 
     let real_profiles = profiles_by_class(&real.flows);
-    let similarity: Vec<_> = sets
+    let synth_profiles: Vec<_> = sets
         .iter()
-        .map(|(s, _)| compare_sets(&s.name, &real_profiles, &profiles_by_class(&s.flows)))
+        .map(|(s, _)| (s.name.clone(), profiles_by_class(&s.flows)))
         .collect();
+    let similarity: Vec<_> = synth_profiles
+        .iter()
+        .map(|(name, p)| compare_sets(name, &real_profiles, p))
+        .collect();
+    let split_profiles = RealProfiles::of(&real, &split);
+    let held_out = held_out_similarity(&split_profiles, &synth_profiles);
+    let in_distribution = in_distribution(&split_profiles, &synth_profiles);
     lap("similarity", &mut t);
 
     let set_refs: Vec<&FlowSet> = sets.iter().map(|(s, _)| s).collect();
@@ -194,16 +202,14 @@ pub fn evaluate(cfg: &EvalConfig) -> Result<EvalReport, EvalError> {
             })
             .collect(),
         similarity,
+        held_out,
+        in_distribution,
         ml,
         compliance: comp,
         plots: Vec::new(),
         timings_s: BTreeMap::new(),
     };
     if cfg.plots {
-        let synth_profiles: Vec<_> = sets
-            .iter()
-            .map(|(s, _)| (s.name.clone(), profiles_by_class(&s.flows)))
-            .collect();
         report.plots = plot::draw_all(&cfg.out, &report, &real_profiles, &synth_profiles)?;
         lap("plots", &mut t);
     }
