@@ -1,12 +1,15 @@
 //! The generation job shared by `netdiffd generate` and the daemon: a class mix in, sampled
-//! flows repaired into protocol-compliant packets out, with their start times spread so that
-//! many flows interleave on the wire.
+//! flows repaired into protocol-compliant packets out, starting as each class's flows start in
+//! its training captures (or at an overriding exponential pace), so that many flows interleave
+//! on the wire.
 
+use crate::model::arrivals::exponential;
 use crate::model::{sample_with, LoadedModel, ModelError, SampleSettings};
 use crate::repair::{repair_flow, FlowInput, RepairError, RepairSettings, RepairedFlow};
 use crate::truth::GroundTruth;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use std::collections::HashMap;
 use std::time::Instant;
 
 /// Largest number of flows one job may ask for.
@@ -122,8 +125,10 @@ pub struct JobSettings {
     pub sample: SampleSettings,
     /// Repair (start time, addressing, policies); its seed is replaced by the sampling seed.
     pub repair: RepairSettings,
-    /// Mean gap between flow starts (ns; exponential, so flows interleave).
-    pub mean_flow_gap_ns: u64,
+    /// Flow starts: `None` draws each class's gaps between flow starts from its learned
+    /// arrivals (the model card's); `Some(mean)` overrides them with one exponential mean (ns)
+    /// for every class.
+    pub mean_flow_gap_ns: Option<u64>,
 }
 
 /// What a job produced.
@@ -214,8 +219,7 @@ pub fn generate_observed(
     let sample_seconds = t.elapsed().as_secs_f64();
     observer.repairing();
     let t = Instant::now();
-    let mut rng = StdRng::seed_from_u64(settings.sample.seed ^ 0xf10);
-    let mut start = settings.repair.start_ns;
+    let mut starts = FlowStarts::new(model, settings);
     let mut flows = Vec::with_capacity(generated.len());
     for (i, g) in generated.iter().enumerate() {
         if g.is_empty() {
@@ -223,7 +227,7 @@ pub fn generate_observed(
         }
         let class = &model.card.classes[g.class];
         let rs = RepairSettings {
-            start_ns: start,
+            start_ns: starts.next(g.class),
             seed: settings.sample.seed,
             ..settings.repair.clone()
         };
@@ -237,14 +241,63 @@ pub fn generate_observed(
             .map_err(|source| JobError::Repair { index: i, source })?;
         observer.flow_repaired(&class.name, &r);
         flows.push((class.name.clone(), r));
-        let u: f64 = rng.random::<f64>().max(1e-12);
-        start = start.saturating_add((-(u.ln()) * settings.mean_flow_gap_ns as f64) as u64);
     }
     Ok(Some(JobOutput {
         flows,
         sample_seconds,
         repair_seconds: t.elapsed().as_secs_f64(),
     }))
+}
+
+/// Gap between flow starts of a class that has no learned arrivals (its training captures
+/// held one flow), when no override is given.
+pub const FALLBACK_FLOW_GAP_NS: u64 = 10_000_000;
+
+/// When each flow of a job starts: one clock per class, advanced by the class's learned gaps
+/// (or the override's exponential gaps), so that every class keeps its own pace and
+/// parallelism and the classes interleave. A class's first flow starts a fraction of one gap
+/// after the job's start, so the classes do not all open at the same instant.
+struct FlowStarts<'a> {
+    model: &'a LoadedModel,
+    override_ns: Option<u64>,
+    origin: u64,
+    clocks: HashMap<usize, u64>,
+    rng: StdRng,
+}
+
+impl<'a> FlowStarts<'a> {
+    fn new(model: &'a LoadedModel, settings: &JobSettings) -> Self {
+        FlowStarts {
+            model,
+            override_ns: settings.mean_flow_gap_ns,
+            origin: settings.repair.start_ns,
+            clocks: HashMap::new(),
+            rng: StdRng::seed_from_u64(settings.sample.seed ^ 0xf10),
+        }
+    }
+
+    /// The start time of the class's next flow.
+    fn next(&mut self, class: usize) -> u64 {
+        let gap = match self.override_ns {
+            Some(mean) => exponential(mean, &mut self.rng),
+            None => self.model.card.classes[class]
+                .arrivals
+                .next_gap(FALLBACK_FLOW_GAP_NS, &mut self.rng),
+        };
+        match self.clocks.get_mut(&class) {
+            Some(clock) => {
+                *clock = clock.saturating_add(gap);
+                *clock
+            }
+            None => {
+                let first = self
+                    .origin
+                    .saturating_add((gap as f64 * self.rng.random::<f64>()) as u64);
+                self.clocks.insert(class, first);
+                first
+            }
+        }
+    }
 }
 
 /// The ground truth of a job's flows as [`write_flows`](crate::packets::write_flows) writes

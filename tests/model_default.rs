@@ -62,21 +62,26 @@ fn generate_netflix_and_portscan_passes_check_and_tshark() {
 #[test]
 fn no_generated_flow_copies_a_training_flow() {
     let model = load_model(&root().join("models/default"), &candle_core::Device::Cpu).unwrap();
-    let corpus = root().join("../shared/corpus");
+    // Every window of both corpora the model learned from, cut as the dataset cuts them.
+    let l = model.card.config.max_packets;
     let settings = DatasetSettings {
-        max_packets: model.card.config.max_packets,
+        max_packets: l,
         ..DatasetSettings::default()
     };
-    let ds = Dataset::build(
-        &corpus,
-        &corpus_files(&corpus).unwrap(),
-        &Labels::from_folders(),
-        &Default::default(),
-        &settings,
-        |_| {},
-    )
-    .unwrap();
-    let training: HashSet<u64> = ds.windows.iter().map(|w| layout_hash(&w.bits)).collect();
+    let mut training: HashSet<u64> = HashSet::new();
+    for name in ["../shared/corpus", "../shared/lab-corpus"] {
+        let corpus = root().join(name);
+        let ds = Dataset::build(
+            &corpus,
+            &corpus_files(&corpus).unwrap(),
+            &Labels::from_folders(),
+            &Default::default(),
+            &settings,
+            |_| {},
+        )
+        .unwrap();
+        training.extend(ds.windows.iter().map(|w| layout_hash(&w.bits)));
+    }
     let n_classes = model.card.classes.len();
     let classes: Vec<usize> = (0..1000).map(|i| i % n_classes).collect();
     let flows = sample(
@@ -86,21 +91,29 @@ fn no_generated_flow_copies_a_training_flow() {
         &SampleSettings {
             batch: 25,
             seed: 11,
+            // Two windows at most (the second one chained with context), to keep the test short.
+            max_flow_packets: Some(2 * l),
             ..SampleSettings::default()
         },
     )
     .unwrap();
     assert_eq!(flows.len(), 1000);
+    // A copy is a generated window equal to a training window, cut at the same packets.
     let mut copies = 0;
+    let mut windows = 0;
     for f in &flows {
-        let mut bits = Vec::with_capacity(f.len() * 1024);
-        for row in f.rows.chunks_exact(1088) {
-            netdiffd::nprint::layout::standard_to_model(row, &mut bits);
+        for rows in f.rows.chunks(1088 * l) {
+            let mut bits = Vec::with_capacity(l * 1024);
+            for row in rows.chunks_exact(1088) {
+                netdiffd::nprint::layout::standard_to_model(row, &mut bits);
+            }
+            windows += 1;
+            copies += usize::from(training.contains(&layout_hash(&bits)));
         }
-        copies += usize::from(training.contains(&layout_hash(&bits)));
     }
+    assert!(windows > 1000, "long flows make more than one window");
     assert_eq!(
         copies, 0,
-        "{copies} of 1000 generated flows are exact copies of training windows"
+        "{copies} of {windows} windows of 1000 generated flows are exact copies of training windows"
     );
 }

@@ -3,7 +3,9 @@
 //! for the same seed, and refuses damaged model files with a clear error.
 
 use candle_core::Device;
-use netdiffd::model::checkpoint::{load_model, ModelError, CARD_FILE, WEIGHTS_FILE};
+use netdiffd::model::checkpoint::{
+    load_model, ModelError, CARD_FILE, FORMAT_VERSION, WEIGHTS_FILE,
+};
 use netdiffd::model::{sample, train, SampleSettings, TrainOutput};
 use netdiffd::pipeline::{generate, ClassMix, JobError, JobSettings};
 use netdiffd::repair::RepairSettings;
@@ -88,7 +90,7 @@ fn loss_falls_and_reloaded_model_generates_the_same_flows() {
         flows: 4,
         sample: SampleSettings::default(),
         repair: RepairSettings::default(),
-        mean_flow_gap_ns: 1_000_000,
+        mean_flow_gap_ns: Some(1_000_000),
     };
     let err = generate(&a, &"zoom=1".parse::<ClassMix>().unwrap(), &job).unwrap_err();
     assert!(matches!(err, JobError::Mix(_)));
@@ -160,7 +162,11 @@ fn damaged_model_files_fail_with_clear_errors() {
     let d = copy("version");
     let text = std::fs::read_to_string(d.join(CARD_FILE))
         .unwrap()
-        .replacen("\"format_version\": 1", "\"format_version\": 99", 1);
+        .replacen(
+            &format!("\"format_version\": {FORMAT_VERSION}"),
+            "\"format_version\": 99",
+            1,
+        );
     std::fs::write(d.join(CARD_FILE), text).unwrap();
     let e = load_model(&d, &Device::Cpu).err().expect("must fail");
     assert!(matches!(e, ModelError::Version { found: 99, .. }), "{e}");

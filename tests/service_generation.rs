@@ -39,7 +39,7 @@ fn batch_by_batch_generation_equals_the_pipeline_and_can_be_cancelled() {
             ..SampleSettings::default()
         },
         repair: RepairSettings::default(),
-        mean_flow_gap_ns: 5_000_000,
+        mean_flow_gap_ns: Some(5_000_000),
     };
     let whole = generate(&model, &mix, &settings).unwrap();
     let mut count = Count::default();

@@ -184,7 +184,7 @@ fn bench_generate(a: &BenchArgs) -> anyhow::Result<i32> {
                     ..SampleSettings::default()
                 },
                 repair: RepairSettings::default(),
-                mean_flow_gap_ns: 10_000_000,
+                mean_flow_gap_ns: Some(10_000_000),
             };
             let t = Instant::now();
             let out = generate(&model, &mix, &settings)?;

@@ -3,7 +3,9 @@
 use super::output::progress_bar;
 use anyhow::{bail, Context};
 use netdiffd::flows::{FlowSettings, Labels};
-use netdiffd::model::dataset::{corpus_sources, Dataset, DatasetSettings, Split};
+use netdiffd::model::dataset::{
+    corpus_sources, Dataset, DatasetSettings, Split, DEFAULT_MAX_FLOW_PACKETS,
+};
 use std::path::PathBuf;
 
 /// Options of `netdiffd dataset`.
@@ -23,6 +25,10 @@ pub struct DatasetArgs {
     /// Packets per window; longer flows are cut into windows.
     #[arg(long, default_value_t = 64)]
     pub max_packets: usize,
+    /// Packets kept of each flow (its first ones): the longest flow the model learns and
+    /// generates.
+    #[arg(long, default_value_t = DEFAULT_MAX_FLOW_PACKETS)]
+    pub max_flow_packets: usize,
     /// Flow idle timeout in seconds.
     #[arg(long, default_value_t = 120.0)]
     pub idle_timeout: f64,
@@ -64,6 +70,7 @@ pub fn run(a: &DatasetArgs) -> anyhow::Result<i32> {
     };
     let settings = DatasetSettings {
         max_packets: a.max_packets,
+        max_flow_packets: a.max_flow_packets,
         flows: FlowSettings {
             idle_timeout_ns: (a.idle_timeout * 1e9) as u64,
             active_timeout_ns: (a.active_timeout * 1e9) as u64,

@@ -51,9 +51,18 @@ pub struct GenerateArgs {
     /// Output framing.
     #[command(flatten)]
     pub framing: FramingArgs,
-    /// Mean gap between flow starts, in ms.
-    #[arg(long, default_value_t = 10.0)]
-    pub flow_gap_ms: f64,
+    /// Mean gap between flow starts, in ms, exponentially distributed, for every class. By
+    /// default each class's flows start as in its training captures (learned gaps between flow
+    /// starts, bursts of parallel connections included).
+    #[arg(long)]
+    pub flow_gap_ms: Option<f64>,
+    /// Packets of the previous window that each later window of a long flow starts from.
+    #[arg(long, default_value_t = SampleSettings::default().context)]
+    pub context: usize,
+    /// Cut every generated flow after this many packets (by default a flow is as long as the
+    /// real flow whose structure it takes).
+    #[arg(long, value_name = "N")]
+    pub max_flow_packets: Option<usize>,
     /// Also write the generated flows (before repair) as nPrint CSV, one row a packet.
     #[arg(long)]
     pub csv: Option<PathBuf>,
@@ -68,8 +77,13 @@ pub struct GenerateArgs {
 
 /// Runs `netdiffd generate`.
 pub fn run(a: &GenerateArgs) -> anyhow::Result<i32> {
-    if !(0.0..=3_600_000.0).contains(&a.flow_gap_ms) {
+    if a.flow_gap_ms
+        .is_some_and(|g| !(0.0..=3_600_000.0).contains(&g))
+    {
         bail!("--flow-gap-ms must be within 0..=3600000");
+    }
+    if a.max_flow_packets == Some(0) {
+        bail!("--max-flow-packets must be at least 1");
     }
     if a.batch == 0 || a.batch > 1024 {
         bail!("--batch must be 1..=1024");
@@ -91,9 +105,11 @@ pub fn run(a: &GenerateArgs) -> anyhow::Result<i32> {
             free_structure: a.free_structure,
             batch: a.batch,
             seed: a.seed,
+            context: a.context,
+            max_flow_packets: a.max_flow_packets,
         },
         repair: a.testbed.repair_settings(),
-        mean_flow_gap_ns: (a.flow_gap_ms * 1e6) as u64,
+        mean_flow_gap_ns: a.flow_gap_ms.map(|g| (g * 1e6) as u64),
     };
     let out = generate(&model, &a.mix, &settings)?;
     let flows: Vec<_> = out.flows.iter().map(|(_, f)| f.clone()).collect();

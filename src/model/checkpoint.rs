@@ -2,6 +2,7 @@
 //! fallback statistics) and `model.safetensors` (the EMA weights, f16). Loading checks every
 //! part and names exactly what is wrong with a bad file.
 
+use super::arrivals::FlowArrivals;
 use super::config::ModelConfig;
 use super::dataset::CaptureFile;
 use super::denoiser::Denoiser;
@@ -14,8 +15,10 @@ use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-/// Version of the card and weights format this build reads and writes.
-pub const FORMAT_VERSION: u32 = 1;
+/// Version of the card and weights format this build reads and writes (2: inter-arrival times
+/// as a thermometer code of [`TIME_BINS`](super::encoding::TIME_BINS) values, whole-flow
+/// templates, learned flow arrivals).
+pub const FORMAT_VERSION: u32 = 2;
 /// Version of the model layout (1024 values a packet: IPv4 without addresses, TCP, UDP, ICMP).
 pub const LAYOUT_VERSION: u32 = 1;
 /// Name of the card file in a model directory.
@@ -43,7 +46,7 @@ pub enum ModelError {
         why: String,
     },
     /// The card or weights are of another format version.
-    #[error("{path}: {what} version {found}, this build reads {expected}")]
+    #[error("{path}: {what} version {found}, this build reads {expected} (retrain the model with this build: netdiffd dataset, then netdiffd train)")]
     Version {
         /// The file.
         path: PathBuf,
@@ -79,8 +82,13 @@ pub struct CardClass {
     pub macro_group: Option<String>,
     /// Training windows of the class.
     pub train_windows: usize,
-    /// Structure templates taken from real training windows.
+    /// Training flows of the class.
+    pub train_flows: usize,
+    /// Structure templates: the packet shapes of real training flows, whole (up to the
+    /// dataset's `max_flow_packets`).
     pub templates: Vec<Template>,
+    /// When the class's flows start, learned from the training captures.
+    pub arrivals: FlowArrivals,
     /// Fallback statistics for repair.
     pub hints: ClassHints,
 }
@@ -275,17 +283,16 @@ pub fn load_card(dir: &Path) -> Result<ModelCard, ModelError> {
             ),
         });
     }
-    if let Some(c) = card.classes.iter().find(|c| {
-        c.templates
-            .iter()
-            .any(|t| t.is_empty() || t.len() > card.config.max_packets)
-    }) {
+    // Template strings are bounded by their parser (MAX_TEMPLATE_PACKETS); an empty one
+    // would make an empty flow.
+    if let Some(c) = card
+        .classes
+        .iter()
+        .find(|c| c.templates.iter().any(|t| t.is_empty()))
+    {
         return Err(ModelError::Card {
             path,
-            why: format!(
-                "class {}: a template is empty or longer than max_packets",
-                c.name
-            ),
+            why: format!("class {}: an empty template", c.name),
         });
     }
     Ok(card)

@@ -2,8 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Values per packet the model sees besides the header bits: direction and log inter-arrival.
-pub const SIDE_CHANNELS: usize = 2;
+pub use super::encoding::SIDE_CHANNELS;
 
 /// Hyper-parameters of the denoiser (stored in the model card).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

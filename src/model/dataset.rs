@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 /// Format version of dataset files.
-pub const DATASET_VERSION: u32 = 1;
+pub const DATASET_VERSION: u32 = 2;
 
 /// Errors building, writing or reading a training set.
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +43,9 @@ pub enum DatasetError {
         why: String,
     },
 }
+
+/// Packets kept of a flow by default: the height of NetDiffusion's flow images.
+pub const DEFAULT_MAX_FLOW_PACKETS: usize = 1024;
 
 /// Which split a capture file belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -103,6 +106,12 @@ pub struct Window {
     pub iat_ns: Vec<u64>,
     /// Server port of the flow (0 for ICMP).
     pub server_port: u16,
+    /// The flow the window belongs to (numbered across the set; a flow's windows are
+    /// consecutive and in order).
+    pub flow: usize,
+    /// Capture time of the flow's first packet (ns since the epoch): flow arrivals are learned
+    /// from the gaps between flow starts of one capture file.
+    pub flow_start_ns: u64,
 }
 
 /// How to build a training set.
@@ -110,6 +119,8 @@ pub struct Window {
 pub struct DatasetSettings {
     /// Packets per window.
     pub max_packets: usize,
+    /// Packets kept of each flow (its first ones); the longest flow the model generates.
+    pub max_flow_packets: usize,
     /// Flow splitting.
     pub flows: FlowSettings,
     /// Hold out, for each class with at least two capture files, its last file (by name).
@@ -122,6 +133,7 @@ impl Default for DatasetSettings {
     fn default() -> Self {
         DatasetSettings {
             max_packets: 64,
+            max_flow_packets: DEFAULT_MAX_FLOW_PACKETS,
             flows: FlowSettings::default(),
             holdout_one_file_per_class: true,
             holdout_files: Vec::new(),
@@ -134,6 +146,8 @@ impl Default for DatasetSettings {
 pub struct Dataset {
     /// Packets per window.
     pub max_packets: usize,
+    /// Packets kept of each flow.
+    pub max_flow_packets: usize,
     /// Classes, sorted by name.
     pub classes: Vec<ClassEntry>,
     /// Capture files.
@@ -146,12 +160,15 @@ pub struct Dataset {
 struct Description {
     version: u32,
     max_packets: usize,
+    max_flow_packets: usize,
     classes: Vec<ClassEntry>,
     files: Vec<CaptureFile>,
     window_class: Vec<usize>,
     window_file: Vec<usize>,
     window_len: Vec<usize>,
     window_server_port: Vec<u16>,
+    window_flow: Vec<usize>,
+    window_flow_start_ns: Vec<u64>,
 }
 
 fn sha256_hex(path: &Path) -> Result<String, DatasetError> {
@@ -303,6 +320,13 @@ impl Dataset {
         if settings.max_packets == 0 {
             return Err(DatasetError::Empty("max_packets must be at least 1".into()));
         }
+        if !(1..=super::encoding::MAX_TEMPLATE_PACKETS).contains(&settings.max_flow_packets) {
+            return Err(DatasetError::Empty(format!(
+                "max_flow_packets must be 1..={}, got {}",
+                super::encoding::MAX_TEMPLATE_PACKETS,
+                settings.max_flow_packets
+            )));
+        }
         let mut labelled: Vec<(PathBuf, String)> = Vec::new();
         for f in files {
             match labels.label_for(f) {
@@ -347,6 +371,7 @@ impl Dataset {
         }
         let mut ds = Dataset {
             max_packets: settings.max_packets,
+            max_flow_packets: settings.max_flow_packets,
             classes: class_names
                 .iter()
                 .map(|n| ClassEntry {
@@ -368,13 +393,20 @@ impl Dataset {
             let (flows, skipped) = flows_from_capture(path, settings.flows, Some(label.clone()))?;
             let before = ds.windows.len();
             for f in &flows {
-                for chunk in f.packets.chunks(settings.max_packets) {
+                let flow = ds.windows.last().map_or(0, |w| w.flow + 1);
+                let kept = &f.packets[..f.packets.len().min(settings.max_flow_packets)];
+                let flow_start_ns = kept.first().map_or(0, |p| p.ts_ns);
+                for (k, chunk) in kept.chunks(settings.max_packets).enumerate() {
                     let mut bits = Vec::with_capacity(chunk.len() * MODEL_WIDTH);
                     for p in chunk {
                         standard_to_model(&p.bits, &mut bits);
                     }
+                    // A later window keeps its first packet's gap: sampling gives the network the
+                    // end of the previous window as context, whose times are real gaps.
                     let mut iat: Vec<u64> = chunk.iter().map(|p| p.iat_ns).collect();
-                    iat[0] = 0;
+                    if k == 0 {
+                        iat[0] = 0;
+                    }
                     ds.windows.push(Window {
                         class,
                         file: fi,
@@ -390,6 +422,8 @@ impl Dataset {
                         } else {
                             f.key.server_port
                         },
+                        flow,
+                        flow_start_ns,
                     });
                 }
             }
@@ -455,12 +489,15 @@ impl Dataset {
         let desc = Description {
             version: DATASET_VERSION,
             max_packets: l,
+            max_flow_packets: self.max_flow_packets,
             classes: self.classes.clone(),
             files: self.files.clone(),
             window_class: self.windows.iter().map(|w| w.class).collect(),
             window_file: self.windows.iter().map(|w| w.file).collect(),
             window_len: self.windows.iter().map(|w| w.len).collect(),
             window_server_port: self.windows.iter().map(|w| w.server_port).collect(),
+            window_flow: self.windows.iter().map(|w| w.flow).collect(),
+            window_flow_start_ns: self.windows.iter().map(|w| w.flow_start_ns).collect(),
         };
         let fmt = |e: String| DatasetError::Format {
             path: path.into(),
@@ -540,8 +577,19 @@ impl Dataset {
         let bits = get("bits", Dtype::U8, vec![n, l, MODEL_WIDTH])?;
         let dirs = get("directions", Dtype::U8, vec![n, l])?;
         let iat = get("iat_ns", Dtype::U64, vec![n, l])?;
-        if d.window_file.len() != n || d.window_len.len() != n || d.window_server_port.len() != n {
+        if d.window_file.len() != n
+            || d.window_len.len() != n
+            || d.window_server_port.len() != n
+            || d.window_flow.len() != n
+            || d.window_flow_start_ns.len() != n
+        {
             return Err(fmt("window lists of different lengths".into()));
+        }
+        if d.window_flow
+            .windows(2)
+            .any(|w| w[1] < w[0] || w[1] > w[0] + 1)
+        {
+            return Err(fmt("window flow numbers out of order".into()));
         }
         let mut windows = Vec::with_capacity(n);
         for i in 0..n {
@@ -568,10 +616,13 @@ impl Dataset {
                     })
                     .collect(),
                 server_port: d.window_server_port[i],
+                flow: d.window_flow[i],
+                flow_start_ns: d.window_flow_start_ns[i],
             });
         }
         Ok(Dataset {
             max_packets: l,
+            max_flow_packets: d.max_flow_packets,
             classes: d.classes,
             files: d.files,
             windows,

@@ -1,10 +1,10 @@
 //! The denoiser: a transformer over the packets of a window. Each packet's noisy values (1024
-//! header values, direction, log inter-arrival) and its structure conditioning (which positions
+//! header values, direction, inter-arrival time bins) and its structure conditioning (which positions
 //! are populated) are projected to `d_model`, the diffusion step and the class are embedded and
 //! added, and the network predicts the clean values x₀ (through tanh, so within [-1, 1]).
 //!
-//! Why x₀ and not ε or v: a packet's 1026 values pass through a `d_model`-wide bottleneck, which
-//! cannot carry 1026 independent noise values. An ε- or v-predicting network needs that per-value
+//! Why x₀ and not ε or v: a packet's 1049 values pass through a `d_model`-wide bottleneck, which
+//! cannot carry 1049 independent noise values. An ε- or v-predicting network needs that per-value
 //! detail to cancel the noise in x_t, so at mid noise levels the noise leaks into its estimate of
 //! x₀ and sampling drifts (constant fields such as the IPv4 version come out inverted). An
 //! x₀-predicting network only has to say what the clean bits are — confidently where the class

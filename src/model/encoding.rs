@@ -10,21 +10,47 @@ use serde::{Deserialize, Serialize};
 /// The largest inter-arrival time the scale covers (100 s, in µs); longer gaps saturate.
 const IAT_MAX_US: f64 = 1e8;
 
-/// Maps an inter-arrival time to [-1, 1] (log scale; 0 → -1).
-pub fn encode_iat(ns: u64) -> f32 {
-    let us = ns as f64 / 1000.0;
-    (2.0 * (1.0 + us).ln() / (1.0 + IAT_MAX_US).ln() - 1.0).clamp(-1.0, 1.0) as f32
+/// Inter-arrival time bins: the log scale `ln(1 + µs)` from 0 to `ln(1 + IAT_MAX_US)` cut into
+/// this many equal bins (each about 2.2× wide), given to the network as a thermometer code.
+pub const TIME_BINS: usize = 24;
+
+/// Side channels per packet: the direction, then the time bins.
+pub const SIDE_CHANNELS: usize = 1 + TIME_BINS;
+
+fn log_span() -> f64 {
+    (1.0 + IAT_MAX_US).ln()
 }
 
-/// Inverse of [`encode_iat`].
-pub fn decode_iat(v: f32) -> u64 {
-    let u = (f64::from(v.clamp(-1.0, 1.0)) + 1.0) / 2.0 * (1.0 + IAT_MAX_US).ln();
+/// The time bin of an inter-arrival time (0 for back-to-back packets, `TIME_BINS - 1` for
+/// the longest gaps).
+pub fn iat_bin(ns: u64) -> usize {
+    let u = (1.0 + ns as f64 / 1000.0).ln() / log_span();
+    ((u * TIME_BINS as f64) as usize).min(TIME_BINS - 1)
+}
+
+/// Writes the thermometer code of an inter-arrival time: the first `bin` values +1, the rest
+/// −1. Each value is a yes/no question ("is the gap past bin k?"), which the network answers
+/// by sign as it does header bits; one continuous value would be pulled to the mean of
+/// several modes by the squared-error loss.
+pub fn encode_iat(ns: u64, out: &mut [f32]) {
+    let bin = iat_bin(ns);
+    for (k, v) in out.iter_mut().take(TIME_BINS).enumerate() {
+        *v = if k < bin { 1.0 } else { -1.0 };
+    }
+}
+
+/// Inverse of [`encode_iat`]: the bin is the number of positive values (so a code that is not
+/// monotone still decodes), and `jitter` in [0, 1) places the time within its bin on the log
+/// scale.
+pub fn decode_iat(values: &[f32], jitter: f64) -> u64 {
+    let bin = values.iter().take(TIME_BINS).filter(|&&v| v > 0.0).count();
+    let u = (bin as f64 + jitter.clamp(0.0, 1.0)) / TIME_BINS as f64 * log_span();
     ((u.exp() - 1.0) * 1000.0).round().max(0.0) as u64
 }
 
-/// Writes a window's values (`len` packets, padded to `l` rows of `MODEL_WIDTH + 2`).
+/// Writes a window's values (`len` packets, padded to `l` rows of `MODEL_WIDTH + SIDE_CHANNELS`).
 pub fn window_values(w: &Window, l: usize, out: &mut Vec<f32>) {
-    let c = MODEL_WIDTH + 2;
+    let c = MODEL_WIDTH + SIDE_CHANNELS;
     let start = out.len();
     out.resize(start + l * c, 0.0);
     let rows = &mut out[start..];
@@ -41,27 +67,38 @@ pub fn window_values(w: &Window, l: usize, out: &mut Vec<f32>) {
             };
         }
         row[MODEL_WIDTH] = if w.backward[p] { -1.0 } else { 1.0 };
-        row[MODEL_WIDTH + 1] = encode_iat(w.iat_ns[p]);
+        encode_iat(w.iat_ns[p], &mut row[MODEL_WIDTH + 1..]);
     }
 }
+
+/// The longest template a card may hold (and so the longest flow a template gives).
+pub const MAX_TEMPLATE_PACKETS: usize = 65_536;
 
 /// One packet's structure: protocol, IPv4 header words, transport header words (TCP data
 /// offset; 2 for UDP and ICMP's 8 bytes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PacketShape(pub u8, pub u8, pub u8);
 
-/// The structure of a real window: its packets' shapes. Written in cards as one string,
-/// `proto.ihl.l4` per packet separated by spaces (e.g. `6.5.10 6.5.10 6.5.8`).
+/// The structure of a real flow: its packets' shapes. Written in cards as one string,
+/// `proto.ihl.l4` per packet separated by spaces, a run of equal shapes as `shape*count`
+/// (e.g. `6.5.10*2 6.5.8`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(into = "String", try_from = "String")]
 pub struct Template(pub Vec<PacketShape>);
 
 impl From<Template> for String {
     fn from(t: Template) -> String {
-        let parts: Vec<String> =
-            t.0.iter()
-                .map(|s| format!("{}.{}.{}", s.0, s.1, s.2))
-                .collect();
+        let mut parts: Vec<String> = Vec::new();
+        let mut i = 0;
+        while i < t.0.len() {
+            let s = t.0[i];
+            let run = t.0[i..].iter().take_while(|&&x| x == s).count();
+            parts.push(match run {
+                1 => format!("{}.{}.{}", s.0, s.1, s.2),
+                n => format!("{}.{}.{}*{n}", s.0, s.1, s.2),
+            });
+            i += run;
+        }
         parts.join(" ")
     }
 }
@@ -69,8 +106,21 @@ impl From<Template> for String {
 impl TryFrom<String> for Template {
     type Error = String;
     fn try_from(s: String) -> Result<Self, Self::Error> {
-        s.split_whitespace()
-            .map(|p| {
+        let mut shapes = Vec::new();
+        for part in s.split_whitespace() {
+            let (p, run) = match part.split_once('*') {
+                Some((p, n)) => match n.parse::<usize>() {
+                    Ok(n) if (1..=MAX_TEMPLATE_PACKETS).contains(&n) => (p, n),
+                    _ => return Err(format!("bad run length in packet shape {part:?}")),
+                },
+                None => (part, 1),
+            };
+            if shapes.len() + run > MAX_TEMPLATE_PACKETS {
+                return Err(format!(
+                    "template longer than {MAX_TEMPLATE_PACKETS} packets"
+                ));
+            }
+            let shape = {
                 let v: Vec<u8> = p
                     .split('.')
                     .map(|x| x.parse::<u8>())
@@ -78,15 +128,18 @@ impl TryFrom<String> for Template {
                     .map_err(|_| format!("bad packet shape {p:?}"))?;
                 match v[..] {
                     [proto, ihl, l4] if (5..=15).contains(&ihl) && (2..=15).contains(&l4) => {
-                        Ok(PacketShape(proto, ihl, l4))
+                        PacketShape(proto, ihl, l4)
                     }
-                    _ => Err(format!(
-                        "bad packet shape {p:?} (expected proto.ihl.l4, header words 5..=15)"
-                    )),
+                    _ => {
+                        return Err(format!(
+                            "bad packet shape {p:?} (expected proto.ihl.l4, header words 5..=15)"
+                        ))
+                    }
                 }
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .map(Template)
+            };
+            shapes.extend(std::iter::repeat_n(shape, run));
+        }
+        Ok(Template(shapes))
     }
 }
 
@@ -105,19 +158,31 @@ fn byte(bits: &[Bit]) -> u8 {
 impl Template {
     /// The template of a window (its packets' protocols and header lengths).
     pub fn of(w: &Window) -> Template {
-        let shapes = (0..w.len)
-            .map(|p| {
-                let row = &w.bits[p * MODEL_WIDTH..(p + 1) * MODEL_WIDTH];
-                let ihl = nibble(&row[4..8]).clamp(5, 15);
-                let proto = byte(&row[72..80]);
-                let l4 = match proto {
-                    ip_proto::TCP => nibble(&row[416 + 96..416 + 100]).clamp(5, 15),
-                    _ => 2,
-                };
-                PacketShape(proto, ihl, l4)
-            })
-            .collect();
-        Template(shapes)
+        Template(Self::shapes(w).collect())
+    }
+
+    /// The template of a whole flow: the shapes of its windows, in order.
+    pub fn of_flow<'a>(windows: impl IntoIterator<Item = &'a Window>) -> Template {
+        Template(windows.into_iter().flat_map(Self::shapes).collect())
+    }
+
+    /// A slice of `len` packets of the template from packet `start` (shorter at its end).
+    pub fn slice(&self, start: usize, len: usize) -> Template {
+        let end = (start + len).min(self.0.len());
+        Template(self.0[start.min(end)..end].to_vec())
+    }
+
+    fn shapes(w: &Window) -> impl Iterator<Item = PacketShape> + '_ {
+        (0..w.len).map(|p| {
+            let row = &w.bits[p * MODEL_WIDTH..(p + 1) * MODEL_WIDTH];
+            let ihl = nibble(&row[4..8]).clamp(5, 15);
+            let proto = byte(&row[72..80]);
+            let l4 = match proto {
+                ip_proto::TCP => nibble(&row[416 + 96..416 + 100]).clamp(5, 15),
+                _ => 2,
+            };
+            PacketShape(proto, ihl, l4)
+        })
     }
 
     /// Packets in the template.
@@ -206,19 +271,38 @@ mod tests {
         assert_eq!(serde_json::from_str::<Template>(&j).unwrap(), t);
         assert!(serde_json::from_str::<Template>("\"6.3.10\"").is_err());
         assert!(serde_json::from_str::<Template>("\"6.5\"").is_err());
+        // Runs of equal shapes are written once with their count.
+        let long =
+            Template([vec![PacketShape(6, 5, 10)], vec![PacketShape(6, 5, 8); 300]].concat());
+        let j = serde_json::to_string(&long).unwrap();
+        assert_eq!(j, "\"6.5.10 6.5.8*300\"");
+        assert_eq!(serde_json::from_str::<Template>(&j).unwrap(), long);
+        assert!(serde_json::from_str::<Template>("\"6.5.8*0\"").is_err());
+        assert!(serde_json::from_str::<Template>("\"6.5.8*x\"").is_err());
+        assert!(serde_json::from_str::<Template>("\"6.5.8*99999999\"").is_err());
     }
 
     #[test]
-    fn iat_round_trips_on_the_log_scale() {
-        assert_eq!(encode_iat(0), -1.0);
+    fn iat_thermometer_code_round_trips_within_its_bin() {
+        let mut v = [0f32; TIME_BINS];
+        encode_iat(0, &mut v);
+        assert!(v.iter().all(|&x| x == -1.0));
+        assert_eq!(decode_iat(&v, 0.0), 0);
+        encode_iat(u64::MAX, &mut v);
+        assert_eq!(v.iter().filter(|&&x| x > 0.0).count(), TIME_BINS - 1);
+        let width = log_span() / TIME_BINS as f64;
         for ns in [1_000u64, 250_000, 40_000_000, 3_000_000_000] {
-            let back = decode_iat(encode_iat(ns)) as f64;
-            assert!(
-                (back - ns as f64).abs() / (ns as f64) < 1e-3,
-                "{ns} -> {back}"
-            );
+            encode_iat(ns, &mut v);
+            assert_eq!(v.iter().filter(|&&x| x > 0.0).count(), iat_bin(ns));
+            // Decoded anywhere in its bin, the time is within one bin width on the log scale.
+            for jitter in [0.0, 0.5, 0.999] {
+                let back = decode_iat(&v, jitter) as f64;
+                let d = ((1.0 + back / 1000.0).ln() - (1.0 + ns as f64 / 1000.0).ln()).abs();
+                assert!(d <= width + 1e-9, "{ns} -> {back}");
+            }
         }
-        assert_eq!(encode_iat(u64::MAX), 1.0);
+        // Later bins mean longer gaps.
+        assert!(iat_bin(1_000) < iat_bin(1_000_000) && iat_bin(1_000_000) < iat_bin(1_000_000_000));
     }
 
     #[test]
@@ -250,6 +334,8 @@ mod tests {
             backward: vec![false],
             iat_ns: vec![0],
             server_port: 443,
+            flow: 0,
+            flow_start_ns: 0,
         };
         let t = Template::of(&w);
         assert_eq!(t.0, vec![PacketShape(6, 5, 8)]);

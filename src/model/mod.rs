@@ -3,6 +3,7 @@
 //! class and structure conditioning and learned directions and timing. See
 //! `../shared/design/model.md`.
 
+pub mod arrivals;
 pub mod checkpoint;
 pub mod config;
 pub mod dataset;

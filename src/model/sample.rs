@@ -1,6 +1,8 @@
 //! Sampling: batched DDIM with class conditioning (classifier-free guidance when the scale is
-//! not 1) and structure conditioning from a template of the class, or free structure. Every
-//! flow's noise comes from its own seed, so a flow does not depend on the batch it ran in.
+//! not 1) and structure conditioning from a template of the class (a whole real flow's packet
+//! shapes), or free structure. Flows longer than the network's window are made window by
+//! window with the end of the previous window as context. Every flow's noise comes from its own
+//! seed, so a flow does not depend on the batch it ran in.
 
 use super::checkpoint::{LoadedModel, ModelError};
 use super::config::Schedule;
@@ -25,6 +27,12 @@ pub struct SampleSettings {
     pub batch: usize,
     /// Seed; flow `i` uses `seed` and `i`.
     pub seed: u64,
+    /// Packets of the previous window each window after the first starts from (at most half
+    /// the window).
+    pub context: usize,
+    /// Longest flow to generate (a template's flow is cut there); `None`: as long as the
+    /// template.
+    pub max_flow_packets: Option<usize>,
 }
 
 impl Default for SampleSettings {
@@ -35,6 +43,8 @@ impl Default for SampleSettings {
             free_structure: false,
             batch: 8,
             seed: 0,
+            context: 16,
+            max_flow_packets: None,
         }
     }
 }
@@ -74,8 +84,27 @@ pub fn sample(
     Ok(sample_with(m, classes, first_index, settings, &mut |_, _| true)?.unwrap_or_default())
 }
 
+/// A flow being sampled: its template, its generator and the clean values of the rows made so
+/// far.
+struct Pending {
+    index: usize,
+    class: usize,
+    template: Option<Template>,
+    rng: StdRng,
+    /// Rows the flow will have (the template's length; in free-structure mode the most it may
+    /// have, shortened when an all-vacant row ends it).
+    rows: usize,
+    /// `rows × channels` clean values; rows are filled window by window.
+    values: Vec<f32>,
+}
+
 /// As [`sample`], calling `after_batch(flows, seconds)` after each batch; when it returns false
 /// sampling stops and the result is `None` (a caller's cancellation between batches).
+///
+/// A flow longer than the network's window is made window by window: each window after the
+/// first starts with the last [`SampleSettings::context`] packets of the one before, held at
+/// their generated values while the rest is denoised (inpainting), so header fields, directions
+/// and timing carry on across the seam instead of restarting.
 pub fn sample_with(
     m: &LoadedModel,
     classes: &[usize],
@@ -90,18 +119,17 @@ pub fn sample_with(
             cfg.classes
         )));
     }
-    let steps = settings.steps.clamp(1, cfg.timesteps);
-    let schedule = Schedule::cosine(cfg.timesteps);
     let (l, ch) = (cfg.max_packets, cfg.channels());
-    // Each flow's template and noise come from its own generator. Flows are then sampled in
-    // batches of similar template length, each batch only as many packets long as its longest
-    // template (rows past a template are padding the network need not compute).
-    struct Pending {
-        index: usize,
-        class: usize,
-        template: Option<Template>,
-        rng: StdRng,
-    }
+    let context = settings.context.min(l / 2);
+    let free_rows = |class: usize| {
+        m.card.classes[class]
+            .templates
+            .iter()
+            .map(Template::len)
+            .max()
+            .unwrap_or(l)
+            .max(l)
+    };
     let mut pending: Vec<Pending> = classes
         .iter()
         .enumerate()
@@ -115,97 +143,189 @@ pub fn sample_with(
             } else {
                 Some(tpls[rng.random_range(0..tpls.len())].clone())
             };
+            let rows = template
+                .as_ref()
+                .map_or_else(|| free_rows(class), Template::len)
+                .min(settings.max_flow_packets.unwrap_or(usize::MAX))
+                .max(1);
             Pending {
                 index: i,
                 class,
                 template,
                 rng,
+                rows,
+                values: Vec::new(),
             }
         })
         .collect();
-    let rows_needed = |p: &Pending| p.template.as_ref().map_or(l, |t| t.len().min(l));
-    pending.sort_by_key(|p| (std::cmp::Reverse(rows_needed(p)), p.index));
+    // Flows run in batches of similar length, so that few rows are padding.
+    pending.sort_by_key(|p| (std::cmp::Reverse(p.rows), p.index));
     let mut out: Vec<Option<GeneratedFlow>> = vec![None; classes.len()];
     for chunk in pending.chunks_mut(settings.batch.max(1)) {
         let started = std::time::Instant::now();
-        let b = chunk.len();
-        let l = chunk.iter().map(&rows_needed).max().unwrap_or(l);
-        let mut x = Vec::with_capacity(b * l * ch);
-        let mut structure = Vec::with_capacity(b * l * (MODEL_WIDTH + 1));
-        let mut templates: Vec<Option<Template>> = Vec::with_capacity(b);
+        let mut start = 0;
+        loop {
+            let ctx = if start == 0 { 0 } else { context };
+            // Flows with rows left beyond the context.
+            let mut active: Vec<&mut Pending> =
+                chunk.iter_mut().filter(|p| p.rows > start + ctx).collect();
+            if active.is_empty() {
+                break;
+            }
+            let rows = active
+                .iter()
+                .map(|p| (p.rows - start).min(l))
+                .max()
+                .unwrap_or(l);
+            denoise_window(m, settings, &mut active, start, rows, ctx)?;
+            if active.iter().all(|p| p.rows <= start + rows) {
+                break;
+            }
+            start += rows - context;
+        }
         for p in chunk.iter_mut() {
-            match &p.template {
-                Some(t) => t.structure(l, &mut structure),
-                None => no_structure(l, &mut structure),
-            }
-            templates.push(p.template.clone());
-            x.extend((0..l * ch).map(|_| normal(&mut p.rng)));
+            out[p.index] = Some(decode_flow(p, ch));
         }
-        let indices: Vec<usize> = chunk.iter().map(|p| p.index).collect();
-        let chunk: Vec<usize> = chunk.iter().map(|p| p.class).collect();
-        let dev = &m.device;
-        let structure = Tensor::from_vec(structure, (b, l, MODEL_WIDTH + 1), dev)?;
-        let cond: Vec<u32> = chunk.iter().map(|&c| c as u32).collect();
-        let guided = (settings.guidance - 1.0).abs() > 1e-9;
-        let (structure_in, class_in) = if guided {
-            let null = vec![cfg.classes as u32; b];
-            (
-                Tensor::cat(&[&structure, &structure], 0)?,
-                Tensor::from_vec([cond, null].concat(), 2 * b, dev)?,
-            )
-        } else {
-            (structure.clone(), Tensor::from_vec(cond, b, dev)?)
-        };
-        let keep = structure_keep(&templates, l, ch, dev)?;
-        let mut x = Tensor::from_vec(x, (b, l, ch), dev)?;
-        let ts = ddim_steps(cfg.timesteps, steps);
-        let mut x0 = x.clone();
-        for (i, &t) in ts.iter().enumerate() {
-            let ab = schedule.alpha_bar[t];
-            let ab_prev = if i + 1 < ts.len() {
-                schedule.alpha_bar[ts[i + 1]]
-            } else {
-                1.0
-            };
-            let x_in = if guided {
-                Tensor::cat(&[&x, &x], 0)?
-            } else {
-                x.clone()
-            };
-            let t_in = Tensor::from_vec(vec![t as f32; x_in.dim(0)?], x_in.dim(0)?, dev)?;
-            let x0_pred = m
-                .denoiser
-                .forward(&x_in, &structure_in, &t_in, &class_in, true)?;
-            x0 = if guided {
-                let c = x0_pred.narrow(0, 0, b)?;
-                let u = x0_pred.narrow(0, b, b)?;
-                (&u + ((c - &u)? * settings.guidance)?)?.clamp(-1f32, 1f32)?
-            } else {
-                x0_pred
-            };
-            let (sa, sn) = (ab.sqrt(), (1.0 - ab).sqrt());
-            if let Some(k) = &keep {
-                x0 = (&x0 * k)?;
-            }
-            let eps = ((&x - (&x0 * sa)?)? / sn.max(1e-4))?;
-            x = ((&x0 * ab_prev.sqrt())? + (&eps * (1.0 - ab_prev).sqrt())?)?;
-        }
-        let values: Vec<f32> = x0.flatten_all()?.to_vec1()?;
-        for (i, tpl) in templates.iter().enumerate() {
-            out[indices[i]] = Some(decode_flow(
-                &values[i * l * ch..(i + 1) * l * ch],
-                chunk[i],
-                tpl.as_ref(),
-                l,
-                ch,
-            ));
-        }
-        if !after_batch(b, started.elapsed().as_secs_f64()) {
+        if !after_batch(chunk.len(), started.elapsed().as_secs_f64()) {
             return Ok(None);
         }
     }
     Ok(Some(out.into_iter().flatten().collect()))
 }
+
+/// Denoises rows `start..start + rows` of the flows of `batch` (the first `ctx` of them already
+/// made, held as context) and stores the clean values.
+fn denoise_window(
+    m: &LoadedModel,
+    settings: &SampleSettings,
+    batch: &mut [&mut Pending],
+    start: usize,
+    rows: usize,
+    ctx: usize,
+) -> Result<(), ModelError> {
+    let cfg = &m.card.config;
+    let (ch, dev) = (cfg.channels(), &m.device);
+    let steps = settings.steps.clamp(1, cfg.timesteps);
+    let schedule = Schedule::cosine(cfg.timesteps);
+    let b = batch.len();
+    let mut x = Vec::with_capacity(b * rows * ch);
+    let mut structure = Vec::with_capacity(b * rows * (MODEL_WIDTH + 1));
+    let mut keep = vec![1f32; b * rows * ch];
+    let mut known = vec![0f32; b * rows * ch];
+    let mut held = vec![0f32; b * rows * ch];
+    for (i, p) in batch.iter_mut().enumerate() {
+        let own = (p.rows - start).min(rows);
+        let slice = p.template.as_ref().map(|t| t.slice(start, rows));
+        match &slice {
+            Some(t) => t.structure(rows, &mut structure),
+            None => no_structure(rows, &mut structure),
+        }
+        // Noise for the flow's own rows only, so that a flow does not depend on its batch.
+        x.extend((0..own * ch).map(|_| normal(&mut p.rng)));
+        x.resize((i + 1) * rows * ch, 0.0);
+        let k = &mut keep[i * rows * ch..(i + 1) * rows * ch];
+        if let Some(t) = &slice {
+            for r in 0..rows {
+                let row = &mut k[r * ch..(r + 1) * ch];
+                if r >= t.len() {
+                    row.fill(0.0);
+                    continue;
+                }
+                for (v, pop) in row[..MODEL_WIDTH].iter_mut().zip(t.populated(r)) {
+                    *v = f32::from(u8::from(pop));
+                }
+            }
+        }
+        for r in 0..ctx.min(own) {
+            let src = &p.values[(start + r) * ch..(start + r + 1) * ch];
+            known[(i * rows + r) * ch..(i * rows + r + 1) * ch].copy_from_slice(src);
+            held[(i * rows + r) * ch..(i * rows + r + 1) * ch].fill(1.0);
+        }
+    }
+    let structure = Tensor::from_vec(structure, (b, rows, MODEL_WIDTH + 1), dev)?;
+    let keep = Tensor::from_vec(keep, (b, rows, ch), dev)?;
+    let cond: Vec<u32> = batch.iter().map(|p| p.class as u32).collect();
+    let guided = (settings.guidance - 1.0).abs() > 1e-9;
+    let (structure_in, class_in) = if guided {
+        let null = vec![cfg.classes as u32; b];
+        (
+            Tensor::cat(&[&structure, &structure], 0)?,
+            Tensor::from_vec([cond, null].concat(), 2 * b, dev)?,
+        )
+    } else {
+        (structure.clone(), Tensor::from_vec(cond, b, dev)?)
+    };
+    let ts = ddim_steps(cfg.timesteps, steps);
+    let mut x = Tensor::from_vec(x, (b, rows, ch), dev)?;
+    // Context rows: their clean values are known; their noisy values follow the schedule with
+    // the flow's own noise, which the DDIM update then carries step to step by itself.
+    let context = if ctx > 0 {
+        let known = Tensor::from_vec(known, (b, rows, ch), dev)?;
+        let held = Tensor::from_vec(held, (b, rows, ch), dev)?;
+        let ab = schedule.alpha_bar[ts[0]];
+        let noised = ((&known * ab.sqrt())? + (&x * (1.0 - ab).sqrt())?)?;
+        x = ((&x * (1.0 - &held)?)? + (noised * &held)?)?;
+        Some((known, held))
+    } else {
+        None
+    };
+    let mut x0 = x.clone();
+    for (i, &t) in ts.iter().enumerate() {
+        let ab = schedule.alpha_bar[t];
+        let ab_prev = if i + 1 < ts.len() {
+            schedule.alpha_bar[ts[i + 1]]
+        } else {
+            1.0
+        };
+        let x_in = if guided {
+            Tensor::cat(&[&x, &x], 0)?
+        } else {
+            x.clone()
+        };
+        let t_in = Tensor::from_vec(vec![t as f32; x_in.dim(0)?], x_in.dim(0)?, dev)?;
+        let x0_pred = m
+            .denoiser
+            .forward(&x_in, &structure_in, &t_in, &class_in, true)?;
+        x0 = if guided {
+            let c = x0_pred.narrow(0, 0, b)?;
+            let u = x0_pred.narrow(0, b, b)?;
+            (&u + ((c - &u)? * settings.guidance)?)?.clamp(-1f32, 1f32)?
+        } else {
+            x0_pred
+        };
+        x0 = (&x0 * &keep)?;
+        if let Some((known, held)) = &context {
+            x0 = ((&x0 * (1.0 - held)?)? + (known * held)?)?;
+        }
+        let (sa, sn) = (ab.sqrt(), (1.0 - ab).sqrt());
+        let eps = ((&x - (&x0 * sa)?)? / sn.max(1e-4))?;
+        x = ((&x0 * ab_prev.sqrt())? + (&eps * (1.0 - ab_prev).sqrt())?)?;
+    }
+    let values: Vec<f32> = x0.flatten_all()?.to_vec1()?;
+    for (i, p) in batch.iter_mut().enumerate() {
+        let own = (p.rows - start).min(rows);
+        let free = p.template.is_none();
+        p.values.resize((start + own) * ch, 0.0);
+        for r in ctx.min(own)..own {
+            let v = &values[(i * rows + r) * ch..(i * rows + r + 1) * ch];
+            let dst = &mut p.values[(start + r) * ch..(start + r + 1) * ch];
+            // Held as context by the next window: with a template, the generated values as the
+            // ±1 (0 vacant) the network was trained on; free structure keeps its near-0 vacancies.
+            for (d, &s) in dst.iter_mut().zip(v) {
+                *d = if free || s == 0.0 { s } else { s.signum() };
+            }
+            if free && v[..MODEL_WIDTH].iter().all(|x| x.abs() <= FREE_VACANT) {
+                p.rows = start + r; // an all-vacant row ends a free-structure flow
+                p.values.truncate(p.rows * ch);
+                break;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// In free-structure mode, values within this distance of 0 are vacant.
+const FREE_VACANT: f32 = 1.0 / 3.0;
 
 /// The diffusion steps DDIM visits, from the noisiest (T − 1) down to 0, evenly spaced.
 fn ddim_steps(timesteps: usize, steps: usize) -> Vec<usize> {
@@ -217,70 +337,31 @@ fn ddim_steps(timesteps: usize, steps: usize) -> Vec<usize> {
         .collect()
 }
 
-/// For template-conditioned flows, a 0/1 tensor that keeps populated positions and zeroes the
-/// rest (known vacancies are not left to the network); `None` when no flow has a template.
-fn structure_keep(
-    templates: &[Option<Template>],
-    l: usize,
-    ch: usize,
-    dev: &candle_core::Device,
-) -> Result<Option<Tensor>, ModelError> {
-    if templates.iter().all(|t| t.is_none()) {
-        return Ok(None);
-    }
-    let mut k = vec![1f32; templates.len() * l * ch];
-    for (i, t) in templates.iter().enumerate() {
-        let Some(t) = t else { continue };
-        for p in 0..l {
-            let row = &mut k[(i * l + p) * ch..(i * l + p + 1) * ch];
-            if p >= t.len() {
-                row.fill(0.0);
-                continue;
-            }
-            for (v, pop) in row[..MODEL_WIDTH].iter_mut().zip(t.populated(p)) {
-                *v = f32::from(u8::from(pop));
-            }
-        }
-    }
-    Ok(Some(Tensor::from_vec(k, (templates.len(), l, ch), dev)?))
-}
-
-fn decode_flow(
-    values: &[f32],
-    class: usize,
-    tpl: Option<&Template>,
-    l: usize,
-    ch: usize,
-) -> GeneratedFlow {
+fn decode_flow(p: &mut Pending, ch: usize) -> GeneratedFlow {
     let mut rows = Vec::new();
     let mut directions = Vec::new();
     let mut iat_ns = Vec::new();
     let mut model_row = Vec::with_capacity(MODEL_WIDTH);
-    for p in 0..l {
-        if tpl.is_some_and(|t| p >= t.len()) {
-            break;
-        }
-        let v = &values[p * ch..(p + 1) * ch];
+    for r in 0..p.rows.min(p.values.len() / ch) {
+        let v = &p.values[r * ch..(r + 1) * ch];
         model_row.clear();
-        let pop = tpl.map(|t| t.populated(p));
+        let pop = p.template.as_ref().map(|t| t.populated(r));
         quantise_row(v, pop.as_deref(), &mut model_row);
-        if tpl.is_none() && model_row.iter().all(|&b| b == -1) {
-            break; // free structure: an all-vacant row ends the flow
-        }
         model_to_standard(&model_row, &mut rows);
         directions.push(if v[MODEL_WIDTH] >= 0.0 {
             Direction::Forward
         } else {
             Direction::Backward
         });
-        iat_ns.push(if p == 0 {
+        let jitter: f64 = p.rng.random();
+        iat_ns.push(if r == 0 {
             0
         } else {
-            decode_iat(v[MODEL_WIDTH + 1])
+            decode_iat(&v[MODEL_WIDTH + 1..], jitter)
         });
     }
     GeneratedFlow {
-        class,
+        class: p.class,
         rows,
         directions,
         iat_ns,

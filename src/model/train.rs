@@ -5,6 +5,7 @@
 //! draw comes from a generator seeded by (seed, step), so a run is reproducible and a resumed
 //! run draws the same batches as an uninterrupted one.
 
+use super::arrivals::FlowArrivals;
 use super::checkpoint::{
     save_model, CardClass, ModelCard, ModelError, TrainingRecord, WeightsRecord, FORMAT_VERSION,
     LAYOUT_VERSION,
@@ -444,7 +445,7 @@ fn load_checkpoint(dir: &Path, vm: &VarMap, device: &Device) -> Result<Resumed, 
     Ok((state.step, ema, state.curve))
 }
 
-/// Templates and fallback statistics of every class, from its training windows.
+/// Templates, flow arrivals and fallback statistics of every class, from its training windows.
 fn card_classes(ds: &Dataset, by_class: &[Vec<&Window>], seed: u64) -> Vec<CardClass> {
     const TEMPLATES: usize = 64;
     const IAT_SAMPLES: usize = 256;
@@ -454,15 +455,18 @@ fn card_classes(ds: &Dataset, by_class: &[Vec<&Window>], seed: u64) -> Vec<CardC
         .enumerate()
         .map(|(c, entry)| {
             let ws = &by_class[c];
-            let mut idx: Vec<usize> = (0..ws.len()).collect();
+            // Whole flows: a flow's windows are consecutive in the set.
+            let flows: Vec<&[&Window]> = ws.chunk_by(|a, b| a.flow == b.flow).collect();
+            let mut idx: Vec<usize> = (0..flows.len()).collect();
             for i in (1..idx.len()).rev() {
                 idx.swap(i, rng.random_range(0..=i));
             }
             let templates = idx
                 .iter()
                 .take(TEMPLATES)
-                .map(|&i| Template::of(ws[i]))
+                .map(|&i| Template::of_flow(flows[i].iter().copied()))
                 .collect();
+            let arrivals = FlowArrivals::learn(ws.iter().copied(), &mut rng);
             let (mut ff, mut fb, mut bf, mut bb) = (0f64, 0f64, 0f64, 0f64);
             let mut iats = Vec::new();
             let mut ports: HashMap<u16, usize> = HashMap::new();
@@ -491,7 +495,9 @@ fn card_classes(ds: &Dataset, by_class: &[Vec<&Window>], seed: u64) -> Vec<CardC
                 name: entry.name.clone(),
                 macro_group: entry.macro_group.clone(),
                 train_windows: ws.len(),
+                train_flows: flows.len(),
                 templates,
+                arrivals,
                 hints: ClassHints {
                     direction_chain: Some(chain),
                     iat_samples_ns: iats,

@@ -113,9 +113,10 @@ pub struct GenerateSection {
     pub flows: usize,
     /// Seed of a job that names none; unset draws a fresh seed for every job.
     pub seed: Option<u64>,
-    /// Mean gap between flow starts (exponentially distributed, so flows interleave).
-    #[serde(deserialize_with = "duration")]
-    pub flow_gap: Duration,
+    /// Mean gap between flow starts (exponentially distributed), overriding each class's
+    /// learned flow arrivals; unset: the arrivals of the model card.
+    #[serde(deserialize_with = "opt_duration")]
+    pub flow_gap: Option<Duration>,
 }
 
 impl Default for GenerateSection {
@@ -124,7 +125,7 @@ impl Default for GenerateSection {
             mix: None,
             flows: 100,
             seed: None,
-            flow_gap: Duration::from_millis(10),
+            flow_gap: None,
         }
     }
 }

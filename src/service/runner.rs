@@ -182,6 +182,7 @@ async fn stages(shared: &Arc<Shared>, active: &Arc<Active>, job: &Arc<Job>) -> R
             free_structure: cfg.model.free_structure,
             batch: cfg.model.batch,
             seed: job.spec.seed,
+            ..SampleSettings::default()
         },
         repair: RepairSettings {
             client_pool: cfg.replay.client_pool,
@@ -192,7 +193,10 @@ async fn stages(shared: &Arc<Shared>, active: &Arc<Active>, job: &Arc<Job>) -> R
             start_ns: START_NS,
             ..RepairSettings::default()
         },
-        mean_flow_gap_ns: u64::try_from(cfg.generate.flow_gap.as_nanos()).unwrap_or(u64::MAX),
+        mean_flow_gap_ns: cfg
+            .generate
+            .flow_gap
+            .map(|g| u64::try_from(g.as_nanos()).unwrap_or(u64::MAX)),
     };
     let (model, job2, metrics) = (
         Arc::clone(&active.model),

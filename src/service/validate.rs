@@ -44,7 +44,11 @@ impl Config {
             m.to_mix()
                 .map_err(|why| ConfigError::invalid(file, "generate.mix", why))?;
         }
-        if self.generate.flow_gap > Duration::from_secs(3600) {
+        if self
+            .generate
+            .flow_gap
+            .is_some_and(|g| g > Duration::from_secs(3600))
+        {
             return bad("generate.flow_gap", "must be at most 1h".into());
         }
         if self.replay.interfaces.is_empty() {

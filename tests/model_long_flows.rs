@@ -1,0 +1,212 @@
+//! Whole flows from a tiny model: a class whose templates are 300-packet TCP flows (the first
+//! 300 packets of real lab downloads) yields flows far longer than the network's 16-packet
+//! window, each with one handshake, one sequence space per direction and time that only moves
+//! forward, and the traffic passes `check --strict` and tshark.
+
+mod common;
+
+use netdiffd::capture::CaptureReader;
+use netdiffd::wire::ipv4::Ipv4Packet;
+use netdiffd::wire::tcp::{flags, TcpPacket};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+struct TempDir(PathBuf);
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn netdiffd(args: &[&str]) -> String {
+    let o = Command::new(env!("CARGO_BIN_EXE_netdiffd"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "netdiffd {args:?} failed: {}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// One TCP packet of the generated capture, as the test reads it.
+struct Seen {
+    ts_ns: u64,
+    forward: bool,
+    seq: u32,
+    flags: u16,
+    payload: u32,
+}
+
+/// The TCP packets of `pcap`, by connection (keyed by the client's port; the first packet of a
+/// connection is its client's).
+fn connections(pcap: &Path) -> HashMap<(u32, u16, u32, u16), Vec<Seen>> {
+    let mut by: HashMap<(u32, u16, u32, u16), Vec<Seen>> = HashMap::new();
+    for frame in CaptureReader::open(pcap).unwrap() {
+        let frame = frame.unwrap();
+        let ip = Ipv4Packet::new_checked(&frame.data[14..]).expect("IPv4");
+        let tcp = TcpPacket::new_checked(ip.payload()).expect("TCP");
+        let (a, b) = (
+            (u32::from(ip.src_addr()), tcp.src_port()),
+            (u32::from(ip.dst_addr()), tcp.dst_port()),
+        );
+        let fwd_key = (a.0, a.1, b.0, b.1);
+        let back_key = (b.0, b.1, a.0, a.1);
+        let (key, forward) = if by.contains_key(&back_key) {
+            (back_key, false)
+        } else {
+            (fwd_key, true)
+        };
+        by.entry(key).or_default().push(Seen {
+            ts_ns: frame.ts_ns,
+            forward,
+            seq: tcp.seq(),
+            flags: tcp.flags(),
+            payload: (tcp.payload().len()) as u32,
+        });
+    }
+    by
+}
+
+#[test]
+fn a_class_of_300_packet_tcp_flows_yields_whole_coherent_flows() {
+    let dir = TempDir(std::env::temp_dir().join(format!("netdiffd-long-{}", std::process::id())));
+    let class_dir = dir.0.join("corpus/bulk");
+    std::fs::create_dir_all(&class_dir).unwrap();
+    let lab = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/lab-corpus/bulk_download");
+    for f in ["bulk01.pcap", "bulk02.pcap", "bulk03.pcap"] {
+        std::os::unix::fs::symlink(lab.join(f).canonicalize().unwrap(), class_dir.join(f)).unwrap();
+    }
+    let p = |s: &str| dir.0.join(s).to_string_lossy().into_owned();
+    netdiffd(&[
+        "dataset",
+        &p("corpus"),
+        "--max-packets",
+        "16",
+        "--max-flow-packets",
+        "300",
+        "--no-holdout",
+        "-o",
+        &p("bulk.data"),
+    ]);
+    netdiffd(&[
+        "train",
+        &p("bulk.data"),
+        "-o",
+        &p("model"),
+        "--steps",
+        "40",
+        "--d-model",
+        "32",
+        "--layers",
+        "1",
+        "--heads",
+        "2",
+        "--checkpoint-every",
+        "0",
+        "--device",
+        "cpu",
+    ]);
+    // Every template is a whole 300-packet TCP flow.
+    let card: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.0.join("model/card.json")).unwrap())
+            .unwrap();
+    let templates = card["classes"][0]["templates"].as_array().unwrap();
+    assert_eq!(templates.len(), 5, "five real flows of 300+ packets");
+    for t in templates {
+        let shapes: usize = t
+            .as_str()
+            .unwrap()
+            .split_whitespace()
+            .map(|s| s.split_once('*').map_or(1, |(_, n)| n.parse().unwrap()))
+            .sum();
+        assert_eq!(shapes, 300, "{t}");
+        assert!(t
+            .as_str()
+            .unwrap()
+            .split_whitespace()
+            .all(|s| s.starts_with("6.")));
+    }
+
+    netdiffd(&[
+        "generate",
+        "--model",
+        &p("model"),
+        "--mix",
+        "bulk=1",
+        "--flows",
+        "4",
+        "--seed",
+        "3",
+        "-o",
+        &p("long.pcap"),
+    ]);
+    let conns = connections(&dir.0.join("long.pcap"));
+    assert_eq!(conns.len(), 4, "four connections");
+    for (key, pkts) in &conns {
+        assert!(pkts.len() > 64, "{key:?}: only {} packets", pkts.len());
+        // One handshake: the client's SYN first, one SYN a side.
+        assert!(pkts[0].forward && pkts[0].flags & flags::SYN != 0);
+        for forward in [true, false] {
+            let side: Vec<&Seen> = pkts.iter().filter(|s| s.forward == forward).collect();
+            let syns = side.iter().filter(|s| s.flags & flags::SYN != 0).count();
+            assert_eq!(syns, 1, "{key:?} forward={forward}: {syns} SYNs");
+            // One sequence space: every segment starts within the bytes already sent (a new
+            // segment exactly at the end, a retransmission inside), never past a gap or at a
+            // fresh start.
+            let isn = side[0].seq;
+            let mut end = 0u32;
+            for s in &side {
+                let off = s.seq.wrapping_sub(isn);
+                assert!(
+                    off <= end,
+                    "{key:?} forward={forward}: segment at +{off} past the stream end +{end}"
+                );
+                let len = s.payload
+                    + u32::from(s.flags & flags::SYN != 0)
+                    + u32::from(s.flags & flags::FIN != 0);
+                end = end.max(off + len);
+            }
+        }
+        // Time only moves forward within the connection.
+        assert!(pkts.windows(2).all(|w| w[0].ts_ns <= w[1].ts_ns));
+    }
+
+    // Flow arrivals: the gaps between the class's flow starts are gaps learned from the
+    // captures (two downloads of one file, a few seconds apart), not the 10 ms exponential
+    // default the override keeps.
+    let learned: Vec<u64> = card["classes"][0]["arrivals"]["gap_samples_ns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .collect();
+    assert!(!learned.is_empty());
+    let mut starts: Vec<u64> = conns.values().map(|c| c[0].ts_ns).collect();
+    starts.sort_unstable();
+    for w in starts.windows(2) {
+        let gap = w[1] - w[0];
+        assert!(
+            learned.iter().any(|&g| g.abs_diff(gap) <= 2_000),
+            "gap {gap} ns between flow starts is none of the learned {learned:?}"
+        );
+    }
+
+    let check = Command::new(env!("CARGO_BIN_EXE_netdiffd"))
+        .args(["check", "--strict", &p("long.pcap")])
+        .output()
+        .unwrap();
+    assert_eq!(
+        check.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&check.stdout)
+    );
+    let e = common::tshark_expert(&dir.0.join("long.pcap"));
+    assert_eq!(e.errors, 0, "{:#?}", e.in_section("Errors"));
+    assert_eq!(e.warnings, 0, "{:#?}", e.in_section("Warnings"));
+}
