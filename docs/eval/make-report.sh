@@ -14,7 +14,7 @@ flows=${2:-40}
 out=${3:-docs/eval}
 bin=target/release/netdiffd
 work=$(mktemp -d /tmp/netdiffd-eval.XXXXXX)
-trap 'rm -rf "$work"' EXIT
+[ -n "${KEEP:-}" ] || trap 'rm -rf "$work"' EXIT
 
 # One folder of class folders holding both corpora (links), with one manifest: the first
 # corpus decides a class's group, as `netdiffd dataset` does.

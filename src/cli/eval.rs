@@ -6,7 +6,7 @@ use anyhow::Context;
 use netdiffd::eval::classify::{ClassifierKind, ForestParams};
 use netdiffd::eval::dataset::ClassGroups;
 use netdiffd::eval::distance::Distances;
-use netdiffd::eval::ml::MlSettings;
+use netdiffd::eval::ml::{MlSettings, DEFAULT_MAX_TRAIN_PER_CLASS};
 use netdiffd::eval::report::EvalReport;
 use netdiffd::eval::split::Holdout;
 use netdiffd::eval::{evaluate, EvalConfig};
@@ -47,6 +47,10 @@ pub struct EvalArgs {
     /// for single-file classes).
     #[arg(long, value_name = "RULE", default_value = "auto", value_parser = ["auto"])]
     pub holdout: String,
+    /// Real training flows a class brings to the classifiers at most (a seeded sample of a
+    /// class that has more)
+    #[arg(long, default_value_t = DEFAULT_MAX_TRAIN_PER_CLASS)]
+    pub max_train_per_class: usize,
     /// Packets per flow in the ML features.
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub k: u16,
@@ -132,6 +136,7 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<i32> {
             threads: 0,
         },
         classifiers,
+        max_train_per_class: a.max_train_per_class,
     };
     let report = evaluate(&cfg)?;
     eprintln!(

@@ -26,6 +26,9 @@ use std::collections::BTreeMap;
 /// Mixing rates of synthetic flows in the training set.
 pub const MIX_RATES: [f64; 6] = [0.0, 0.2, 0.4, 0.6, 0.8, 1.0];
 
+/// Default of [`MlSettings::max_train_per_class`].
+pub const DEFAULT_MAX_TRAIN_PER_CLASS: usize = 2000;
+
 /// Settings of the ML part.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MlSettings {
@@ -35,6 +38,10 @@ pub struct MlSettings {
     pub forest: ForestParams,
     /// Classifiers to run.
     pub classifiers: Vec<ClassifierKind>,
+    /// Real training flows a class may bring to a classifier (a seeded sample of them when it
+    /// has more): a flood of 20,000 one-packet flows teaches no more than 2,000 do, and would
+    /// make every forest of the run ten times slower.
+    pub max_train_per_class: usize,
 }
 
 impl Default for MlSettings {
@@ -44,6 +51,7 @@ impl Default for MlSettings {
             k: 16,
             forest: ForestParams::default(),
             classifiers: vec![ClassifierKind::RandomForest, ClassifierKind::DecisionTree],
+            max_train_per_class: DEFAULT_MAX_TRAIN_PER_CLASS,
         }
     }
 }
@@ -242,6 +250,27 @@ fn balanced_training(
     out
 }
 
+/// At most `cap` rows of each class from `rows` (a seeded sample where a class has more), in
+/// their original order.
+fn cap_per_class(rows: Vec<u32>, class_of: &[u16], cap: usize, rng: &mut StdRng) -> Vec<u32> {
+    let mut by: std::collections::BTreeMap<u16, Vec<u32>> = Default::default();
+    for r in rows {
+        by.entry(class_of[r as usize]).or_default().push(r);
+    }
+    let mut out = Vec::new();
+    for (_, mut v) in by {
+        if v.len() > cap {
+            for i in (1..v.len()).rev() {
+                v.swap(i, rand::Rng::random_range(rng, 0..=i));
+            }
+            v.truncate(cap);
+        }
+        out.extend(v);
+    }
+    out.sort_unstable();
+    out
+}
+
 /// Runs every scenario. `sets` are the synthetic sets; the first gets every scenario, the
 /// others (baselines) the train/test swaps only.
 pub fn evaluate_ml(
@@ -261,14 +290,19 @@ pub fn evaluate_ml(
         return report;
     }
     let data = Data::build(real, sets, groups, settings.k.max(1));
-    let real_train: Vec<u32> = split.train.iter().map(|&i| i as u32).collect();
+    let mut rng = StdRng::seed_from_u64(settings.forest.seed);
+    let real_train = cap_per_class(
+        split.train.iter().map(|&i| i as u32).collect(),
+        &data.micro,
+        settings.max_train_per_class,
+        &mut rng,
+    );
     let real_test: Vec<u32> = split.test.iter().map(|&i| i as u32).collect();
     if real_test.is_empty() {
         report
             .notes
             .push("no held-out real flows: only real→synthetic is scored".to_string());
     }
-    let mut rng = StdRng::seed_from_u64(settings.forest.seed);
     let real_tests = |set: &str, scenario: &str| {
         if real_test.is_empty() {
             Vec::new()

@@ -349,7 +349,7 @@ fn snapshot(vm: &VarMap) -> Result<HashMap<String, Tensor>, ModelError> {
         .lock()
         .map_err(|_| ModelError::Device("variable map poisoned".into()))?;
     d.iter()
-        .map(|(k, v)| Ok((k.clone(), v.as_tensor().copy()?)))
+        .map(|(k, v)| Ok((k.clone(), v.as_tensor().copy()?.detach())))
         .collect()
 }
 
@@ -364,7 +364,9 @@ fn update_ema(
         .map_err(|_| ModelError::Device("variable map poisoned".into()))?;
     for (k, v) in d.iter() {
         if let Some(e) = ema.get_mut(k) {
-            *e = ((&*e * decay)? + (v.as_tensor().detach() * (1.0 - decay))?)?;
+            // Detached: an EMA tensor that tracked its operations would keep every earlier
+            // EMA alive through the graph (16 MB a step for the default network).
+            *e = ((&*e * decay)? + (v.as_tensor().detach() * (1.0 - decay))?)?.detach();
         }
     }
     Ok(())
