@@ -8,6 +8,7 @@
 //! [`ReplayReport`]. A [`ReplayHandle`] cancels a run from another thread and reads its live
 //! [`ReplayCounters`].
 
+mod clients;
 mod config;
 mod engine;
 mod error;

@@ -3,13 +3,13 @@
 //! UDP checksums are recomputed after any change to what they cover (fully when the whole
 //! segment is in the frame, incrementally per RFC 1624 when the capture cut it short).
 
+use super::clients::FirstSender;
 use super::link::ethernet_header_len;
 use crate::wire::checksum;
 use crate::wire::ip_proto;
 use crate::wire::ipv4::Ipv4Packet;
 use crate::wire::tcp::TcpPacket;
 use crate::wire::udp::UdpPacket;
-use std::collections::HashMap;
 use std::fmt;
 use std::net::Ipv4Addr;
 use std::str::FromStr;
@@ -208,7 +208,7 @@ type Endpoint = (Ipv4Addr, u16);
 #[derive(Debug, Default)]
 pub struct Rewriter {
     cfg: RewriteConfig,
-    clients: HashMap<(u8, Endpoint, Endpoint), Endpoint>,
+    clients: FirstSender<Endpoint>,
 }
 
 impl Rewriter {
@@ -216,7 +216,7 @@ impl Rewriter {
     pub fn new(cfg: RewriteConfig) -> Rewriter {
         Rewriter {
             cfg,
-            clients: HashMap::new(),
+            clients: FirstSender::default(),
         }
     }
 
@@ -280,11 +280,9 @@ impl Rewriter {
 
     fn is_server_side(&mut self, ip: &Ipv4Packet<&[u8]>) -> bool {
         let (sp, dp) = ports(ip).unwrap_or((0, 0));
-        let src = (ip.src_addr(), sp);
-        let dst = (ip.dst_addr(), dp);
-        let key = (ip.protocol(), src.min(dst), src.max(dst));
-        let client = *self.clients.entry(key).or_insert(src);
-        client != src
+        !self
+            .clients
+            .is_client(ip.protocol(), (ip.src_addr(), sp), (ip.dst_addr(), dp))
     }
 
     fn rewrite_ipv4(&self, bytes: &mut [u8], loop_index: u64) {

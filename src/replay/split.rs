@@ -3,11 +3,11 @@
 //! side on the second (secondary, `-I`), decided by flow, by a tcpprep cache file, or by
 //! tcpprep's CIDR or port rules.
 
+use super::clients::FirstSender;
 use super::error::ReplayError;
 use super::rewrite::Ipv4Cidr;
 use crate::capture::{dissect, network_layer, Frame, L3};
 use crate::wire::ethernet::ETHERTYPE_IPV4;
-use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -135,7 +135,8 @@ impl TcpprepCache {
 pub(crate) enum Splitter {
     /// Single-interface replay: every frame on the first.
     None,
-    Flow(HashMap<Endpoints, (IpAddr, u16)>),
+    /// By flow: the first sender of each conversation is its client.
+    Flow(FirstSender<(IpAddr, u16)>),
     Cache(Arc<TcpprepCache>),
     Cidr(Arc<Vec<Ipv4Cidr>>),
     Port,
@@ -169,7 +170,7 @@ impl SplitPlan {
     pub(crate) fn splitter(&self) -> Splitter {
         match self {
             SplitPlan::None => Splitter::None,
-            SplitPlan::Flow => Splitter::Flow(HashMap::new()),
+            SplitPlan::Flow => Splitter::Flow(FirstSender::default()),
             SplitPlan::Cache(c) => Splitter::Cache(Arc::clone(c)),
             SplitPlan::Cidr(c) => Splitter::Cidr(Arc::clone(c)),
             SplitPlan::Port => Splitter::Port,
@@ -195,8 +196,7 @@ impl Splitter {
                 let Some((proto, src, dst)) = endpoints(frame) else {
                     return Side::Primary;
                 };
-                let key = (proto, src.min(dst), src.max(dst));
-                if *clients.entry(key).or_insert(src) == src {
+                if clients.is_client(proto, src, dst) {
                     Side::Primary
                 } else {
                     Side::Secondary
