@@ -7,6 +7,8 @@
 #   docs/eval/make-report.sh [MODEL_DIR] [FLOWS_PER_CLASS] [OUT_DIR]
 #
 # Defaults: models/default, 40 flows a class, docs/eval. Needs target/release/netdiffd and jq.
+# CORPORA="../shared/lab-corpus" evaluates on one corpus only (and generates only its classes);
+# KEEP=1 keeps the work folder (real links, synthetic captures).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 model=${1:-models/default}
@@ -21,7 +23,7 @@ work=$(mktemp -d /tmp/netdiffd-eval.XXXXXX)
 real=$work/real
 mkdir -p "$real"
 echo "class,macro" >"$real/MANIFEST.csv"
-for corpus in ../shared/corpus ../shared/lab-corpus; do
+for corpus in ${CORPORA:-../shared/corpus ../shared/lab-corpus}; do
     for f in "$corpus"/*/*.pcap "$corpus"/*/*.pcapng; do
         [ -e "$f" ] || continue
         class=$(basename "$(dirname "$f")")
@@ -37,13 +39,16 @@ for corpus in ../shared/corpus ../shared/lab-corpus; do
     done
 done
 
-# The files the model's dataset held out, from its card.
-holdout=$(jq -r '[.corpus[] | select(.split == "holdout") | .path | split("/") | .[-1]] | join(",")' "$model/card.json")
+# The files the model's dataset held out, from its card (those of the corpora evaluated).
+holdout=$(jq -r '.corpus[] | select(.split == "holdout") | .path | split("/") | .[-1]' "$model/card.json" |
+    while read -r f; do ls "$real"/*/"$f" >/dev/null 2>&1 && echo "$f"; done | paste -sd,)
+echo "work folder: $work"
 echo "held out: $holdout"
 
 # The model's traffic: one capture a class.
 synth=$work/synthetic
 for class in $(jq -r '.classes[].name' "$model/card.json"); do
+    [ -d "$real/$class" ] || continue
     mkdir -p "$synth/$class"
     "$bin" generate --model "$model" --mix "$class=1" --flows "$flows" --seed 1 \
         -o "$synth/$class/synthetic.pcap" | tail -1

@@ -126,11 +126,13 @@ pub fn train(
     let mut start = 0;
     let mut ema: HashMap<String, Tensor> = snapshot(&varmap)?;
     let mut curve: Vec<(usize, f32)> = Vec::new();
+    let mut seconds_before = 0.0;
     if resume && ckpt.join("state.json").exists() {
-        let (s, e, c) = load_checkpoint(&ckpt, &varmap, device)?;
-        start = s;
+        let (state, e) = load_checkpoint(&ckpt, &varmap, device)?;
+        start = state.step;
         ema = e;
-        curve = c;
+        curve = state.curve;
+        seconds_before = state.seconds;
     }
     let params = ParamsAdamW {
         lr: settings.learning_rate,
@@ -184,7 +186,12 @@ pub fn train(
         });
         let last = step + 1 == settings.steps;
         if !last && settings.checkpoint_every > 0 && (step + 1) % settings.checkpoint_every == 0 {
-            save_checkpoint(&ckpt, step + 1, &varmap, &ema, &curve)?;
+            let state = CheckpointState {
+                step: step + 1,
+                curve: curve.clone(),
+                seconds: seconds_before + started.elapsed().as_secs_f64(),
+            };
+            save_checkpoint(&ckpt, &state, &varmap, &ema)?;
         }
     }
     // A resumed run with no step left reports the last recorded interval's loss.
@@ -208,7 +215,8 @@ pub fn train(
             seed: settings.seed,
             final_loss,
             loss_curve: curve.clone(),
-            seconds: started.elapsed().as_secs_f64(),
+            // Every run's time: a resumed run adds its own to the checkpoint's.
+            seconds: seconds_before + started.elapsed().as_secs_f64(),
             dataset: dataset_name.into(),
         },
         weights: WeightsRecord {
@@ -220,7 +228,12 @@ pub fn train(
         evaluation: serde_json::Value::Null,
     };
     save_model(out, &mut card, &ema)?;
-    save_checkpoint(&ckpt, settings.steps, &varmap, &ema, &curve)?;
+    let state = CheckpointState {
+        step: settings.steps,
+        curve,
+        seconds: card.training.seconds,
+    };
+    save_checkpoint(&ckpt, &state, &varmap, &ema)?;
     Ok(card)
 }
 
@@ -376,14 +389,16 @@ fn update_ema(
 struct CheckpointState {
     step: usize,
     curve: Vec<(usize, f32)>,
+    /// Wall-clock seconds of training up to the checkpoint, over every resumed run.
+    #[serde(default)]
+    seconds: f64,
 }
 
 fn save_checkpoint(
     dir: &Path,
-    step: usize,
+    state: &CheckpointState,
     vm: &VarMap,
     ema: &HashMap<String, Tensor>,
-    curve: &[(usize, f32)],
 ) -> Result<(), ModelError> {
     let io = |source| ModelError::Io {
         path: dir.into(),
@@ -396,18 +411,14 @@ fn save_checkpoint(
     candle_core::safetensors::save(ema, &tmp_e)?;
     std::fs::rename(&tmp_w, dir.join("weights.safetensors")).map_err(io)?;
     std::fs::rename(&tmp_e, dir.join("ema.safetensors")).map_err(io)?;
-    let state = serde_json::to_string(&CheckpointState {
-        step,
-        curve: curve.to_vec(),
-    })
-    .unwrap_or_default();
+    let state = serde_json::to_string(state).unwrap_or_default();
     let mut f = crate::atomic_file::AtomicFile::create(&dir.join("state.json")).map_err(io)?;
     std::io::Write::write_all(&mut f, state.as_bytes()).map_err(io)?;
     f.commit().map_err(io)?;
     Ok(())
 }
 
-type Resumed = (usize, HashMap<String, Tensor>, Vec<(usize, f32)>);
+type Resumed = (CheckpointState, HashMap<String, Tensor>);
 
 fn load_checkpoint(dir: &Path, vm: &VarMap, device: &Device) -> Result<Resumed, ModelError> {
     let sp = dir.join("state.json");
@@ -444,7 +455,7 @@ fn load_checkpoint(dir: &Path, vm: &VarMap, device: &Device) -> Result<Resumed, 
         }
         v.set(w)?;
     }
-    Ok((state.step, ema, state.curve))
+    Ok((state, ema))
 }
 
 /// Templates, flow arrivals and fallback statistics of every class, from its training windows.
