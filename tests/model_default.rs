@@ -38,18 +38,7 @@ fn generate_netflix_and_portscan_passes_check_and_tshark() {
         "generate failed: {}",
         String::from_utf8_lossy(&o.stderr)
     );
-    let check = Command::new(env!("CARGO_BIN_EXE_netdiffd"))
-        .args(["check", "--strict"])
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert_eq!(
-        check.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&check.stdout)
-    );
-    let report = String::from_utf8_lossy(&check.stdout);
+    let report = common::assert_check_strict_passes(&out);
     assert!(
         report.contains("20 flows") || report.contains("in 20 flows"),
         "{report}"

@@ -196,16 +196,7 @@ fn a_class_of_300_packet_tcp_flows_yields_whole_coherent_flows() {
         );
     }
 
-    let check = Command::new(env!("CARGO_BIN_EXE_netdiffd"))
-        .args(["check", "--strict", &p("long.pcap")])
-        .output()
-        .unwrap();
-    assert_eq!(
-        check.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&check.stdout)
-    );
+    common::assert_check_strict_passes(&dir.0.join("long.pcap"));
     let e = common::tshark_expert(&dir.0.join("long.pcap"));
     assert_eq!(e.errors, 0, "{:#?}", e.in_section("Errors"));
     assert_eq!(e.warnings, 0, "{:#?}", e.in_section("Warnings"));

@@ -348,7 +348,7 @@ impl Rewriter {
             new[..4].copy_from_slice(&new_src.octets());
             new[4..8].copy_from_slice(&new_dst.octets());
             new[8..].copy_from_slice(&seg[..4]);
-            adjust_checksum(old_csum, &old, &new)
+            checksum::update(old_csum, &old, &new)
         };
         let new_csum = if proto == ip_proto::UDP && new_csum == 0 {
             0xffff
@@ -392,19 +392,6 @@ fn ports(ip: &Ipv4Packet<&[u8]>) -> Option<(u16, u16)> {
             u16::from_be_bytes([p[2], p[3]]),
         )
     })
-}
-
-/// Updates checksum `csum` for 16-bit words `old` replaced by `new` (RFC 1624, eqn. 3).
-pub(crate) fn adjust_checksum(csum: u16, old: &[u8], new: &[u8]) -> u16 {
-    let mut sum = u32::from(!csum);
-    for (o, n) in old.chunks_exact(2).zip(new.chunks_exact(2)) {
-        sum += u32::from(!u16::from_be_bytes([o[0], o[1]]));
-        sum += u32::from(u16::from_be_bytes([n[0], n[1]]));
-    }
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    !(sum as u16)
 }
 
 #[cfg(test)]

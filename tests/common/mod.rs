@@ -7,6 +7,19 @@ mod netns;
 use std::path::Path;
 use std::process::Command;
 
+/// Runs `netdiffd check --strict` on `path`, asserts that no rule is broken (exit status 0)
+/// and returns the report it printed.
+pub fn assert_check_strict_passes(path: &Path) -> String {
+    let check = Command::new(env!("CARGO_BIN_EXE_netdiffd"))
+        .args(["check", "--strict"])
+        .arg(path)
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&check.stdout).into_owned();
+    assert_eq!(check.status.code(), Some(0), "{report}");
+    report
+}
+
 /// tshark's expert-info summary of a capture, with checksum validation on.
 #[derive(Debug, Default)]
 pub struct Expert {
