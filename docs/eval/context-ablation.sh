@@ -15,7 +15,8 @@ trap 'rm -rf "$work"' EXIT
 classes="bulk_download video_stream rtp_media ssh ftp web_browse"
 mkdir -p "$work/real"
 for c in $classes; do
-    ln -s "$(realpath ../shared/lab-corpus/$c)" "$work/real/$c"
+    mkdir -p "$work/real/$c"
+    for f in ../shared/lab-corpus/"$c"/*.pcap; do ln -s "$(realpath "$f")" "$work/real/$c/"; done
 done
 holdout=$(jq -r '.corpus[] | select(.split == "holdout") | .path | split("/") | .[-1]' "$model/card.json" |
     while read -r f; do ls "$work/real"/*/"$f" >/dev/null 2>&1 && echo "$f"; done | paste -sd,)
@@ -23,11 +24,11 @@ for ctx in 16 0; do
     for c in $classes; do
         mkdir -p "$work/ctx$ctx/$c"
         "$bin" generate --model "$model" --mix "$c=1" --flows "$flows" --seed 1 --context "$ctx" \
-            -o "$work/ctx$ctx/$c/synthetic.pcap" >/dev/null
+            -o "$work/ctx$ctx/$c/synthetic.pcap" >/dev/null 2>&1
     done
     echo "== context $ctx"
     "$bin" eval --real "$work/real" --synthetic "$work/ctx$ctx" --holdout-files "$holdout" \
-        --no-tshark --no-plots --no-tree --trees 10 -o "$work/report$ctx" 2>/dev/null >/dev/null
+        --no-tshark --no-plots --no-tree --trees 10 -o "$work/report$ctx" >/dev/null
     sed -n '/### Against held-out captures/,/^All three/p' "$work/report$ctx/report.md" |
         grep -E '^\| (set|real training|synthetic)'
 done

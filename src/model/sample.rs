@@ -185,6 +185,9 @@ pub fn sample_with(
         }
         for p in chunk.iter_mut() {
             out[p.index] = Some(decode_flow(p, ch));
+            // The clean values (4 KB a packet) are not needed once decoded; a job's long flows
+            // would otherwise hold them all until the job's last batch.
+            p.values = Vec::new();
         }
         if !after_batch(chunk.len(), started.elapsed().as_secs_f64()) {
             return Ok(None);
