@@ -136,22 +136,9 @@ fn ours(r: &CheckReport) -> Verdicts {
     }
 }
 
+/// The corpus captures, sorted (as `netdiffd dataset` finds them).
 fn corpus_files() -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    for class in std::fs::read_dir(root().join("corpus")).unwrap() {
-        let class = class.unwrap().path();
-        if !class.is_dir() {
-            continue;
-        }
-        for f in std::fs::read_dir(&class).unwrap() {
-            let f = f.unwrap().path();
-            if f.extension().is_some_and(|e| e == "pcap") {
-                files.push(f);
-            }
-        }
-    }
-    files.sort();
-    files
+    netdiffd::model::dataset::corpus_files(&root().join("corpus")).expect("the corpus")
 }
 
 #[test]

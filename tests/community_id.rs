@@ -149,26 +149,11 @@ fn icmp_counterpart(t: u8) -> Option<u8> {
     })
 }
 
-/// The class folders' captures, sorted.
+/// The class folders' captures, sorted (as `netdiffd dataset` finds them).
 fn captures() -> Vec<PathBuf> {
     let root = corpus();
-    assert!(root.is_dir(), "corpus missing at {}", root.display());
-    let mut out = Vec::new();
-    for class in std::fs::read_dir(&root).unwrap() {
-        let class = class.unwrap().path();
-        if !class.is_dir() {
-            continue;
-        }
-        for f in std::fs::read_dir(&class).unwrap() {
-            let f = f.unwrap().path();
-            let ext = f.extension().and_then(|e| e.to_str()).unwrap_or("");
-            if matches!(ext, "pcap" | "pcapng" | "cap") {
-                out.push(f);
-            }
-        }
-    }
-    out.sort();
-    out
+    netdiffd::model::dataset::corpus_files(&root)
+        .unwrap_or_else(|e| panic!("corpus missing at {}: {e}", root.display()))
 }
 
 /// (capture time, source, destination, echo identifier or 0) → (type, code) of the capture's

@@ -519,27 +519,11 @@ fn corpus() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus")
 }
 
-/// The capture files of the corpus: each class folder's pcap and pcapng files, sorted.
+/// The capture files of the corpus, sorted (as `netdiffd dataset` finds them).
 fn corpus_captures() -> Vec<PathBuf> {
-    let mut files = Vec::new();
     let dir = corpus();
-    let classes = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("the corpus at {} is needed: {e}", dir.display()));
-    for class in classes {
-        let class = class.unwrap().path();
-        if !class.is_dir() {
-            continue;
-        }
-        for f in std::fs::read_dir(&class).unwrap() {
-            let f = f.unwrap().path();
-            let ext = f.extension().and_then(|e| e.to_str()).unwrap_or("");
-            if matches!(ext, "pcap" | "pcapng" | "cap") {
-                files.push(f);
-            }
-        }
-    }
-    files.sort();
-    files
+    netdiffd::model::dataset::corpus_files(&dir)
+        .unwrap_or_else(|e| panic!("the corpus at {} is needed: {e}", dir.display()))
 }
 
 #[test]

@@ -225,23 +225,9 @@ pub fn corpus() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus")
 }
 
-/// Every capture of the corpus (pcap and pcapng files in the class folders), sorted.
+/// Every capture of the corpus, sorted (as `netdiffd dataset` finds them).
 pub fn corpus_files() -> Vec<std::path::PathBuf> {
-    let mut files = Vec::new();
-    for class in std::fs::read_dir(corpus()).unwrap().flatten() {
-        if class.path().is_dir() {
-            for f in std::fs::read_dir(class.path()).unwrap().flatten() {
-                if f.path()
-                    .extension()
-                    .is_some_and(|e| e == "pcap" || e == "pcapng")
-                {
-                    files.push(f.path());
-                }
-            }
-        }
-    }
-    files.sort();
-    files
+    netdiffd::model::dataset::corpus_files(&corpus()).expect("the corpus")
 }
 
 /// The Community ID of an Ethernet/IPv4 frame and its source address (the crate's function,
