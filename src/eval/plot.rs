@@ -219,57 +219,105 @@ fn short_label(l: &str) -> String {
 fn similarity_bars(path: &Path, report: &EvalReport) -> Result<(), EvalError> {
     let text = font_available();
     let sets = &report.similarity;
+    let names: Vec<String> = sets.iter().map(|x| x.set.clone()).collect();
     render(path, (1200, 520), |root| {
         let panels = root.split_evenly((1, 2));
         for (pi, p) in panels.iter().enumerate() {
-            let mut b = ChartBuilder::on(p);
-            b.margin(12);
-            if text {
-                let title = if pi == 0 {
-                    "header fields"
-                } else {
-                    "flow features"
-                };
-                b.caption(
-                    format!("{title}: JSD / TVD / Hellinger (lower is better)"),
-                    ("sans-serif", 17),
-                )
-                .x_label_area_size(30)
-                .y_label_area_size(40);
-            }
-            let n = sets.len().max(1);
-            let mut chart = b
-                .build_cartesian_2d(-0.5f64..n as f64 - 0.5, 0f64..1.05)
-                .map_err(s)?;
-            let names: Vec<String> = sets.iter().map(|x| x.set.clone()).collect();
-            let fmt =
-                |x: &f64| category_at(*x, names.len()).map_or(String::new(), |i| names[i].clone());
-            let mut mesh = chart.configure_mesh();
-            mesh.disable_x_mesh();
-            if text {
-                mesh.x_labels(n + 2)
-                    .x_label_formatter(&fmt)
-                    .label_style(("sans-serif", 13));
+            let title = if pi == 0 {
+                "header fields"
             } else {
-                mesh.x_labels(0).y_labels(0);
-            }
-            mesh.draw().map_err(s)?;
-            for (i, x) in sets.iter().enumerate() {
-                let d = if pi == 0 { x.fields_mean } else { x.flow_mean };
-                let Some(d) = d else { continue };
-                for (j, v) in [d.jsd, d.tvd, d.hellinger].into_iter().enumerate() {
-                    let x0 = i as f64 - 0.39 + 0.26 * j as f64;
-                    chart
-                        .draw_series([Rectangle::new(
-                            [(x0, 0.0), (x0 + 0.24, v)],
-                            SERIES[j].filled(),
-                        )])
-                        .map_err(s)?;
-                }
-            }
+                "flow features"
+            };
+            let values: Vec<Vec<f64>> = sets
+                .iter()
+                .map(|x| {
+                    let d = if pi == 0 { x.fields_mean } else { x.flow_mean };
+                    d.map_or_else(Vec::new, |d| vec![d.jsd, d.tvd, d.hellinger])
+                })
+                .collect();
+            let bars = Bars {
+                caption: &format!("{title}: JSD / TVD / Hellinger (lower is better)"),
+                y_desc: None,
+                names: &names,
+                values: &values,
+                colours: &SERIES[..3],
+                top: 1.05,
+            };
+            bars.draw(p, text)?;
         }
         Ok(())
     })
+}
+
+/// A bar chart of groups: one group of bars a category, the categories named along the x axis,
+/// bar j of every group in `colours[j]`.
+struct Bars<'a> {
+    caption: &'a str,
+    y_desc: Option<&'a str>,
+    names: &'a [String],
+    /// Per category, its bars' heights (an empty list leaves the category blank).
+    values: &'a [Vec<f64>],
+    colours: &'a [RGBColor],
+    /// Top of the y axis.
+    top: f64,
+}
+
+type BarChart<'a, 'b> = ChartContext<
+    'a,
+    BitMapBackend<'b>,
+    Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+>;
+
+impl Bars<'_> {
+    /// Draws the chart on `area` (labels only when a font is available) and returns it for
+    /// more drawing, such as a legend.
+    fn draw<'a, 'b>(
+        &self,
+        area: &'a DrawingArea<BitMapBackend<'b>, plotters::coord::Shift>,
+        text: bool,
+    ) -> Result<BarChart<'a, 'b>, String> {
+        let n = self.names.len().max(1);
+        let mut b = ChartBuilder::on(area);
+        b.margin(14);
+        if text {
+            b.caption(self.caption, ("sans-serif", 17))
+                .x_label_area_size(34)
+                .y_label_area_size(48);
+        }
+        let mut chart = b
+            .build_cartesian_2d(-0.5f64..n as f64 - 0.5, 0f64..self.top)
+            .map_err(s)?;
+        let names = self.names;
+        let fmt =
+            |x: &f64| category_at(*x, names.len()).map_or(String::new(), |i| names[i].clone());
+        let mut mesh = chart.configure_mesh();
+        mesh.disable_x_mesh();
+        if text {
+            mesh.x_labels(n + 2)
+                .x_label_formatter(&fmt)
+                .label_style(("sans-serif", 13));
+            if let Some(d) = self.y_desc {
+                mesh.y_desc(d);
+            }
+        } else {
+            mesh.x_labels(0).y_labels(0);
+        }
+        mesh.draw().map_err(s)?;
+        let step = 0.8 / self.colours.len().max(1) as f64;
+        for (i, group) in self.values.iter().enumerate() {
+            for (j, &v) in group.iter().enumerate() {
+                let x0 = i as f64 - 0.4 + step * j as f64;
+                let colour = self.colours[j % self.colours.len()];
+                chart
+                    .draw_series([Rectangle::new(
+                        [(x0, 0.0), (x0 + step * 0.9, v)],
+                        colour.filled(),
+                    )])
+                    .map_err(s)?;
+            }
+        }
+        Ok(chart)
+    }
 }
 
 /// Accuracy on held-out real flows against the share of synthetic flows in training.
@@ -400,49 +448,29 @@ pub fn score_chart(path: &Path, score: &crate::truth::Score) -> Result<(), EvalE
         .max(1) as f64
         * 1.1;
     let width = (220 + 110 * n as u32).min(4000);
+    let names: Vec<String> = classes.iter().map(|(c, _)| c.to_string()).collect();
+    let values: Vec<Vec<f64>> = classes
+        .iter()
+        .map(|(_, c)| {
+            [c.offered, c.passed, c.partial, c.blocked]
+                .map(|v| v as f64)
+                .to_vec()
+        })
+        .collect();
+    let labels = ["offered", "passed", "partial", "blocked"];
+    // Blue, green, orange, red.
+    let colours = [SERIES[0], SERIES[2], SERIES[1], SERIES[3]];
     render(path, (width, 520), |root| {
-        let mut b = ChartBuilder::on(root);
-        b.margin(14);
-        if text {
-            b.caption(
-                "flows per class: offered, and passed whole / in part / blocked",
-                ("sans-serif", 18),
-            )
-            .x_label_area_size(34)
-            .y_label_area_size(48);
-        }
-        let mut chart = b
-            .build_cartesian_2d(-0.5f64..n as f64 - 0.5, 0f64..top)
-            .map_err(s)?;
-        let names: Vec<String> = classes.iter().map(|(c, _)| c.to_string()).collect();
-        let fmt =
-            |x: &f64| category_at(*x, names.len()).map_or(String::new(), |i| names[i].clone());
-        let mut mesh = chart.configure_mesh();
-        mesh.disable_x_mesh();
-        if text {
-            mesh.x_labels(n + 2)
-                .x_label_formatter(&fmt)
-                .y_desc("flows")
-                .label_style(("sans-serif", 13));
-        } else {
-            mesh.x_labels(0).y_labels(0);
-        }
-        mesh.draw().map_err(s)?;
-        let labels = ["offered", "passed", "partial", "blocked"];
-        // Blue, green, orange, red.
-        let colour = |j: usize| SERIES[[0, 2, 1, 3][j]];
-        for (i, (_, c)) in classes.iter().enumerate() {
-            let values = [c.offered, c.passed, c.partial, c.blocked];
-            for (j, v) in values.into_iter().enumerate() {
-                let x0 = i as f64 - 0.4 + 0.2 * j as f64;
-                chart
-                    .draw_series([Rectangle::new(
-                        [(x0, 0.0), (x0 + 0.18, v as f64)],
-                        colour(j).filled(),
-                    )])
-                    .map_err(s)?;
-            }
-        }
+        let bars = Bars {
+            caption: "flows per class: offered, and passed whole / in part / blocked",
+            y_desc: Some("flows"),
+            names: &names,
+            values: &values,
+            colours: &colours,
+            top,
+        };
+        let mut chart = bars.draw(root, text)?;
+        let colour = |j: usize| colours[j];
         if text {
             for (j, l) in labels.iter().enumerate() {
                 chart
