@@ -75,46 +75,27 @@ pub struct NetnsVeth {
     pub tx: String,
     /// The peer end.
     pub rx: String,
+    namespaces: netns::OwnedNamespaces,
 }
 
 impl NetnsVeth {
-    /// Creates namespace `netdiffd-<tag>-<pid>` with veth pair `<tag>a` / `<tag>b`, both up.
+    /// Creates a namespace with veth pair `<tag>a` / `<tag>b` inside, both up.
     pub fn create(tag: &str) -> Option<NetnsVeth> {
-        let ns = format!("ndd-{tag}-{}", std::process::id());
+        let ns = format!("ndd-{tag}-{}", netns::unique_id());
         let n = NetnsVeth {
+            namespaces: netns::OwnedNamespaces(vec![ns.clone()]),
             ns,
             tx: format!("{tag}a"),
             rx: format!("{tag}b"),
         };
-        let steps: [Vec<&str>; 4] = [
-            vec!["netns", "add", &n.ns],
-            vec![
+        netns::set_up_or_skip(n, |n| {
+            n.namespaces.create()?;
+            netns::ip(&[
                 "-n", &n.ns, "link", "add", &n.tx, "type", "veth", "peer", "name", &n.rx,
-            ],
-            vec!["-n", &n.ns, "link", "set", &n.tx, "up"],
-            vec!["-n", &n.ns, "link", "set", &n.rx, "up"],
-        ];
-        for s in &steps {
-            let out = Command::new("ip").args(s).output();
-            let ok = matches!(&out, Ok(o) if o.status.success());
-            if !ok {
-                let why = match out {
-                    Ok(o) => String::from_utf8_lossy(&o.stderr).into_owned(),
-                    Err(e) => e.to_string(),
-                };
-                let msg = format!(
-                    "cannot set up network namespace (ip {}): {why}",
-                    s.join(" ")
-                );
-                drop(n);
-                if netns::on_ci() {
-                    panic!("{msg}");
-                }
-                netns::say_skipped(&msg);
-                return None;
-            }
-        }
-        Some(n)
+            ])?;
+            netns::ip(&["-n", &n.ns, "link", "set", &n.tx, "up"])?;
+            netns::ip(&["-n", &n.ns, "link", "set", &n.rx, "up"])
+        })
     }
 
     /// A command run inside the namespace.
@@ -122,12 +103,6 @@ impl NetnsVeth {
         let mut c = Command::new("ip");
         c.args(["netns", "exec", &self.ns, program]);
         c
-    }
-}
-
-impl Drop for NetnsVeth {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.ns]).output();
     }
 }
 

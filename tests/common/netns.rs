@@ -11,6 +11,46 @@ use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+static NEXT_BED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// A name part unique to this test process and this bed (`<pid>x<n>`), short enough for
+/// interface names (at most 15 bytes with a few letters around it).
+pub fn unique_id() -> String {
+    format!(
+        "{}x{}",
+        std::process::id() % 100_000,
+        NEXT_BED.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// The network namespaces of one test bed, named up front and made by [`create`]; dropping
+/// this deletes them, and with them every veth end inside (so the pairs too), even when a test
+/// fails.
+///
+/// [`create`]: OwnedNamespaces::create
+pub struct OwnedNamespaces(pub Vec<String>);
+
+impl OwnedNamespaces {
+    /// Makes every namespace, with IPv6 off (the kernel would send neighbour discovery of its
+    /// own) and the loopback up.
+    pub fn create(&self) -> Result<(), String> {
+        for ns in &self.0 {
+            ip(&["netns", "add", ns])?;
+            disable_ipv6_in(ns)?;
+            ip(&["-n", ns, "link", "set", "lo", "up"])?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for OwnedNamespaces {
+    fn drop(&mut self) {
+        for ns in &self.0 {
+            let _ = ip(&["netns", "del", ns]);
+        }
+    }
+}
+
 /// Runs `ip ARGS`, returning its error output when it fails.
 pub fn ip(args: &[&str]) -> Result<(), String> {
     let out = Command::new("ip")

@@ -10,12 +10,10 @@ use netdiffd::capture::LinkType;
 use netdiffd::packets::{PcapWriter, TsResolution};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-static NEXT_ID: AtomicUsize = AtomicUsize::new(0);
 /// One test bed at a time: timing checks must not share the two cores with another replay.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
@@ -26,6 +24,7 @@ pub struct Testbed {
     pub ns_rx: String,
     pub if_tx: String,
     pub if_rx: String,
+    namespaces: OwnedNamespaces,
     _turn: MutexGuard<'static, ()>,
 }
 
@@ -36,14 +35,12 @@ impl Testbed {
         let turn = ONE_AT_A_TIME
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let id = format!(
-            "{}x{}",
-            std::process::id() % 100_000,
-            NEXT_ID.fetch_add(1, Ordering::Relaxed)
-        );
+        let id = unique_id();
+        let (ns_tx, ns_rx) = (format!("ndr-{id}-tx"), format!("ndr-{id}-rx"));
         let bed = Testbed {
-            ns_tx: format!("ndr-{id}-tx"),
-            ns_rx: format!("ndr-{id}-rx"),
+            namespaces: OwnedNamespaces(vec![ns_tx.clone(), ns_rx.clone()]),
+            ns_tx,
+            ns_rx,
             if_tx: format!("ndr{id}t"),
             if_rx: format!("ndr{id}r"),
             _turn: turn,
@@ -52,10 +49,7 @@ impl Testbed {
     }
 
     fn set_up(&self) -> Result<(), String> {
-        for ns in [&self.ns_tx, &self.ns_rx] {
-            ip(&["netns", "add", ns])?;
-            disable_ipv6_in(ns)?;
-        }
+        self.namespaces.create()?;
         ip(&[
             "link",
             "add",
@@ -158,18 +152,13 @@ impl Testbed {
     }
 }
 
-impl Drop for Testbed {
-    fn drop(&mut self) {
-        // Deleting a namespace deletes the veth end in it, and with it the pair.
-        let _ = ip(&["netns", "del", &self.ns_tx]);
-        let _ = ip(&["netns", "del", &self.ns_rx]);
-    }
-}
-
 #[path = "../common/netns.rs"]
 mod netns;
 #[allow(unused_imports)]
-pub use netns::{disable_ipv6_in, enter_netns, ip, on_ci, set_up_or_skip, Captured, PeerCapture};
+pub use netns::{
+    disable_ipv6_in, enter_netns, ip, on_ci, set_up_or_skip, unique_id, Captured, OwnedNamespaces,
+    PeerCapture,
+};
 
 /// An Ethernet/IPv4/UDP frame of `len` bytes (at least 60) whose payload starts with `seq`.
 pub fn udp_frame(seq: u64, len: usize) -> Vec<u8> {

@@ -402,19 +402,18 @@ pub struct Veth {
     pub ns: String,
     pub host_if: String,
     pub peer_if: String,
+    namespaces: OwnedNamespaces,
 }
 
 impl Veth {
     /// Makes the namespace and the pair. When that is impossible (not root, no iproute2),
     /// fails the test under CI=true and otherwise returns `None` after saying why.
     pub fn new() -> Option<Veth> {
-        let id = format!(
-            "{}x{}",
-            std::process::id() % 100_000,
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        );
+        let id = unique_id();
+        let ns = format!("nds-{id}");
         let bed = Veth {
-            ns: format!("nds-{id}"),
+            namespaces: OwnedNamespaces(vec![ns.clone()]),
+            ns,
             host_if: format!("nds{id}h"),
             peer_if: format!("nds{id}p"),
         };
@@ -422,8 +421,7 @@ impl Veth {
     }
 
     fn set_up(&self) -> Result<(), String> {
-        ip(&["netns", "add", &self.ns])?;
-        disable_ipv6_in(&self.ns)?;
+        self.namespaces.create()?;
         ip(&[
             "link",
             "add",
@@ -459,8 +457,8 @@ impl Veth {
 
 impl Drop for Veth {
     fn drop(&mut self) {
+        // The host end is in the root namespace; the namespace goes with `namespaces`.
         let _ = ip(&["link", "del", &self.host_if]);
-        let _ = ip(&["netns", "del", &self.ns]);
     }
 }
 
@@ -468,7 +466,8 @@ impl Drop for Veth {
 mod netns;
 #[allow(unused_imports)]
 pub use netns::{
-    disable_ipv6_in, enter_netns, ip, on_ci, set_up_or_skip, sysctl_on, Captured, PeerCapture,
+    disable_ipv6_in, enter_netns, ip, on_ci, set_up_or_skip, sysctl_on, unique_id, Captured,
+    OwnedNamespaces, PeerCapture,
 };
 
 /// True for an Ethernet/IPv4 frame whose source is in the test-bed range 198.18.0.0/15.

@@ -9,17 +9,16 @@
 #![allow(dead_code)]
 
 use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 #[path = "../common/netns.rs"]
 mod netns;
 #[allow(unused_imports)]
 pub use netns::{
-    disable_ipv6_in, enter_netns, ip, on_ci, say_skipped, set_up_or_skip, Captured, PeerCapture,
+    disable_ipv6_in, enter_netns, ip, on_ci, say_skipped, set_up_or_skip, unique_id, Captured,
+    OwnedNamespaces, PeerCapture,
 };
 
-static NEXT_ID: AtomicUsize = AtomicUsize::new(0);
 /// One bed at a time: replays must not share the two cores with another replay.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
@@ -31,6 +30,7 @@ pub struct InlineBed {
     pub r2: String,
     pub d1: String,
     pub d2: String,
+    namespaces: OwnedNamespaces,
     _turn: MutexGuard<'static, ()>,
 }
 
@@ -69,14 +69,12 @@ impl InlineBed {
         let turn = ONE_AT_A_TIME
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let id = format!(
-            "{}x{}",
-            std::process::id() % 100_000,
-            NEXT_ID.fetch_add(1, Ordering::Relaxed)
-        );
+        let id = unique_id();
+        let (ns_r, ns_d) = (format!("ndi-{id}-r"), format!("ndi-{id}-d"));
         let bed = InlineBed {
-            ns_r: format!("ndi-{id}-r"),
-            ns_d: format!("ndi-{id}-d"),
+            namespaces: OwnedNamespaces(vec![ns_r.clone(), ns_d.clone()]),
+            ns_r,
+            ns_d,
             r1: format!("ndi{id}r1"),
             r2: format!("ndi{id}r2"),
             d1: format!("ndi{id}d1"),
@@ -87,11 +85,7 @@ impl InlineBed {
     }
 
     fn set_up(&self) -> Result<(), String> {
-        for ns in [&self.ns_r, &self.ns_d] {
-            ip(&["netns", "add", ns])?;
-            disable_ipv6_in(ns)?;
-            ip(&["-n", ns, "link", "set", "lo", "up"])?;
-        }
+        self.namespaces.create()?;
         for (r, rmac, d, dmac) in [
             (&self.r1, R1_MAC, &self.d1, D1_MAC),
             (&self.r2, R2_MAC, &self.d2, D2_MAC),
@@ -204,13 +198,6 @@ impl InlineBed {
     /// Starts capturing what arrives on `iface` of namespace `ns`.
     pub fn capture(ns: &str, iface: &str) -> PeerCapture {
         PeerCapture::start(ns, iface, 65536)
-    }
-}
-
-impl Drop for InlineBed {
-    fn drop(&mut self) {
-        let _ = ip(&["netns", "del", &self.ns_r]);
-        let _ = ip(&["netns", "del", &self.ns_d]);
     }
 }
 
