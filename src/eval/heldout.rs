@@ -11,6 +11,7 @@
 use super::dataset::FlowSet;
 use super::distance::Distances;
 use super::flow_features::FlowFeature;
+use super::report::d3;
 use super::similarity::{compare_sets, profiles_by_class, Profile, SetSimilarity};
 use super::split::{ClassSplit, Split, SplitMethod};
 use serde::Serialize;
@@ -209,14 +210,8 @@ fn with_ratio(v: Option<f64>, r: Option<f64>) -> String {
     }
 }
 
-fn d3(d: Option<Distances>) -> String {
-    d.map_or("–".to_string(), |d| {
-        format!("{:.3} / {:.3} / {:.3}", d.jsd, d.tvd, d.hellinger)
-    })
-}
-
 /// The file names held out for `class`, comma-separated.
-fn held_files(split: &BTreeMap<String, ClassSplit>, class: &str) -> String {
+pub(super) fn held_files(split: &BTreeMap<String, ClassSplit>, class: &str) -> String {
     split.get(class).map_or(String::new(), |s| {
         s.held_out_files
             .iter()
@@ -333,8 +328,8 @@ impl HeldOutSimilarity {
                 s,
                 "| {} | {} | {} |",
                 x.set,
-                d3(x.fields_mean),
-                d3(x.flow_mean)
+                d3(x.fields_mean.as_ref()),
+                d3(x.flow_mean.as_ref())
             );
         }
         let _ = writeln!(s);

@@ -4,7 +4,7 @@
 use super::compliance::Compliance;
 use super::dataset::CaptureFile;
 use super::distance::Distances;
-use super::heldout::{HeldOutSimilarity, InDistribution};
+use super::heldout::{held_files, HeldOutSimilarity, InDistribution};
 use super::ml::{LabelLevel, MlReport};
 use super::similarity::SetSimilarity;
 use super::split::ClassSplit;
@@ -92,7 +92,8 @@ pub struct EvalReport {
     pub timings_s: BTreeMap<String, f64>,
 }
 
-fn d3(d: Option<&Distances>) -> String {
+/// `JSD / TVD / Hellinger` to three places, or `–`.
+pub(super) fn d3(d: Option<&Distances>) -> String {
     d.map_or("–".to_string(), |d| {
         format!("{:.3} / {:.3} / {:.3}", d.jsd, d.tvd, d.hellinger)
     })
@@ -172,17 +173,7 @@ impl EvalReport {
                     .and_then(|v| v.as_str().map(str::to_string))
                     .unwrap_or_default()
             });
-            let held = sp.map_or(String::new(), |x| {
-                x.held_out_files
-                    .iter()
-                    .map(|f| {
-                        Path::new(f)
-                            .file_name()
-                            .map_or(f.clone(), |n| n.to_string_lossy().into_owned())
-                    })
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            });
+            let held = held_files(&self.split, class);
             let synth: Vec<String> = self
                 .synthetic
                 .iter()
