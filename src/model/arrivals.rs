@@ -6,6 +6,8 @@
 use super::dataset::Window;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 
 /// Gaps longer than this between two flow starts are pauses of the capture (a merged file, a
 /// client left idle), not the pace of the class; they are not learned.
@@ -32,34 +34,37 @@ impl FlowArrivals {
         let mut flows: Vec<(usize, u64, u64)> = Vec::new();
         let mut last_flow = None;
         for w in windows {
-            let end = w.flow_start_ns + w.iat_ns.iter().skip(1).sum::<u64>();
-            if last_flow == Some(w.flow) {
-                if let Some(f) = flows.last_mut() {
-                    // Later windows of the flow: their gaps continue the flow's clock.
-                    f.2 = f.2.saturating_add(w.iat_ns.iter().sum::<u64>());
+            // A window's gaps move the flow's clock on (a flow's first gap is 0).
+            let elapsed: u64 = w.iat_ns.iter().sum();
+            match flows.last_mut() {
+                Some(f) if last_flow == Some(w.flow) => f.2 = f.2.saturating_add(elapsed),
+                _ => {
+                    flows.push((w.file, w.flow_start_ns, w.flow_start_ns + elapsed));
+                    last_flow = Some(w.flow);
                 }
-            } else {
-                flows.push((w.file, w.flow_start_ns, end));
-                last_flow = Some(w.flow);
             }
         }
         flows.sort_unstable();
         let mut gaps = Vec::new();
         let mut open_sum = 0usize;
+        // Ends of the file's flows started so far and still open (a min-heap): a flood of
+        // 100,000 flows in one file stays a sweep, not a comparison of every pair.
+        let mut open: BinaryHeap<Reverse<u64>> = BinaryHeap::new();
         for (i, f) in flows.iter().enumerate() {
             if i > 0 && flows[i - 1].0 == f.0 {
                 let gap = f.1 - flows[i - 1].1;
                 if gap <= MAX_LEARNED_GAP_NS {
                     gaps.push(gap);
                 }
+            } else {
+                open.clear();
             }
             // Flows of the same file started before this one and still open at its start.
-            open_sum += 1 + flows[..i]
-                .iter()
-                .rev()
-                .take_while(|g| g.0 == f.0)
-                .filter(|g| g.2 > f.1)
-                .count();
+            while open.peek().is_some_and(|Reverse(end)| *end <= f.1) {
+                open.pop();
+            }
+            open_sum += 1 + open.len();
+            open.push(Reverse(f.2));
         }
         for i in (1..gaps.len()).rev() {
             gaps.swap(i, rng.random_range(0..=i));

@@ -121,6 +121,10 @@ pub fn sample_with(
     }
     let (l, ch) = (cfg.max_packets, cfg.channels());
     let context = settings.context.min(l / 2);
+    let ddim = Ddim {
+        schedule: Schedule::cosine(cfg.timesteps),
+        steps: ddim_steps(cfg.timesteps, settings.steps.clamp(1, cfg.timesteps)),
+    };
     let free_rows = |class: usize| {
         m.card.classes[class]
             .templates
@@ -177,7 +181,7 @@ pub fn sample_with(
                 .map(|p| (p.rows - start).min(l))
                 .max()
                 .unwrap_or(l);
-            denoise_window(m, settings, &mut active, start, rows, ctx)?;
+            denoise_window(m, settings, &ddim, &mut active, start, rows, ctx)?;
             if active.iter().all(|p| p.rows <= start + rows) {
                 break;
             }
@@ -196,11 +200,18 @@ pub fn sample_with(
     Ok(Some(out.into_iter().flatten().collect()))
 }
 
+/// The noise schedule and the diffusion steps DDIM visits, the same for every window of a job.
+struct Ddim {
+    schedule: Schedule,
+    steps: Vec<usize>,
+}
+
 /// Denoises rows `start..start + rows` of the flows of `batch` (the first `ctx` of them already
 /// made, held as context) and stores the clean values.
 fn denoise_window(
     m: &LoadedModel,
     settings: &SampleSettings,
+    ddim: &Ddim,
     batch: &mut [&mut Pending],
     start: usize,
     rows: usize,
@@ -208,8 +219,7 @@ fn denoise_window(
 ) -> Result<(), ModelError> {
     let cfg = &m.card.config;
     let (ch, dev) = (cfg.channels(), &m.device);
-    let steps = settings.steps.clamp(1, cfg.timesteps);
-    let schedule = Schedule::cosine(cfg.timesteps);
+    let (schedule, ts) = (&ddim.schedule, &ddim.steps);
     let b = batch.len();
     let mut x = Vec::with_capacity(b * rows * ch);
     let mut structure = Vec::with_capacity(b * rows * (MODEL_WIDTH + 1));
@@ -258,7 +268,6 @@ fn denoise_window(
     } else {
         (structure.clone(), Tensor::from_vec(cond, b, dev)?)
     };
-    let ts = ddim_steps(cfg.timesteps, steps);
     let mut x = Tensor::from_vec(x, (b, rows, ch), dev)?;
     // Context rows: their clean values are known; their noisy values follow the schedule with
     // the flow's own noise, which the DDIM update then carries step to step by itself.
