@@ -10,27 +10,12 @@ use netdiffd::wire::ipv4::Ipv4Packet;
 use netdiffd::wire::tcp::{flags, TcpPacket};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 struct TempDir(PathBuf);
 impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
-}
-
-fn netdiffd(args: &[&str]) -> String {
-    let o = Command::new(env!("CARGO_BIN_EXE_netdiffd"))
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        o.status.success(),
-        "netdiffd {args:?} failed: {}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
 /// One TCP packet of the generated capture, as the test reads it.
@@ -82,7 +67,7 @@ fn a_class_of_300_packet_tcp_flows_yields_whole_coherent_flows() {
         std::os::unix::fs::symlink(lab.join(f).canonicalize().unwrap(), class_dir.join(f)).unwrap();
     }
     let p = |s: &str| dir.0.join(s).to_string_lossy().into_owned();
-    netdiffd(&[
+    common::netdiffd_ok(&[
         "dataset",
         &p("corpus"),
         "--max-packets",
@@ -93,7 +78,7 @@ fn a_class_of_300_packet_tcp_flows_yields_whole_coherent_flows() {
         "-o",
         &p("bulk.data"),
     ]);
-    netdiffd(&[
+    common::netdiffd_ok(&[
         "train",
         &p("bulk.data"),
         "-o",
@@ -132,7 +117,7 @@ fn a_class_of_300_packet_tcp_flows_yields_whole_coherent_flows() {
             .all(|s| s.starts_with("6.")));
     }
 
-    netdiffd(&[
+    common::netdiffd_ok(&[
         "generate",
         "--model",
         &p("model"),

@@ -6,7 +6,6 @@ mod common;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 fn shared(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -15,18 +14,12 @@ fn shared(rel: &str) -> PathBuf {
 }
 
 fn repair(input: &Path, out: &Path) {
-    let o = Command::new(env!("CARGO_BIN_EXE_netdiffd"))
-        .arg("repair")
-        .arg(input)
-        .arg("-o")
-        .arg(out)
-        .output()
-        .unwrap();
-    assert!(
-        o.status.success(),
-        "repair failed: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    common::netdiffd_ok(&[
+        std::ffi::OsStr::new("repair"),
+        input.as_os_str(),
+        "-o".as_ref(),
+        out.as_os_str(),
+    ]);
 }
 
 /// Kinds of tshark warnings (protocol and summary) that real corpus captures show.

@@ -73,6 +73,12 @@ pub fn update(csum: u16, old: &[u8], new: &[u8]) -> u16 {
 mod tests {
     use super::*;
 
+    /// The well-known example IPv4 header (UDP, 192.168.0.1 → 192.168.0.199), checksum zeroed.
+    const EXAMPLE_HEADER: [u8; 20] = [
+        0x45, 0x00, 0x00, 0x73, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11, 0x00, 0x00, 0xc0, 0xa8, 0x00,
+        0x01, 0xc0, 0xa8, 0x00, 0xc7,
+    ];
+
     #[test]
     fn rfc1624_example() {
         // RFC 1624 section 4: checksum 0xdd2f, word 0x5555 changed to 0x3285 gives 0x0000.
@@ -81,10 +87,7 @@ mod tests {
 
     #[test]
     fn an_update_equals_summing_again() {
-        let mut hdr = [
-            0x45, 0x00, 0x00, 0x73, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11, 0x00, 0x00, 0xc0, 0xa8,
-            0x00, 0x01, 0xc0, 0xa8, 0x00, 0xc7,
-        ];
+        let mut hdr = EXAMPLE_HEADER;
         let before = checksum(&hdr);
         let old = hdr[12..16].to_vec();
         hdr[12..16].copy_from_slice(&[10, 1, 2, 3]);
@@ -107,10 +110,7 @@ mod tests {
 
     #[test]
     fn checksum_of_data_with_checksum_is_zero() {
-        let mut hdr = [
-            0x45, 0x00, 0x00, 0x73, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11, 0x00, 0x00, 0xc0, 0xa8,
-            0x00, 0x01, 0xc0, 0xa8, 0x00, 0xc7,
-        ];
+        let mut hdr = EXAMPLE_HEADER;
         let c = checksum(&hdr);
         assert_eq!(c, 0xb861); // the well-known example header's checksum
         hdr[10..12].copy_from_slice(&c.to_be_bytes());

@@ -7,6 +7,23 @@ mod netns;
 use std::path::Path;
 use std::process::Command;
 
+/// Runs `netdiffd ARGS`, asserts that it succeeded (naming the command and what it printed)
+/// and returns its standard output.
+pub fn netdiffd_ok<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> String {
+    let o = Command::new(env!("CARGO_BIN_EXE_netdiffd"))
+        .args(args)
+        .output()
+        .unwrap();
+    let shown: Vec<_> = args.iter().map(|a| a.as_ref().to_string_lossy()).collect();
+    assert!(
+        o.status.success(),
+        "netdiffd {shown:?} failed: {}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
 /// Runs `netdiffd check --strict` on `path`, asserts that no rule is broken (exit status 0)
 /// and returns the report it printed.
 pub fn assert_check_strict_passes(path: &Path) -> String {
