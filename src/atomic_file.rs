@@ -1,6 +1,8 @@
 //! Files that appear whole or not at all: data goes to a temporary file beside the target,
 //! which [`AtomicFile::commit`] syncs and renames over it. Dropped without commit, the temporary
-//! file is removed.
+//! file is removed. A target that already exists and is not a regular file (`/dev/null`, a FIFO,
+//! `/dev/stdout`) is written straight through instead: renaming over it would replace the device
+//! with a plain file.
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
@@ -10,7 +12,8 @@ use std::path::{Path, PathBuf};
 #[derive(Debug)]
 pub struct AtomicFile {
     target: PathBuf,
-    temp: PathBuf,
+    /// The temporary file; `None` when writing straight to a special file.
+    temp: Option<PathBuf>,
     out: Option<BufWriter<File>>,
 }
 
@@ -27,6 +30,28 @@ impl AtomicFile {
                     format!("{}: not a file path", target.display()),
                 )
             })?;
+        match std::fs::metadata(target) {
+            Ok(m) if m.is_dir() => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("{}: is a folder, not a file", target.display()),
+                ))
+            }
+            Ok(m) if !m.is_file() => {
+                let file = std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(target)
+                    .map_err(|e| {
+                        io::Error::new(e.kind(), format!("opening {}: {e}", target.display()))
+                    })?;
+                return Ok(AtomicFile {
+                    target: target.to_path_buf(),
+                    temp: None,
+                    out: Some(BufWriter::with_capacity(1 << 20, file)),
+                });
+            }
+            _ => {}
+        }
         // Every command treats an output in a folder that does not exist alike: it is made.
         if let Some(dir) = target.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| {
@@ -38,7 +63,7 @@ impl AtomicFile {
             .map_err(|e| io::Error::new(e.kind(), format!("creating {}: {e}", temp.display())))?;
         Ok(AtomicFile {
             target: target.to_path_buf(),
-            temp,
+            temp: Some(temp),
             out: Some(BufWriter::with_capacity(1 << 20, file)),
         })
     }
@@ -61,9 +86,11 @@ impl AtomicFile {
             .take()
             .ok_or_else(|| io::Error::other("file already committed"))?;
         let file = out.into_inner().map_err(|e| e.into_error())?;
-        file.sync_all()?;
-        drop(file);
-        std::fs::rename(&self.temp, &self.target)?;
+        if let Some(temp) = &self.temp {
+            file.sync_all()?;
+            drop(file);
+            std::fs::rename(temp, &self.target)?;
+        }
         Ok(self.target.clone())
     }
 }
@@ -82,8 +109,8 @@ impl Write for AtomicFile {
 
 impl Drop for AtomicFile {
     fn drop(&mut self) {
-        if self.out.take().is_some() {
-            let _ = std::fs::remove_file(&self.temp);
+        if let (Some(_), Some(temp)) = (self.out.take(), &self.temp) {
+            let _ = std::fs::remove_file(temp);
         }
     }
 }
@@ -105,6 +132,20 @@ mod tests {
         g.write_all(b"partial").unwrap();
         drop(g);
         assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_device_is_written_through_and_a_folder_refused() {
+        let null = Path::new("/dev/null");
+        let mut f = AtomicFile::create(null).unwrap();
+        f.write_all(b"discarded").unwrap();
+        f.commit().unwrap();
+        let m = std::fs::metadata(null).unwrap();
+        assert!(!m.is_file(), "/dev/null must stay a device");
+        let dir = crate::test_dir("atomic-dir");
+        let e = AtomicFile::create(&dir).unwrap_err();
+        assert!(e.to_string().contains("is a folder"), "{e}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -221,7 +221,9 @@ pub fn generate_observed(
     let t = Instant::now();
     let mut starts = FlowStarts::new(model, settings);
     let mut flows = Vec::with_capacity(generated.len());
-    for (i, g) in generated.iter().enumerate() {
+    // Each flow's generated rows are dropped as soon as it is repaired, so that a job of long
+    // flows does not hold both forms of every flow at once.
+    for (i, g) in generated.into_iter().enumerate() {
         if g.is_empty() {
             continue; // free structure may end a flow before its first packet
         }

@@ -1,8 +1,9 @@
 //! NetDiffusion's image form of a flow: one row a packet in the 1088-column image layout, one
 //! pixel a bit (1 red, 0 green, -1 blue), padded to 1024 rows with vacant (blue) rows.
 
+use crate::atomic_file::AtomicFile;
 use std::fs::File;
-use std::io::{BufReader, BufWriter, Write};
+use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
 use super::layout::{
@@ -335,8 +336,8 @@ pub fn read_png_with(
     Ok(FlowImage { rows: h, bits })
 }
 
-/// Writes `image` as a 1088 × 1024 RGB PNG, rows past `image.rows` vacant (blue). The file is
-/// written to a temporary name in the same directory and renamed into place.
+/// Writes `image` as a 1088 × 1024 RGB PNG, rows past `image.rows` vacant (blue), whole or not
+/// at all ([`AtomicFile`]).
 pub fn write_png(path: impl AsRef<Path>, image: &FlowImage) -> Result<(), ImageError> {
     let path = path.as_ref();
     check_shape(&image.bits, image.rows, NETDIFFUSION_IMAGE_WIDTH)?;
@@ -356,41 +357,16 @@ pub fn write_png(path: impl AsRef<Path>, image: &FlowImage) -> Result<(), ImageE
     for _ in 0..pad {
         rgb.extend_from_slice(&BLUE);
     }
-    let tmp = temp_path(path);
-    let result = encode(&tmp, &rgb).and_then(|()| {
-        std::fs::rename(&tmp, path).map_err(|source| ImageError::Io {
-            path: path.to_path_buf(),
-            action: "cannot rename temporary file into place",
-            source,
-        })
-    });
-    if result.is_err() {
-        // Best effort: the temporary file may not exist.
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
-}
-
-fn temp_path(path: &Path) -> PathBuf {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    path.with_file_name(format!(".{name}.{}.tmp", std::process::id()))
-}
-
-fn encode(tmp: &Path, rgb: &[u8]) -> Result<(), ImageError> {
     let io = |action, source| ImageError::Io {
-        path: tmp.to_path_buf(),
+        path: path.to_path_buf(),
         action,
         source,
     };
     let enc_err = |source| ImageError::Encode {
-        path: tmp.to_path_buf(),
+        path: path.to_path_buf(),
         source,
     };
-    let file = File::create(tmp).map_err(|e| io("cannot create", e))?;
-    let mut out = BufWriter::new(file);
+    let mut out = AtomicFile::create(path).map_err(|e| io("cannot create", e))?;
     {
         let mut enc = png::Encoder::new(
             &mut out,
@@ -400,12 +376,9 @@ fn encode(tmp: &Path, rgb: &[u8]) -> Result<(), ImageError> {
         enc.set_color(png::ColorType::Rgb);
         enc.set_depth(png::BitDepth::Eight);
         let mut writer = enc.write_header().map_err(enc_err)?;
-        writer.write_image_data(rgb).map_err(enc_err)?;
+        writer.write_image_data(rgb.as_slice()).map_err(enc_err)?;
         writer.finish().map_err(enc_err)?;
     }
-    out.flush().map_err(|e| io("cannot write", e))?;
-    let file = out
-        .into_inner()
-        .map_err(|e| io("cannot write", e.into_error()))?;
-    file.sync_all().map_err(|e| io("cannot sync", e))
+    out.commit().map_err(|e| io("cannot write", e))?;
+    Ok(())
 }
