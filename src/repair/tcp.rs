@@ -3,6 +3,7 @@
 
 use super::generated::GeneratedRow;
 use super::report::RepairReport;
+use super::rules::Rule;
 use super::settings::{HandshakePolicy, RepairSettings};
 use super::tcp_options::{scan, segment_options, syn_options, Negotiated};
 use super::{PacketPlan, Side};
@@ -67,7 +68,7 @@ pub(super) fn plan_tcp(
     let first_syn = rows[0].tcp().flags() & (flags::SYN | flags::ACK) == flags::SYN;
     let handshake = settings.handshake == HandshakePolicy::Always || first_syn;
     if handshake && !first_syn {
-        report.applied("tcp-handshake");
+        report.applied(Rule::TcpHandshake);
     }
     let mss_cap = settings.mtu.saturating_sub(40).max(536);
     let idx = |d: Direction| usize::from(d == Direction::Backward);
@@ -127,7 +128,7 @@ pub(super) fn plan_tcp(
             };
             if plans[i].direction != want {
                 plans[i].direction = want;
-                report.applied("tcp-handshake-direction");
+                report.applied(Rule::TcpHandshakeDirection);
             }
         }
         let both_fin = st[0].fin_sent && st[1].fin_sent;
@@ -137,7 +138,7 @@ pub(super) fn plan_tcp(
                 let want = opposite(last);
                 if plans[i].direction != want {
                     plans[i].direction = want;
-                    report.applied("tcp-final-ack-direction");
+                    report.applied(Rule::TcpFinalAckDirection);
                 }
             }
             closed_at = Some(i + 1);
@@ -154,11 +155,11 @@ pub(super) fn plan_tcp(
         };
         if f & flags::RST != 0 && i + 1 < n {
             f &= !flags::RST;
-            report.applied("tcp-rst-not-last");
+            report.applied(Rule::TcpRstNotLast);
         }
         if f & flags::FIN != 0 && !honoured_fin[i] {
             f &= !flags::FIN;
-            report.applied("tcp-fin-before-data");
+            report.applied(Rule::TcpFinBeforeData);
         }
         if both_fin || st[d].fin_sent {
             f &= !(flags::FIN | flags::PSH);
@@ -232,7 +233,7 @@ pub(super) fn plan_tcp(
         let max_payload = usize::from(settings.mtu).saturating_sub(20 + 20 + options.len());
         if payload > max_payload {
             payload = max_payload;
-            report.applied("length-clamp");
+            report.applied(Rule::LengthClamp);
         }
         // Bytes in flight bounded by the peer's advertised window.
         let in_flight = u64::from(st[d].next_seq.wrapping_sub(st[d].acked));
@@ -240,7 +241,7 @@ pub(super) fn plan_tcp(
         let room = st[p].window.saturating_sub(in_flight + 1) as usize;
         if payload > room {
             payload = room;
-            report.applied("tcp-window-bound");
+            report.applied(Rule::TcpWindowBound);
         }
         // A generated segment that starts where an earlier one of this side started is a
         // retransmission: same sequence number, no more data than the original.
@@ -252,7 +253,7 @@ pub(super) fn plan_tcp(
         if retransmit {
             let orig = st[d].segments[&gen_seq] as usize;
             payload = payload.clamp(1, orig);
-            report.applied("tcp-retransmission-kept");
+            report.applied(Rule::TcpRetransmissionKept);
         }
         let seq = if retransmit { gen_seq } else { st[d].next_seq };
         // Every ACK acknowledges all the peer has sent (its next expected sequence number).
@@ -294,7 +295,7 @@ pub(super) fn plan_tcp(
     }
     if let Some(end) = closed_at {
         if end < n {
-            report.applied("tcp-after-close-dropped");
+            report.applied(Rule::TcpAfterCloseDropped);
         }
         plans.truncate(end);
         out.truncate(end);
