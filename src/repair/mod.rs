@@ -15,7 +15,6 @@ mod report;
 mod rules;
 mod settings;
 mod tcp;
-mod tcp_options;
 
 pub use report::{FieldChange, RepairReport};
 pub use rules::Rule;
