@@ -139,7 +139,12 @@ fn complete_real_flows_change_few_bits() {
         total.content_changed_ratio(),
         &worst[..8]
     );
-    println!("rules applied: {:?}", total.rules_applied);
+    let rules: Vec<_> = total
+        .rules_applied
+        .iter()
+        .map(|(r, n)| format!("{r} {n}"))
+        .collect();
+    println!("rules applied: {}", rules.join(", "));
     println!("| field | bits changed | bits compared | ratio |\n| --- | ---: | ---: | ---: |");
     for (k, v) in &total.fields {
         if v.changed > 0 {

@@ -12,11 +12,12 @@
 mod build;
 mod generated;
 mod report;
+mod rules;
 mod settings;
 mod tcp;
-mod tcp_options;
 
 pub use report::{FieldChange, RepairReport};
+pub use rules::Rule;
 pub use settings::{CidrError, ClassHints, HandshakePolicy, Ipv4Cidr, PayloadFill, RepairSettings};
 
 use crate::flows::{Direction, FlowKey};
@@ -145,14 +146,14 @@ pub fn repair_flow(
 
     let proto = choose_protocol(&rows);
     if rows.iter().any(|r| r.ip().protocol() != proto) {
-        report.applied("one-protocol");
+        report.applied(Rule::OneProtocol);
     }
     let mut directions = directions(&rows, input, proto, &mut rng);
     if directions[0] == Direction::Backward {
         // A flow opens from its client side: a stateful device admits a flow by its first
         // packet, and real captures that begin with a server's packet started mid-flow.
         directions[0] = Direction::Forward;
-        report.applied("client-first");
+        report.applied(Rule::ClientFirst);
     }
     let times = times(n, input, settings, &mut rng);
     let l4_len = match proto {
@@ -172,7 +173,7 @@ pub fn repair_flow(
         let max_payload = usize::from(settings.mtu).saturating_sub(28);
         for p in plans.iter_mut().filter(|p| p.payload_len > max_payload) {
             p.payload_len = max_payload;
-            report.applied("length-clamp");
+            report.applied(Rule::LengthClamp);
         }
     }
     let tcp_plans = if proto == ip_proto::TCP {

@@ -1,5 +1,6 @@
 //! What repair changed: per field, how many generated bits differ in the repaired packet.
 
+use super::rules::Rule;
 use crate::nprint::layout::{Bit, Block, VACANT};
 use std::collections::BTreeMap;
 
@@ -25,13 +26,13 @@ pub struct RepairReport {
     /// Changes by field name (`ipv4_ttl`, `tcp_seq`, …); addresses are assigned by the test
     /// bed and not compared.
     pub fields: BTreeMap<&'static str, FieldChange>,
-    /// How often each repair rule had to act.
-    pub rules_applied: BTreeMap<&'static str, u64>,
+    /// How often each repair rule had to act (serialised by rule name).
+    pub rules_applied: BTreeMap<Rule, u64>,
 }
 
 impl RepairReport {
     /// Counts one application of `rule`.
-    pub fn applied(&mut self, rule: &'static str) {
+    pub fn applied(&mut self, rule: Rule) {
         *self.rules_applied.entry(rule).or_insert(0) += 1;
     }
 
@@ -68,7 +69,7 @@ impl RepairReport {
             e.compared += v.compared;
         }
         for (k, v) in &other.rules_applied {
-            *self.rules_applied.entry(k).or_insert(0) += v;
+            *self.rules_applied.entry(*k).or_insert(0) += v;
         }
     }
 

@@ -1,0 +1,386 @@
+//! A TCP connection being planned, packet by packet: what the SYNs negotiated, each side's
+//! state, and the steps that decide one segment (direction, flags, timestamps and options,
+//! payload bounds, advance).
+
+use super::options::{scan, segment_options, syn_options, AskedOptions, Negotiated};
+use super::side::TcpSide;
+use super::{after, TcpPlan};
+use crate::flows::Direction;
+use crate::repair::generated::GeneratedRow;
+use crate::repair::report::RepairReport;
+use crate::repair::rules::Rule;
+use crate::repair::settings::{HandshakePolicy, RepairSettings};
+use crate::repair::{PacketPlan, Side};
+use crate::wire::tcp::flags;
+
+/// Index of the side that sends in direction `d`: 0 the client, 1 the server.
+fn side_of(d: Direction) -> usize {
+    usize::from(d == Direction::Backward)
+}
+
+/// The direction in which `side` sends.
+fn direction_of(side: usize) -> Direction {
+    if side == 0 {
+        Direction::Forward
+    } else {
+        Direction::Backward
+    }
+}
+
+/// One packet of the connection, as the steps decide it.
+#[derive(Debug)]
+pub(super) struct Segment {
+    /// Position in the flow.
+    index: usize,
+    /// Sending side: 0 the client, 1 the server.
+    side: usize,
+    /// Position in the opening handshake (0 SYN, 1 SYN-ACK, 2 ACK), for its packets.
+    handshake: Option<usize>,
+    /// Both sides have sent their FIN: this is the final ACK.
+    final_ack: bool,
+    /// Time, nanoseconds since the Unix epoch.
+    ts_ns: u64,
+    /// TCP flags.
+    flags: u16,
+    /// Payload length: the generated one until the steps bound it.
+    payload: usize,
+    /// Timestamp value (sent when timestamps were negotiated).
+    tsval: u32,
+    /// Timestamp echo reply.
+    tsecr: u32,
+    /// Start of the earlier segment of this side that this one retransmits.
+    retransmits: Option<u32>,
+}
+
+impl Segment {
+    /// Payload length decided.
+    pub(super) fn payload(&self) -> usize {
+        self.payload
+    }
+
+    /// Whether the connection is closed after this segment (the final ACK, or an RST).
+    pub(super) fn closes(&self) -> bool {
+        self.final_ack || self.flags & flags::RST != 0
+    }
+}
+
+/// A TCP connection being planned: what was negotiated, and each side's state.
+pub(super) struct Connection<'a> {
+    /// The generated packets.
+    rows: &'a [GeneratedRow],
+    /// Client and server: their ISNs and timestamp clocks.
+    sides: &'a [Side; 2],
+    /// Packets in the flow.
+    packets: usize,
+    /// Largest IPv4 packet.
+    mtu: u16,
+    /// Largest MSS a SYN may announce.
+    mss_cap: u16,
+    /// The flow opens with a SYN, SYN-ACK, ACK handshake.
+    handshake: bool,
+    /// Options the client's SYN asked for.
+    client_syn: AskedOptions,
+    /// Options the server's SYN-ACK asked for.
+    server_syn: AskedOptions,
+    /// What both SYNs agreed on.
+    negotiated: Negotiated,
+    /// Client, server.
+    state: [TcpSide; 2],
+    /// Per packet: whether a generated FIN counts (see `honoured_fins`).
+    honoured_fin: Vec<bool>,
+    /// The side whose FIN came last.
+    last_fin: Option<usize>,
+    /// Time of the flow's first packet.
+    start_ns: u64,
+}
+
+/// Per packet: whether a generated FIN there counts, which it does only when its side sends
+/// no more data afterwards; elsewhere it is generation noise that would cut the flow.
+fn honoured_fins(rows: &[GeneratedRow], plans: &[PacketPlan]) -> Vec<bool> {
+    (0..plans.len())
+        .map(|i| {
+            let d = plans[i].direction;
+            rows[i].tcp().flags() & flags::FIN != 0
+                && !plans[i + 1..]
+                    .iter()
+                    .any(|p| p.direction == d && p.payload_len > 0)
+        })
+        .collect()
+}
+
+impl<'a> Connection<'a> {
+    /// Negotiates the connection: whether it opens with a handshake (by the `always` policy,
+    /// or because the flow was generated with one), and the options both SYNs agree on
+    /// (without a handshake: timestamps when most generated packets carry them, SACK, no
+    /// window scaling).
+    pub(super) fn negotiate(
+        rows: &'a [GeneratedRow],
+        plans: &[PacketPlan],
+        settings: &RepairSettings,
+        sides: &'a [Side; 2],
+        report: &mut RepairReport,
+    ) -> Connection<'a> {
+        let first_syn = rows[0].tcp().flags() & (flags::SYN | flags::ACK) == flags::SYN;
+        let handshake = settings.handshake == HandshakePolicy::Always || first_syn;
+        if handshake && !first_syn {
+            report.applied(Rule::TcpHandshake);
+        }
+        let client_syn = scan(rows[0].tcp_options());
+        let server_syn = rows.get(1).map_or(client_syn, |r| scan(r.tcp_options()));
+        let negotiated = if handshake {
+            Negotiated {
+                timestamps: client_syn.ts.is_some() && server_syn.ts.is_some(),
+                window_scale: client_syn.wscale.is_some() && server_syn.wscale.is_some(),
+                sack: client_syn.sack_ok && server_syn.sack_ok,
+            }
+        } else {
+            let with_ts = rows
+                .iter()
+                .filter(|r| scan(r.tcp_options()).ts.is_some())
+                .count();
+            Negotiated {
+                timestamps: with_ts * 2 > rows.len(),
+                window_scale: false,
+                sack: true,
+            }
+        };
+        let wscale = |asked: &AskedOptions| {
+            if negotiated.window_scale {
+                asked.wscale.unwrap_or(0).min(14)
+            } else {
+                0
+            }
+        };
+        Connection {
+            rows,
+            sides,
+            packets: plans.len(),
+            mtu: settings.mtu,
+            mss_cap: settings.mtu.saturating_sub(40).max(536),
+            handshake,
+            client_syn,
+            server_syn,
+            negotiated,
+            state: [
+                TcpSide::new(&sides[0], wscale(&client_syn)),
+                TcpSide::new(&sides[1], wscale(&server_syn)),
+            ],
+            honoured_fin: honoured_fins(rows, plans),
+            last_fin: None,
+            start_ns: plans[0].ts_ns,
+        }
+    }
+
+    /// Step 1, direction: who sends packet `index`. The handshake's packets and the final ACK
+    /// (from the peer of the side whose FIN came last) are moved to their sender.
+    pub(super) fn direction(
+        &self,
+        index: usize,
+        plan: &mut PacketPlan,
+        report: &mut RepairReport,
+    ) -> Segment {
+        let handshake = (self.handshake && index < 3).then_some(index);
+        if let Some(step) = handshake {
+            let want = if step == 1 {
+                Direction::Backward
+            } else {
+                Direction::Forward
+            };
+            if plan.direction != want {
+                plan.direction = want;
+                report.applied(Rule::TcpHandshakeDirection);
+            }
+        }
+        let final_ack = self.state[0].fin_sent && self.state[1].fin_sent;
+        if final_ack {
+            if let Some(last) = self.last_fin {
+                let want = direction_of(1 - last);
+                if plan.direction != want {
+                    plan.direction = want;
+                    report.applied(Rule::TcpFinalAckDirection);
+                }
+            }
+        }
+        Segment {
+            index,
+            side: side_of(plan.direction),
+            handshake,
+            final_ack,
+            ts_ns: plan.ts_ns,
+            flags: 0,
+            payload: plan.payload_len,
+            tsval: 0,
+            tsecr: 0,
+            retransmits: None,
+        }
+    }
+
+    /// Step 2, flags: the handshake's, else ACK with the generated PSH, FIN and RST where they
+    /// belong (an RST only on the last packet, a FIN only after its side's last data, neither
+    /// once the side has closed). A SYN, an RST or a closed side carries no payload, and PSH
+    /// goes with a payload.
+    pub(super) fn flags(&self, seg: &mut Segment, report: &mut RepairReport) {
+        let i = seg.index;
+        let generated = self.rows[i].tcp().flags();
+        let mut f = match seg.handshake {
+            Some(0) => flags::SYN,
+            Some(1) => flags::SYN | flags::ACK,
+            Some(_) => flags::ACK,
+            None => flags::ACK | (generated & (flags::PSH | flags::FIN | flags::RST)),
+        };
+        if f & flags::RST != 0 && i + 1 < self.packets {
+            f &= !flags::RST;
+            report.applied(Rule::TcpRstNotLast);
+        }
+        if f & flags::FIN != 0 && !self.honoured_fin[i] {
+            f &= !flags::FIN;
+            report.applied(Rule::TcpFinBeforeData);
+        }
+        let closed = seg.final_ack || self.state[seg.side].fin_sent;
+        if closed {
+            f &= !(flags::FIN | flags::PSH);
+        }
+        if f & (flags::SYN | flags::RST) != 0 || closed {
+            seg.payload = 0;
+        }
+        if seg.payload == 0 {
+            f &= !flags::PSH;
+        }
+        seg.flags = f;
+    }
+
+    /// Step 3, timestamps: TSval is the generated one when it does not go back, else the
+    /// side's clock; TSecr is the generated one when it echoes a TSval the peer really sent
+    /// and does not go back, else the peer's latest TSval (0 without ACK). The side records
+    /// them when timestamps were negotiated.
+    pub(super) fn timestamps(&mut self, seg: &mut Segment) {
+        let (me, peer) = (&self.state[seg.side], &self.state[1 - seg.side]);
+        let elapsed_ms = (seg.ts_ns.saturating_sub(self.start_ns) / 1_000_000) as u32;
+        let generated = scan(self.rows[seg.index].tcp_options()).ts;
+        let tsval = match generated {
+            Some((v, _)) if !after(me.last_tsval, v) => v,
+            _ => self.sides[seg.side]
+                .ts_base
+                .wrapping_add(elapsed_ms)
+                .max(me.last_tsval),
+        };
+        let tsecr = match generated {
+            Some((_, e))
+                if seg.flags & flags::SYN == 0
+                    && peer.sent_tsvals.contains(&e)
+                    && !after(me.last_tsecr, e) =>
+            {
+                e
+            }
+            _ if seg.flags & flags::ACK == 0 => 0,
+            _ => peer.last_tsval,
+        };
+        if self.negotiated.timestamps {
+            self.state[seg.side].record_timestamps(tsval, tsecr);
+        }
+        seg.tsval = tsval;
+        seg.tsecr = tsecr;
+    }
+
+    /// Step 4, options: a SYN's (the client offers what it asked for; the server accepts only
+    /// what both support), else those of an established segment (timestamps as negotiated,
+    /// SACK blocks inside the data the peer sent).
+    pub(super) fn options(&self, seg: &Segment) -> Vec<u8> {
+        let generated = self.rows[seg.index].tcp_options();
+        if seg.flags & flags::SYN != 0 {
+            let (asked, allowed) = if seg.side == 0 {
+                let a = self.client_syn;
+                let offer = Negotiated {
+                    timestamps: a.ts.is_some(),
+                    window_scale: a.wscale.is_some(),
+                    sack: a.sack_ok,
+                };
+                (a, offer)
+            } else {
+                (self.server_syn, self.negotiated)
+            };
+            syn_options(
+                generated,
+                &asked,
+                &allowed,
+                self.mss_cap,
+                asked.wscale.unwrap_or(0).min(14),
+                seg.tsval,
+                seg.tsecr,
+            )
+        } else {
+            let peer = &self.state[1 - seg.side];
+            segment_options(
+                generated,
+                &self.negotiated,
+                seg.tsval,
+                seg.tsecr,
+                (peer.acked, peer.next_seq),
+            )
+        }
+    }
+
+    /// Step 5, payload bounds: within the MTU after the headers and `options_len` option bytes,
+    /// strictly below the peer's window less the bytes in flight (a segment that fills it
+    /// exactly is flagged by analysers), and no longer than the segment it retransmits.
+    pub(super) fn payload_bounds(
+        &self,
+        seg: &mut Segment,
+        options_len: usize,
+        report: &mut RepairReport,
+    ) {
+        let (me, peer) = (&self.state[seg.side], &self.state[1 - seg.side]);
+        let max_payload = usize::from(self.mtu).saturating_sub(20 + 20 + options_len);
+        if seg.payload > max_payload {
+            seg.payload = max_payload;
+            report.applied(Rule::LengthClamp);
+        }
+        let room = peer.window.saturating_sub(me.in_flight() + 1) as usize;
+        if seg.payload > room {
+            seg.payload = room;
+            report.applied(Rule::TcpWindowBound);
+        }
+        // A generated segment that starts where an earlier one of this side started is a
+        // retransmission: same sequence number, no more data than the original.
+        if seg.handshake.is_none() && seg.flags & (flags::FIN | flags::RST) == 0 {
+            let generated_seq = self.rows[seg.index].tcp().seq();
+            if let Some(original) = me.retransmission_at(generated_seq) {
+                seg.payload = seg.payload.clamp(1, original as usize);
+                seg.retransmits = Some(generated_seq);
+                report.applied(Rule::TcpRetransmissionKept);
+            }
+        }
+    }
+
+    /// Step 6, advance: the segment's sequence number (the side's next, or the one it
+    /// retransmits) and acknowledgement (all the peer has sent), then both sides' state moves
+    /// past it.
+    pub(super) fn advance(&mut self, seg: &Segment, options: Vec<u8>) -> TcpPlan {
+        let f = seg.flags;
+        let seq = seg.retransmits.unwrap_or(self.state[seg.side].next_seq);
+        let peer = &mut self.state[1 - seg.side];
+        let ack = if f & flags::ACK == 0 {
+            0
+        } else {
+            peer.record_acked(peer.next_seq);
+            peer.next_seq
+        };
+        let me = &mut self.state[seg.side];
+        if seg.retransmits.is_none() {
+            me.record_sent(seq, f, seg.payload);
+        }
+        if f & flags::FIN != 0 {
+            me.fin_sent = true;
+            self.last_fin = Some(seg.side);
+        }
+        let window = self.rows[seg.index].tcp().window().max(1);
+        me.record_window(window, f);
+        TcpPlan {
+            seq,
+            ack,
+            flags: f,
+            window,
+            options,
+        }
+    }
+}

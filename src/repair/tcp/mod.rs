@@ -1,0 +1,67 @@
+//! TCP repair: the state machine (handshake, sequence and acknowledgement numbers, teardown),
+//! windows and timestamps. Generated values are kept wherever they obey the rules.
+//!
+//! `plan_tcp` negotiates a `Connection` and takes each packet through its steps in turn:
+//! direction, flags, timestamps, options, payload bounds, advance.
+
+mod connection;
+mod options;
+mod side;
+
+use super::generated::GeneratedRow;
+use super::report::RepairReport;
+use super::rules::Rule;
+use super::settings::RepairSettings;
+use super::{PacketPlan, Side};
+use connection::Connection;
+
+/// The TCP header fields decided for one packet (ports and checksum are filled later).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TcpPlan {
+    /// Sequence number.
+    pub seq: u32,
+    /// Acknowledgement number (0 when ACK is clear).
+    pub ack: u32,
+    /// Flags.
+    pub flags: u16,
+    /// Window field.
+    pub window: u16,
+    /// Option bytes, padded to a multiple of 4.
+    pub options: Vec<u8>,
+}
+
+/// True when `a` comes after `b` in sequence space (RFC 1982 serial arithmetic).
+fn after(a: u32, b: u32) -> bool {
+    (a.wrapping_sub(b) as i32) > 0
+}
+
+/// Plans the TCP packets of a flow. `plans` holds directions, times and generated payload
+/// lengths; they come back with the directions and payload lengths repaired, and cut off
+/// after the packet that closes the connection.
+pub(super) fn plan_tcp(
+    rows: &[GeneratedRow],
+    plans: &mut Vec<PacketPlan>,
+    settings: &RepairSettings,
+    sides: &[Side; 2],
+    report: &mut RepairReport,
+) -> Vec<TcpPlan> {
+    let mut conn = Connection::negotiate(rows, plans, settings, sides, report);
+    let mut out = Vec::with_capacity(plans.len());
+    for (i, plan) in plans.iter_mut().enumerate() {
+        let mut seg = conn.direction(i, plan, report);
+        conn.flags(&mut seg, report);
+        conn.timestamps(&mut seg);
+        let options = conn.options(&seg);
+        conn.payload_bounds(&mut seg, options.len(), report);
+        plan.payload_len = seg.payload();
+        out.push(conn.advance(&seg, options));
+        if seg.closes() {
+            break;
+        }
+    }
+    if out.len() < plans.len() {
+        report.applied(Rule::TcpAfterCloseDropped);
+        plans.truncate(out.len());
+    }
+    out
+}
