@@ -176,3 +176,96 @@ fn complete_real_flows_change_few_bits() {
         assert!(r < 0.08, "{f}: {r}");
     }
 }
+
+/// TCP flags of a repaired flow's packets, with each packet's sequence and acknowledgement
+/// numbers.
+fn repaired_tcp(flow: &RepairedFlow) -> Vec<(u16, u32, u32)> {
+    use netdiffd::wire::ipv4::Ipv4Packet;
+    use netdiffd::wire::tcp::TcpPacket;
+    flow.packets
+        .iter()
+        .map(|p| {
+            let ip = Ipv4Packet::new_checked(&p.bytes[..]).unwrap();
+            let tcp = TcpPacket::new_checked(ip.payload()).unwrap();
+            (tcp.flags(), tcp.seq(), tcp.ack())
+        })
+        .collect()
+}
+
+/// TCP flags of a real flow's packets.
+fn real_flags(flow: &Flow) -> Vec<u16> {
+    flow.packets
+        .iter()
+        .map(|p| {
+            let mut tcp = Vec::new();
+            netdiffd::nprint::decode::bits_to_bytes(&p.bits[480..960], &mut tcp);
+            u16::from(tcp[13]) | (u16::from(tcp[12] & 1) << 8)
+        })
+        .collect()
+}
+
+/// Real port scans of closed ports (SYN answered by RST-ACK) and SYN floods of an open port
+/// (SYN, SYN-ACK, then the client's RST) keep their resets through repair, which must not
+/// complete their handshakes; the output passes `check --strict` and tshark without errors.
+#[test]
+fn refused_and_aborted_handshakes_stay_so() {
+    use netdiffd::wire::tcp::flags::{ACK, RST, SYN};
+    let lab = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/lab-corpus");
+    let (mut refused, mut aborted) = (0, 0);
+    let mut repaired = Vec::new();
+    for file in ["portscan/ps06.pcap", "syn_flood/syn01.pcap"] {
+        let (flows, _) =
+            flows_from_capture(&lab.join(file), FlowSettings::default(), None).unwrap();
+        for (i, f) in flows
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| f.key.proto == 6)
+            .take(400)
+        {
+            let real = real_flags(f);
+            let r = repair_real(f, i as u64);
+            let got = repaired_tcp(&r);
+            if real == [SYN, RST | ACK] {
+                refused += 1;
+                assert_eq!(got.len(), 2, "{file} flow {i}: {got:?}");
+                let (syn_seq, refusal) = (got[0].1, got[1]);
+                assert_eq!(refusal.0, RST | ACK, "{file} flow {i}: {got:?}");
+                assert_eq!(refusal.1, 0, "a refusal has sequence number 0");
+                assert_eq!(
+                    refusal.2,
+                    syn_seq.wrapping_add(1),
+                    "it acknowledges the SYN"
+                );
+                assert_eq!(r.packets[1].direction, netdiffd::flows::Direction::Backward);
+            } else if real == [SYN, SYN | ACK, RST] {
+                aborted += 1;
+                let f: Vec<u16> = got.iter().map(|g| g.0).collect();
+                assert_eq!(f, [SYN, SYN | ACK, RST], "{file} flow {i}");
+                assert_eq!(
+                    got[2].1,
+                    got[0].1.wrapping_add(1),
+                    "the RST follows the SYN"
+                );
+            }
+            repaired.push(r);
+        }
+    }
+    assert!(
+        refused >= 100 && aborted >= 100,
+        "{refused} refused, {aborted} aborted"
+    );
+    let out = tmp("resets.pcap");
+    write_flows(&out, &repaired, &Framing::default(), TsResolution::Micro).unwrap();
+    let report = check_capture(
+        &out,
+        &CheckOptions {
+            strict: true,
+            ..CheckOptions::default()
+        },
+    )
+    .unwrap();
+    assert!(report.passed(), "{report}");
+    let e = common::tshark_expert_transport(&out);
+    assert_eq!(e.errors, 0, "tshark errors: {:#?}", e.in_section("Errors"));
+    std::fs::remove_file(&out).unwrap();
+}

@@ -217,14 +217,20 @@ impl<'a> Connection<'a> {
 
     /// Step 2, flags: the handshake's, else ACK with the generated PSH, FIN and RST where they
     /// belong (an RST only on the last packet, a FIN only after its side's last data, neither
-    /// once the side has closed). A SYN, an RST or a closed side carries no payload, and PSH
-    /// goes with a payload.
+    /// once the side has closed). A generated RST that ends the flow inside the handshake ends
+    /// it there: answering the SYN, the server refuses the connection (RST-ACK, a closed port);
+    /// answering the SYN-ACK, the client aborts a half-open connection (RST, as SYN scans and
+    /// SYN floods do). A SYN, an RST or a closed side carries no payload, and PSH goes with a
+    /// payload.
     pub(super) fn flags(&self, seg: &mut Segment, report: &mut RepairReport) {
         let i = seg.index;
         let generated = self.rows[i].tcp().flags();
+        let resets = generated & flags::RST != 0 && i + 1 == self.packets;
         let mut f = match seg.handshake {
             Some(0) => flags::SYN,
+            Some(1) if resets => flags::RST | flags::ACK,
             Some(1) => flags::SYN | flags::ACK,
+            Some(_) if resets => flags::RST,
             Some(_) => flags::ACK,
             None => flags::ACK | (generated & (flags::PSH | flags::FIN | flags::RST)),
         };
@@ -357,7 +363,14 @@ impl<'a> Connection<'a> {
     /// past it.
     pub(super) fn advance(&mut self, seg: &Segment, options: Vec<u8>) -> TcpPlan {
         let f = seg.flags;
-        let seq = seg.retransmits.unwrap_or(self.state[seg.side].next_seq);
+        // A reset refusing a SYN has sequence number zero: the SYN carried no ACK to take it
+        // from (RFC 9293 3.10.7.1).
+        let refuses = seg.handshake == Some(1) && f & flags::RST != 0;
+        let seq = match seg.retransmits {
+            _ if refuses => 0,
+            Some(start) => start,
+            None => self.state[seg.side].next_seq,
+        };
         let peer = &mut self.state[1 - seg.side];
         let ack = if f & flags::ACK == 0 {
             0
