@@ -10,11 +10,12 @@ use super::checkpoint::{
     save_model, CardClass, ModelCard, ModelError, TrainingRecord, WeightsRecord, FORMAT_VERSION,
     LAYOUT_VERSION,
 };
-use super::config::{ModelConfig, Schedule};
+use super::config::ModelConfig;
 use super::dataset::{Dataset, Split, Window};
 use super::denoiser::Denoiser;
 use super::encoding::{no_structure, window_values, Template};
 use super::normal;
+use super::schedule::NoiseSchedule;
 use crate::nprint::layout::MODEL_WIDTH;
 use crate::repair::ClassHints;
 use candle_core::{DType, Device, Tensor, Var};
@@ -140,7 +141,7 @@ pub fn train(
         ..ParamsAdamW::default()
     };
     let mut opt = AdamW::new(varmap.all_vars(), params)?;
-    let schedule = Schedule::cosine(cfg.timesteps);
+    let schedule = NoiseSchedule::new(cfg);
     let l = cfg.max_packets;
     let mut recent: Vec<f32> = Vec::new();
     let mut interval = 0f32;
@@ -205,7 +206,7 @@ pub fn train(
         layout_version: LAYOUT_VERSION,
         netdiffd_version: env!("CARGO_PKG_VERSION").into(),
         config: cfg.clone(),
-        schedule: "cosine".into(),
+        schedule: NoiseSchedule::NAME.into(),
         classes: card_classes(ds, &by_class, settings.seed),
         corpus: ds.files.clone(),
         training: TrainingRecord {
@@ -252,7 +253,7 @@ impl Batch {
         by_class: &[Vec<&Window>],
         cfg: &ModelConfig,
         s: &TrainSettings,
-        sch: &Schedule,
+        sch: &NoiseSchedule,
         rng: &mut StdRng,
     ) -> Batch {
         let (l, c) = (cfg.max_packets, cfg.channels());
@@ -289,13 +290,8 @@ impl Batch {
                 }
             }
             let t = rng.random_range(0..sch.len());
-            let ab = sch.alpha_bar[t];
-            let (sa, sn) = (ab.sqrt() as f32, (1.0 - ab).sqrt() as f32);
-            for &v in &x0 {
-                let n = normal(rng);
-                b.target.push(v);
-                b.x_t.push(sa * v + sn * n);
-            }
+            b.target.extend_from_slice(&x0);
+            sch.add_noise_to(&x0, t, || normal(rng), &mut b.x_t);
             b.t.push(t as f32);
             b.class.push(if rng.random::<f64>() < s.class_dropout {
                 by_class.len() as u32
