@@ -18,7 +18,7 @@ pub use config::ModelConfig;
 pub use dataset::{Dataset, DatasetError, DatasetSettings, Split};
 pub use sample::{sample, sample_with, GeneratedFlow, SampleSettings};
 pub use schedule::{Ddim, NoiseSchedule};
-pub use train::{train, TrainOutput, TrainSettings};
+pub use train::{train, StepReport, TrainOutput, TrainSettings, Trainer};
 
 use rand::Rng;
 
