@@ -10,9 +10,10 @@ use super::normal;
 use super::schedule::Ddim;
 use crate::flows::Direction;
 use crate::nprint::layout::{model_to_standard, Bit, MODEL_WIDTH};
+use crate::seed::{self, salt};
 use candle_core::Tensor;
 use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use rand::Rng;
 
 /// Sampling settings.
 #[derive(Debug, Clone)]
@@ -135,9 +136,7 @@ pub fn sample_with(
         .iter()
         .enumerate()
         .map(|(i, &class)| {
-            let mut rng = StdRng::seed_from_u64(
-                settings.seed ^ (first_index + i as u64).wrapping_mul(0x2545_f491_4f6c_dd1d),
-            );
+            let mut rng = seed::rng(settings.seed, salt::STREAM, first_index + i as u64);
             let tpls = &m.card.classes[class].templates;
             let template = if settings.free_structure || tpls.is_empty() {
                 None
