@@ -18,6 +18,7 @@ pub mod packets;
 pub mod pipeline;
 pub mod repair;
 pub mod replay;
+pub mod seed;
 pub mod service;
 pub mod truth;
 pub mod wire;

@@ -6,9 +6,10 @@
 use crate::model::arrivals::exponential;
 use crate::model::{sample_with, LoadedModel, ModelError, SampleSettings};
 use crate::repair::{repair_flow, FlowInput, RepairError, RepairSettings, RepairedFlow};
+use crate::seed::salt;
 use crate::truth::GroundTruth;
 use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use rand::Rng;
 use std::collections::HashMap;
 use std::time::Instant;
 
@@ -108,7 +109,7 @@ impl ClassMix {
             .iter()
             .flat_map(|&(i, c, _)| std::iter::repeat_n(i, c as usize))
             .collect();
-        let mut rng = StdRng::seed_from_u64(seed ^ 0x6d1);
+        let mut rng = crate::seed::rng(seed, salt::CLASS_ORDER, 0);
         for i in (1..out.len()).rev() {
             out.swap(i, rng.random_range(0..=i));
         }
@@ -274,7 +275,7 @@ impl<'a> FlowStarts<'a> {
             override_ns: settings.mean_flow_gap_ns,
             origin: settings.repair.start_ns,
             clocks: HashMap::new(),
-            rng: StdRng::seed_from_u64(settings.sample.seed ^ 0xf10),
+            rng: crate::seed::rng(settings.sample.seed, salt::FLOW_STARTS, 0),
         }
     }
 

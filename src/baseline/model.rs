@@ -103,7 +103,7 @@ impl ClassModel {
                 start_ns: settings
                     .start_ns
                     .saturating_add(FLOW_START_GAP_NS.saturating_mul(i as u64)),
-                seed: settings.seed ^ seed,
+                seed: crate::seed::derive(settings.seed, seed, 0),
                 ..settings.clone()
             };
             let flow =

@@ -8,6 +8,7 @@ use netdiffd::flows::{Flow, FlowSettings, Labels};
 use netdiffd::packets::{write_flows, Framing, TsResolution};
 use netdiffd::pipeline::ClassMix;
 use netdiffd::repair::{RepairSettings, RepairedFlow};
+use netdiffd::seed::salt;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -95,7 +96,7 @@ pub fn run(a: &BaselineArgs) -> anyhow::Result<i32> {
     for (i, ((class, _), &n)) in weights.iter().zip(&per_class).enumerate() {
         let flows: Vec<&Flow> = real.of_class(class).collect();
         let model = ClassModel::fit(a.kind, class, &flows, DEFAULT_POSITIONS)?;
-        let seed = a.seed ^ (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        let seed = netdiffd::seed::derive(a.seed, salt::STREAM, i as u64);
         generated.insert(class.clone(), model.generate(n, &settings, seed)?);
     }
     let is_file = a

@@ -2,7 +2,7 @@
 //! flows (features: the nPrint values of each flow's first K packets), with class (micro) and
 //! class-group (macro) labels.
 //!
-//! Scenarios, all tested on held-out real flows unless named otherwise:
+//! Scenarios ([`Scenario`]), all tested on held-out real flows unless named otherwise:
 //! - `real→real`: trained on the real training flows.
 //! - `synthetic→real` (TSTR): trained on all flows of the synthetic set.
 //! - `real→synthetic`: the real-trained model tested on all flows of the synthetic set.
@@ -16,6 +16,7 @@ use super::classify::{
     accuracy, fit_predict, flow_bits, macro_f1, ClassifierKind, FeatureMatrix, ForestParams,
 };
 use super::dataset::{ClassGroups, FlowSet};
+pub use super::scenario::Scenario;
 use super::split::Split;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -71,8 +72,8 @@ pub enum LabelLevel {
 pub struct MlResult {
     /// The synthetic set involved (`real` for real→real).
     pub set: String,
-    /// Scenario name (see the module documentation).
-    pub scenario: String,
+    /// Scenario (serialised by its name, [`Scenario::as_str`]).
+    pub scenario: Scenario,
     /// Share of synthetic flows in training, for the mixing scenarios.
     pub mix_rate: Option<f64>,
     /// Labels learned.
@@ -107,7 +108,7 @@ impl MlReport {
     pub fn find(
         &self,
         set: &str,
-        scenario: &str,
+        scenario: Scenario,
         labels: LabelLevel,
         classifier: ClassifierKind,
     ) -> Option<&MlResult> {
@@ -195,10 +196,9 @@ impl Data {
 
 /// A training set and the test sets its model is scored on.
 struct Job {
-    mix_rate: Option<f64>,
     train: Vec<u32>,
     /// (set, scenario, rows) of each test.
-    tests: Vec<(String, String, Vec<u32>)>,
+    tests: Vec<(String, Scenario, Vec<u32>)>,
 }
 
 /// Rows grouped by class (micro label).
@@ -303,22 +303,21 @@ pub fn evaluate_ml(
             .notes
             .push("no held-out real flows: only real→synthetic is scored".to_string());
     }
-    let real_tests = |set: &str, scenario: &str| {
+    let real_tests = |set: &str, scenario: Scenario| {
         if real_test.is_empty() {
             Vec::new()
         } else {
-            vec![(set.to_string(), scenario.to_string(), real_test.clone())]
+            vec![(set.to_string(), scenario, real_test.clone())]
         }
     };
     let mut jobs = vec![Job {
-        mix_rate: None,
         train: real_train.clone(),
-        tests: real_tests("real", "real→real")
+        tests: real_tests("real", Scenario::RealToReal)
             .into_iter()
             .chain(
                 sets.iter()
                     .zip(&data.set_rows)
-                    .map(|(s, rows)| (s.name.clone(), "real→synthetic".to_string(), rows.clone())),
+                    .map(|(s, rows)| (s.name.clone(), Scenario::RealToSynthetic, rows.clone())),
             )
             .collect(),
     }];
@@ -327,25 +326,21 @@ pub fn evaluate_ml(
             continue;
         }
         jobs.push(Job {
-            mix_rate: None,
             train: rows.clone(),
-            tests: real_tests(&s.name, "synthetic→real"),
+            tests: real_tests(&s.name, Scenario::SyntheticToReal),
         });
         if i > 0 || real_test.is_empty() {
             continue;
         }
         for &rate in MIX_RATES.iter().filter(|&&r| r > 0.0) {
-            let scenario = format!("mix {rate:.1}");
             jobs.push(Job {
-                mix_rate: Some(rate),
                 train: mixed_training(&real_train, rows, &data.micro, rate, &mut rng),
-                tests: real_tests(&s.name, &scenario),
+                tests: real_tests(&s.name, Scenario::mix(rate)),
             });
         }
         jobs.push(Job {
-            mix_rate: None,
             train: balanced_training(&real_train, rows, &data.micro, &mut rng),
-            tests: real_tests(&s.name, "balance"),
+            tests: real_tests(&s.name, Scenario::Balance),
         });
     }
     for job in &jobs {
@@ -365,12 +360,8 @@ pub fn evaluate_ml(
                     let truth: Vec<u16> = rows.iter().map(|&r| y[r as usize]).collect();
                     report.results.push(MlResult {
                         set: set.clone(),
-                        scenario: scenario.clone(),
-                        mix_rate: if scenario == "real→real" {
-                            Some(0.0)
-                        } else {
-                            job.mix_rate
-                        },
+                        scenario: *scenario,
+                        mix_rate: scenario.mix_rate(),
                         labels: level,
                         classifier: kind,
                         train_flows: job.train.len(),

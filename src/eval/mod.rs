@@ -17,6 +17,7 @@ pub mod ml;
 pub mod plot;
 pub mod report;
 mod run;
+pub mod scenario;
 pub mod similarity;
 pub mod split;
 pub mod tshark;

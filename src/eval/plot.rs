@@ -7,7 +7,7 @@
 use super::distance::Histogram;
 use super::fields::HeaderField;
 use super::flow_features::FlowFeature;
-use super::ml::LabelLevel;
+use super::ml::{LabelLevel, Scenario};
 use super::report::EvalReport;
 use super::similarity::Profile;
 use super::EvalError;
@@ -325,7 +325,7 @@ fn mixing(path: &Path, report: &EvalReport, set: &str) -> Result<(), EvalError> 
     let text = font_available();
     let mut lines: BTreeMap<(LabelLevel, ClassifierKind), Vec<(f64, f64)>> = BTreeMap::new();
     for r in &report.ml.results {
-        let on_real = (r.set == set && r.mix_rate.is_some()) || r.scenario == "real→real";
+        let on_real = (r.set == set && r.mix_rate.is_some()) || r.scenario == Scenario::RealToReal;
         if let (true, Some(rate)) = (on_real, r.mix_rate) {
             lines
                 .entry((r.labels, r.classifier))
@@ -419,7 +419,7 @@ pub fn draw_all(
         .ml
         .results
         .iter()
-        .find(|r| r.scenario.starts_with("mix "))
+        .find(|r| matches!(r.scenario, Scenario::Mix { .. }))
     {
         let set = first.set.clone();
         mixing(&dir.join("mixing.png"), report, &set)?;

@@ -5,7 +5,7 @@ use super::compliance::Compliance;
 use super::dataset::CaptureFile;
 use super::distance::Distances;
 use super::heldout::{held_files, HeldOutSimilarity, InDistribution};
-use super::ml::{LabelLevel, MlReport};
+use super::ml::{LabelLevel, MlReport, Scenario};
 use super::similarity::SetSimilarity;
 use super::split::ClassSplit;
 use super::EvalError;
@@ -23,9 +23,9 @@ pub const PAPER_TABLE3: [(&str, [f64; 3]); 3] = [
     ("random (paper)", [0.82, 0.99, 0.95]),
 ];
 /// The paper's Table 4 accuracies (macro, micro): synthetic→real and real→synthetic.
-pub const PAPER_TABLE4: [(&str, [f64; 2]); 2] = [
-    ("synthetic→real", [0.738, 0.262]),
-    ("real→synthetic", [0.542, 0.249]),
+pub const PAPER_TABLE4: [(Scenario, [f64; 2]); 2] = [
+    (Scenario::SyntheticToReal, [0.738, 0.262]),
+    (Scenario::RealToSynthetic, [0.542, 0.249]),
 ];
 
 /// A traffic set as read.
@@ -328,16 +328,16 @@ impl EvalReport {
                 .join(" | "),
             " ---: |".repeat(cols.len())
         );
-        let mut seen: Vec<(&str, &str)> = Vec::new();
+        let mut seen: Vec<(&str, Scenario)> = Vec::new();
         for r in &ml.results {
-            if seen.contains(&(r.set.as_str(), r.scenario.as_str())) {
+            if seen.contains(&(r.set.as_str(), r.scenario)) {
                 continue;
             }
-            seen.push((&r.set, &r.scenario));
+            seen.push((&r.set, r.scenario));
             let cells: Vec<String> = cols
                 .iter()
                 .map(|(l, k)| {
-                    ml.find(&r.set, &r.scenario, *l, *k)
+                    ml.find(&r.set, r.scenario, *l, *k)
                         .map_or("–".to_string(), |x| {
                             format!("{:.3} ({:.3})", x.accuracy, x.macro_f1)
                         })

@@ -13,6 +13,7 @@ use super::EvalError;
 use crate::baseline::{write_per_class, BaselineKind, ClassModel, DEFAULT_POSITIONS};
 use crate::flows::{Flow, FlowSettings, Labels};
 use crate::repair::RepairSettings;
+use crate::seed::salt;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -102,7 +103,7 @@ fn baselines(
                 seed,
                 ..RepairSettings::default()
             };
-            let class_seed = seed ^ (ci as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+            let class_seed = crate::seed::derive(seed, salt::STREAM, ci as u64);
             generated.insert(
                 class.clone(),
                 model.generate(flows.len(), &settings, class_seed)?,

@@ -1,4 +1,4 @@
-//! Model hyper-parameters and the noise schedule.
+//! Model hyper-parameters (the noise schedule they set is in [`super::schedule`]).
 
 use serde::{Deserialize, Serialize};
 
@@ -80,52 +80,9 @@ impl ModelConfig {
     }
 }
 
-/// The cosine noise schedule (Nichol & Dhariwal 2021): ᾱ(t) for t = 0..T.
-#[derive(Debug, Clone)]
-pub struct Schedule {
-    /// ᾱ_t, the share of signal left after t steps, for t in 0..T (ᾱ_0 is step 1's).
-    pub alpha_bar: Vec<f64>,
-}
-
-impl Schedule {
-    /// The cosine schedule over `timesteps` steps.
-    pub fn cosine(timesteps: usize) -> Schedule {
-        let s = 0.008;
-        let f = |t: f64| {
-            ((t / timesteps as f64 + s) / (1.0 + s) * std::f64::consts::FRAC_PI_2)
-                .cos()
-                .powi(2)
-        };
-        let f0 = f(0.0);
-        let alpha_bar = (1..=timesteps)
-            .map(|t| (f(t as f64) / f0).clamp(1e-5, 0.9999))
-            .collect();
-        Schedule { alpha_bar }
-    }
-
-    /// Number of steps.
-    pub fn len(&self) -> usize {
-        self.alpha_bar.len()
-    }
-
-    /// True when the schedule has no steps.
-    pub fn is_empty(&self) -> bool {
-        self.alpha_bar.is_empty()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn cosine_schedule_decreases_from_one_to_zero() {
-        let s = Schedule::cosine(1000);
-        assert_eq!(s.len(), 1000);
-        assert!(s.alpha_bar[0] > 0.999);
-        assert!(s.alpha_bar[999] < 0.001);
-        assert!(s.alpha_bar.windows(2).all(|w| w[1] <= w[0]));
-    }
 
     #[test]
     fn config_validation_names_the_problem() {

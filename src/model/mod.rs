@@ -10,13 +10,15 @@ pub mod dataset;
 pub mod denoiser;
 pub mod encoding;
 pub mod sample;
+pub mod schedule;
 pub mod train;
 
 pub use checkpoint::{device_for, load_card, load_model, LoadedModel, ModelCard, ModelError};
 pub use config::ModelConfig;
 pub use dataset::{Dataset, DatasetError, DatasetSettings, Split};
 pub use sample::{sample, sample_with, GeneratedFlow, SampleSettings};
-pub use train::{train, TrainOutput, TrainSettings};
+pub use schedule::{Ddim, NoiseSchedule};
+pub use train::{train, StepReport, TrainOutput, TrainSettings, Trainer};
 
 use rand::Rng;
 

@@ -5,14 +5,15 @@
 //! seed, so a flow does not depend on the batch it ran in.
 
 use super::checkpoint::{LoadedModel, ModelError};
-use super::config::Schedule;
 use super::encoding::{decode_iat, no_structure, quantise_row, Template};
 use super::normal;
+use super::schedule::Ddim;
 use crate::flows::Direction;
 use crate::nprint::layout::{model_to_standard, Bit, MODEL_WIDTH};
+use crate::seed::{self, salt};
 use candle_core::Tensor;
 use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use rand::Rng;
 
 /// Sampling settings.
 #[derive(Debug, Clone)]
@@ -121,10 +122,7 @@ pub fn sample_with(
     }
     let (l, ch) = (cfg.max_packets, cfg.channels());
     let context = settings.context.min(l / 2);
-    let ddim = Ddim {
-        schedule: Schedule::cosine(cfg.timesteps),
-        steps: ddim_steps(cfg.timesteps, settings.steps.clamp(1, cfg.timesteps)),
-    };
+    let ddim = Ddim::new(cfg, settings.steps);
     let free_rows = |class: usize| {
         m.card.classes[class]
             .templates
@@ -138,9 +136,7 @@ pub fn sample_with(
         .iter()
         .enumerate()
         .map(|(i, &class)| {
-            let mut rng = StdRng::seed_from_u64(
-                settings.seed ^ (first_index + i as u64).wrapping_mul(0x2545_f491_4f6c_dd1d),
-            );
+            let mut rng = seed::rng(settings.seed, salt::STREAM, first_index + i as u64);
             let tpls = &m.card.classes[class].templates;
             let template = if settings.free_structure || tpls.is_empty() {
                 None
@@ -200,12 +196,6 @@ pub fn sample_with(
     Ok(Some(out.into_iter().flatten().collect()))
 }
 
-/// The noise schedule and the diffusion steps DDIM visits, the same for every window of a job.
-struct Ddim {
-    schedule: Schedule,
-    steps: Vec<usize>,
-}
-
 /// Denoises rows `start..start + rows` of the flows of `batch` (the first `ctx` of them already
 /// made, held as context) and stores the clean values.
 fn denoise_window(
@@ -219,7 +209,7 @@ fn denoise_window(
 ) -> Result<(), ModelError> {
     let cfg = &m.card.config;
     let (ch, dev) = (cfg.channels(), &m.device);
-    let (schedule, ts) = (&ddim.schedule, &ddim.steps);
+    let ts = ddim.timesteps();
     let b = batch.len();
     let mut x = Vec::with_capacity(b * rows * ch);
     let mut structure = Vec::with_capacity(b * rows * (MODEL_WIDTH + 1));
@@ -274,21 +264,14 @@ fn denoise_window(
     let context = if ctx > 0 {
         let known = Tensor::from_vec(known, (b, rows, ch), dev)?;
         let held = Tensor::from_vec(held, (b, rows, ch), dev)?;
-        let ab = schedule.alpha_bar[ts[0]];
-        let noised = ((&known * ab.sqrt())? + (&x * (1.0 - ab).sqrt())?)?;
+        let noised = ddim.add_noise(&known, &x, ts[0])?;
         x = ((&x * (1.0 - &held)?)? + (noised * &held)?)?;
         Some((known, held))
     } else {
         None
     };
     let mut x0 = x.clone();
-    for (i, &t) in ts.iter().enumerate() {
-        let ab = schedule.alpha_bar[t];
-        let ab_prev = if i + 1 < ts.len() {
-            schedule.alpha_bar[ts[i + 1]]
-        } else {
-            1.0
-        };
+    for &t in ts {
         let x_in = if guided {
             Tensor::cat(&[&x, &x], 0)?
         } else {
@@ -309,9 +292,7 @@ fn denoise_window(
         if let Some((known, held)) = &context {
             x0 = ((&x0 * (1.0 - held)?)? + (known * held)?)?;
         }
-        let (sa, sn) = (ab.sqrt(), (1.0 - ab).sqrt());
-        let eps = ((&x - (&x0 * sa)?)? / sn.max(1e-4))?;
-        x = ((&x0 * ab_prev.sqrt())? + (&eps * (1.0 - ab_prev).sqrt())?)?;
+        x = ddim.step(&x0, t, &x)?;
     }
     let values: Vec<f32> = x0.flatten_all()?.to_vec1()?;
     for (i, p) in batch.iter_mut().enumerate() {
@@ -338,16 +319,6 @@ fn denoise_window(
 
 /// In free-structure mode, values within this distance of 0 are vacant.
 const FREE_VACANT: f32 = 1.0 / 3.0;
-
-/// The diffusion steps DDIM visits, from the noisiest (T − 1) down to 0, evenly spaced.
-fn ddim_steps(timesteps: usize, steps: usize) -> Vec<usize> {
-    if steps <= 1 {
-        return vec![timesteps - 1];
-    }
-    (0..steps)
-        .map(|i| (timesteps - 1) * (steps - 1 - i) / (steps - 1))
-        .collect()
-}
 
 fn decode_flow(p: &mut Pending, ch: usize) -> GeneratedFlow {
     let mut rows = Vec::new();
@@ -377,18 +348,5 @@ fn decode_flow(p: &mut Pending, ch: usize) -> GeneratedFlow {
         rows,
         directions,
         iat_ns,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ddim_runs_from_the_noisiest_step_down_to_zero() {
-        assert_eq!(ddim_steps(1000, 4), vec![999, 666, 333, 0]);
-        assert_eq!(ddim_steps(1000, 1), vec![999]);
-        let s = ddim_steps(1000, 20);
-        assert!(s.windows(2).all(|w| w[0] > w[1]));
     }
 }

@@ -3,26 +3,27 @@
 //! and timing channels, class-balanced batches, AdamW with warm-up, an EMA of the weights,
 //! classifier-free guidance dropout, free-structure dropout, checkpoints and resume. Every random
 //! draw comes from a generator seeded by (seed, step), so a run is reproducible and a resumed
-//! run draws the same batches as an uninterrupted one.
+//! run draws the same batches as an uninterrupted one. A run is a [`Trainer`] (step,
+//! checkpoint, finish); [`train`] drives one from start to end.
 
 use super::arrivals::FlowArrivals;
-use super::checkpoint::{
-    save_model, CardClass, ModelCard, ModelError, TrainingRecord, WeightsRecord, FORMAT_VERSION,
-    LAYOUT_VERSION,
-};
-use super::config::{ModelConfig, Schedule};
-use super::dataset::{Dataset, Split, Window};
-use super::denoiser::Denoiser;
-use super::encoding::{no_structure, window_values, Template};
-use super::normal;
-use crate::nprint::layout::MODEL_WIDTH;
+use super::checkpoint::{CardClass, ModelCard, ModelError};
+use super::config::ModelConfig;
+use super::dataset::{Dataset, Window};
+use super::encoding::Template;
 use crate::repair::ClassHints;
-use candle_core::{DType, Device, Tensor, Var};
-use candle_nn::{AdamW, Optimizer, ParamsAdamW, VarBuilder, VarMap};
+use candle_core::Device;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::collections::HashMap;
 use std::path::Path;
+
+mod batch;
+mod resume;
+mod trainer;
+mod weights;
+
+pub use trainer::Trainer;
 
 /// Training settings.
 #[derive(Debug, Clone)]
@@ -75,8 +76,6 @@ pub struct StepReport {
     pub loss: f32,
 }
 
-const CHECKPOINT_DIR: &str = "checkpoint";
-
 /// Where a training run writes its model, and what its card says the data was.
 #[derive(Debug, Clone, Copy)]
 pub struct TrainOutput<'a> {
@@ -89,7 +88,8 @@ pub struct TrainOutput<'a> {
 }
 
 /// Trains a model on the training split of `ds` and writes it where `output` says, reporting
-/// every step to `progress`.
+/// every step to `progress`: a [`Trainer`] driven step by step, with a checkpoint every
+/// [`TrainSettings::checkpoint_every`] steps.
 pub fn train(
     ds: &Dataset,
     cfg: &ModelConfig,
@@ -98,364 +98,14 @@ pub fn train(
     device: &Device,
     mut progress: impl FnMut(StepReport),
 ) -> Result<ModelCard, ModelError> {
-    let TrainOutput {
-        dir: out,
-        dataset_name,
-        resume,
-    } = output;
-    cfg.validate().map_err(|why| ModelError::Card {
-        path: out.into(),
-        why,
-    })?;
-    let by_class: Vec<Vec<&Window>> = (0..ds.classes.len())
-        .map(|c| ds.split(Split::Train).filter(|w| w.class == c).collect())
-        .collect();
-    if let Some(c) = by_class.iter().position(|v| v.is_empty()) {
-        return Err(ModelError::Card {
-            path: out.into(),
-            why: format!("class {} has no training windows", ds.classes[c].name),
-        });
-    }
-    let started = std::time::Instant::now();
-    let varmap = VarMap::new();
-    let vb = VarBuilder::from_varmap(&varmap, DType::F32, device);
-    let model = Denoiser::new(cfg, vb)?;
-    let names = sorted_names(&varmap);
-    init_weights(&varmap, &names, settings.seed, device)?;
-    let ckpt = out.join(CHECKPOINT_DIR);
-    let mut start = 0;
-    let mut ema: HashMap<String, Tensor> = snapshot(&varmap)?;
-    let mut curve: Vec<(usize, f32)> = Vec::new();
-    let mut seconds_before = 0.0;
-    if resume && ckpt.join("state.json").exists() {
-        let (state, e) = load_checkpoint(&ckpt, &varmap, device)?;
-        start = state.step;
-        ema = e;
-        curve = state.curve;
-        seconds_before = state.seconds;
-    }
-    let params = ParamsAdamW {
-        lr: settings.learning_rate,
-        weight_decay: settings.weight_decay,
-        ..ParamsAdamW::default()
-    };
-    let mut opt = AdamW::new(varmap.all_vars(), params)?;
-    let schedule = Schedule::cosine(cfg.timesteps);
-    let l = cfg.max_packets;
-    let mut recent: Vec<f32> = Vec::new();
-    let mut interval = 0f32;
-    for step in start..settings.steps {
-        let mut rng = StdRng::seed_from_u64(
-            settings.seed ^ (step as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15),
-        );
-        let lr =
-            settings.learning_rate * ((step + 1) as f64 / settings.warmup.max(1) as f64).min(1.0);
-        opt.set_learning_rate(lr);
-        let batch = Batch::draw(&by_class, cfg, settings, &schedule, &mut rng);
-        let b = settings.batch_size;
-        let x_t = Tensor::from_vec(batch.x_t, (b, l, cfg.channels()), device)?;
-        let structure = Tensor::from_vec(batch.structure, (b, l, MODEL_WIDTH + 1), device)?;
-        let target = Tensor::from_vec(batch.target, (b, l, cfg.channels()), device)?;
-        let weight = Tensor::from_vec(batch.weight, (b, l, cfg.channels()), device)?;
-        let t = Tensor::from_vec(batch.t, b, device)?;
-        let class = Tensor::from_vec(batch.class, b, device)?;
-        let x0 = model.forward(&x_t, &structure, &t, &class, false)?;
-        let err = ((x0 - target)?.sqr()? * &weight)?;
-        let loss = (err.sum_all()? / weight.sum_all()?.clamp(1.0, f64::MAX)?)?;
-        opt.backward_step(&loss)?;
-        let lv = loss.to_scalar::<f32>()?;
-        update_ema(
-            &mut ema,
-            &varmap,
-            settings
-                .ema_decay
-                .min((1.0 + step as f64) / (10.0 + step as f64)),
-        )?;
-        recent.push(lv);
-        if recent.len() > 100 {
-            recent.remove(0);
-        }
-        interval += lv;
-        if (step + 1) % 50 == 0 {
-            curve.push((step + 1, interval / 50.0));
-            interval = 0.0;
-        }
-        progress(StepReport {
-            step: step + 1,
-            loss: lv,
-        });
-        let last = step + 1 == settings.steps;
-        if !last && settings.checkpoint_every > 0 && (step + 1) % settings.checkpoint_every == 0 {
-            let state = CheckpointState {
-                step: step + 1,
-                curve: curve.clone(),
-                seconds: seconds_before + started.elapsed().as_secs_f64(),
-            };
-            save_checkpoint(&ckpt, &state, &varmap, &ema)?;
+    let mut trainer = Trainer::new(ds, cfg, settings, output, device)?;
+    while let Some(report) = trainer.step()? {
+        progress(report);
+        if trainer.checkpoint_due() {
+            trainer.checkpoint()?;
         }
     }
-    // A resumed run with no step left reports the last recorded interval's loss.
-    let final_loss = if recent.is_empty() {
-        curve.last().map_or(0.0, |c| c.1)
-    } else {
-        recent.iter().sum::<f32>() / recent.len() as f32
-    };
-    let mut card = ModelCard {
-        format_version: FORMAT_VERSION,
-        layout_version: LAYOUT_VERSION,
-        netdiffd_version: env!("CARGO_PKG_VERSION").into(),
-        config: cfg.clone(),
-        schedule: "cosine".into(),
-        classes: card_classes(ds, &by_class, settings.seed),
-        corpus: ds.files.clone(),
-        training: TrainingRecord {
-            steps: settings.steps,
-            batch_size: settings.batch_size,
-            learning_rate: settings.learning_rate,
-            seed: settings.seed,
-            final_loss,
-            loss_curve: curve.clone(),
-            // Every run's time: a resumed run adds its own to the checkpoint's.
-            seconds: seconds_before + started.elapsed().as_secs_f64(),
-            dataset: dataset_name.into(),
-        },
-        weights: WeightsRecord {
-            file: String::new(),
-            sha256: String::new(),
-            dtype: String::new(),
-            params: 0,
-        },
-        evaluation: serde_json::Value::Null,
-    };
-    save_model(out, &mut card, &ema)?;
-    let state = CheckpointState {
-        step: settings.steps,
-        curve,
-        seconds: card.training.seconds,
-    };
-    save_checkpoint(&ckpt, &state, &varmap, &ema)?;
-    Ok(card)
-}
-
-/// One training batch, as flat vectors.
-struct Batch {
-    x_t: Vec<f32>,
-    structure: Vec<f32>,
-    target: Vec<f32>,
-    weight: Vec<f32>,
-    t: Vec<f32>,
-    class: Vec<u32>,
-}
-
-impl Batch {
-    fn draw(
-        by_class: &[Vec<&Window>],
-        cfg: &ModelConfig,
-        s: &TrainSettings,
-        sch: &Schedule,
-        rng: &mut StdRng,
-    ) -> Batch {
-        let (l, c) = (cfg.max_packets, cfg.channels());
-        let mut b = Batch {
-            x_t: Vec::new(),
-            structure: Vec::new(),
-            target: Vec::new(),
-            weight: Vec::new(),
-            t: Vec::new(),
-            class: Vec::new(),
-        };
-        let mut x0 = Vec::with_capacity(l * c);
-        for _ in 0..s.batch_size {
-            let class = rng.random_range(0..by_class.len());
-            let w = by_class[class][rng.random_range(0..by_class[class].len())];
-            x0.clear();
-            window_values(w, l, &mut x0);
-            let free = rng.random::<f64>() < s.structure_dropout;
-            let start = b.weight.len();
-            b.weight.resize(start + l * c, 0.0);
-            if free {
-                // Everything is to be generated, padding rows included (they end the flow).
-                no_structure(l, &mut b.structure);
-                b.weight[start..].fill(1.0);
-            } else {
-                let tpl = Template::of(w);
-                tpl.structure(l, &mut b.structure);
-                for p in 0..w.len.min(l) {
-                    let row = &mut b.weight[start + p * c..start + (p + 1) * c];
-                    for (wt, pop) in row[..MODEL_WIDTH].iter_mut().zip(tpl.populated(p)) {
-                        *wt = f32::from(u8::from(pop));
-                    }
-                    row[MODEL_WIDTH..].fill(1.0);
-                }
-            }
-            let t = rng.random_range(0..sch.len());
-            let ab = sch.alpha_bar[t];
-            let (sa, sn) = (ab.sqrt() as f32, (1.0 - ab).sqrt() as f32);
-            for &v in &x0 {
-                let n = normal(rng);
-                b.target.push(v);
-                b.x_t.push(sa * v + sn * n);
-            }
-            b.t.push(t as f32);
-            b.class.push(if rng.random::<f64>() < s.class_dropout {
-                by_class.len() as u32
-            } else {
-                class as u32
-            });
-        }
-        b
-    }
-}
-
-fn sorted_names(vm: &VarMap) -> Vec<String> {
-    let mut v: Vec<String> = vm
-        .data()
-        .lock()
-        .map(|d| d.keys().cloned().collect())
-        .unwrap_or_default();
-    v.sort();
-    v
-}
-
-fn var(vm: &VarMap, name: &str) -> Result<Var, ModelError> {
-    vm.data()
-        .lock()
-        .map_err(|_| ModelError::Device("variable map poisoned".into()))?
-        .get(name)
-        .cloned()
-        .ok_or_else(|| ModelError::Device(format!("no variable {name}")))
-}
-
-/// Seeded initialisation: weights N(0, 1/fan_in), layer-norm gains 1, biases 0, the output
-/// layer 0 (the untrained network predicts no noise), embeddings N(0, 0.02).
-fn init_weights(
-    vm: &VarMap,
-    names: &[String],
-    seed: u64,
-    device: &Device,
-) -> Result<(), ModelError> {
-    let mut rng = StdRng::seed_from_u64(seed ^ 0x5eed);
-    for name in names {
-        let v = var(vm, name)?;
-        let dims = v.as_tensor().dims().to_vec();
-        let n: usize = dims.iter().product();
-        let vals: Vec<f32> = if name.contains("ln") && name.ends_with("weight") {
-            vec![1.0; n]
-        } else if name.ends_with("bias") || name.starts_with("output.") {
-            vec![0.0; n]
-        } else {
-            let std = if name == "pos" || name.starts_with("class") {
-                0.02
-            } else {
-                1.0 / (dims[dims.len() - 1] as f32).sqrt()
-            };
-            (0..n).map(|_| normal(&mut rng) * std).collect()
-        };
-        v.set(&Tensor::from_vec(vals, dims, device)?)?;
-    }
-    Ok(())
-}
-
-fn snapshot(vm: &VarMap) -> Result<HashMap<String, Tensor>, ModelError> {
-    let d = vm
-        .data()
-        .lock()
-        .map_err(|_| ModelError::Device("variable map poisoned".into()))?;
-    d.iter()
-        .map(|(k, v)| Ok((k.clone(), v.as_tensor().copy()?.detach())))
-        .collect()
-}
-
-fn update_ema(
-    ema: &mut HashMap<String, Tensor>,
-    vm: &VarMap,
-    decay: f64,
-) -> Result<(), ModelError> {
-    let d = vm
-        .data()
-        .lock()
-        .map_err(|_| ModelError::Device("variable map poisoned".into()))?;
-    for (k, v) in d.iter() {
-        if let Some(e) = ema.get_mut(k) {
-            // Detached: an EMA tensor that tracked its operations would keep every earlier
-            // EMA alive through the graph (16 MB a step for the default network).
-            *e = ((&*e * decay)? + (v.as_tensor().detach() * (1.0 - decay))?)?.detach();
-        }
-    }
-    Ok(())
-}
-
-#[derive(serde::Serialize, serde::Deserialize)]
-struct CheckpointState {
-    step: usize,
-    curve: Vec<(usize, f32)>,
-    /// Wall-clock seconds of training up to the checkpoint, over every resumed run.
-    #[serde(default)]
-    seconds: f64,
-}
-
-fn save_checkpoint(
-    dir: &Path,
-    state: &CheckpointState,
-    vm: &VarMap,
-    ema: &HashMap<String, Tensor>,
-) -> Result<(), ModelError> {
-    let io = |source| ModelError::Io {
-        path: dir.into(),
-        source,
-    };
-    std::fs::create_dir_all(dir).map_err(io)?;
-    let tmp_w = dir.join(".weights.tmp");
-    let tmp_e = dir.join(".ema.tmp");
-    candle_core::safetensors::save(&snapshot(vm)?, &tmp_w)?;
-    candle_core::safetensors::save(ema, &tmp_e)?;
-    std::fs::rename(&tmp_w, dir.join("weights.safetensors")).map_err(io)?;
-    std::fs::rename(&tmp_e, dir.join("ema.safetensors")).map_err(io)?;
-    let state = serde_json::to_string(state).unwrap_or_default();
-    let mut f = crate::atomic_file::AtomicFile::create(&dir.join("state.json")).map_err(io)?;
-    std::io::Write::write_all(&mut f, state.as_bytes()).map_err(io)?;
-    f.commit().map_err(io)?;
-    Ok(())
-}
-
-type Resumed = (CheckpointState, HashMap<String, Tensor>);
-
-fn load_checkpoint(dir: &Path, vm: &VarMap, device: &Device) -> Result<Resumed, ModelError> {
-    let sp = dir.join("state.json");
-    let text = std::fs::read_to_string(&sp).map_err(|source| ModelError::Io {
-        path: sp.clone(),
-        source,
-    })?;
-    let state: CheckpointState = serde_json::from_str(&text).map_err(|e| ModelError::Card {
-        path: sp.clone(),
-        why: e.to_string(),
-    })?;
-    let wpath = dir.join("weights.safetensors");
-    let weights =
-        candle_core::safetensors::load(&wpath, device).map_err(|e| ModelError::Mismatch {
-            path: wpath.clone(),
-            why: e.to_string(),
-        })?;
-    let epath = dir.join("ema.safetensors");
-    let ema = candle_core::safetensors::load(&epath, device).map_err(|e| ModelError::Mismatch {
-        path: epath.clone(),
-        why: e.to_string(),
-    })?;
-    for name in sorted_names(vm) {
-        let v = var(vm, &name)?;
-        let w = weights.get(&name).ok_or_else(|| ModelError::Mismatch {
-            path: wpath.clone(),
-            why: format!("tensor {name} is missing"),
-        })?;
-        if w.dims() != v.as_tensor().dims() || !ema.contains_key(&name) {
-            return Err(ModelError::Mismatch {
-                path: wpath.clone(),
-                why: format!("tensor {name} does not fit the model"),
-            });
-        }
-        v.set(w)?;
-    }
-    Ok((state, ema))
+    trainer.finish()
 }
 
 /// Templates, flow arrivals and fallback statistics of every class, from its training windows.

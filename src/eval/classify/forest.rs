@@ -4,8 +4,8 @@
 
 use super::tree::{DecisionTree, TreeParams};
 use super::FeatureMatrix;
-use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use crate::seed::salt;
+use rand::Rng;
 
 /// How a forest grows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,7 +56,7 @@ impl RandomForest {
         let max_features = ((features.len() as f64).sqrt().ceil() as usize).max(1);
         let grow = |i: usize| {
             let seed = params.seed.wrapping_add(i as u64);
-            let mut rng = StdRng::seed_from_u64(seed ^ 0x5eed_f0e5_7000_0000);
+            let mut rng = crate::seed::rng(seed, salt::FOREST_BOOTSTRAP, 0);
             let sample: Vec<u32> = if rows.is_empty() {
                 Vec::new()
             } else {
