@@ -70,6 +70,13 @@ impl Batch {
                     row[MODEL_WIDTH..].fill(1.0);
                 }
             }
+            // Every window weighs the same in the loss, however many packets it has: else the
+            // one- and two-packet windows of scans, floods and DNS weigh 1/64 of a long flow's,
+            // and their classes' rare flags (a scan's RST-ACK) are not learned.
+            let total: f32 = b.weight[start..].iter().sum();
+            if total > 0.0 {
+                b.weight[start..].iter_mut().for_each(|w| *w /= total);
+            }
             let t = rng.random_range(0..sch.len());
             b.target.extend_from_slice(&x0);
             sch.add_noise_to(&x0, t, || normal(rng), &mut b.x_t);

@@ -132,9 +132,7 @@ impl<'a> Trainer<'a> {
             return Ok(None);
         }
         let mut rng = seed::rng(settings.seed, salt::STREAM, step as u64);
-        let lr =
-            settings.learning_rate * ((step + 1) as f64 / settings.warmup.max(1) as f64).min(1.0);
-        self.opt.set_learning_rate(lr);
+        self.opt.set_learning_rate(learning_rate(settings, step));
         let batch = Batch::draw(&self.by_class, cfg, settings, &self.schedule, &mut rng);
         let (b, l, device) = (settings.batch_size, cfg.max_packets, &self.device);
         let x_t = Tensor::from_vec(batch.x_t, (b, l, cfg.channels()), device)?;
@@ -245,5 +243,44 @@ impl<'a> Trainer<'a> {
 
     fn checkpoint_dir(&self) -> PathBuf {
         self.out.join(CHECKPOINT_DIR)
+    }
+}
+
+/// Share of the peak learning rate left at the last step.
+const FINAL_LR_SHARE: f64 = 0.1;
+
+/// The learning rate of `step`: a linear warm-up to [`TrainSettings::learning_rate`], then a
+/// cosine decay to [`FINAL_LR_SHARE`] of it at the last step.
+fn learning_rate(settings: &TrainSettings, step: usize) -> f64 {
+    let warmup = settings.warmup.max(1);
+    let rise = ((step + 1) as f64 / warmup as f64).min(1.0);
+    let decay_steps = settings.steps.saturating_sub(warmup).max(1);
+    let progress = (step.saturating_sub(warmup) as f64 / decay_steps as f64).min(1.0);
+    let cosine = 0.5 * (1.0 + (std::f64::consts::PI * progress).cos());
+    settings.learning_rate * rise * (FINAL_LR_SHARE + (1.0 - FINAL_LR_SHARE) * cosine)
+}
+
+#[cfg(test)]
+mod lr_tests {
+    use super::*;
+
+    #[test]
+    fn warms_up_then_decays_to_a_tenth() {
+        let s = TrainSettings {
+            steps: 1200,
+            warmup: 200,
+            learning_rate: 1e-3,
+            ..TrainSettings::default()
+        };
+        assert!((learning_rate(&s, 0) - 1e-3 / 200.0).abs() < 1e-12);
+        assert!((learning_rate(&s, 199) - 1e-3).abs() < 1e-12);
+        assert!((learning_rate(&s, 700) - 0.55e-3).abs() < 1e-9);
+        assert!((learning_rate(&s, 1199) - 1e-4).abs() < 2e-7);
+        let mut last = f64::MAX;
+        for step in 199..1200 {
+            let lr = learning_rate(&s, step);
+            assert!(lr <= last, "step {step}: {lr} after {last}");
+            last = lr;
+        }
     }
 }
