@@ -2,7 +2,8 @@
 //! diffusion model, repairs them into protocol-compliant packets and replays them.
 //!
 //! Data walks one way through the stages: [`capture`] → [`flows`] → [`nprint`] → [`model`] →
-//! [`repair`] → [`packets`] → [`replay`]. [`wire`] holds the packet header views every stage shares.
+//! [`repair`] → [`packets`] → [`replay`]. [`wire`] holds the packet header views every stage shares;
+//! [`corpus`] reads the labelled real captures every stage that learns from real traffic uses.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -10,6 +11,7 @@ pub mod atomic_file;
 pub mod baseline;
 pub mod capture;
 pub mod check;
+pub mod corpus;
 pub mod eval;
 pub mod flows;
 pub mod model;

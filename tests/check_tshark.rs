@@ -138,7 +138,7 @@ fn ours(r: &CheckReport) -> Verdicts {
 
 /// The corpus captures, sorted (as `netdiffd dataset` finds them).
 fn corpus_files() -> Vec<PathBuf> {
-    netdiffd::model::dataset::corpus_files(&root().join("corpus")).expect("the corpus")
+    netdiffd::corpus::list_captures(&root().join("corpus")).expect("the corpus")
 }
 
 #[test]

@@ -152,7 +152,7 @@ fn icmp_counterpart(t: u8) -> Option<u8> {
 /// The class folders' captures, sorted (as `netdiffd dataset` finds them).
 fn captures() -> Vec<PathBuf> {
     let root = corpus();
-    netdiffd::model::dataset::corpus_files(&root)
+    netdiffd::corpus::list_captures(&root)
         .unwrap_or_else(|e| panic!("corpus missing at {}: {e}", root.display()))
 }
 

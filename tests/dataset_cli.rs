@@ -1,6 +1,7 @@
 //! `netdiffd dataset` on several corpora: one training set from both, a corpus folder given twice
 //! refused, the stated rule where two manifests give a class different groups (the first corpus
-//! decides, and the command says so), and a class whose captures hold no usable frame named.
+//! decides, and the command says so), a corpus without a manifest noted and one with an invalid
+//! manifest refused, and a class whose captures hold no usable frame named.
 
 use netdiffd::capture::LinkType;
 use netdiffd::model::dataset::Dataset;
@@ -112,6 +113,20 @@ fn several_corpora_make_one_training_set_under_stated_rules() {
     assert!(!o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("class quiet"), "{err}");
+    assert!(
+        err.contains("no MANIFEST.csv"),
+        "a corpus without one is noted: {err}"
+    );
     assert!(!root.join("y").exists(), "nothing half-written");
+
+    // A manifest that is there must be valid: one without a `macro` column is refused, named.
+    std::fs::write(c.join("MANIFEST.csv"), "class,file\nquiet,quiet/arp.pcap\n").unwrap();
+    let o = netdiffd(&["dataset", &s(&c), "-o", &s(&root.join("z"))]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains(&s(&c.join("MANIFEST.csv"))) && err.contains("line 1"),
+        "{err}"
+    );
     let _ = std::fs::remove_dir_all(&root);
 }

@@ -3,8 +3,9 @@
 
 mod common;
 
+use netdiffd::corpus::list_captures;
 use netdiffd::flows::Labels;
-use netdiffd::model::dataset::{corpus_files, Dataset, DatasetSettings};
+use netdiffd::model::dataset::{Dataset, DatasetSettings};
 use netdiffd::model::layout_hash;
 use netdiffd::model::{load_model, sample, SampleSettings};
 use std::collections::HashSet;
@@ -62,7 +63,7 @@ fn no_generated_flow_copies_a_training_flow() {
         let corpus = root().join(name);
         let ds = Dataset::build(
             &corpus,
-            &corpus_files(&corpus).unwrap(),
+            &list_captures(&corpus).unwrap(),
             &Labels::from_folders(),
             &Default::default(),
             &settings,

@@ -522,7 +522,7 @@ fn corpus() -> PathBuf {
 /// The capture files of the corpus, sorted (as `netdiffd dataset` finds them).
 fn corpus_captures() -> Vec<PathBuf> {
     let dir = corpus();
-    netdiffd::model::dataset::corpus_files(&dir)
+    netdiffd::corpus::list_captures(&dir)
         .unwrap_or_else(|e| panic!("the corpus at {} is needed: {e}", dir.display()))
 }
 

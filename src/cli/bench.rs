@@ -203,30 +203,17 @@ fn bench_generate(a: &BenchArgs) -> anyhow::Result<i32> {
     Ok(0)
 }
 
-/// Writes `count` Ethernet frames taken from the corpus captures, repeated in order with
-/// timestamps shifted so that time keeps increasing.
+/// Writes `count` Ethernet frames taken from the corpus captures (as [`netdiffd::corpus`] lists
+/// them), repeated in order with timestamps shifted so that time keeps increasing.
 fn build_input(corpus: &Path, count: u64, out: &Path) -> anyhow::Result<u64> {
     let mut frames: Vec<Frame> = Vec::new();
-    let mut classes: Vec<_> = std::fs::read_dir(corpus)
-        .with_context(|| format!("reading corpus folder {}", corpus.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_dir())
-        .collect();
-    classes.sort();
-    for class in classes {
-        let mut files: Vec<_> = std::fs::read_dir(&class)?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .collect();
-        files.sort();
-        for f in files
-            .iter()
-            .filter(|f| f.extension().is_some_and(|e| e == "pcap"))
-        {
-            for fr in CaptureReader::open(f)? {
-                let fr = fr?;
-                if fr.link == LinkType::Ethernet {
-                    frames.push(fr);
-                }
+    let files = netdiffd::corpus::list_captures(corpus)
+        .with_context(|| format!("reading corpus folder {}", corpus.display()))?;
+    for f in &files {
+        for fr in CaptureReader::open(f)? {
+            let fr = fr?;
+            if fr.link == LinkType::Ethernet {
+                frames.push(fr);
             }
         }
     }

@@ -2,18 +2,19 @@
 
 use super::output::progress_bar;
 use anyhow::{bail, Context};
+use netdiffd::corpus::gather;
 use netdiffd::flows::{FlowSettings, Labels};
-use netdiffd::model::dataset::{
-    corpus_sources, Dataset, DatasetSettings, Split, DEFAULT_MAX_FLOW_PACKETS,
-};
+use netdiffd::model::dataset::{Dataset, DatasetSettings, Split, DEFAULT_MAX_FLOW_PACKETS};
 use std::path::PathBuf;
 
 /// Options of `netdiffd dataset`.
 #[derive(Debug, clap::Args)]
 pub struct DatasetArgs {
     /// Corpus folders: one sub-folder per class holding its captures (or any folder of
-    /// captures with --labels). Several corpora make one training set; where their manifests
-    /// give a class different groups, the first corpus decides (and a note says so).
+    /// captures with --labels); every .pcap/.pcapng/.cap below the folder is read, and a
+    /// MANIFEST.csv in it gives the classes' macro groups. Several corpora make one training
+    /// set; where their manifests give a class different groups, the first corpus decides (and
+    /// a note says so).
     #[arg(value_name = "CORPUS_DIR", required = true)]
     pub corpus: Vec<PathBuf>,
     /// Output training-set file (safetensors with a JSON description).
@@ -52,18 +53,12 @@ pub fn run(a: &DatasetArgs) -> anyhow::Result<i32> {
     if !(a.idle_timeout > 0.0 && a.active_timeout > 0.0) {
         bail!("timeouts must be positive");
     }
-    let sources = corpus_sources(&a.corpus)?;
+    let sources = gather(&a.corpus)?;
     for n in &sources.notes {
         eprintln!("netdiffd: note: {n}");
     }
     let files = &sources.files;
     let names: Vec<String> = a.corpus.iter().map(|c| c.display().to_string()).collect();
-    if files.is_empty() {
-        bail!(
-            "{}: no capture files (expected CORPUS_DIR/<class>/<file>.pcap)",
-            names.join(", ")
-        );
-    }
     let labels = match &a.labels {
         Some(p) => Labels::from_csv(p)?,
         None => Labels::from_folders(),

@@ -2,7 +2,6 @@
 //! helps a classifier (ML), and whether tools accept it (compliance); report in Markdown and
 //! JSON with PNG plots.
 
-use anyhow::Context;
 use netdiffd::eval::classify::{ClassifierKind, ForestParams};
 use netdiffd::eval::dataset::ClassGroups;
 use netdiffd::eval::distance::Distances;
@@ -87,22 +86,20 @@ fn labels(csv: &Option<PathBuf>) -> anyhow::Result<Labels> {
     })
 }
 
-/// The groups of a `MANIFEST.csv` next to (or inside) the real traffic's folder, if any.
+/// The groups of the real traffic's corpus manifest (see [`ClassGroups::of_corpus`]); a corpus
+/// without one has none (classes are their own groups unless --groups says otherwise), and a
+/// note says so.
 fn manifest_groups(real: &Path) -> anyhow::Result<ClassGroups> {
-    let dir = if real.is_dir() {
-        real.to_path_buf()
-    } else {
-        real.parent()
-            .and_then(Path::parent)
-            .map(Path::to_path_buf)
-            .unwrap_or_default()
-    };
-    let m = dir.join("MANIFEST.csv");
-    if m.is_file() {
-        ClassGroups::from_manifest(&m).with_context(|| format!("reading {}", m.display()))
-    } else {
-        Ok(ClassGroups::default())
-    }
+    Ok(match ClassGroups::of_corpus(real)? {
+        Some(g) => g,
+        None => {
+            eprintln!(
+                "netdiffd: note: no MANIFEST.csv for {}: a class is its own group unless --groups gives one",
+                real.display()
+            );
+            ClassGroups::default()
+        }
+    })
 }
 
 /// Runs `netdiffd eval`.

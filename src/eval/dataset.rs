@@ -1,17 +1,16 @@
-//! Loading labelled traffic for evaluation: every capture under a folder (or one capture file),
-//! each labelled by its folder name or a labels CSV, cut into flows; and the class → group map
-//! (macro labels) from a corpus `MANIFEST.csv` or the command line.
+//! Loading labelled traffic for evaluation: the captures of a folder (or one capture file) as
+//! [`crate::corpus`] lists them, each labelled by its folder name or a labels CSV, cut into
+//! flows; and the class → group map (macro labels) from a corpus `MANIFEST.csv` or the command
+//! line.
 //!
 //! Synthetic traffic is labelled the same way as real traffic: one folder per class
 //! (`OUT/<class>/*.pcap`), or a labels CSV.
 
 use super::EvalError;
+use crate::corpus::{label_captures, list_captures};
 use crate::flows::{flows_from_capture, Flow, FlowSettings, Labels};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-
-/// File name endings read as captures.
-const CAPTURE_EXTENSIONS: [&str; 3] = ["pcap", "pcapng", "cap"];
 
 /// One capture file of a set.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -63,38 +62,6 @@ impl FlowSet {
     }
 }
 
-/// The capture files at `path`: the file itself, or every capture below the folder, sorted.
-pub fn list_captures(path: &Path) -> Result<Vec<PathBuf>, EvalError> {
-    let meta = std::fs::metadata(path).map_err(|e| EvalError::io(path, e))?;
-    if meta.is_file() {
-        return Ok(vec![path.to_path_buf()]);
-    }
-    let mut out = Vec::new();
-    let mut stack = vec![path.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        let rd = std::fs::read_dir(&dir).map_err(|e| EvalError::io(&dir, e))?;
-        for entry in rd {
-            let entry = entry.map_err(|e| EvalError::io(&dir, e))?;
-            let p = entry.path();
-            let ft = entry.file_type().map_err(|e| EvalError::io(&p, e))?;
-            if ft.is_dir() {
-                stack.push(p);
-            } else if p
-                .extension()
-                .and_then(|e| e.to_str())
-                .is_some_and(|e| CAPTURE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
-            {
-                out.push(p);
-            }
-        }
-    }
-    out.sort();
-    if out.is_empty() {
-        return Err(EvalError::NoCaptures(path.to_path_buf()));
-    }
-    Ok(out)
-}
-
 /// Reads every capture at `path` into a labelled flow set named `name`.
 pub fn load_flow_set(
     name: &str,
@@ -106,10 +73,7 @@ pub fn load_flow_set(
         name: name.to_string(),
         ..FlowSet::default()
     };
-    for file in list_captures(path)? {
-        let label = labels
-            .label_for(&file)
-            .ok_or_else(|| EvalError::Unlabelled(file.clone()))?;
+    for (file, label) in label_captures(&list_captures(path)?, labels)? {
         let (flows, _skipped) = flows_from_capture(&file, settings, Some(label.clone()))?;
         set.files.push(CaptureFile {
             path: file,
@@ -132,36 +96,14 @@ impl ClassGroups {
         self.0.get(class).map_or(class, |g| g.as_str())
     }
 
-    /// Reads the `class` and `macro` columns of a corpus manifest.
-    pub fn from_manifest(path: &Path) -> Result<ClassGroups, EvalError> {
-        let text = std::fs::read_to_string(path).map_err(|e| EvalError::io(path, e))?;
-        let mut lines = text.lines().enumerate();
-        let bad = |line: usize, why: &str| EvalError::Manifest {
-            path: path.to_path_buf(),
-            line,
-            why: why.to_string(),
+    /// The groups of the corpus `path` belongs to (the folder, or for a capture file the
+    /// folder two up), from its `MANIFEST.csv`: `None` when it has none; an invalid manifest is
+    /// an error.
+    pub fn of_corpus(path: &Path) -> Result<Option<ClassGroups>, EvalError> {
+        let Some(dir) = crate::corpus::corpus_folder(path) else {
+            return Ok(None);
         };
-        let (_, header) = lines.next().ok_or_else(|| bad(1, "empty file"))?;
-        let cols: Vec<&str> = header.split(',').map(str::trim).collect();
-        let ci = cols.iter().position(|c| *c == "class");
-        let mi = cols.iter().position(|c| *c == "macro");
-        let (Some(ci), Some(mi)) = (ci, mi) else {
-            return Err(bad(1, "no `class` and `macro` columns"));
-        };
-        let mut m = BTreeMap::new();
-        for (i, line) in lines {
-            if line.trim().is_empty() {
-                continue;
-            }
-            let f: Vec<&str> = line.split(',').map(str::trim).collect();
-            match (f.get(ci), f.get(mi)) {
-                (Some(c), Some(g)) if !c.is_empty() && !g.is_empty() => {
-                    m.insert(c.to_string(), g.to_string());
-                }
-                _ => return Err(bad(i + 1, "missing class or macro value")),
-            }
-        }
-        Ok(ClassGroups(m))
+        Ok(crate::corpus::manifest_groups(&dir)?.map(ClassGroups))
     }
 
     /// Parses `class=group,class=group`.
@@ -192,28 +134,48 @@ mod tests {
     #[test]
     fn groups_from_manifest_and_command_line() {
         let dir = crate::test_dir("groups");
+        assert_eq!(ClassGroups::of_corpus(&dir).unwrap(), None);
         let p = dir.join("MANIFEST.csv");
         std::fs::write(
             &p,
             "class,macro,file\nnetflix,video,a.pcap\ndns,infra,b.pcap\n",
         )
         .unwrap();
-        let g = ClassGroups::from_manifest(&p).unwrap();
+        let g = ClassGroups::of_corpus(&dir).unwrap().unwrap();
         assert_eq!(g.group_of("netflix"), "video");
         assert_eq!(g.group_of("unknown"), "unknown");
+        // A capture file's corpus is two folders up.
+        assert_eq!(
+            ClassGroups::of_corpus(&dir.join("dns/b.pcap")).unwrap(),
+            Some(g.clone())
+        );
         let g = g.extended(ClassGroups::parse("dns=other, ssh=infra").unwrap());
         assert_eq!(g.group_of("dns"), "other");
         assert_eq!(g.group_of("ssh"), "infra");
         assert!(ClassGroups::parse("dns").is_err());
         std::fs::write(&p, "file,label\n").unwrap();
-        assert!(ClassGroups::from_manifest(&p).is_err());
+        assert!(matches!(
+            ClassGroups::of_corpus(&dir),
+            Err(EvalError::Corpus(
+                crate::corpus::CorpusError::Manifest { .. }
+            ))
+        ));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn no_captures_is_an_error() {
         let dir = crate::test_dir("empty");
-        assert!(matches!(list_captures(&dir), Err(EvalError::NoCaptures(_))));
+        let e = load_flow_set(
+            "real",
+            &dir,
+            &Labels::from_folders(),
+            FlowSettings::default(),
+        );
+        assert!(matches!(
+            e,
+            Err(EvalError::Corpus(crate::corpus::CorpusError::NoCaptures(_)))
+        ));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -22,28 +22,15 @@ pub enum EvalError {
         /// The cause.
         source: std::io::Error,
     },
-    /// A path that holds no capture file.
-    #[error("{0}: no capture files (.pcap, .pcapng, .cap) found")]
-    NoCaptures(PathBuf),
-    /// A capture whose class is unknown (no folder name, not in the labels file).
-    #[error("{0}: no class label (put it in a folder named after its class, or list it in the labels CSV)")]
-    Unlabelled(PathBuf),
+    /// Captures could not be listed or labelled, or a manifest is not valid.
+    #[error(transparent)]
+    Corpus(#[from] crate::corpus::CorpusError),
     /// A held-out file name that matches no real capture.
     #[error("held-out file {0:?} matches no real capture")]
     UnknownHoldout(String),
     /// A class → group line that does not parse.
     #[error("class group {0:?}: expected CLASS=GROUP")]
     BadGroup(String),
-    /// A manifest that does not parse.
-    #[error("{path}: line {line}: {why}")]
-    Manifest {
-        /// The manifest file.
-        path: PathBuf,
-        /// 1-based line.
-        line: usize,
-        /// What is wrong.
-        why: String,
-    },
     /// Nothing to evaluate.
     #[error("nothing to evaluate: give synthetic traffic, baselines, or both")]
     NothingToEvaluate,

@@ -3,6 +3,7 @@
 //! safetensors file whose metadata holds the description (classes, files, hashes, split).
 
 use crate::capture::SkipCounts;
+use crate::corpus::label_captures;
 use crate::flows::{flows_from_capture, Direction, FlowSettings, Labels};
 use crate::nprint::layout::{standard_to_model, Bit, MODEL_WIDTH};
 use safetensors::tensor::{Dtype, TensorView};
@@ -31,6 +32,9 @@ pub enum DatasetError {
     /// The labels file is bad.
     #[error(transparent)]
     Labels(#[from] crate::flows::LabelError),
+    /// The corpus could not be read (a capture without a class, a bad manifest, …).
+    #[error(transparent)]
+    Corpus(#[from] crate::corpus::CorpusError),
     /// Nothing to learn from.
     #[error("{0}")]
     Empty(String),
@@ -182,130 +186,6 @@ fn sha256_hex(path: &Path) -> Result<String, DatasetError> {
         .collect())
 }
 
-/// Capture files under `dir`: `dir/<class>/<file>.pcap|.pcapng`, sorted.
-pub fn corpus_files(dir: &Path) -> Result<Vec<PathBuf>, DatasetError> {
-    let io = |source| DatasetError::Io {
-        path: dir.into(),
-        source,
-    };
-    let mut out = Vec::new();
-    let mut classes: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(io)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .collect();
-    classes.sort();
-    for c in classes.into_iter().filter(|c| c.is_dir()) {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(&c)
-            .map_err(|source| DatasetError::Io {
-                path: c.clone(),
-                source,
-            })?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| {
-                p.extension()
-                    .is_some_and(|e| e == "pcap" || e == "pcapng" || e == "cap")
-            })
-            .collect();
-        files.sort();
-        out.extend(files);
-    }
-    Ok(out)
-}
-
-/// Macro groups from the corpus manifest (`MANIFEST.csv` with `class` and `macro` columns).
-pub fn macro_groups(dir: &Path) -> HashMap<String, String> {
-    let Ok(text) = std::fs::read_to_string(dir.join("MANIFEST.csv")) else {
-        return HashMap::new();
-    };
-    let mut lines = text.lines();
-    let Some(header) = lines.next() else {
-        return HashMap::new();
-    };
-    let cols: Vec<&str> = header.split(',').collect();
-    let (Some(ci), Some(mi)) = (
-        cols.iter().position(|c| *c == "class"),
-        cols.iter().position(|c| *c == "macro"),
-    ) else {
-        return HashMap::new();
-    };
-    lines
-        .filter_map(|l| {
-            let f: Vec<&str> = l.split(',').collect();
-            Some((f.get(ci)?.to_string(), f.get(mi)?.to_string()))
-        })
-        .collect()
-}
-
-/// The captures of one or more corpus folders, ready for [`Dataset::build`].
-#[derive(Debug, Clone, Default)]
-pub struct CorpusSources {
-    /// Every capture, corpus by corpus, each sorted.
-    pub files: Vec<PathBuf>,
-    /// Class → macro group, from the corpora's manifests.
-    pub groups: HashMap<String, String>,
-    /// The folder paths are reported relative to: the one corpus, or the nearest folder that
-    /// holds them all.
-    pub root: PathBuf,
-    /// Things worth telling the user (which group won where manifests disagree).
-    pub notes: Vec<String>,
-}
-
-/// Gathers the captures and manifests of the corpus folders `dirs`. A folder given twice is an
-/// error; where two manifests give one class different groups, the rule is stated and applied:
-/// the first corpus that names the class decides, and a note says so.
-pub fn corpus_sources(dirs: &[PathBuf]) -> Result<CorpusSources, DatasetError> {
-    let mut out = CorpusSources::default();
-    let mut seen: Vec<(PathBuf, &Path)> = Vec::new();
-    let mut group_from: HashMap<String, PathBuf> = HashMap::new();
-    for dir in dirs {
-        let canonical = dir.canonicalize().map_err(|source| DatasetError::Io {
-            path: dir.clone(),
-            source,
-        })?;
-        if let Some((_, first)) = seen.iter().find(|(c, _)| *c == canonical) {
-            return Err(DatasetError::Empty(format!(
-                "corpus folder {} is given twice (also as {})",
-                dir.display(),
-                first.display()
-            )));
-        }
-        seen.push((canonical, dir));
-        out.files.extend(corpus_files(dir)?);
-        let mut groups: Vec<(String, String)> = macro_groups(dir).into_iter().collect();
-        groups.sort();
-        for (class, group) in groups {
-            match out.groups.get(&class) {
-                Some(g) if *g != group => out.notes.push(format!(
-                    "class {class}: {} says group {group}, {} said {g}; keeping {g} (the first corpus decides)",
-                    dir.join("MANIFEST.csv").display(),
-                    group_from[&class].join("MANIFEST.csv").display()
-                )),
-                Some(_) => {}
-                None => {
-                    group_from.insert(class.clone(), dir.clone());
-                    out.groups.insert(class, group);
-                }
-            }
-        }
-    }
-    out.root = match dirs {
-        [one] => one.clone(),
-        _ => common_ancestor(&seen.iter().map(|(c, _)| c.clone()).collect::<Vec<_>>()),
-    };
-    Ok(out)
-}
-
-/// The nearest folder that holds every path of `paths` (absolute paths).
-fn common_ancestor(paths: &[PathBuf]) -> PathBuf {
-    let mut root = paths.first().cloned().unwrap_or_default();
-    while !paths.iter().all(|p| p.starts_with(&root)) {
-        if !root.pop() {
-            break;
-        }
-    }
-    root
-}
-
 impl Dataset {
     /// Builds a training set from `files` (labelled by `labels`), with paths reported relative to
     /// `root`.
@@ -313,7 +193,7 @@ impl Dataset {
         root: &Path,
         files: &[PathBuf],
         labels: &Labels,
-        groups: &HashMap<String, String>,
+        groups: &BTreeMap<String, String>,
         settings: &DatasetSettings,
         mut progress: impl FnMut(&Path),
     ) -> Result<Dataset, DatasetError> {
@@ -327,18 +207,7 @@ impl Dataset {
                 settings.max_flow_packets
             )));
         }
-        let mut labelled: Vec<(PathBuf, String)> = Vec::new();
-        for f in files {
-            match labels.label_for(f) {
-                Some(l) => labelled.push((f.clone(), l)),
-                None => {
-                    return Err(DatasetError::Empty(format!(
-                        "{}: no label for this capture",
-                        f.display()
-                    )))
-                }
-            }
-        }
+        let labelled = label_captures(files, labels)?;
         if labelled.is_empty() {
             return Err(DatasetError::Empty(format!(
                 "no capture files under {}",

@@ -2,8 +2,9 @@
 //! this file with `#[path]`): real corpus captures linked into a folder per class, their
 //! training set, and a small network configuration.
 
+use netdiffd::corpus::list_captures;
 use netdiffd::flows::Labels;
-use netdiffd::model::dataset::{corpus_files, Dataset, DatasetSettings};
+use netdiffd::model::dataset::{Dataset, DatasetSettings};
 use netdiffd::model::{ModelConfig, TrainSettings};
 use std::path::Path;
 
@@ -27,7 +28,7 @@ pub fn link_tiny_corpus(dir: &Path) {
 
 /// The training set of the corpus in `dir`: windows of 8 packets, nothing held out.
 pub fn tiny_dataset(dir: &Path) -> Dataset {
-    let files = corpus_files(dir).unwrap();
+    let files = list_captures(dir).unwrap();
     let settings = DatasetSettings {
         max_packets: 8,
         holdout_one_file_per_class: false,

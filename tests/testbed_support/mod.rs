@@ -214,7 +214,7 @@ pub fn corpus() -> std::path::PathBuf {
 
 /// Every capture of the corpus, sorted (as `netdiffd dataset` finds them).
 pub fn corpus_files() -> Vec<std::path::PathBuf> {
-    netdiffd::model::dataset::corpus_files(&corpus()).expect("the corpus")
+    netdiffd::corpus::list_captures(&corpus()).expect("the corpus")
 }
 
 /// The Community ID of an Ethernet/IPv4 frame and its source address (the crate's function,
