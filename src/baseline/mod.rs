@@ -6,18 +6,17 @@
 //!   class except how long its flows are.
 //! - [`BaselineKind::Marginals`]: each value drawn independently from its per-class frequency
 //!   at that packet position (positions past [`DEFAULT_POSITIONS`] share one table), with the
-//!   class's timing, direction and server-port hints: a model that knows every bit's frequency
-//!   but no structure.
+//!   class's timing, direction and server-port hints (built as the model's are, by
+//!   [`crate::corpus::HintsBuilder`]): a model that knows every bit's frequency but no
+//!   structure.
 //!
 //! Both draw the flow length from the class's real flow lengths (at most [`MAX_ROWS`]) and
 //! leave addresses vacant, as the diffusion model does; the matrices go through
 //! [`crate::repair::repair_flow`] like any generated flow.
 
-mod hints;
 mod marginals;
 mod model;
 
-pub use hints::class_hints;
 pub use marginals::BitMarginals;
 pub use model::{write_per_class, ClassModel};
 

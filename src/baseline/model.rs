@@ -1,11 +1,12 @@
 //! A baseline fitted to one class, and writing generated flows as one pcap per class.
 
 use super::marginals::ADDRESS_BITS;
-use super::{class_hints, BaselineError, BaselineKind, BitMarginals, MAX_ROWS};
+use super::{BaselineError, BaselineKind, BitMarginals, MAX_ROWS};
+use crate::corpus::{ClassHints, HintsBuilder};
 use crate::flows::Flow;
 use crate::nprint::layout::{Bit, STANDARD_WIDTH, VACANT};
 use crate::packets::{write_flows, Framing, TsResolution};
-use crate::repair::{repair_flow, ClassHints, FlowInput, RepairSettings, RepairedFlow};
+use crate::repair::{repair_flow, FlowInput, RepairSettings, RepairedFlow};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::collections::BTreeMap;
@@ -49,7 +50,11 @@ impl ClassModel {
             BaselineKind::Random => (None, None),
             BaselineKind::Marginals => (
                 Some(BitMarginals::fit(flows.iter().copied(), positions)),
-                Some(class_hints(flows.iter().copied())),
+                Some({
+                    let mut hints = HintsBuilder::new();
+                    flows.iter().for_each(|f| hints.push_flow(f));
+                    hints.finish()
+                }),
             ),
         };
         Ok(ClassModel {
@@ -208,8 +213,8 @@ mod tests {
         assert!(seen[0] > 60 && seen[1] > 60, "{seen:?}");
         let hints = m.hints.as_ref().unwrap();
         assert_eq!(hints.server_ports, vec![53]);
-        // Every flow goes forward then backward: P(fwd | fwd) = 0.
-        assert_eq!(hints.direction_chain, Some([0.0, 0.5]));
+        // Every flow goes forward then backward: P(fwd | fwd) = (0 + 1) / (2 + 2), smoothed.
+        assert_eq!(hints.direction_chain, Some([0.25, 0.5]));
     }
 
     #[test]

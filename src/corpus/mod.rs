@@ -20,6 +20,10 @@
 //! names `class` and `macro`, with at least one row, every row giving both, and no class put in
 //! two groups; otherwise reading it fails with [`CorpusError::Manifest`] naming the line.
 
+pub mod hints;
+
+pub use hints::{ClassHints, HintsBuilder, MAX_IAT_SAMPLES, MAX_SERVER_PORTS};
+
 use crate::flows::Labels;
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};

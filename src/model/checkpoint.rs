@@ -7,7 +7,7 @@ use super::config::ModelConfig;
 use super::dataset::CaptureFile;
 use super::denoiser::Denoiser;
 use super::encoding::Template;
-use crate::repair::ClassHints;
+use crate::corpus::ClassHints;
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
 use serde::{Deserialize, Serialize};

@@ -118,6 +118,21 @@ pub struct Window {
     pub flow_start_ns: u64,
 }
 
+impl Window {
+    /// Its packets' directions and gaps to the previous packet of the flow (the first window's
+    /// first gap is 0), in order: what [`crate::corpus::HintsBuilder`] takes.
+    pub fn packets(&self) -> impl Iterator<Item = (Direction, u64)> + '_ {
+        self.backward.iter().zip(&self.iat_ns).map(|(&b, &t)| {
+            let d = if b {
+                Direction::Backward
+            } else {
+                Direction::Forward
+            };
+            (d, t)
+        })
+    }
+}
+
 /// How to build a training set.
 #[derive(Debug, Clone)]
 pub struct DatasetSettings {

@@ -11,11 +11,10 @@ use super::checkpoint::{CardClass, ModelCard, ModelError};
 use super::config::ModelConfig;
 use super::dataset::{Dataset, Window};
 use super::encoding::Template;
-use crate::repair::ClassHints;
+use crate::corpus::HintsBuilder;
 use candle_core::Device;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use std::collections::HashMap;
 use std::path::Path;
 
 mod batch;
@@ -111,7 +110,6 @@ pub fn train(
 /// Templates, flow arrivals and fallback statistics of every class, from its training windows.
 fn card_classes(ds: &Dataset, by_class: &[Vec<&Window>], seed: u64) -> Vec<CardClass> {
     const TEMPLATES: usize = 64;
-    const IAT_SAMPLES: usize = 256;
     let mut rng = StdRng::seed_from_u64(seed ^ 0x7e3);
     ds.classes
         .iter()
@@ -130,30 +128,10 @@ fn card_classes(ds: &Dataset, by_class: &[Vec<&Window>], seed: u64) -> Vec<CardC
                 .map(|&i| Template::of_flow(flows[i].iter().copied()))
                 .collect();
             let arrivals = FlowArrivals::learn(ws.iter().copied(), &mut rng);
-            let (mut ff, mut fb, mut bf, mut bb) = (0f64, 0f64, 0f64, 0f64);
-            let mut iats = Vec::new();
-            let mut ports: HashMap<u16, usize> = HashMap::new();
-            for w in ws {
-                for p in 1..w.len {
-                    match (w.backward[p - 1], w.backward[p]) {
-                        (false, false) => ff += 1.0,
-                        (false, true) => fb += 1.0,
-                        (true, false) => bf += 1.0,
-                        (true, true) => bb += 1.0,
-                    }
-                    iats.push(w.iat_ns[p]);
-                }
-                if w.server_port != 0 {
-                    *ports.entry(w.server_port).or_insert(0) += 1;
-                }
+            let mut hints = HintsBuilder::new();
+            for f in &flows {
+                hints.push_flow_packets(f[0].server_port, f.iter().flat_map(|w| w.packets()));
             }
-            let chain = [(ff + 1.0) / (ff + fb + 2.0), (bf + 1.0) / (bf + bb + 2.0)];
-            for i in (1..iats.len()).rev() {
-                iats.swap(i, rng.random_range(0..=i));
-            }
-            iats.truncate(IAT_SAMPLES);
-            let mut ports: Vec<(u16, usize)> = ports.into_iter().collect();
-            ports.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
             CardClass {
                 name: entry.name.clone(),
                 macro_group: entry.macro_group.clone(),
@@ -161,11 +139,7 @@ fn card_classes(ds: &Dataset, by_class: &[Vec<&Window>], seed: u64) -> Vec<CardC
                 train_flows: flows.len(),
                 templates,
                 arrivals,
-                hints: ClassHints {
-                    direction_chain: Some(chain),
-                    iat_samples_ns: iats,
-                    server_ports: ports.into_iter().take(8).map(|p| p.0).collect(),
-                },
+                hints: hints.finish(),
             }
         })
         .collect()

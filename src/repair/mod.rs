@@ -16,9 +16,10 @@ mod rules;
 mod settings;
 mod tcp;
 
+pub use crate::corpus::ClassHints;
 pub use report::{FieldChange, RepairReport};
 pub use rules::Rule;
-pub use settings::{CidrError, ClassHints, HandshakePolicy, Ipv4Cidr, PayloadFill, RepairSettings};
+pub use settings::{CidrError, HandshakePolicy, Ipv4Cidr, PayloadFill, RepairSettings};
 
 use crate::flows::{Direction, FlowKey};
 use crate::nprint::layout::{Bit, STANDARD_WIDTH};

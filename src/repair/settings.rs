@@ -28,17 +28,6 @@ impl FromStr for HandshakePolicy {
     }
 }
 
-/// Per-class knowledge used where the generated flow says nothing (fallbacks).
-#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
-pub struct ClassHints {
-    /// P(next packet is forward | previous forward), P(next forward | previous backward).
-    pub direction_chain: Option<[f64; 2]>,
-    /// Inter-arrival times (ns) observed in the class, sampled when the flow has no timing.
-    pub iat_samples_ns: Vec<u64>,
-    /// Server ports seen in the class, most common first.
-    pub server_ports: Vec<u16>,
-}
-
 /// How payload bytes are filled (the nPrint form keeps only their length).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum PayloadFill {
