@@ -48,7 +48,7 @@ fn every_frame_is_in_a_flow_or_counted_as_skipped() {
                 "{file}: first packet of a flow has no gap"
             );
             for p in &f.packets {
-                assert_eq!(p.bits.len(), 1088);
+                assert_eq!(netdiffd::nprint::flow_rows([p]).len(), 1088);
             }
         }
     }
@@ -126,7 +126,7 @@ fn port_scan_probes_are_short_forward_flows() {
     let syn_first = flows
         .iter()
         .filter(|f| {
-            let b = &f.packets[0].bits;
+            let b = netdiffd::nprint::flow_rows([&f.packets[0]]);
             // tcp_syn is bit 480 + 110 of the standard layout; tcp_ackf is 480 + 107.
             b[480 + 110] == 1 && b[480 + 107] == 0
         })

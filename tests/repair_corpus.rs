@@ -20,11 +20,7 @@ fn tmp(name: &str) -> PathBuf {
 }
 
 fn repair_real(flow: &Flow, index: u64) -> RepairedFlow {
-    let rows: Vec<i8> = flow
-        .packets
-        .iter()
-        .flat_map(|p| p.bits.iter().copied())
-        .collect();
+    let rows = netdiffd::nprint::flow_rows(&flow.packets);
     let dirs: Vec<_> = flow.packets.iter().map(|p| p.direction).collect();
     let iat: Vec<_> = flow.packets.iter().map(|p| p.iat_ns).collect();
     let input = FlowInput {
@@ -88,8 +84,7 @@ fn repaired_corpus_flows_pass_tshark_with_zero_errors() {
 fn no_capture_gaps(f: &Flow) -> bool {
     let mut next: [Option<u32>; 2] = [None, None];
     for p in &f.packets {
-        let mut tcp = Vec::new();
-        netdiffd::nprint::decode::bits_to_bytes(&p.bits[480..960], &mut tcp);
+        let tcp = p.transport_header();
         let seq = u32::from_be_bytes([tcp[4], tcp[5], tcp[6], tcp[7]]);
         let syn_fin = u32::from(tcp[13] & 0x03 != 0);
         let d = usize::from(p.direction == netdiffd::flows::Direction::Backward);
@@ -118,9 +113,10 @@ fn complete_real_flows_change_few_bits() {
     ] {
         let (flows, _) = flows_from_capture(&corpus(file), FlowSettings::default(), None).unwrap();
         for (i, f) in flows.iter().enumerate() {
-            let b = &f.packets[0].bits;
-            let syn_first = b[480 + 110] == 1 && b[480 + 107] == 0;
-            let fin_seen = f.packets.iter().any(|p| p.bits[480 + 111] == 1);
+            let rows = netdiffd::nprint::flow_rows(&f.packets);
+            let row = |i: usize| &rows[i * 1088..(i + 1) * 1088];
+            let syn_first = row(0)[480 + 110] == 1 && row(0)[480 + 107] == 0;
+            let fin_seen = (0..f.packets.len()).any(|i| row(i)[480 + 111] == 1);
             if f.key.proto == 6 && syn_first && fin_seen && no_capture_gaps(f) {
                 total.merge(&repair_real(f, i as u64).report);
                 flows_used += 1;
@@ -197,8 +193,7 @@ fn real_flags(flow: &Flow) -> Vec<u16> {
     flow.packets
         .iter()
         .map(|p| {
-            let mut tcp = Vec::new();
-            netdiffd::nprint::decode::bits_to_bytes(&p.bits[480..960], &mut tcp);
+            let tcp = p.transport_header();
             u16::from(tcp[13]) | (u16::from(tcp[12] & 1) << 8)
         })
         .collect()

@@ -6,7 +6,7 @@ mod common;
 
 use netdiffd::capture::{dissect, Frame, LinkType, L3, L4};
 use netdiffd::check::{check_capture, CheckOptions};
-use netdiffd::flows::{flows_from_capture, Flow, FlowSettings};
+use netdiffd::flows::{flows_from_capture, Flow, FlowPacket, FlowSettings};
 use netdiffd::nprint::layout::STANDARD_WIDTH;
 use netdiffd::nprint::Bit;
 use netdiffd::packets::{write_flows, Framing, TsResolution};
@@ -34,11 +34,7 @@ fn corpus_flows() -> Vec<Flow> {
 }
 
 fn rows_of(f: &Flow, max: usize) -> Vec<Bit> {
-    f.packets
-        .iter()
-        .take(max)
-        .flat_map(|p| p.bits.iter().copied())
-        .collect()
+    netdiffd::nprint::flow_rows(f.packets.iter().take(max))
 }
 
 /// The rules a repaired flow must obey, checked packet by packet with the wire views.
@@ -243,10 +239,9 @@ fn repair_is_deterministic_for_a_seed() {
 
 #[test]
 fn each_side_keeps_its_first_ip_id_and_counts_up_from_it() {
-    let ip_id = |bits: &[Bit]| {
-        bits[32..48]
-            .iter()
-            .fold(0u16, |v, &b| (v << 1) | u16::from(b == 1))
+    let ip_id = |p: &FlowPacket| {
+        let h = p.ipv4_header();
+        u16::from_be_bytes([h[4], h[5]])
     };
     let flows: Vec<Flow> = corpus_flows()
         .into_iter()
@@ -285,7 +280,7 @@ fn each_side_keeps_its_first_ip_id_and_counts_up_from_it() {
                 .collect();
             assert_eq!(
                 ids[0],
-                ip_id(&f.packets[at[0]].bits),
+                ip_id(&f.packets[at[0]]),
                 "{}: first IP ID of a side",
                 f.key
             );

@@ -1,6 +1,7 @@
 //! Per-position frequencies of each nPrint value.
 
 use crate::flows::Flow;
+use crate::nprint::flow_packet_row;
 use crate::nprint::layout::{Bit, STANDARD_WIDTH, VACANT};
 use rand::Rng;
 
@@ -17,17 +18,17 @@ pub struct BitMarginals {
 }
 
 impl BitMarginals {
-    /// Counts the values of `flows`.
+    /// Counts the values of `flows` (their packets' standard-layout rows).
     pub fn fit<'a>(flows: impl IntoIterator<Item = &'a Flow>, positions: usize) -> BitMarginals {
         let positions = positions.max(1);
         let mut counts = vec![vec![[0u32; 3]; STANDARD_WIDTH]; positions + 1];
+        let mut row = Vec::with_capacity(STANDARD_WIDTH);
         for f in flows {
             for (i, p) in f.packets.iter().enumerate() {
-                if p.bits.len() != STANDARD_WIDTH {
-                    continue;
-                }
+                row.clear();
+                flow_packet_row(p, &mut row);
                 let table = &mut counts[i.min(positions)];
-                for (c, &b) in table.iter_mut().zip(&p.bits) {
+                for (c, &b) in table.iter_mut().zip(&row) {
                     c[(b.clamp(-1, 1) + 1) as usize] += 1;
                 }
             }

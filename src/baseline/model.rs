@@ -154,7 +154,8 @@ mod tests {
     use crate::flows::{Direction, FlowKey, FlowPacket};
     use std::net::Ipv4Addr;
 
-    fn flow(rows: &[Vec<Bit>]) -> Flow {
+    /// A UDP flow to port 53 of `packets`, 1 µs apart, alternately forward and backward.
+    fn flow(packets: &[FlowPacket]) -> Flow {
         Flow {
             key: FlowKey {
                 proto: 17,
@@ -165,10 +166,10 @@ mod tests {
             },
             label: Some("x".into()),
             source: PathBuf::new(),
-            packets: rows
+            packets: packets
                 .iter()
                 .enumerate()
-                .map(|(i, r)| FlowPacket {
+                .map(|(i, p)| FlowPacket {
                     frame: i as u64,
                     ts_ns: i as u64 * 1000,
                     iat_ns: if i == 0 { 0 } else { 1000 },
@@ -177,24 +178,31 @@ mod tests {
                     } else {
                         Direction::Backward
                     },
-                    payload_len: 0,
-                    bits: r.clone(),
+                    ..p.clone()
                 })
                 .collect(),
         }
     }
 
+    /// A TCP packet to `dst_port` (bits 496..512 of the standard row).
+    fn tcp(dst_port: u16) -> FlowPacket {
+        let mut t = [0u8; 20];
+        t[2..4].copy_from_slice(&dst_port.to_be_bytes());
+        t[12] = 0x50;
+        FlowPacket::with_headers(40, 6, &t)
+    }
+
+    /// A UDP packet: its row has the TCP block vacant.
+    fn udp() -> FlowPacket {
+        FlowPacket::with_headers(28, 17, &[0, 1, 0, 53, 0, 8, 0, 0])
+    }
+
     #[test]
     fn marginals_reproduce_frequencies_and_lengths() {
-        // Bit 500: always 1 at position 0; at position 1, 0 in one flow and -1 in the other.
-        let mut a = vec![0i8; STANDARD_WIDTH];
-        a[500] = 1;
-        let mut b = a.clone();
-        b[500] = 0;
-        let mut c = a.clone();
-        c[500] = -1;
-        let f1 = flow(&[a.clone(), b]);
-        let f2 = flow(&[a, c]);
+        // Bit 500 (TCP destination port 0x0800): always 1 at position 0; at position 1, 0 in
+        // one flow (port 0) and -1 in the other (a UDP packet: no TCP block).
+        let f1 = flow(&[tcp(0x0800), tcp(0)]);
+        let f2 = flow(&[tcp(0x0800), udp()]);
         let m = ClassModel::fit(BaselineKind::Marginals, "x", &[&f1, &f2], 8).unwrap();
         let bm = m.marginals.as_ref().unwrap();
         assert_eq!(bm.probabilities(0, 500), [0.0, 0.0, 1.0]);
@@ -219,7 +227,7 @@ mod tests {
 
     #[test]
     fn random_baseline_uses_all_three_values_and_repairs() {
-        let f = flow(&vec![vec![0i8; STANDARD_WIDTH]; 3]);
+        let f = flow(&[udp(), udp(), udp()]);
         let m = ClassModel::fit(BaselineKind::Random, "x", &[&f], 8).unwrap();
         let mut rng = StdRng::seed_from_u64(2);
         let rows = m.sample(&mut rng);

@@ -66,12 +66,7 @@ pub fn run(a: &RenderArgs) -> anyhow::Result<i32> {
                 .unwrap_or(0),
         };
         let f = &flows[i];
-        let rows: Vec<i8> = f
-            .packets
-            .iter()
-            .take(NETDIFFUSION_IMAGE_ROWS)
-            .flat_map(|p| p.bits.iter().copied())
-            .collect();
+        let rows = netdiffd::nprint::flow_rows(f.packets.iter().take(NETDIFFUSION_IMAGE_ROWS));
         (
             rows,
             format!("flow {i} ({}, {} packets)", f.key, f.packets.len()),

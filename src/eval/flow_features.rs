@@ -2,7 +2,6 @@
 //! direction changes in powers of two, duration and inter-arrival times in half-decades of
 //! microseconds, the forward share of packets in tenths.
 
-use super::fields::bits_value;
 use crate::flows::{Direction, Flow};
 
 /// A flow-level feature.
@@ -68,10 +67,7 @@ impl FlowFeature {
         match self {
             FlowFeature::Packets => out.push(log2_bin(p.len() as u64)),
             FlowFeature::Bytes => {
-                let bytes: u64 = p
-                    .iter()
-                    .map(|pk| bits_value(&pk.bits, 16, 16).unwrap_or(0))
-                    .sum();
+                let bytes: u64 = p.iter().map(|pk| u64::from(pk.total_len())).sum();
                 out.push(log2_bin(bytes));
             }
             FlowFeature::Duration => out.push(half_decade_us_bin(flow.duration_ns())),
@@ -134,21 +130,14 @@ pub fn half_decade_us_bin(ns: u64) -> u64 {
 mod tests {
     use super::*;
     use crate::flows::{FlowKey, FlowPacket};
-    use crate::nprint::layout::{STANDARD_WIDTH, VACANT};
     use std::net::Ipv4Addr;
 
     fn packet(ts_ns: u64, iat_ns: u64, direction: Direction, tl: u16) -> FlowPacket {
-        let mut bits = vec![VACANT; STANDARD_WIDTH];
-        for i in 0..16 {
-            bits[16 + i] = ((tl >> (15 - i)) & 1) as i8;
-        }
         FlowPacket {
-            frame: 0,
             ts_ns,
             iat_ns,
             direction,
-            payload_len: 0,
-            bits,
+            ..FlowPacket::with_headers(tl, 6, &[0; 20])
         }
     }
 

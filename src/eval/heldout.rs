@@ -411,8 +411,7 @@ impl InDistribution {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::flows::{Direction, Flow, FlowKey, FlowPacket};
-    use crate::nprint::layout::{STANDARD_WIDTH, VACANT};
+    use crate::flows::{Flow, FlowKey, FlowPacket};
     use std::net::Ipv4Addr;
     use std::path::PathBuf;
 
@@ -421,19 +420,11 @@ mod tests {
         let packets = lengths
             .iter()
             .enumerate()
-            .map(|(i, &tl)| {
-                let mut bits = vec![VACANT; STANDARD_WIDTH];
-                for b in 0..16 {
-                    bits[16 + b] = ((tl >> (15 - b)) & 1) as i8;
-                }
-                FlowPacket {
-                    frame: i as u64,
-                    ts_ns: i as u64 * 1_000_000,
-                    iat_ns: if i == 0 { 0 } else { 1_000_000 },
-                    direction: Direction::Forward,
-                    payload_len: 0,
-                    bits,
-                }
+            .map(|(i, &tl)| FlowPacket {
+                frame: i as u64,
+                ts_ns: i as u64 * 1_000_000,
+                iat_ns: if i == 0 { 0 } else { 1_000_000 },
+                ..FlowPacket::with_headers(tl, 6, &[0; 20])
             })
             .collect();
         Flow {

@@ -6,6 +6,8 @@ use super::distance::{compare, Distances, Histogram};
 use super::fields::{FieldReader, HeaderField};
 use super::flow_features::FlowFeature;
 use crate::flows::Flow;
+use crate::nprint::flow_packet_row;
+use crate::nprint::layout::STANDARD_WIDTH;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -32,12 +34,15 @@ impl Profile {
             ..Profile::default()
         };
         let mut vals = Vec::new();
+        let mut row = Vec::with_capacity(STANDARD_WIDTH);
         for flow in flows {
             p.flows += 1;
             p.packets += flow.packets.len();
             for pk in &flow.packets {
+                row.clear();
+                flow_packet_row(pk, &mut row);
                 for (h, &f) in p.fields.iter_mut().zip(HeaderField::ALL.iter()) {
-                    if let Some(v) = reader.value(&pk.bits, f) {
+                    if let Some(v) = reader.value(&row, f) {
                         h.add(v);
                     }
                 }

@@ -1,6 +1,8 @@
 //! Stage 2, flows: group IPv4 packets into bidirectional flows (TCP and UDP by 5-tuple, ICMP by
 //! address pair and echo identifier), split by idle and active timeouts and by TCP connection
-//! reuse, and keep per packet its direction, inter-arrival time, payload length and nPrint bits.
+//! reuse, and keep per packet its direction, inter-arrival time, payload length and its IPv4 and
+//! transport headers. The flow stage encodes nothing: a stage that needs a packet's nPrint row
+//! asks [`crate::nprint::flow_packet_row`] for it.
 
 mod community_id;
 mod labels;
@@ -10,7 +12,6 @@ pub use community_id::{community_id, CommunityIdInput};
 pub use labels::{LabelError, Labels};
 pub use table::{flows_from_capture, FlowTable};
 
-use crate::nprint::Bit;
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 
@@ -67,8 +68,55 @@ pub struct FlowPacket {
     pub direction: Direction,
     /// Payload length the headers claim.
     pub payload_len: u32,
-    /// The packet's nPrint bits in the standard layout (1088).
-    pub bits: Vec<Bit>,
+    /// The packet's IPv4 header (options included) followed by its transport header (TCP
+    /// with its options, or the 8 bytes of UDP or ICMP), as captured.
+    pub headers: Vec<u8>,
+}
+
+impl FlowPacket {
+    /// The IPv4 header: the first IHL × 4 bytes of [`headers`](Self::headers).
+    pub fn ipv4_header(&self) -> &[u8] {
+        let n = usize::from(self.headers.first().map_or(0, |b| b & 0x0f)) * 4;
+        &self.headers[..n.min(self.headers.len())]
+    }
+
+    /// The transport header: what follows the IPv4 header in [`headers`](Self::headers).
+    pub fn transport_header(&self) -> &[u8] {
+        &self.headers[self.ipv4_header().len()..]
+    }
+
+    /// The IP protocol number of the IPv4 header (0 when there is none).
+    pub fn protocol(&self) -> u8 {
+        self.ipv4_header().get(9).copied().unwrap_or(0)
+    }
+
+    /// The total length the IPv4 header claims (0 when there is none).
+    pub fn total_len(&self) -> u16 {
+        match self.ipv4_header() {
+            [_, _, a, b, ..] => u16::from_be_bytes([*a, *b]),
+            _ => 0,
+        }
+    }
+
+    /// A packet of protocol `proto` with a 20-byte IPv4 header claiming `total_len` bytes and
+    /// the transport header `transport`, sent forward at time 0 (for unit tests).
+    #[cfg(test)]
+    pub(crate) fn with_headers(total_len: u16, proto: u8, transport: &[u8]) -> FlowPacket {
+        let mut headers = vec![0u8; 20];
+        headers[0] = 0x45;
+        headers[2..4].copy_from_slice(&total_len.to_be_bytes());
+        headers[8] = 64;
+        headers[9] = proto;
+        headers.extend_from_slice(transport);
+        FlowPacket {
+            frame: 0,
+            ts_ns: 0,
+            iat_ns: 0,
+            direction: Direction::Forward,
+            payload_len: 0,
+            headers,
+        }
+    }
 }
 
 /// A bidirectional flow with its class label.

@@ -3,7 +3,6 @@
 use super::{Direction, Flow, FlowKey, FlowPacket, FlowSettings};
 use crate::capture::{dissect, CaptureError, CaptureReader, Frame, SkipCounts, SkipReason};
 use crate::capture::{L3, L4};
-use crate::nprint::{encode_packet, Layout};
 use crate::wire::icmp::kind as icmp_kind;
 use crate::wire::tcp::flags;
 use std::collections::HashMap;
@@ -147,15 +146,17 @@ impl FlowTable {
             ts.saturating_sub(entry.last_ns)
         };
         entry.last_ns = entry.last_ns.max(ts);
-        let mut bits = Vec::with_capacity(Layout::STANDARD.width());
-        encode_packet(&Layout::STANDARD, &pkt, -1, &mut bits);
+        let (l3, l4) = (ip.header(), pkt.l4.header());
+        let mut headers = Vec::with_capacity(l3.len() + l4.len());
+        headers.extend_from_slice(l3);
+        headers.extend_from_slice(l4);
         entry.flow.packets.push(FlowPacket {
             frame: index,
             ts_ns: ts,
             iat_ns,
             direction,
             payload_len: pkt.payload_len.min(u32::MAX as usize) as u32,
-            bits,
+            headers,
         });
     }
 

@@ -5,7 +5,8 @@
 use crate::capture::SkipCounts;
 use crate::corpus::label_captures;
 use crate::flows::{flows_from_capture, Direction, FlowSettings, Labels};
-use crate::nprint::layout::{standard_to_model, Bit, MODEL_WIDTH};
+use crate::nprint::flow_packet_row;
+use crate::nprint::layout::{standard_to_model, Bit, MODEL_WIDTH, STANDARD_WIDTH};
 use safetensors::tensor::{Dtype, TensorView};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -268,6 +269,7 @@ impl Dataset {
             files: Vec::new(),
             windows: Vec::new(),
         };
+        let mut row = Vec::with_capacity(STANDARD_WIDTH);
         for (fi, (path, label)) in labelled.iter().enumerate() {
             progress(path);
             let class = class_names
@@ -283,7 +285,9 @@ impl Dataset {
                 for (k, chunk) in kept.chunks(settings.max_packets).enumerate() {
                     let mut bits = Vec::with_capacity(chunk.len() * MODEL_WIDTH);
                     for p in chunk {
-                        standard_to_model(&p.bits, &mut bits);
+                        row.clear();
+                        flow_packet_row(p, &mut row);
+                        standard_to_model(&row, &mut bits);
                     }
                     // A later window keeps its first packet's gap: sampling gives the network the
                     // end of the previous window as context, whose times are real gaps.

@@ -38,13 +38,18 @@ pub fn segments<'a>(layout: &Layout, pkt: &Dissected<'a>, out: &mut Vec<Segment<
             }
             _ => &[],
         };
-        let bytes = &bytes[..bytes.len().min(width)];
-        if !bytes.is_empty() {
-            out.push(Segment::Bytes(bytes));
-        }
-        if bytes.len() < width {
-            out.push(Segment::Fill(width - bytes.len()));
-        }
+        push_block(bytes, width, out);
+    }
+}
+
+/// Appends a block `width` bytes wide: `bytes` (cut to the width), then fill for the rest.
+pub(super) fn push_block<'a>(bytes: &'a [u8], width: usize, out: &mut Vec<Segment<'a>>) {
+    let bytes = &bytes[..bytes.len().min(width)];
+    if !bytes.is_empty() {
+        out.push(Segment::Bytes(bytes));
+    }
+    if bytes.len() < width {
+        out.push(Segment::Fill(width - bytes.len()));
     }
 }
 

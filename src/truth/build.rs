@@ -5,7 +5,6 @@ use crate::capture::CaptureError;
 use crate::flows::{
     community_id, flows_from_capture, CommunityIdInput, Direction, Flow, FlowKey, FlowSettings,
 };
-use crate::nprint::layout::{Bit, Block, Layout};
 use crate::packets::frame_order;
 use crate::repair::RepairedFlow;
 use crate::wire::ip_proto;
@@ -107,13 +106,6 @@ fn file_name(path: &Path) -> String {
         .unwrap_or_default()
 }
 
-/// The value of bits `at..at + n` read as an unsigned number (vacant bits read as 0).
-fn bits_value(bits: &[Bit], at: usize, n: usize) -> u64 {
-    bits.get(at..at + n).map_or(0, |b| {
-        b.iter().fold(0, |v, &x| (v << 1) | u64::from(x == 1))
-    })
-}
-
 impl GroundTruth {
     /// The ground truth of generated flows as [`write_flows`](crate::packets::write_flows)
     /// writes them to the pcap named `capture`: `flows` holds each flow's class, its group, and
@@ -170,7 +162,6 @@ impl GroundTruth {
     /// The ground truth of `flows`, the flows of one capture called `capture` in order of
     /// their first packet.
     pub fn from_flows(capture: &str, flows: &[Flow], class: &str, group: &str) -> GroundTruth {
-        let icmp_at = Layout::STANDARD.offset(Block::Icmp).unwrap_or(0);
         let frames_len = flows
             .iter()
             .flat_map(|f| f.packets.iter().map(|p| p.frame + 1))
@@ -182,17 +173,14 @@ impl GroundTruth {
             let icmp = (f.key.proto == ip_proto::ICMP)
                 .then(|| f.packets.first())
                 .flatten()
-                .map(|p| {
-                    (
-                        bits_value(&p.bits, icmp_at, 8) as u8,
-                        bits_value(&p.bits, icmp_at + 8, 8) as u8,
-                    )
+                .map(|p| match p.transport_header() {
+                    [kind, code, ..] => (*kind, *code),
+                    _ => (0, 0),
                 });
-            // IPv4 total length: bits 16..32 of the IPv4 block.
             let packets = f
                 .packets
                 .iter()
-                .map(|p| (p.direction, p.ts_ns, bits_value(&p.bits, 16, 16)));
+                .map(|p| (p.direction, p.ts_ns, u64::from(p.total_len())));
             records.push(record(
                 i as u64, capture, class, group, &f.key, icmp, packets,
             ));

@@ -2,6 +2,7 @@
 //! too (a node's split search reads one column for many rows).
 
 use crate::flows::Flow;
+use crate::nprint::flow_packet_row;
 use crate::nprint::layout::{standard_to_model, MODEL_WIDTH, STANDARD_WIDTH, VACANT};
 
 /// Rows × columns of values -1, 0, 1, kept both row-major (for whole-row sweeps and
@@ -111,12 +112,11 @@ impl FeatureMatrix {
 /// 1024 a packet) of its first `k` packets, vacant rows after its last packet.
 pub fn flow_bits(flow: &Flow, k: usize, out: &mut Vec<i8>) {
     let start = out.len();
+    let mut row = Vec::with_capacity(STANDARD_WIDTH);
     for p in flow.packets.iter().take(k) {
-        if p.bits.len() == STANDARD_WIDTH {
-            standard_to_model(&p.bits, out);
-        } else {
-            out.resize(out.len() + MODEL_WIDTH, VACANT);
-        }
+        row.clear();
+        flow_packet_row(p, &mut row);
+        standard_to_model(&row, out);
     }
     out.resize(start + k * MODEL_WIDTH, VACANT);
 }
