@@ -72,6 +72,7 @@ pub fn update(csum: u16, old: &[u8], new: &[u8]) -> u16 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::ipv4::field;
 
     /// The well-known example IPv4 header (UDP, 192.168.0.1 → 192.168.0.199), checksum zeroed.
     const EXAMPLE_HEADER: [u8; 20] = [
@@ -89,9 +90,9 @@ mod tests {
     fn an_update_equals_summing_again() {
         let mut hdr = EXAMPLE_HEADER;
         let before = checksum(&hdr);
-        let old = hdr[12..16].to_vec();
-        hdr[12..16].copy_from_slice(&[10, 1, 2, 3]);
-        assert_eq!(update(before, &old, &hdr[12..16]), checksum(&hdr));
+        let old = hdr[field::SRC_ADDR].to_vec();
+        hdr[field::SRC_ADDR].copy_from_slice(&[10, 1, 2, 3]);
+        assert_eq!(update(before, &old, &hdr[field::SRC_ADDR]), checksum(&hdr));
     }
 
     #[test]
@@ -113,7 +114,7 @@ mod tests {
         let mut hdr = EXAMPLE_HEADER;
         let c = checksum(&hdr);
         assert_eq!(c, 0xb861); // the well-known example header's checksum
-        hdr[10..12].copy_from_slice(&c.to_be_bytes());
+        hdr[field::CHECKSUM].copy_from_slice(&c.to_be_bytes());
         assert_eq!(checksum(&hdr), 0);
     }
 }
