@@ -7,6 +7,7 @@ use netdiffd::check::{check_capture, CheckOptions};
 use netdiffd::flows::{flows_from_capture, Flow, FlowSettings};
 use netdiffd::packets::{write_flows, Framing, TsResolution};
 use netdiffd::repair::{repair_flow, FlowInput, RepairReport, RepairSettings, RepairedFlow};
+use netdiffd::wire::IpProtocol;
 use std::path::{Path, PathBuf};
 
 fn corpus(rel: &str) -> PathBuf {
@@ -121,7 +122,7 @@ fn complete_real_flows_change_few_bits() {
             let b = &f.packets[0].bits;
             let syn_first = b[480 + 110] == 1 && b[480 + 107] == 0;
             let fin_seen = f.packets.iter().any(|p| p.bits[480 + 111] == 1);
-            if f.key.proto == 6 && syn_first && fin_seen && no_capture_gaps(f) {
+            if f.key.proto == IpProtocol::Tcp && syn_first && fin_seen && no_capture_gaps(f) {
                 total.merge(&repair_real(f, i as u64).report);
                 flows_used += 1;
             }

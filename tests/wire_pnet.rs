@@ -16,6 +16,7 @@ use netdiffd::wire::icmp::IcmpPacket;
 use netdiffd::wire::ipv4::Ipv4Packet;
 use netdiffd::wire::tcp::{self, TcpOption, TcpPacket};
 use netdiffd::wire::udp::UdpPacket;
+use netdiffd::wire::IpProtocol;
 use pnet_packet::icmp::{echo_reply, echo_request};
 use pnet_packet::Packet as _;
 use std::collections::BTreeMap;
@@ -150,9 +151,9 @@ impl Oracle {
         }
         let (src, dst) = (ip.src_addr(), ip.dst_addr());
         match ip.protocol() {
-            6 => self.tcp_segment(at, seg, d, src, dst),
-            17 => self.udp_datagram(at, seg, d, src, dst),
-            1 => self.icmp_message(at, seg, d),
+            IpProtocol::Tcp => self.tcp_segment(at, seg, d, src, dst),
+            IpProtocol::Udp => self.udp_datagram(at, seg, d, src, dst),
+            IpProtocol::Icmp => self.icmp_message(at, seg, d),
             other => {
                 self.ipv4_no_transport += 1;
                 self.eq(
@@ -200,7 +201,7 @@ impl Oracle {
         self.eq(
             at,
             "ipv4 protocol",
-            n.protocol(),
+            u8::from(n.protocol()),
             p.get_next_level_protocol().0,
         );
         self.eq(at, "ipv4 checksum", n.checksum(), p.get_checksum());
@@ -283,7 +284,7 @@ impl Oracle {
         self.eq(
             at,
             "tcp computed checksum",
-            checksum::compute_v4(src, dst, 6, &zeroed),
+            checksum::compute_v4(src, dst, IpProtocol::Tcp, &zeroed),
             pnet_packet::tcp::ipv4_checksum(&p, &src, &dst),
         );
         if !t.options().is_empty() {
@@ -415,7 +416,7 @@ impl Oracle {
         self.eq(
             at,
             "udp computed checksum",
-            checksum::compute_v4(src, dst, 17, &zeroed),
+            checksum::compute_v4(src, dst, IpProtocol::Udp, &zeroed),
             pnet_packet::udp::ipv4_checksum(&p, &src, &dst),
         );
     }
@@ -760,7 +761,7 @@ fn speed_of_the_two_views() {
         acc += u64::from(u32::from(ip.src_addr()) ^ u32::from(ip.dst_addr()));
         let seg = ip.payload();
         match ip.protocol() {
-            6 => {
+            IpProtocol::Tcp => {
                 if let Ok(t) = TcpPacket::new_checked(seg) {
                     acc += u64::from(t.seq()) + u64::from(t.ack()) + u64::from(t.flags());
                     acc += u64::from(t.src_port()) + u64::from(t.window());
@@ -770,12 +771,12 @@ fn speed_of_the_two_views() {
                     acc += t.payload().len() as u64;
                 }
             }
-            17 => {
+            IpProtocol::Udp => {
                 if let Ok(u) = UdpPacket::new_checked(seg) {
                     acc += u64::from(u.src_port()) + u64::from(u.len()) + u64::from(u.checksum());
                 }
             }
-            1 => {
+            IpProtocol::Icmp => {
                 if let Ok(i) = IcmpPacket::new_checked(seg) {
                     acc += u64::from(i.msg_type()) + u64::from(i.checksum());
                 }

@@ -25,7 +25,7 @@ pub fn class_hints<'a>(flows: impl IntoIterator<Item = &'a Flow>) -> ClassHints 
             }
         }
         iats.extend(f.packets.iter().skip(1).map(|p| p.iat_ns));
-        if f.key.proto != 1 {
+        if f.key.proto != crate::wire::IpProtocol::Icmp {
             *ports.entry(f.key.server_port).or_insert(0) += 1;
         }
     }

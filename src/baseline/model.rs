@@ -152,7 +152,7 @@ mod tests {
     fn flow(rows: &[Vec<Bit>]) -> Flow {
         Flow {
             key: FlowKey {
-                proto: 17,
+                proto: crate::wire::IpProtocol::Udp,
                 client: Ipv4Addr::new(10, 0, 0, 1),
                 client_port: 5000,
                 server: Ipv4Addr::new(10, 0, 0, 2),

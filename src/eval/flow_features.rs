@@ -157,7 +157,7 @@ mod tests {
         use Direction::*;
         let flow = Flow {
             key: FlowKey {
-                proto: 6,
+                proto: crate::wire::IpProtocol::Tcp,
                 client: Ipv4Addr::new(10, 0, 0, 1),
                 client_port: 1,
                 server: Ipv4Addr::new(10, 0, 0, 2),

@@ -438,7 +438,7 @@ mod tests {
             .collect();
         Flow {
             key: FlowKey {
-                proto: 6,
+                proto: crate::wire::IpProtocol::Tcp,
                 client: Ipv4Addr::new(10, 0, 0, 1),
                 client_port: 1,
                 server: Ipv4Addr::new(10, 0, 0, 2),

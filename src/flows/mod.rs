@@ -11,6 +11,7 @@ pub use labels::{LabelError, Labels};
 pub use table::{flows_from_capture, FlowTable};
 
 use crate::nprint::Bit;
+use crate::wire::IpProtocol;
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 
@@ -26,8 +27,8 @@ pub enum Direction {
 /// The identity of a flow, oriented client → server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct FlowKey {
-    /// IP protocol (6, 17 or 1).
-    pub proto: u8,
+    /// IP protocol (TCP, UDP or ICMP).
+    pub proto: IpProtocol,
     /// Client address.
     pub client: Ipv4Addr,
     /// Client port (ICMP: the echo identifier, 0 for other messages).
@@ -41,10 +42,8 @@ pub struct FlowKey {
 impl std::fmt::Display for FlowKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let p = match self.proto {
-            6 => "TCP",
-            17 => "UDP",
-            1 => "ICMP",
-            _ => "?",
+            IpProtocol::Tcp | IpProtocol::Udp | IpProtocol::Icmp => self.proto.to_string(),
+            _ => "?".into(),
         };
         write!(
             f,

@@ -1,5 +1,6 @@
 //! The Internet checksum (RFC 1071) and the IPv4 pseudo-header sum used by TCP and UDP.
 
+use super::IpProtocol;
 use std::net::Ipv4Addr;
 
 /// One's-complement sum of `data` as big-endian 16-bit words (odd byte padded with zero),
@@ -34,24 +35,24 @@ pub fn checksum(data: &[u8]) -> u16 {
 }
 
 /// Partial sum of the IPv4 pseudo-header for an upper-layer segment of `len` bytes.
-pub fn pseudo_header_v4(src: Ipv4Addr, dst: Ipv4Addr, proto: u8, len: u16) -> u32 {
+pub fn pseudo_header_v4(src: Ipv4Addr, dst: Ipv4Addr, proto: IpProtocol, len: u16) -> u32 {
     let mut ph = [0u8; 12];
     ph[0..4].copy_from_slice(&src.octets());
     ph[4..8].copy_from_slice(&dst.octets());
-    ph[9] = proto;
+    ph[9] = proto.into();
     ph[10..12].copy_from_slice(&len.to_be_bytes());
     sum(&ph)
 }
 
 /// Checksum of an upper-layer `segment` (checksum field included as stored) under the IPv4
 /// pseudo-header; a correct segment gives 0.
-pub fn verify_v4(src: Ipv4Addr, dst: Ipv4Addr, proto: u8, segment: &[u8]) -> u16 {
+pub fn verify_v4(src: Ipv4Addr, dst: Ipv4Addr, proto: IpProtocol, segment: &[u8]) -> u16 {
     let ph = pseudo_header_v4(src, dst, proto, segment.len() as u16);
     !(combine(&[ph, sum(segment)]) as u16)
 }
 
 /// Checksum field value for an upper-layer `segment` whose checksum field is zero.
-pub fn compute_v4(src: Ipv4Addr, dst: Ipv4Addr, proto: u8, segment: &[u8]) -> u16 {
+pub fn compute_v4(src: Ipv4Addr, dst: Ipv4Addr, proto: IpProtocol, segment: &[u8]) -> u16 {
     verify_v4(src, dst, proto, segment)
 }
 

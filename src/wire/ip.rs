@@ -10,7 +10,9 @@ use std::hash::{Hash, Hasher};
 /// It converts to and from the protocol number (`From<u8>`, `u8::from`), and compares, orders
 /// and hashes as that number, so `IpProtocol::Unknown(6)` equals `IpProtocol::Tcp` and a sorted
 /// list of protocols is in protocol-number order. It serialises as the number, so a serialised
-/// struct keeps the form it had when the field was a `u8`.
+/// struct keeps the form it had when the field was a `u8`. Build one with `From<u8>` (as every
+/// view does) or a named variant: a `match` on the named variants takes 6 to be `Tcp`, never
+/// `Unknown(6)`.
 #[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
 #[serde(from = "u8", into = "u8")]
 pub enum IpProtocol {

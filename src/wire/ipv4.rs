@@ -121,9 +121,9 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
     pub fn ttl(&self) -> u8 {
         self.b()[field::TTL]
     }
-    /// Upper-layer protocol number.
-    pub fn protocol(&self) -> u8 {
-        self.b()[field::PROTOCOL]
+    /// Upper-layer protocol.
+    pub fn protocol(&self) -> IpProtocol {
+        IpProtocol::from(self.b()[field::PROTOCOL])
     }
     /// Header checksum field.
     pub fn checksum(&self) -> u16 {
@@ -194,9 +194,9 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
     pub fn set_ttl(&mut self, v: u8) {
         self.bm()[field::TTL] = v;
     }
-    /// Sets the protocol number.
-    pub fn set_protocol(&mut self, v: u8) {
-        self.bm()[field::PROTOCOL] = v;
+    /// Sets the upper-layer protocol.
+    pub fn set_protocol(&mut self, v: IpProtocol) {
+        self.bm()[field::PROTOCOL] = v.into();
     }
     /// Sets the source address.
     pub fn set_src_addr(&mut self, a: Ipv4Addr) {
@@ -265,7 +265,7 @@ impl Ipv4Repr {
         Ok(Ipv4Repr {
             src_addr: packet.src_addr(),
             dst_addr: packet.dst_addr(),
-            protocol: packet.protocol().into(),
+            protocol: packet.protocol(),
             payload_len,
             tos: packet.tos(),
             ident: packet.ident(),
@@ -290,7 +290,7 @@ impl Ipv4Repr {
         packet.set_ident(self.ident);
         packet.set_flags_and_offset(false, self.dont_frag, false, 0);
         packet.set_ttl(self.ttl);
-        packet.set_protocol(self.protocol.into());
+        packet.set_protocol(self.protocol);
         packet.set_src_addr(self.src_addr);
         packet.set_dst_addr(self.dst_addr);
         packet.fill_checksum();
@@ -313,7 +313,7 @@ mod tests {
         assert_eq!(p.total_len(), 0x73);
         assert!(p.dont_frag());
         assert_eq!(p.ttl(), 64);
-        assert_eq!(p.protocol(), 17);
+        assert_eq!(p.protocol(), IpProtocol::Udp);
         assert_eq!(p.src_addr(), Ipv4Addr::new(192, 168, 0, 1));
         assert!(p.verify_checksum());
         assert!(p.payload().is_empty());
@@ -359,7 +359,7 @@ mod tests {
         p.set_ident(7);
         p.set_flags_and_offset(false, true, false, 0);
         p.set_ttl(64);
-        p.set_protocol(6);
+        p.set_protocol(IpProtocol::Tcp);
         p.set_src_addr(Ipv4Addr::new(198, 18, 0, 1));
         p.set_dst_addr(Ipv4Addr::new(198, 19, 0, 1));
         p.fill_checksum();

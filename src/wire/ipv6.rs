@@ -1,7 +1,7 @@
 //! IPv6 fixed header view (RFC 8200). netdiffd encodes the fixed header for nPrint
 //! compatibility; it does not walk extension headers.
 
-use super::{be16, need, WireError};
+use super::{be16, need, IpProtocol, WireError};
 use std::net::Ipv6Addr;
 
 /// Length of the IPv6 fixed header.
@@ -61,8 +61,8 @@ impl<T: AsRef<[u8]>> Ipv6Packet<T> {
         be16(self.b(), field::LENGTH)
     }
     /// Next header (the upper-layer protocol when there are no extension headers).
-    pub fn next_header(&self) -> u8 {
-        self.b()[field::NXT_HDR]
+    pub fn next_header(&self) -> IpProtocol {
+        IpProtocol::from(self.b()[field::NXT_HDR])
     }
     /// Hop limit.
     pub fn hop_limit(&self) -> u8 {
@@ -100,7 +100,7 @@ mod tests {
         b[6] = 17;
         b[23] = 1;
         let p = Ipv6Packet::new_checked(&b[..]).unwrap();
-        assert_eq!(p.next_header(), 17);
+        assert_eq!(p.next_header(), IpProtocol::Udp);
         assert_eq!(p.payload().len(), 8);
         assert_eq!(p.src_addr(), "::1".parse::<Ipv6Addr>().unwrap());
         assert!(Ipv6Packet::new_checked(&b[..39]).is_err());

@@ -43,18 +43,6 @@ pub enum WireError {
 
 pub use ip::IpProtocol;
 
-/// IP protocol numbers netdiffd handles.
-pub mod ip_proto {
-    /// ICMP for IPv4.
-    pub const ICMP: u8 = 1;
-    /// TCP.
-    pub const TCP: u8 = 6;
-    /// UDP.
-    pub const UDP: u8 = 17;
-    /// ICMP for IPv6.
-    pub const ICMPV6: u8 = 58;
-}
-
 /// A header field: the byte range it occupies, counted from the start of its header (the type
 /// of the constants in each header's `field` module).
 pub type Field = std::ops::Range<usize>;

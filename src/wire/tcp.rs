@@ -186,7 +186,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> TcpPacket<T> {
     /// buffer (header and payload: the buffer must hold exactly the segment) and stores it.
     pub fn fill_checksum(&mut self, src: Ipv4Addr, dst: Ipv4Addr) {
         self.set_checksum(0);
-        let c = checksum::compute_v4(src, dst, IpProtocol::Tcp.into(), self.buffer.as_ref());
+        let c = checksum::compute_v4(src, dst, IpProtocol::Tcp, self.buffer.as_ref());
         self.set_checksum(c);
     }
 }
@@ -566,9 +566,6 @@ mod tests {
         let seg = TcpPacket::new_checked(&buf[..]).unwrap();
         assert_eq!(seg.header_len(), 28);
         assert_eq!(TcpRepr::parse(&seg).unwrap(), repr);
-        assert_eq!(
-            checksum::verify_v4(src, dst, IpProtocol::Tcp.into(), &buf),
-            0
-        );
+        assert_eq!(checksum::verify_v4(src, dst, IpProtocol::Tcp, &buf), 0);
     }
 }

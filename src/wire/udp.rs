@@ -93,7 +93,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> UdpPacket<T> {
     /// computed 0 as 0xffff (RFC 768: 0 means no checksum).
     pub fn fill_checksum(&mut self, src: Ipv4Addr, dst: Ipv4Addr) {
         self.set_checksum(0);
-        let c = checksum::compute_v4(src, dst, IpProtocol::Udp.into(), self.buffer.as_ref());
+        let c = checksum::compute_v4(src, dst, IpProtocol::Udp, self.buffer.as_ref());
         self.set_checksum(if c == 0 { 0xffff } else { c });
     }
 }
@@ -177,7 +177,7 @@ mod tests {
         assert_eq!(b[repr.buffer_len()..], [1, 2, 3]);
         let u = UdpPacket::new_checked(&b[..]).unwrap();
         assert_eq!(UdpRepr::parse(&u), Ok(repr));
-        assert_eq!(checksum::verify_v4(src, dst, IpProtocol::Udp.into(), &b), 0);
+        assert_eq!(checksum::verify_v4(src, dst, IpProtocol::Udp, &b), 0);
         let mut short = b;
         short[field::LENGTH].copy_from_slice(&7u16.to_be_bytes());
         assert!(UdpRepr::parse(&UdpPacket::new_checked(&short[..]).unwrap()).is_err());
