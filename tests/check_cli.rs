@@ -4,9 +4,9 @@
 
 use netdiffd::capture::{CaptureReader, Frame, LinkType};
 use netdiffd::wire::checksum::verify_v4;
-use netdiffd::wire::ip_proto;
 use netdiffd::wire::ipv4::Ipv4Packet;
 use netdiffd::wire::tcp::{flags, parse_options, TcpOption, TcpPacket};
+use netdiffd::wire::IpProtocol;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -57,7 +57,7 @@ fn segments(frames: &[Frame]) -> Vec<Seg> {
         .map(|f| {
             assert_eq!(f.link, LinkType::Raw);
             let ip = Ipv4Packet::new_checked(&f.data[..]).unwrap();
-            assert_eq!(ip.protocol(), ip_proto::TCP);
+            assert_eq!(ip.protocol(), IpProtocol::Tcp);
             let seg = ip.payload();
             let t = TcpPacket::new_checked(seg).unwrap();
             let options = parse_options(t.options())
@@ -78,7 +78,7 @@ fn segments(frames: &[Frame]) -> Vec<Seg> {
                 flags: t.flags(),
                 len: (seg.len() - t.header_len()) as u32,
                 options,
-                checksum_ok: verify_v4(ip.src_addr(), ip.dst_addr(), 6, seg) == 0,
+                checksum_ok: verify_v4(ip.src_addr(), ip.dst_addr(), IpProtocol::Tcp, seg) == 0,
                 payload: seg[t.header_len()..].to_vec(),
             }
         })

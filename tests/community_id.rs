@@ -12,6 +12,7 @@
 use netdiffd::capture::{dissect, CaptureReader, L3, L4};
 use netdiffd::flows::{community_id, flows_from_capture, CommunityIdInput, Direction};
 use netdiffd::flows::{Flow, FlowSettings};
+use netdiffd::wire::IpProtocol;
 use std::collections::HashMap;
 use std::io::Write;
 use std::net::Ipv4Addr;
@@ -191,7 +192,7 @@ fn flow_cases(flow: &Flow, icmp: &IcmpIndex, file: &str) -> Vec<Case> {
         origin: format!("{file}: {k} ({what})"),
     };
     match k.proto {
-        6 | 17 => {
+        IpProtocol::Tcp | IpProtocol::Udp => {
             let fwd = CommunityIdInput::transport(
                 k.proto,
                 k.client,
@@ -210,7 +211,7 @@ fn flow_cases(flow: &Flow, icmp: &IcmpIndex, file: &str) -> Vec<Case> {
             assert_eq!(fwd.ours, back.ours, "{}: directions differ", fwd.origin);
             vec![fwd, back]
         }
-        1 => {
+        IpProtocol::Icmp => {
             let first = &flow.packets[0];
             let (src, dst) = match first.direction {
                 Direction::Forward => (k.client, k.server),
@@ -251,19 +252,19 @@ fn community_ids_of_the_corpus_match_the_reference_implementation() {
     for path in &files {
         let file = path.strip_prefix(corpus()).unwrap().display().to_string();
         let (flows, _) = flows_from_capture(path, FlowSettings::default(), None).unwrap();
-        let icmp = if flows.iter().any(|f| f.key.proto == 1) {
+        let icmp = if flows.iter().any(|f| f.key.proto == IpProtocol::Icmp) {
             icmp_index(path)
         } else {
             IcmpIndex::new()
         };
         for flow in &flows {
-            *flows_per_proto.entry(flow.key.proto).or_default() += 1;
+            *flows_per_proto.entry(flow.key.proto.into()).or_default() += 1;
             cases.extend(flow_cases(flow, &icmp, &file));
         }
     }
     for (proto, src, dst, sport, dport, want) in SPEC_VECTORS {
         let tuple = CommunityIdInput::transport(
-            proto,
+            proto.into(),
             src.parse().unwrap(),
             sport,
             dst.parse().unwrap(),
@@ -295,7 +296,7 @@ fn community_ids_of_the_corpus_match_the_reference_implementation() {
 
     let mut tuples_per_proto: HashMap<u8, usize> = HashMap::new();
     for c in &cases {
-        *tuples_per_proto.entry(c.tuple.proto).or_default() += 1;
+        *tuples_per_proto.entry(c.tuple.proto.into()).or_default() += 1;
     }
     eprintln!(
         "{} captures; flows TCP {} UDP {} ICMP {}; tuples checked TCP {} UDP {} ICMP {}",

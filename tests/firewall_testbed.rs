@@ -116,7 +116,10 @@ fn handshake_flows(pcap: &Path, out: &Path) -> (usize, usize) {
     };
     let (mut keep, mut mid) = (HashSet::new(), 0);
     let mut started = 0;
-    for f in flows.iter().filter(|f| f.key.proto == 6) {
+    for f in flows
+        .iter()
+        .filter(|f| f.key.proto == netdiffd::wire::IpProtocol::Tcp)
+    {
         if opens_with_syn(f.packets[0].frame) {
             started += 1;
             keep.extend(f.packets.iter().map(|p| p.frame));

@@ -3,6 +3,7 @@
 
 use netdiffd::capture::CaptureReader;
 use netdiffd::flows::{flows_from_capture, Direction, FlowSettings};
+use netdiffd::wire::IpProtocol;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
@@ -67,7 +68,7 @@ fn conversations_match_the_manifest_for_short_captures() {
             flows_from_capture(&corpus().join(&file), FlowSettings::default(), None).unwrap();
         let conv: HashSet<_> = flows
             .iter()
-            .filter(|f| !(f.key.proto == 1 && f.key.client_port == 0))
+            .filter(|f| !(f.key.proto == IpProtocol::Icmp && f.key.client_port == 0))
             .map(|f| {
                 let a = (f.key.client, f.key.client_port);
                 let b = (f.key.server, f.key.server_port);

@@ -678,12 +678,15 @@ fn bad_image_shapes_are_errors() {
         Err(ImageError::Shape { .. })
     ));
     assert!(!out.exists());
-    let e = write_png(
-        dir.join("no/such/dir/x.png"),
-        &FlowImage {
-            rows: 0,
-            bits: vec![],
-        },
-    );
-    assert!(matches!(e, Err(ImageError::Io { .. })));
+    let empty = FlowImage {
+        rows: 0,
+        bits: vec![],
+    };
+    // A folder is no PNG path; a missing folder is made, as for every output.
+    let e = write_png(&dir, &empty);
+    assert!(matches!(e, Err(ImageError::Io { .. })), "{e:?}");
+    assert!(format!("{}", e.unwrap_err()).contains(&dir.display().to_string()));
+    let nested = dir.join("no/such/dir/x.png");
+    write_png(&nested, &empty).unwrap();
+    assert!(nested.is_file());
 }

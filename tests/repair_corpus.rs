@@ -7,6 +7,7 @@ use netdiffd::check::{check_capture, CheckOptions};
 use netdiffd::flows::{flows_from_capture, Flow, FlowSettings};
 use netdiffd::packets::{write_flows, Framing, TsResolution};
 use netdiffd::repair::{repair_flow, FlowInput, RepairReport, RepairSettings, RepairedFlow};
+use netdiffd::wire::IpProtocol;
 use std::path::{Path, PathBuf};
 
 fn corpus(rel: &str) -> PathBuf {
@@ -117,7 +118,7 @@ fn complete_real_flows_change_few_bits() {
             let row = |i: usize| &rows[i * 1088..(i + 1) * 1088];
             let syn_first = row(0)[480 + 110] == 1 && row(0)[480 + 107] == 0;
             let fin_seen = (0..f.packets.len()).any(|i| row(i)[480 + 111] == 1);
-            if f.key.proto == 6 && syn_first && fin_seen && no_capture_gaps(f) {
+            if f.key.proto == IpProtocol::Tcp && syn_first && fin_seen && no_capture_gaps(f) {
                 total.merge(&repair_real(f, i as u64).report);
                 flows_used += 1;
             }
@@ -214,7 +215,7 @@ fn refused_and_aborted_handshakes_stay_so() {
         for (i, f) in flows
             .iter()
             .enumerate()
-            .filter(|(_, f)| f.key.proto == 6)
+            .filter(|(_, f)| f.key.proto == IpProtocol::Tcp)
             .take(400)
         {
             let real = real_flags(f);

@@ -12,6 +12,7 @@ use netdiffd::nprint::Bit;
 use netdiffd::packets::{write_flows, Framing, TsResolution};
 use netdiffd::repair::{repair_flow, FlowInput, RepairSettings, RepairedFlow};
 use netdiffd::wire::checksum;
+use netdiffd::wire::IpProtocol;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::path::{Path, PathBuf};
@@ -75,7 +76,7 @@ fn assert_compliant(flow: &RepairedFlow, what: &str) {
         match d.l4 {
             L4::Tcp(t) => {
                 assert_eq!(
-                    checksum::verify_v4(ip.src_addr(), ip.dst_addr(), 6, seg),
+                    checksum::verify_v4(ip.src_addr(), ip.dst_addr(), IpProtocol::Tcp, seg),
                     0,
                     "{at}: TCP checksum"
                 );
@@ -86,7 +87,7 @@ fn assert_compliant(flow: &RepairedFlow, what: &str) {
             L4::Udp(u) => {
                 assert_eq!(usize::from(u.len()), seg.len(), "{at}: UDP length");
                 assert_eq!(
-                    checksum::verify_v4(ip.src_addr(), ip.dst_addr(), 17, seg),
+                    checksum::verify_v4(ip.src_addr(), ip.dst_addr(), IpProtocol::Udp, seg),
                     0,
                     "{at}: UDP checksum"
                 );
@@ -245,7 +246,7 @@ fn each_side_keeps_its_first_ip_id_and_counts_up_from_it() {
     };
     let flows: Vec<Flow> = corpus_flows()
         .into_iter()
-        .filter(|f| f.key.proto == 17)
+        .filter(|f| f.key.proto == IpProtocol::Udp)
         .take(6)
         .collect();
     assert!(flows.len() >= 3);

@@ -194,7 +194,12 @@ fn rewriting_reaches_the_wire_with_valid_checksums() {
             ports.0 == 2525 || ports.1 == 2525,
             "frame {i} ports {ports:?}"
         );
-        let ok = netdiffd::wire::checksum::verify_v4(ip.src_addr(), ip.dst_addr(), 6, ip.payload());
+        let ok = netdiffd::wire::checksum::verify_v4(
+            ip.src_addr(),
+            ip.dst_addr(),
+            netdiffd::wire::IpProtocol::Tcp,
+            ip.payload(),
+        );
         assert_eq!(ok, 0, "frame {i} TCP checksum");
         let hl = 14 + ip.header_len() + tcp.header_len();
         assert_eq!(&g[hl..], &o[hl..], "frame {i} payload");

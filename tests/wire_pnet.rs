@@ -16,6 +16,7 @@ use netdiffd::wire::icmp::IcmpPacket;
 use netdiffd::wire::ipv4::Ipv4Packet;
 use netdiffd::wire::tcp::{self, TcpOption, TcpPacket};
 use netdiffd::wire::udp::UdpPacket;
+use netdiffd::wire::IpProtocol;
 use pnet_packet::icmp::{echo_reply, echo_request};
 use pnet_packet::Packet as _;
 use std::collections::BTreeMap;
@@ -150,9 +151,9 @@ impl Oracle {
         }
         let (src, dst) = (ip.src_addr(), ip.dst_addr());
         match ip.protocol() {
-            6 => self.tcp_segment(at, seg, d, src, dst),
-            17 => self.udp_datagram(at, seg, d, src, dst),
-            1 => self.icmp_message(at, seg, d),
+            IpProtocol::Tcp => self.tcp_segment(at, seg, d, src, dst),
+            IpProtocol::Udp => self.udp_datagram(at, seg, d, src, dst),
+            IpProtocol::Icmp => self.icmp_message(at, seg, d),
             other => {
                 self.ipv4_no_transport += 1;
                 self.eq(
@@ -200,7 +201,7 @@ impl Oracle {
         self.eq(
             at,
             "ipv4 protocol",
-            n.protocol(),
+            u8::from(n.protocol()),
             p.get_next_level_protocol().0,
         );
         self.eq(at, "ipv4 checksum", n.checksum(), p.get_checksum());
@@ -283,7 +284,7 @@ impl Oracle {
         self.eq(
             at,
             "tcp computed checksum",
-            checksum::compute_v4(src, dst, 6, &zeroed),
+            checksum::compute_v4(src, dst, IpProtocol::Tcp, &zeroed),
             pnet_packet::tcp::ipv4_checksum(&p, &src, &dst),
         );
         if !t.options().is_empty() {
@@ -415,7 +416,7 @@ impl Oracle {
         self.eq(
             at,
             "udp computed checksum",
-            checksum::compute_v4(src, dst, 17, &zeroed),
+            checksum::compute_v4(src, dst, IpProtocol::Udp, &zeroed),
             pnet_packet::udp::ipv4_checksum(&p, &src, &dst),
         );
     }
@@ -740,113 +741,4 @@ fn pnet_behaviours_docs_wire_md_cites() {
         ip_payload_past_buffer.is_err(),
         "IPv4 set_payload past the buffer"
     );
-}
-
-/// The read path's speed, netdiffd's views against pnet's, over the corpus's IPv4 packets
-/// (docs/wire.md quotes it): every header field, and the TCP options walked. Not an assertion:
-/// `cargo test --release --test wire_pnet -- --ignored --nocapture speed`.
-#[test]
-#[ignore = "a measurement, run by hand"]
-fn speed_of_the_two_views() {
-    use std::hint::black_box;
-    use std::time::Instant;
-    let packets: Vec<Vec<u8>> = corpus_ipv4_packets().into_iter().map(|(_, p)| p).collect();
-    let rounds = 50;
-    let ours = |p: &[u8]| -> u64 {
-        let Ok(ip) = Ipv4Packet::new_checked(p) else {
-            return 0;
-        };
-        let mut acc = u64::from(ip.ttl()) + u64::from(ip.ident()) + u64::from(ip.checksum());
-        acc += u64::from(u32::from(ip.src_addr()) ^ u32::from(ip.dst_addr()));
-        let seg = ip.payload();
-        match ip.protocol() {
-            6 => {
-                if let Ok(t) = TcpPacket::new_checked(seg) {
-                    acc += u64::from(t.seq()) + u64::from(t.ack()) + u64::from(t.flags());
-                    acc += u64::from(t.src_port()) + u64::from(t.window());
-                    for (k, d) in tcp::options_lenient(t.options()) {
-                        acc += u64::from(k) + d.len() as u64;
-                    }
-                    acc += t.payload().len() as u64;
-                }
-            }
-            17 => {
-                if let Ok(u) = UdpPacket::new_checked(seg) {
-                    acc += u64::from(u.src_port()) + u64::from(u.len()) + u64::from(u.checksum());
-                }
-            }
-            1 => {
-                if let Ok(i) = IcmpPacket::new_checked(seg) {
-                    acc += u64::from(i.msg_type()) + u64::from(i.checksum());
-                }
-            }
-            _ => {}
-        }
-        acc
-    };
-    let theirs = |p: &[u8], collect_options: bool| -> u64 {
-        let Some(ip) = pnet_packet::ipv4::Ipv4Packet::new(p) else {
-            return 0;
-        };
-        let mut acc = u64::from(ip.get_ttl())
-            + u64::from(ip.get_identification())
-            + u64::from(ip.get_checksum());
-        acc += u64::from(u32::from(ip.get_source()) ^ u32::from(ip.get_destination()));
-        let seg = ip.payload();
-        match ip.get_next_level_protocol().0 {
-            6 => {
-                if let Some(t) = pnet_packet::tcp::TcpPacket::new(seg) {
-                    acc += u64::from(t.get_sequence()) + u64::from(t.get_acknowledgement());
-                    acc += u64::from(t.get_flags()) + u64::from(t.get_source());
-                    acc += u64::from(t.get_window());
-                    if collect_options {
-                        for o in t.get_options() {
-                            acc += u64::from(o.number.0) + o.data.len() as u64;
-                        }
-                    } else {
-                        for o in t.get_options_iter() {
-                            acc += u64::from(o.get_number().0) + o.payload().len() as u64;
-                        }
-                    }
-                    acc += t.payload().len() as u64;
-                }
-            }
-            17 => {
-                if let Some(u) = pnet_packet::udp::UdpPacket::new(seg) {
-                    acc += u64::from(u.get_source())
-                        + u64::from(u.get_length())
-                        + u64::from(u.get_checksum());
-                }
-            }
-            1 => {
-                if let Some(i) = pnet_packet::icmp::IcmpPacket::new(seg) {
-                    acc += u64::from(i.get_icmp_type().0) + u64::from(i.get_checksum());
-                }
-            }
-            _ => {}
-        }
-        acc
-    };
-    let n = (packets.len() * rounds) as f64;
-    let time = |f: &dyn Fn(&[u8]) -> u64| {
-        let start = Instant::now();
-        let mut acc = 0u64;
-        for _ in 0..rounds {
-            for p in &packets {
-                acc = acc.wrapping_add(f(black_box(p)));
-            }
-        }
-        black_box(acc);
-        start.elapsed().as_nanos() as f64 / n
-    };
-    for round in 0..2 {
-        let a = time(&ours);
-        let b = time(&|p| theirs(p, false));
-        let c = time(&|p| theirs(p, true));
-        println!(
-            "round {round}: {} packets × {rounds}: netdiffd wire {a:.1} ns/packet, pnet with \
-             get_options_iter {b:.1} ns/packet, pnet with get_options {c:.1} ns/packet",
-            packets.len()
-        );
-    }
 }

@@ -158,7 +158,7 @@ mod tests {
     fn flow(packets: &[FlowPacket]) -> Flow {
         Flow {
             key: FlowKey {
-                proto: 17,
+                proto: crate::wire::IpProtocol::Udp,
                 client: Ipv4Addr::new(10, 0, 0, 1),
                 client_port: 5000,
                 server: Ipv4Addr::new(10, 0, 0, 2),
@@ -189,12 +189,12 @@ mod tests {
         let mut t = [0u8; 20];
         t[2..4].copy_from_slice(&dst_port.to_be_bytes());
         t[12] = 0x50;
-        FlowPacket::with_headers(40, 6, &t)
+        FlowPacket::with_headers(40, crate::wire::IpProtocol::Tcp, &t)
     }
 
     /// A UDP packet: its row has the TCP block vacant.
     fn udp() -> FlowPacket {
-        FlowPacket::with_headers(28, 17, &[0, 1, 0, 53, 0, 8, 0, 0])
+        FlowPacket::with_headers(28, crate::wire::IpProtocol::Udp, &[0, 1, 0, 53, 0, 8, 0, 0])
     }
 
     #[test]

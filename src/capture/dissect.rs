@@ -6,12 +6,12 @@ use crate::wire::ipv4::Ipv4Packet;
 use crate::wire::ipv6::Ipv6Packet;
 use crate::wire::tcp::TcpPacket;
 use crate::wire::udp::UdpPacket;
-use crate::wire::{ip_proto, WireError};
+use crate::wire::{be16, IpProtocol, WireError};
 
 use super::network::{family_ethertype, loopback_family, SLL2_HEADER_LEN, SLL_HEADER_LEN};
 use crate::wire::ethernet::{
-    is_vlan_tpid, ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6, HEADER_LEN as ETH_HEADER_LEN,
-    MAX_VLAN_TAGS, VLAN_TAG_LEN,
+    field as eth_field, is_vlan_tpid, vlan_field, ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6,
+    HEADER_LEN as ETH_HEADER_LEN, MAX_VLAN_TAGS, VLAN_TAG_LEN,
 };
 
 /// The network-layer header of a dissected frame.
@@ -43,12 +43,12 @@ impl L4<'_> {
             L4::Icmp(i) => i.header(),
         }
     }
-    /// The IP protocol number.
-    pub fn proto(&self) -> u8 {
+    /// The IP protocol.
+    pub fn proto(&self) -> IpProtocol {
         match self {
-            L4::Tcp(_) => ip_proto::TCP,
-            L4::Udp(_) => ip_proto::UDP,
-            L4::Icmp(_) => ip_proto::ICMP,
+            L4::Tcp(_) => IpProtocol::Tcp,
+            L4::Udp(_) => IpProtocol::Udp,
+            L4::Icmp(_) => IpProtocol::Icmp,
         }
     }
     /// Source and destination ports (0 for ICMP).
@@ -91,7 +91,7 @@ pub fn dissect(frame: &Frame) -> Result<Dissected<'_>, SkipReason> {
             if data.len() < ETH_HEADER_LEN {
                 return Err(SkipReason::Truncated);
             }
-            let mut ty = u16::from_be_bytes([data[12], data[13]]);
+            let mut ty = be16(data, eth_field::ETHERTYPE);
             let mut at = ETH_HEADER_LEN;
             let mut tags = 0;
             while is_vlan_tpid(ty) {
@@ -102,7 +102,7 @@ pub fn dissect(frame: &Frame) -> Result<Dissected<'_>, SkipReason> {
                 if data.len() < at + VLAN_TAG_LEN {
                     return Err(SkipReason::Truncated);
                 }
-                ty = u16::from_be_bytes([data[at + 2], data[at + 3]]);
+                ty = be16(&data[at..], vlan_field::ETHERTYPE);
                 at += VLAN_TAG_LEN;
             }
             (Some(&data[..ETH_HEADER_LEN]), ty, &data[at..])
@@ -191,17 +191,17 @@ fn dissect_ipv6<'a>(eth: Option<&'a [u8]>, bytes: &'a [u8]) -> Result<Dissected<
     })
 }
 
-fn transport(proto: u8, seg: &[u8]) -> Result<(L4<'_>, usize), SkipReason> {
+fn transport(proto: IpProtocol, seg: &[u8]) -> Result<(L4<'_>, usize), SkipReason> {
     match proto {
-        ip_proto::TCP => {
+        IpProtocol::Tcp => {
             let t = TcpPacket::new_checked(seg).map_err(wire_skip)?;
             Ok((L4::Tcp(t), t.header_len()))
         }
-        ip_proto::UDP => {
+        IpProtocol::Udp => {
             let u = UdpPacket::new_checked(seg).map_err(wire_skip)?;
             Ok((L4::Udp(u), crate::wire::udp::HEADER_LEN))
         }
-        ip_proto::ICMP => {
+        IpProtocol::Icmp => {
             let i = IcmpPacket::new_checked(seg).map_err(wire_skip)?;
             Ok((L4::Icmp(i), crate::wire::icmp::HEADER_LEN))
         }
@@ -261,7 +261,7 @@ mod tests {
         igmp[9] = 2;
         assert_eq!(
             dissect(&eth_frame(0x0800, &[], &igmp)).unwrap_err(),
-            SkipReason::OtherL4(2)
+            SkipReason::OtherL4(IpProtocol::Unknown(2))
         );
         let mut frag = udp_ipv4();
         frag[7] = 1;

@@ -14,6 +14,7 @@ pub use linktype::LinkType;
 pub use network::network_layer;
 pub use reader::{CaptureFormat, CaptureReader};
 
+use crate::wire::IpProtocol;
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -44,7 +45,7 @@ pub enum SkipReason {
     /// An IEEE 802.3 frame with an LLC header (length instead of EtherType: STP, CDP, ...).
     Llc,
     /// An IPv4 protocol other than TCP, UDP and ICMP.
-    OtherL4(u8),
+    OtherL4(IpProtocol),
     /// A later fragment of a fragmented IPv4 datagram (no transport header in it).
     Fragment,
     /// The capture cut the frame inside a header it needs.
@@ -62,7 +63,7 @@ impl fmt::Display for SkipReason {
             SkipReason::Arp => write!(f, "arp"),
             SkipReason::NonIp(t) => write!(f, "non-ip(0x{t:04x})"),
             SkipReason::Llc => write!(f, "llc"),
-            SkipReason::OtherL4(p) => write!(f, "ip-proto-{p}"),
+            SkipReason::OtherL4(p) => write!(f, "ip-proto-{}", u8::from(*p)),
             SkipReason::Fragment => write!(f, "ipv4-fragment"),
             SkipReason::Truncated => write!(f, "truncated-header"),
             SkipReason::Malformed => write!(f, "malformed-header"),

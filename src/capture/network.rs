@@ -4,7 +4,7 @@
 
 use super::LinkType;
 use crate::wire::ethernet::{
-    is_vlan_tpid, ETHERTYPE_IPV4, ETHERTYPE_IPV6, HEADER_LEN, MAX_VLAN_TAGS, VLAN_TAG_LEN,
+    field as eth_field, is_vlan_tpid, ETHERTYPE_IPV4, ETHERTYPE_IPV6, MAX_VLAN_TAGS, VLAN_TAG_LEN,
 };
 
 /// Length of a Linux cooked (SLL) header.
@@ -44,7 +44,7 @@ pub fn network_layer(link: LinkType, data: &[u8]) -> Option<(u16, usize)> {
     };
     match link {
         LinkType::Ethernet => {
-            let mut at = HEADER_LEN - 2;
+            let mut at = eth_field::ETHERTYPE.start;
             let mut ty = be16(at)?;
             let mut tags = 0;
             while is_vlan_tpid(ty) {

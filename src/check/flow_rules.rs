@@ -10,10 +10,11 @@ use super::overlap::SentBytes;
 use super::packet_rules::{Endpoints, PacketFacts, TcpFacts, Transport};
 use super::{Rule, Sink};
 use crate::wire::tcp::flags;
+use crate::wire::IpProtocol;
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
 
-type Key = (u8, (Ipv4Addr, u16), (Ipv4Addr, u16));
+type Key = (IpProtocol, (Ipv4Addr, u16), (Ipv4Addr, u16));
 
 /// `a` after `b` in sequence-number space (RFC 1982 serial arithmetic).
 fn seq_gt(a: u32, b: u32) -> bool {

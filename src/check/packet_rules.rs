@@ -4,8 +4,8 @@
 use super::transport_rules::{check_icmp, check_tcp, check_udp};
 use super::{Rule, Sink};
 use crate::wire::checksum;
-use crate::wire::ip_proto;
-use crate::wire::ipv4::{Ipv4Packet, MIN_HEADER_LEN};
+use crate::wire::ipv4::{field, Ipv4Packet, MIN_HEADER_LEN};
+use crate::wire::{be16, tcp, IpProtocol};
 use std::fmt;
 use std::net::Ipv4Addr;
 
@@ -13,7 +13,7 @@ use std::net::Ipv4Addr;
 /// unknown), as the packet travels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Endpoints {
-    pub proto: u8,
+    pub proto: IpProtocol,
     pub src: Ipv4Addr,
     pub sport: u16,
     pub dst: Ipv4Addr,
@@ -23,12 +23,10 @@ pub(crate) struct Endpoints {
 impl fmt::Display for Endpoints {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let name = match self.proto {
-            ip_proto::TCP => "TCP",
-            ip_proto::UDP => "UDP",
-            ip_proto::ICMP => "ICMP",
-            _ => "IPv4",
+            IpProtocol::Tcp | IpProtocol::Udp | IpProtocol::Icmp => self.proto.to_string(),
+            _ => "IPv4".into(),
         };
-        if matches!(self.proto, ip_proto::TCP | ip_proto::UDP) {
+        if matches!(self.proto, IpProtocol::Tcp | IpProtocol::Udp) {
             write!(
                 f,
                 "{name} {}:{} -> {}:{}",
@@ -104,12 +102,12 @@ pub(crate) fn check_ipv4<'a>(x: &Extent<'a>, sink: &mut Sink<'_>) -> Checked<'a>
         });
         return Checked::Done(None);
     }
-    let version = b[0] >> 4;
+    let version = b[field::VER_IHL] >> 4;
     if version != 4 {
         sink.hit(Rule::Ipv4Version, || format!("version {version}"));
         return Checked::Done(None);
     }
-    let ihl = usize::from(b[0] & 0x0f) * 4;
+    let ihl = usize::from(b[field::VER_IHL] & 0x0f) * 4;
     if ihl < MIN_HEADER_LEN {
         sink.hit(Rule::Ipv4HeaderLength, || {
             format!("IHL {} below 5", ihl / 4)
@@ -126,11 +124,11 @@ pub(crate) fn check_ipv4<'a>(x: &Extent<'a>, sink: &mut Sink<'_>) -> Checked<'a>
         return Checked::Done(None);
     }
     let ip = Ipv4Packet::new_unchecked(b);
-    let ports = match (ip.protocol(), b.get(ihl..ihl + 4)) {
-        (ip_proto::TCP | ip_proto::UDP, Some(p)) => (
-            u16::from_be_bytes([p[0], p[1]]),
-            u16::from_be_bytes([p[2], p[3]]),
-        ),
+    // TCP and UDP headers alike begin with the two ports.
+    let ports = match (ip.protocol(), b.get(ihl..ihl + tcp::field::DST_PORT.end)) {
+        (IpProtocol::Tcp | IpProtocol::Udp, Some(p)) => {
+            (be16(p, tcp::field::SRC_PORT), be16(p, tcp::field::DST_PORT))
+        }
         _ => (0, 0),
     };
     sink.set_ends(Endpoints {
@@ -144,8 +142,7 @@ pub(crate) fn check_ipv4<'a>(x: &Extent<'a>, sink: &mut Sink<'_>) -> Checked<'a>
     if !ip.verify_checksum() {
         sink.hit(Rule::Ipv4Checksum, || {
             let mut h = ip.header().to_vec();
-            h[10] = 0;
-            h[11] = 0;
+            h[field::CHECKSUM].fill(0);
             format!(
                 "checksum 0x{:04x}, should be 0x{:04x}",
                 ip.checksum(),
@@ -196,9 +193,9 @@ pub(crate) fn check_ipv4<'a>(x: &Extent<'a>, sink: &mut Sink<'_>) -> Checked<'a>
         verifiable: !fragment,
     };
     let transport = match ip.protocol() {
-        ip_proto::TCP => check_tcp(&seg, sink).map(Transport::Tcp),
-        ip_proto::UDP => check_udp(&seg, sink).map(|()| Transport::Udp),
-        ip_proto::ICMP => check_icmp(&seg, sink).map(|echo_ident| Transport::Icmp { echo_ident }),
+        IpProtocol::Tcp => check_tcp(&seg, sink).map(Transport::Tcp),
+        IpProtocol::Udp => check_udp(&seg, sink).map(|()| Transport::Udp),
+        IpProtocol::Icmp => check_icmp(&seg, sink).map(|echo_ident| Transport::Icmp { echo_ident }),
         _ => Some(Transport::Other),
     };
     Checked::Done(transport.map(|transport| PacketFacts {

@@ -2,70 +2,71 @@
 
 use super::*;
 use crate::capture::{Frame, LinkType};
-use crate::wire::checksum::{checksum, compute_v4};
+use crate::wire::checksum::checksum;
+use crate::wire::icmp::IcmpPacket;
+use crate::wire::ipv4::{field, Ipv4Packet, Ipv4Repr};
 use crate::wire::tcp::flags::{ACK, FIN, PSH, RST, SYN, URG};
+use crate::wire::tcp::{TcpPacket, TcpRepr};
+use crate::wire::udp::UdpPacket;
+use crate::wire::IpProtocol;
 use std::net::Ipv4Addr;
 
 const C: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
 const S: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
 const MSS_WS_SACKOK: [u8; 12] = [2, 4, 5, 0xb4, 1, 3, 3, 7, 4, 2, 0, 0];
 
+/// Fills the checksum of the first 20 bytes, whatever the IHL says (tests break it on purpose).
 fn fill_ip_checksum(ip: &mut [u8]) {
-    ip[10] = 0;
-    ip[11] = 0;
+    ip[field::CHECKSUM].fill(0);
     let c = checksum(&ip[..20]);
-    ip[10..12].copy_from_slice(&c.to_be_bytes());
+    ip[field::CHECKSUM].copy_from_slice(&c.to_be_bytes());
 }
 
 /// Recomputes the transport checksum of a 20-byte-header IPv4 packet, when it has room for one.
 fn fill_l4_checksum(ip: &mut [u8]) {
-    let (src, dst) = (
-        Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15]),
-        Ipv4Addr::new(ip[16], ip[17], ip[18], ip[19]),
-    );
-    let proto = ip[9];
-    let at = match proto {
-        6 => 16,
-        17 => 6,
-        _ => 2,
-    };
+    let p = Ipv4Packet::new_unchecked(&ip[..]);
+    let (src, dst, proto) = (p.src_addr(), p.dst_addr(), p.protocol());
     let seg = &mut ip[20..];
-    if seg.len() < at + 2 {
-        return;
+    match proto {
+        IpProtocol::Tcp if seg.len() >= 18 => TcpPacket::new_unchecked(seg).fill_checksum(src, dst),
+        IpProtocol::Udp if seg.len() >= 8 => UdpPacket::new_unchecked(seg).fill_checksum(src, dst),
+        IpProtocol::Icmp if seg.len() >= 4 => IcmpPacket::new_unchecked(seg).fill_checksum(),
+        _ => {}
     }
-    seg[at] = 0;
-    seg[at + 1] = 0;
-    let c = if proto == 1 {
-        checksum(seg)
-    } else {
-        compute_v4(src, dst, proto, seg)
-    };
-    seg[at..at + 2].copy_from_slice(&c.to_be_bytes());
 }
 
-fn ipv4(src: Ipv4Addr, dst: Ipv4Addr, proto: u8, ident: u16, l4: &[u8]) -> Vec<u8> {
-    let mut p = vec![0x45, 0, 0, 0, 0, 0, 0x40, 0, 64, proto, 0, 0];
-    p[2..4].copy_from_slice(&((20 + l4.len()) as u16).to_be_bytes());
-    p[4..6].copy_from_slice(&ident.to_be_bytes());
-    p.extend_from_slice(&src.octets());
-    p.extend_from_slice(&dst.octets());
+fn ipv4(src: Ipv4Addr, dst: Ipv4Addr, proto: IpProtocol, ident: u16, l4: &[u8]) -> Vec<u8> {
+    let repr = Ipv4Repr {
+        src_addr: src,
+        dst_addr: dst,
+        protocol: proto,
+        payload_len: l4.len(),
+        tos: 0,
+        ident,
+        dont_frag: true,
+        ttl: 64,
+    };
+    let mut p = vec![0u8; repr.buffer_len()];
+    repr.emit(&mut Ipv4Packet::new_unchecked(&mut p[..]));
     p.extend_from_slice(l4);
     fill_l4_checksum(&mut p);
-    fill_ip_checksum(&mut p);
     p
 }
 
 /// A TCP segment header (with `opts`, padded by the caller to 4 bytes) and zero payload.
 fn tcp(sport: u16, dport: u16, seq: u32, ack: u32, fl: u16, opts: &[u8], len: usize) -> Vec<u8> {
-    let hl = 20 + opts.len();
-    let mut t = vec![0u8; hl + len];
-    t[0..2].copy_from_slice(&sport.to_be_bytes());
-    t[2..4].copy_from_slice(&dport.to_be_bytes());
-    t[4..8].copy_from_slice(&seq.to_be_bytes());
-    t[8..12].copy_from_slice(&ack.to_be_bytes());
-    t[12..14].copy_from_slice(&((((hl / 4) as u16) << 12) | fl).to_be_bytes());
-    t[14..16].copy_from_slice(&64240u16.to_be_bytes());
-    t[20..hl].copy_from_slice(opts);
+    let repr = TcpRepr {
+        src_port: sport,
+        dst_port: dport,
+        seq,
+        ack,
+        flags: fl,
+        window: 64240,
+        urgent: 0,
+        options: opts,
+    };
+    let mut t = vec![0u8; repr.buffer_len() + len];
+    repr.emit(&mut TcpPacket::new_unchecked(&mut t[..]));
     t
 }
 
@@ -110,7 +111,7 @@ impl Conn {
         self.seq[dir] = self.seq[dir]
             .wrapping_add(len as u32)
             .wrapping_add(u32::from(fl & SYN != 0) + u32::from(fl & FIN != 0));
-        let ip = ipv4(src, dst, 6, self.id[dir], &seg);
+        let ip = ipv4(src, dst, IpProtocol::Tcp, self.id[dir], &seg);
         self.id[dir] = self.id[dir].wrapping_add(1);
         self.ts += 1_000_000;
         self.frames.push(frame(ip, self.ts));
@@ -194,7 +195,7 @@ fn correct_udp_and_icmp_break_no_rule() {
             u.swap(1, 3);
         }
         let ts = 100 + 10 * u64::from(i);
-        frames.push(frame(ipv4(src, dst, 17, 10 + i / 2, &u), ts));
+        frames.push(frame(ipv4(src, dst, IpProtocol::Udp, 10 + i / 2, &u), ts));
         let mut m = vec![
             if i % 2 == 0 { 8 } else { 0 },
             0,
@@ -206,7 +207,10 @@ fn correct_udp_and_icmp_break_no_rule() {
             i as u8,
         ];
         m.extend_from_slice(&[0xab; 16]);
-        frames.push(frame(ipv4(src, dst, 1, 20 + i / 2, &m), ts + 5));
+        frames.push(frame(
+            ipv4(src, dst, IpProtocol::Icmp, 20 + i / 2, &m),
+            ts + 5,
+        ));
     }
     let r = check(&frames);
     assert!(r.rules.is_empty(), "{r}");
@@ -372,7 +376,7 @@ fn udp_frame(udp_len: u16, payload: usize) -> Frame {
     u[0..2].copy_from_slice(&5353u16.to_be_bytes());
     u[2..4].copy_from_slice(&53u16.to_be_bytes());
     u[4..6].copy_from_slice(&udp_len.to_be_bytes());
-    frame(ipv4(C, S, 17, 1, &u), 1)
+    frame(ipv4(C, S, IpProtocol::Udp, 1, &u), 1)
 }
 
 #[test]
@@ -386,7 +390,7 @@ fn udp_rules() {
     f.data[26] = 0;
     f.data[27] = 0;
     assert!(check(&[f]).rules.is_empty(), "checksum 0 means none");
-    let mut short = ipv4(C, S, 17, 1, &[0, 53, 0, 53, 0]);
+    let mut short = ipv4(C, S, IpProtocol::Udp, 1, &[0, 53, 0, 53, 0]);
     fill_ip_checksum(&mut short);
     only(&check(&[frame(short, 1)]), Rule::UdpLength, 1);
 }
@@ -395,7 +399,7 @@ fn icmp_frame(ty: u8, code: u8, ident: u16) -> Frame {
     let mut m = vec![ty, code, 0, 0];
     m.extend_from_slice(&ident.to_be_bytes());
     m.extend_from_slice(&[0, 1, 9, 9, 9]);
-    frame(ipv4(C, S, 1, 1, &m), 1)
+    frame(ipv4(C, S, IpProtocol::Icmp, 1, &m), 1)
 }
 
 #[test]
@@ -409,7 +413,7 @@ fn icmp_rules() {
     let mut f = icmp_frame(8, 0, 7);
     f.data[22] ^= 0xff;
     only(&check(&[f]), Rule::IcmpChecksum, 1);
-    let mut short = ipv4(C, S, 1, 1, &[8, 0, 0, 0]);
+    let mut short = ipv4(C, S, IpProtocol::Icmp, 1, &[8, 0, 0, 0]);
     fill_ip_checksum(&mut short);
     only(&check(&[frame(short, 1)]), Rule::IcmpLength, 1);
 

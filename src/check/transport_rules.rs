@@ -4,12 +4,10 @@ use super::packet_rules::{Segment, TcpFacts};
 use super::tcp_option_rules::check_tcp_options;
 use super::{Rule, Sink};
 use crate::wire::checksum;
-use crate::wire::icmp::IcmpPacket;
-use crate::wire::ip_proto;
-use crate::wire::tcp::{flags, TcpPacket, MIN_HEADER_LEN as TCP_MIN};
-use crate::wire::udp::{UdpPacket, HEADER_LEN as UDP_LEN};
-
-const ICMP_LEN: usize = crate::wire::icmp::HEADER_LEN;
+use crate::wire::icmp::{self, IcmpPacket, HEADER_LEN as ICMP_LEN};
+use crate::wire::tcp::{self, flags, TcpPacket, MIN_HEADER_LEN as TCP_MIN};
+use crate::wire::udp::{self, UdpPacket, HEADER_LEN as UDP_LEN};
+use crate::wire::{be16, Field, IpProtocol};
 
 /// Checks a TCP segment; its facts when the header can be walked.
 pub(crate) fn check_tcp<'a>(seg: &Segment<'a>, sink: &mut Sink<'_>) -> Option<TcpFacts<'a>> {
@@ -62,7 +60,13 @@ pub(crate) fn check_tcp<'a>(seg: &Segment<'a>, sink: &mut Sink<'_>) -> Option<Tc
             format!("SYN with {other}")
         });
     }
-    verify(seg, ip_proto::TCP, 16, Rule::TcpChecksum, sink);
+    verify(
+        seg,
+        IpProtocol::Tcp,
+        tcp::field::CHECKSUM,
+        Rule::TcpChecksum,
+        sink,
+    );
     Some(TcpFacts {
         seq: t.seq(),
         ack: t.ack(),
@@ -102,7 +106,13 @@ pub(crate) fn check_udp(seg: &Segment<'_>, sink: &mut Sink<'_>) -> Option<()> {
                 claimed_len: len,
                 ..*seg
             };
-            verify(&datagram, ip_proto::UDP, 6, Rule::UdpChecksum, sink);
+            verify(
+                &datagram,
+                IpProtocol::Udp,
+                udp::field::CHECKSUM,
+                Rule::UdpChecksum,
+                sink,
+            );
         } else {
             sink.unverified();
         }
@@ -131,8 +141,7 @@ pub(crate) fn check_icmp(seg: &Segment<'_>, sink: &mut Sink<'_>) -> Option<Optio
         if checksum::checksum(seg.bytes) != 0 {
             sink.hit(Rule::IcmpChecksum, || {
                 let mut m = seg.bytes.to_vec();
-                m[2] = 0;
-                m[3] = 0;
+                m[icmp::field::CHECKSUM].fill(0);
                 format!(
                     "checksum 0x{:04x}, should be 0x{:04x}",
                     i.checksum(),
@@ -163,8 +172,8 @@ pub fn icmp_type_code_valid(msg_type: u8, code: u8) -> bool {
     }
 }
 
-/// Verifies a TCP or UDP checksum (field at `field_at`) under the IPv4 pseudo-header.
-fn verify(seg: &Segment<'_>, proto: u8, field_at: usize, rule: Rule, sink: &mut Sink<'_>) {
+/// Verifies a TCP or UDP checksum (in `field`) under the IPv4 pseudo-header.
+fn verify(seg: &Segment<'_>, proto: IpProtocol, field: Field, rule: Rule, sink: &mut Sink<'_>) {
     if !seg.complete() {
         sink.unverified();
         return;
@@ -174,13 +183,12 @@ fn verify(seg: &Segment<'_>, proto: u8, field_at: usize, rule: Rule, sink: &mut 
     }
     sink.hit(rule, || {
         let mut s = seg.bytes.to_vec();
-        let field = u16::from_be_bytes([s[field_at], s[field_at + 1]]);
-        s[field_at] = 0;
-        s[field_at + 1] = 0;
+        let stored = be16(&s, field.clone());
+        s[field].fill(0);
         let mut should = checksum::compute_v4(seg.src, seg.dst, proto, &s);
-        if proto == ip_proto::UDP && should == 0 {
+        if proto == IpProtocol::Udp && should == 0 {
             should = 0xffff;
         }
-        format!("checksum 0x{field:04x}, should be 0x{should:04x}")
+        format!("checksum 0x{stored:04x}, should be 0x{should:04x}")
     });
 }

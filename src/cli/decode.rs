@@ -7,6 +7,8 @@ use netdiffd::nprint::decode::{decode_row, DecodeError};
 use netdiffd::nprint::layout::STANDARD_WIDTH;
 use netdiffd::packets::{PcapWriter, TsResolution};
 use netdiffd::repair::PayloadFill;
+use netdiffd::wire::ipv4::Ipv4Packet;
+use std::net::Ipv4Addr;
 use std::path::PathBuf;
 
 /// Options of `netdiffd decode`.
@@ -50,7 +52,7 @@ pub fn run(a: &DecodeArgs) -> anyhow::Result<i32> {
     };
     let mut w = PcapWriter::create(&a.output, framing.link_type(), res)
         .with_context(|| format!("creating {}", a.output.display()))?;
-    let mut first_src: Option<[u8; 4]> = None;
+    let mut first_src: Option<Ipv4Addr> = None;
     let (mut written, mut bad, mut padding) = (0u64, 0u64, 0u64);
     let mut frame = Vec::with_capacity(2048);
     for (i, row) in m.rows.chunks_exact(STANDARD_WIDTH).enumerate() {
@@ -67,12 +69,7 @@ pub fn run(a: &DecodeArgs) -> anyhow::Result<i32> {
             }
             Err(e) => bail!("{}: row {}: {e}", a.input.display(), i + 1),
         };
-        let src = [
-            p.ip_header[12],
-            p.ip_header[13],
-            p.ip_header[14],
-            p.ip_header[15],
-        ];
+        let src = Ipv4Packet::new_unchecked(&p.ip_header[..]).src_addr();
         let forward = *first_src.get_or_insert(src) == src;
         frame.clear();
         framing.push_header(forward, &mut frame);

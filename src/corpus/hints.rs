@@ -70,7 +70,7 @@ impl HintsBuilder {
 
     /// Adds a flow of the flow stage.
     pub fn push_flow(&mut self, flow: &Flow) {
-        let port = if flow.key.proto == crate::wire::ip_proto::ICMP {
+        let port = if flow.key.proto == crate::wire::IpProtocol::Icmp {
             0
         } else {
             flow.key.server_port

@@ -137,7 +137,7 @@ mod tests {
             ts_ns,
             iat_ns,
             direction,
-            ..FlowPacket::with_headers(tl, 6, &[0; 20])
+            ..FlowPacket::with_headers(tl, crate::wire::IpProtocol::Tcp, &[0; 20])
         }
     }
 
@@ -146,7 +146,7 @@ mod tests {
         use Direction::*;
         let flow = Flow {
             key: FlowKey {
-                proto: 6,
+                proto: crate::wire::IpProtocol::Tcp,
                 client: Ipv4Addr::new(10, 0, 0, 1),
                 client_port: 1,
                 server: Ipv4Addr::new(10, 0, 0, 2),

@@ -424,12 +424,12 @@ mod tests {
                 frame: i as u64,
                 ts_ns: i as u64 * 1_000_000,
                 iat_ns: if i == 0 { 0 } else { 1_000_000 },
-                ..FlowPacket::with_headers(tl, 6, &[0; 20])
+                ..FlowPacket::with_headers(tl, crate::wire::IpProtocol::Tcp, &[0; 20])
             })
             .collect();
         Flow {
             key: FlowKey {
-                proto: 6,
+                proto: crate::wire::IpProtocol::Tcp,
                 client: Ipv4Addr::new(10, 0, 0, 1),
                 client_port: 1,
                 server: Ipv4Addr::new(10, 0, 0, 2),

@@ -12,17 +12,19 @@
 //! and reply share one id. Other ICMP messages are one-way: their endpoints are never reordered.
 //! The digest is written in base64 after the version prefix `1:`.
 
+use crate::wire::IpProtocol;
 use sha1::{Digest, Sha1};
 use std::net::Ipv4Addr;
 
 /// IP protocols whose Community ID covers the ports (ICMP and ICMPv6 with their port
 /// equivalents), as the spec lists them.
-const PORT_PROTOS: [u8; 5] = [PROTO_ICMP, PROTO_TCP, PROTO_UDP, PROTO_ICMP6, PROTO_SCTP];
-const PROTO_ICMP: u8 = 1;
-const PROTO_TCP: u8 = 6;
-const PROTO_UDP: u8 = 17;
-const PROTO_ICMP6: u8 = 58;
-const PROTO_SCTP: u8 = 132;
+const PORT_PROTOS: [IpProtocol; 5] = [
+    IpProtocol::Icmp,
+    IpProtocol::Tcp,
+    IpProtocol::Udp,
+    IpProtocol::Icmpv6,
+    IpProtocol::Sctp,
+];
 
 /// ICMP request/reply type pairs (Zeek's mapping, which the spec adopts).
 const ICMP_PAIRS: [(u8, u8); 5] = [(8, 0), (13, 14), (15, 16), (10, 9), (17, 18)];
@@ -36,12 +38,12 @@ const ICMP6_PAIRS: [(u8, u8); 6] = [
     (144, 145),
 ];
 
-/// One flow's identity as Community ID v1 sees it (IPv4; protocol numbers 6, 17, 1 and 132
-/// with ports, others hashed without ports).
+/// One flow's identity as Community ID v1 sees it (IPv4; TCP, UDP, ICMP and SCTP with ports,
+/// others hashed without ports).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct CommunityIdInput {
-    /// IP protocol number.
-    pub proto: u8,
+    /// IP protocol.
+    pub proto: IpProtocol,
     /// Source address of the packet (or of the flow's client).
     pub src: Ipv4Addr,
     /// Destination address.
@@ -56,7 +58,7 @@ impl CommunityIdInput {
     /// An ICMP packet from `src` to `dst` with message `icmp_type` and `icmp_code`.
     pub fn icmp(src: Ipv4Addr, dst: Ipv4Addr, icmp_type: u8, icmp_code: u8) -> Self {
         CommunityIdInput {
-            proto: PROTO_ICMP,
+            proto: IpProtocol::Icmp,
             src,
             dst,
             src_port: icmp_type.into(),
@@ -66,7 +68,13 @@ impl CommunityIdInput {
 
     /// A packet of protocol `proto` (TCP, UDP, SCTP; any other protocol's ports are ignored)
     /// from `src`:`sport` to `dst`:`dport`.
-    pub fn transport(proto: u8, src: Ipv4Addr, sport: u16, dst: Ipv4Addr, dport: u16) -> Self {
+    pub fn transport(
+        proto: IpProtocol,
+        src: Ipv4Addr,
+        sport: u16,
+        dst: Ipv4Addr,
+        dport: u16,
+    ) -> Self {
         CommunityIdInput {
             proto,
             src,
@@ -91,11 +99,11 @@ pub fn community_id(input: &CommunityIdInput, seed: u16) -> String {
     let has_ports = PORT_PROTOS.contains(&input.proto);
     let (mut sport, mut dport, mut one_way) = (input.src_port, input.dst_port, false);
     let pairs: &[(u8, u8)] = match input.proto {
-        PROTO_ICMP => &ICMP_PAIRS,
-        PROTO_ICMP6 => &ICMP6_PAIRS,
+        IpProtocol::Icmp => &ICMP_PAIRS,
+        IpProtocol::Icmpv6 => &ICMP6_PAIRS,
         _ => &[],
     };
-    if matches!(input.proto, PROTO_ICMP | PROTO_ICMP6) {
+    if matches!(input.proto, IpProtocol::Icmp | IpProtocol::Icmpv6) {
         match icmp_counterpart(pairs, sport) {
             Some(other) => dport = other,
             None => one_way = true,
@@ -111,7 +119,7 @@ pub fn community_id(input: &CommunityIdInput, seed: u16) -> String {
     h.update(seed.to_be_bytes());
     h.update(src.octets());
     h.update(dst.octets());
-    h.update([input.proto, 0]);
+    h.update([input.proto.into(), 0]);
     if has_ports {
         h.update(sport.to_be_bytes());
         h.update(dport.to_be_bytes());
@@ -174,7 +182,7 @@ mod tests {
                 (1, Some((t, c))) => CommunityIdInput::icmp(ip(src), ip(dst), t as u8, c as u8),
                 (_, p) => {
                     let (sp, dp) = p.unwrap_or((0, 0));
-                    CommunityIdInput::transport(proto, ip(src), sp, ip(dst), dp)
+                    CommunityIdInput::transport(proto.into(), ip(src), sp, ip(dst), dp)
                 }
             };
             assert_eq!(community_id(&input, 0), seed0, "{input:?} seed 0");
@@ -184,7 +192,13 @@ mod tests {
 
     #[test]
     fn community_id_ignores_ports_of_portless_protocols() {
-        let a = CommunityIdInput::transport(46, ip("10.1.12.1"), 1234, ip("10.1.12.2"), 80);
+        let a = CommunityIdInput::transport(
+            IpProtocol::from(46),
+            ip("10.1.12.1"),
+            1234,
+            ip("10.1.12.2"),
+            80,
+        );
         assert_eq!(community_id(&a, 0), "1:KHlLkgoJW7ifUTyTSgyVfkFHzKw=");
     }
 
@@ -209,8 +223,14 @@ mod tests {
     #[test]
     fn community_id_orders_same_address_by_port() {
         let a = ip("127.0.0.1");
-        let x = community_id(&CommunityIdInput::transport(6, a, 40000, a, 80), 0);
-        let y = community_id(&CommunityIdInput::transport(6, a, 80, a, 40000), 0);
+        let x = community_id(
+            &CommunityIdInput::transport(IpProtocol::Tcp, a, 40000, a, 80),
+            0,
+        );
+        let y = community_id(
+            &CommunityIdInput::transport(IpProtocol::Tcp, a, 80, a, 40000),
+            0,
+        );
         assert_eq!(x, y);
     }
 

@@ -12,6 +12,7 @@ pub use community_id::{community_id, CommunityIdInput};
 pub use labels::{LabelError, Labels};
 pub use table::{flows_from_capture, FlowTable};
 
+use crate::wire::IpProtocol;
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 
@@ -27,8 +28,8 @@ pub enum Direction {
 /// The identity of a flow, oriented client → server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct FlowKey {
-    /// IP protocol (6, 17 or 1).
-    pub proto: u8,
+    /// IP protocol (TCP, UDP or ICMP).
+    pub proto: IpProtocol,
     /// Client address.
     pub client: Ipv4Addr,
     /// Client port (ICMP: the echo identifier, 0 for other messages).
@@ -42,10 +43,8 @@ pub struct FlowKey {
 impl std::fmt::Display for FlowKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let p = match self.proto {
-            6 => "TCP",
-            17 => "UDP",
-            1 => "ICMP",
-            _ => "?",
+            IpProtocol::Tcp | IpProtocol::Udp | IpProtocol::Icmp => self.proto.to_string(),
+            _ => "?".into(),
         };
         write!(
             f,
@@ -85,9 +84,9 @@ impl FlowPacket {
         &self.headers[self.ipv4_header().len()..]
     }
 
-    /// The IP protocol number of the IPv4 header (0 when there is none).
-    pub fn protocol(&self) -> u8 {
-        self.ipv4_header().get(9).copied().unwrap_or(0)
+    /// The IP protocol of the IPv4 header (protocol 0 when there is none).
+    pub fn protocol(&self) -> IpProtocol {
+        IpProtocol::from(self.ipv4_header().get(9).copied().unwrap_or(0))
     }
 
     /// The total length the IPv4 header claims (0 when there is none).
@@ -101,12 +100,12 @@ impl FlowPacket {
     /// A packet of protocol `proto` with a 20-byte IPv4 header claiming `total_len` bytes and
     /// the transport header `transport`, sent forward at time 0 (for unit tests).
     #[cfg(test)]
-    pub(crate) fn with_headers(total_len: u16, proto: u8, transport: &[u8]) -> FlowPacket {
+    pub(crate) fn with_headers(total_len: u16, proto: IpProtocol, transport: &[u8]) -> FlowPacket {
         let mut headers = vec![0u8; 20];
         headers[0] = 0x45;
         headers[2..4].copy_from_slice(&total_len.to_be_bytes());
         headers[8] = 64;
-        headers[9] = proto;
+        headers[9] = u8::from(proto);
         headers.extend_from_slice(transport);
         FlowPacket {
             frame: 0,

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 const TUNNEL_UDP_PORTS: [u16; 3] = [2152, 4789, 6081];
 
 /// Endpoints in a canonical (sorted) order, so both directions find the same entry.
-type Endpoints = (u8, (Ipv4Addr, u16), (Ipv4Addr, u16));
+type Endpoints = (crate::wire::IpProtocol, (Ipv4Addr, u16), (Ipv4Addr, u16));
 
 struct Open {
     flow: Flow,

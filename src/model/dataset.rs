@@ -305,7 +305,7 @@ impl Dataset {
                             .map(|p| p.direction == Direction::Backward)
                             .collect(),
                         iat_ns: iat,
-                        server_port: if f.key.proto == 1 {
+                        server_port: if f.key.proto == crate::wire::IpProtocol::Icmp {
                             0
                         } else {
                             f.key.server_port

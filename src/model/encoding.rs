@@ -4,7 +4,7 @@
 
 use super::dataset::Window;
 use crate::nprint::layout::{Bit, MODEL_WIDTH, VACANT};
-use crate::wire::ip_proto;
+use crate::wire::IpProtocol;
 use serde::{Deserialize, Serialize};
 
 /// The largest inter-arrival time the scale covers (100 s, in µs); longer gaps saturate.
@@ -75,9 +75,9 @@ pub fn window_values(w: &Window, l: usize, out: &mut Vec<f32>) {
 pub const MAX_TEMPLATE_PACKETS: usize = 65_536;
 
 /// One packet's structure: protocol, IPv4 header words, transport header words (TCP data
-/// offset; 2 for UDP and ICMP's 8 bytes).
+/// offset; 2 for UDP and ICMP's 8 bytes). The protocol is written as its number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PacketShape(pub u8, pub u8, pub u8);
+pub struct PacketShape(pub IpProtocol, pub u8, pub u8);
 
 /// The structure of a real flow: its packets' shapes. Written in cards as one string,
 /// `proto.ihl.l4` per packet separated by spaces, a run of equal shapes as `shape*count`
@@ -94,8 +94,8 @@ impl From<Template> for String {
             let s = t.0[i];
             let run = t.0[i..].iter().take_while(|&&x| x == s).count();
             parts.push(match run {
-                1 => format!("{}.{}.{}", s.0, s.1, s.2),
-                n => format!("{}.{}.{}*{n}", s.0, s.1, s.2),
+                1 => format!("{}.{}.{}", u8::from(s.0), s.1, s.2),
+                n => format!("{}.{}.{}*{n}", u8::from(s.0), s.1, s.2),
             });
             i += run;
         }
@@ -128,7 +128,7 @@ impl TryFrom<String> for Template {
                     .map_err(|_| format!("bad packet shape {p:?}"))?;
                 match v[..] {
                     [proto, ihl, l4] if (5..=15).contains(&ihl) && (2..=15).contains(&l4) => {
-                        PacketShape(proto, ihl, l4)
+                        PacketShape(proto.into(), ihl, l4)
                     }
                     _ => {
                         return Err(format!(
@@ -176,9 +176,9 @@ impl Template {
         (0..w.len).map(|p| {
             let row = &w.bits[p * MODEL_WIDTH..(p + 1) * MODEL_WIDTH];
             let ihl = nibble(&row[4..8]).clamp(5, 15);
-            let proto = byte(&row[72..80]);
+            let proto = IpProtocol::from(byte(&row[72..80]));
             let l4 = match proto {
-                ip_proto::TCP => nibble(&row[416 + 96..416 + 100]).clamp(5, 15),
+                IpProtocol::Tcp => nibble(&row[416 + 96..416 + 100]).clamp(5, 15),
                 _ => 2,
             };
             PacketShape(proto, ihl, l4)
@@ -231,9 +231,9 @@ fn populated_ranges(s: PacketShape) -> Vec<std::ops::Range<usize>> {
     let ip_bits = usize::from(s.1) * 32;
     let mut v = vec![0..96, 96..(ip_bits - 64).max(96)];
     match s.0 {
-        ip_proto::TCP => v.push(416..416 + usize::from(s.2) * 32),
-        ip_proto::UDP => v.push(896..960),
-        ip_proto::ICMP => v.push(960..1024),
+        IpProtocol::Tcp => v.push(416..416 + usize::from(s.2) * 32),
+        IpProtocol::Udp => v.push(896..960),
+        IpProtocol::Icmp => v.push(960..1024),
         _ => {}
     }
     v
@@ -265,15 +265,23 @@ mod tests {
 
     #[test]
     fn templates_serialise_as_compact_strings() {
-        let t = Template(vec![PacketShape(6, 5, 10), PacketShape(17, 5, 2)]);
+        let t = Template(vec![
+            PacketShape(IpProtocol::Tcp, 5, 10),
+            PacketShape(IpProtocol::Udp, 5, 2),
+        ]);
         let j = serde_json::to_string(&t).unwrap();
         assert_eq!(j, "\"6.5.10 17.5.2\"");
         assert_eq!(serde_json::from_str::<Template>(&j).unwrap(), t);
         assert!(serde_json::from_str::<Template>("\"6.3.10\"").is_err());
         assert!(serde_json::from_str::<Template>("\"6.5\"").is_err());
         // Runs of equal shapes are written once with their count.
-        let long =
-            Template([vec![PacketShape(6, 5, 10)], vec![PacketShape(6, 5, 8); 300]].concat());
+        let long = Template(
+            [
+                vec![PacketShape(IpProtocol::Tcp, 5, 10)],
+                vec![PacketShape(IpProtocol::Tcp, 5, 8); 300],
+            ]
+            .concat(),
+        );
         let j = serde_json::to_string(&long).unwrap();
         assert_eq!(j, "\"6.5.10 6.5.8*300\"");
         assert_eq!(serde_json::from_str::<Template>(&j).unwrap(), long);
@@ -338,7 +346,7 @@ mod tests {
             flow_start_ns: 0,
         };
         let t = Template::of(&w);
-        assert_eq!(t.0, vec![PacketShape(6, 5, 8)]);
+        assert_eq!(t.0, vec![PacketShape(IpProtocol::Tcp, 5, 8)]);
         let m = t.populated(0);
         for (i, &b) in bits.iter().enumerate() {
             assert_eq!(m[i], b != VACANT, "position {i}");

@@ -4,7 +4,8 @@
 //! as 0), so encode → decode gives back the same headers.
 
 use super::layout::{Bit, Block, Layout, STANDARD_WIDTH, VACANT};
-use crate::wire::ip_proto;
+use crate::wire::ipv4::Ipv4Packet;
+use crate::wire::IpProtocol;
 
 /// Why a row cannot be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -27,13 +28,13 @@ pub enum DecodeError {
         value: u8,
     },
     /// The protocol field names a protocol the layout cannot carry.
-    #[error("ipv4_proto is {0}, not TCP (6), UDP (17) or ICMP (1)")]
-    Protocol(u8),
+    #[error("ipv4_proto is {}, not TCP (6), UDP (17) or ICMP (1)", u8::from(*.0))]
+    Protocol(IpProtocol),
     /// The protocol's block is vacant.
-    #[error("ipv4_proto is {proto} but the {block} block is vacant")]
+    #[error("ipv4_proto is {} but the {block} block is vacant", u8::from(*proto))]
     MissingTransport {
-        /// Protocol number.
-        proto: u8,
+        /// Protocol.
+        proto: IpProtocol,
         /// Block name.
         block: &'static str,
     },
@@ -47,7 +48,7 @@ pub struct DecodedPacket {
     /// The transport header, options included.
     pub l4_header: Vec<u8>,
     /// IP protocol of the transport header.
-    pub proto: u8,
+    pub proto: IpProtocol,
     /// Payload bytes the IPv4 total length implies beyond both headers.
     pub payload_len: usize,
 }
@@ -55,7 +56,7 @@ pub struct DecodedPacket {
 impl DecodedPacket {
     /// The IPv4 total length field.
     pub fn total_len(&self) -> u16 {
-        u16::from_be_bytes([self.ip_header[2], self.ip_header[3]])
+        Ipv4Packet::new_unchecked(&self.ip_header[..]).total_len()
     }
 }
 
@@ -108,17 +109,18 @@ pub fn decode_row(row: &[Bit]) -> Result<DecodedPacket, DecodeError> {
     }
     let mut ip_header = Vec::with_capacity(60);
     bits_to_bytes(&ipv4[..usize::from(ihl) * 32], &mut ip_header);
-    let proto = ip_header[9];
+    let ip = Ipv4Packet::new_unchecked(&ip_header[..]);
+    let proto = ip.protocol();
     let (name, l4bits) = match proto {
-        ip_proto::TCP => ("TCP", block(Block::Tcp)),
-        ip_proto::UDP => ("UDP", block(Block::Udp)),
-        ip_proto::ICMP => ("ICMP", block(Block::Icmp)),
+        IpProtocol::Tcp => ("TCP", block(Block::Tcp)),
+        IpProtocol::Udp => ("UDP", block(Block::Udp)),
+        IpProtocol::Icmp => ("ICMP", block(Block::Icmp)),
         other => return Err(DecodeError::Protocol(other)),
     };
     if is_vacant(&l4bits[..32]) {
         return Err(DecodeError::MissingTransport { proto, block: name });
     }
-    let l4_len = if proto == ip_proto::TCP {
+    let l4_len = if proto == IpProtocol::Tcp {
         let doff = nibble(&l4bits[96..100]);
         if doff < 5 {
             return Err(DecodeError::ShortHeader {
@@ -132,7 +134,7 @@ pub fn decode_row(row: &[Bit]) -> Result<DecodedPacket, DecodeError> {
     };
     let mut l4_header = Vec::with_capacity(l4_len);
     bits_to_bytes(&l4bits[..l4_len * 8], &mut l4_header);
-    let total = usize::from(u16::from_be_bytes([ip_header[2], ip_header[3]]));
+    let total = usize::from(ip.total_len());
     let payload_len = total.saturating_sub(ip_header.len() + l4_len);
     Ok(DecodedPacket {
         ip_header,
@@ -193,6 +195,9 @@ mod tests {
         ));
         r[5] = 1;
         r[7] = 1; // IHL 5, protocol 0
-        assert_eq!(decode_row(&r), Err(DecodeError::Protocol(0)));
+        assert_eq!(
+            decode_row(&r),
+            Err(DecodeError::Protocol(IpProtocol::Unknown(0)))
+        );
     }
 }

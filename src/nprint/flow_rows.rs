@@ -6,7 +6,7 @@
 use super::encode::{push_block, segments_to_bits};
 use super::layout::{Bit, Block, Layout, VACANT};
 use crate::flows::FlowPacket;
-use crate::wire::ip_proto;
+use crate::wire::IpProtocol;
 
 /// Appends the standard-layout row of `p` to `out` (vacant positions −1).
 pub fn flow_packet_row(p: &FlowPacket, out: &mut Vec<Bit>) {
@@ -15,9 +15,9 @@ pub fn flow_packet_row(p: &FlowPacket, out: &mut Vec<Bit>) {
     for block in Layout::STANDARD.block_iter() {
         let bytes = match block {
             Block::Ipv4 => p.ipv4_header(),
-            Block::Tcp if proto == ip_proto::TCP => transport,
-            Block::Udp if proto == ip_proto::UDP => transport,
-            Block::Icmp if proto == ip_proto::ICMP => transport,
+            Block::Tcp if proto == IpProtocol::Tcp => transport,
+            Block::Udp if proto == IpProtocol::Udp => transport,
+            Block::Icmp if proto == IpProtocol::Icmp => transport,
             _ => &[],
         };
         push_block(bytes, block.bytes(), &mut segs);

@@ -18,13 +18,15 @@ use crate::capture::{
     dissect, CaptureError, CaptureReader, Dissected, Frame, LinkType, SkipCounts, SkipReason, L3,
     L4,
 };
-use crate::wire::ethernet::{is_vlan_tpid, ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6};
+use crate::wire::ethernet::{
+    field as eth_field, is_vlan_tpid, ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6,
+};
 use crate::wire::icmp::IcmpPacket;
-use crate::wire::ip_proto;
 use crate::wire::ipv4::Ipv4Packet;
-use crate::wire::ipv6::Ipv6Packet;
+use crate::wire::ipv6::{self, Ipv6Packet};
 use crate::wire::tcp::TcpPacket;
 use crate::wire::udp::UdpPacket;
+use crate::wire::{be16, IpProtocol};
 use std::fmt::Write as _;
 use std::io::{self, Write};
 use std::path::Path;
@@ -240,7 +242,7 @@ pub fn dissect_as_nprint(
 ) -> Result<Dissected<'_>, SkipReason> {
     let data = &frame.data[..];
     if frame.link == LinkType::Ethernet && data.len() >= 14 {
-        let ty = u16::from_be_bytes([data[12], data[13]]);
+        let ty = be16(data, eth_field::ETHERTYPE);
         let decoded =
             ty == ETHERTYPE_IPV4 || ty == ETHERTYPE_IPV6 || (ext.decode_vlan && is_vlan_tpid(ty));
         if !decoded {
@@ -274,19 +276,19 @@ fn misread(data: &[u8], ty: u16, payload_bytes: usize) -> Result<Dissected<'_>, 
         4 => {
             let hl = usize::from(data[0] & 0x0f) * 4;
             short(hl.max(20))?;
-            let total = u32::from(u16::from_be_bytes([data[2], data[3]]));
-            (L3::V4(Ipv4Packet::new_unchecked(data)), hl, total, data[9])
+            let ip = Ipv4Packet::new_unchecked(data);
+            (L3::V4(ip), hl, u32::from(ip.total_len()), ip.protocol())
         }
         6 => {
             let ip = Ipv6Packet::new_checked(data).map_err(|_| SkipReason::Truncated)?;
-            let total = u32::from(u16::from_be_bytes([data[4], data[5]])) + 40;
-            (L3::V6(ip), 40, total, data[6])
+            let total = u32::from(ip.payload_len()) + ipv6::HEADER_LEN as u32;
+            (L3::V6(ip), ipv6::HEADER_LEN, total, ip.next_header())
         }
         _ => return Err(not_ip),
     };
     // (transport layer, its header length, where the tool takes the payload to start)
     let (l4, l4_len, payload_at) = match proto {
-        ip_proto::TCP => {
+        IpProtocol::Tcp => {
             short(at + 13)?;
             let t = TcpPacket::new_unchecked(&data[at..]);
             let hl = t.header_len();
@@ -298,11 +300,11 @@ fn misread(data: &[u8], ty: u16, payload_bytes: usize) -> Result<Dissected<'_>, 
             };
             (L4::Tcp(t), hl, p)
         }
-        ip_proto::UDP => {
+        IpProtocol::Udp => {
             short(at + 8)?;
             (L4::Udp(UdpPacket::new_unchecked(&data[at..])), 8, at + 8)
         }
-        ip_proto::ICMP => {
+        IpProtocol::Icmp => {
             short(at + 8)?;
             (L4::Icmp(IcmpPacket::new_unchecked(&data[at..])), 8, at + 8)
         }

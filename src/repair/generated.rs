@@ -2,8 +2,10 @@
 //! each block is.
 
 use crate::nprint::layout::{Bit, Block, Layout, STANDARD_WIDTH, VACANT};
+use crate::wire::icmp::IcmpPacket;
 use crate::wire::ipv4::Ipv4Packet;
-use crate::wire::tcp::TcpPacket;
+use crate::wire::tcp::{self, TcpPacket};
+use crate::wire::udp::UdpPacket;
 
 /// One generated packet's blocks as bytes.
 #[derive(Debug, Clone)]
@@ -71,10 +73,23 @@ impl GeneratedRow {
         TcpPacket::new_unchecked(&self.tcp[..])
     }
 
+    /// The UDP block as a header view.
+    pub fn udp(&self) -> UdpPacket<&[u8]> {
+        UdpPacket::new_unchecked(&self.udp[..])
+    }
+
+    /// The ICMP block as a header view.
+    pub fn icmp(&self) -> IcmpPacket<&[u8]> {
+        IcmpPacket::new_unchecked(&self.icmp[..])
+    }
+
     /// The generated TCP option bytes (up to the generated data offset, at most 40).
     pub fn tcp_options(&self) -> &[u8] {
-        let end = self.tcp().header_len().clamp(20, 60);
-        &self.tcp[20..end]
+        let end = self
+            .tcp()
+            .header_len()
+            .clamp(tcp::MIN_HEADER_LEN, tcp::MAX_HEADER_LEN);
+        &self.tcp[tcp::field::OPTIONS..end]
     }
 
     /// Payload length the generated lengths imply for a transport header of `l4_len` bytes:

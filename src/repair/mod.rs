@@ -23,7 +23,7 @@ pub use settings::{CidrError, HandshakePolicy, Ipv4Cidr, PayloadFill, RepairSett
 
 use crate::flows::{Direction, FlowKey};
 use crate::nprint::layout::{Bit, STANDARD_WIDTH};
-use crate::wire::ip_proto;
+use crate::wire::IpProtocol;
 use generated::{is_vacant_row, GeneratedRow};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -158,7 +158,7 @@ pub fn repair_flow(
     }
     let times = times(n, input, settings, &mut rng);
     let l4_len = match proto {
-        ip_proto::TCP => |r: &GeneratedRow| r.tcp().header_len().clamp(20, 60),
+        IpProtocol::Tcp => |r: &GeneratedRow| r.tcp().header_len().clamp(20, 60),
         _ => |_: &GeneratedRow| 8,
     };
     let mut plans: Vec<PacketPlan> = (0..n)
@@ -169,7 +169,7 @@ pub fn repair_flow(
         })
         .collect();
     let sides = sides(&rows, &plans, proto, settings, input.hints, &mut rng);
-    if proto != ip_proto::TCP {
+    if proto != IpProtocol::Tcp {
         // UDP and ICMP: IPv4 header (20) and 8-byte transport header within the MTU.
         let max_payload = usize::from(settings.mtu).saturating_sub(28);
         for p in plans.iter_mut().filter(|p| p.payload_len > max_payload) {
@@ -177,7 +177,7 @@ pub fn repair_flow(
             report.applied(Rule::LengthClamp);
         }
     }
-    let tcp_plans = if proto == ip_proto::TCP {
+    let tcp_plans = if proto == IpProtocol::Tcp {
         Some(tcp::plan_tcp(
             &rows,
             &mut plans,
@@ -225,7 +225,7 @@ fn check_side_channel(
 }
 
 /// The transport protocol whose block is most populated over the whole flow.
-fn choose_protocol(rows: &[GeneratedRow]) -> u8 {
+fn choose_protocol(rows: &[GeneratedRow]) -> IpProtocol {
     let mut pop = [0usize; 3];
     for r in rows {
         for (k, p) in pop.iter_mut().enumerate() {
@@ -237,15 +237,14 @@ fn choose_protocol(rows: &[GeneratedRow]) -> u8 {
     let shares = [share(0, 480), share(1, 64), share(2, 64)];
     if shares.iter().all(|&s| s == 0.0) {
         return match rows[0].ip().protocol() {
-            ip_proto::UDP => ip_proto::UDP,
-            ip_proto::ICMP => ip_proto::ICMP,
-            _ => ip_proto::TCP,
+            p @ (IpProtocol::Udp | IpProtocol::Icmp) => p,
+            _ => IpProtocol::Tcp,
         };
     }
     let best = (0..3)
         .max_by(|&a, &b| shares[a].total_cmp(&shares[b]).then(b.cmp(&a)))
         .unwrap_or(0);
-    [ip_proto::TCP, ip_proto::UDP, ip_proto::ICMP][best]
+    [IpProtocol::Tcp, IpProtocol::Udp, IpProtocol::Icmp][best]
 }
 
 /// Directions: the generator's, else read from the generated addresses or ports, else drawn
@@ -253,7 +252,7 @@ fn choose_protocol(rows: &[GeneratedRow]) -> u8 {
 fn directions(
     rows: &[GeneratedRow],
     input: &FlowInput<'_>,
-    proto: u8,
+    proto: IpProtocol,
     rng: &mut StdRng,
 ) -> Vec<Direction> {
     if let Some(d) = input.directions {
@@ -264,11 +263,8 @@ fn directions(
         .and_then(|h| h.direction_chain)
         .unwrap_or([0.5, 0.5]);
     let ports = |r: &GeneratedRow| match proto {
-        ip_proto::TCP => (r.tcp().src_port(), r.tcp().dst_port()),
-        ip_proto::UDP => {
-            let u = crate::wire::udp::UdpPacket::new_unchecked(&r.udp[..]);
-            (u.src_port(), u.dst_port())
-        }
+        IpProtocol::Tcp => (r.tcp().src_port(), r.tcp().dst_port()),
+        IpProtocol::Udp => (r.udp().src_port(), r.udp().dst_port()),
         _ => (0, 0),
     };
     let first = &rows[0];
@@ -285,8 +281,8 @@ fn directions(
             } else {
                 Direction::Forward
             }
-        } else if proto == ip_proto::ICMP {
-            if r.icmp[0] == 0 {
+        } else if proto == IpProtocol::Icmp {
+            if r.icmp().msg_type() == crate::wire::icmp::kind::ECHO_REPLY {
                 Direction::Backward
             } else {
                 Direction::Forward
@@ -339,7 +335,7 @@ fn times(n: usize, input: &FlowInput<'_>, s: &RepairSettings, rng: &mut StdRng) 
 fn sides(
     rows: &[GeneratedRow],
     plans: &[PacketPlan],
-    proto: u8,
+    proto: IpProtocol,
     settings: &RepairSettings,
     hints: Option<&ClassHints>,
     rng: &mut StdRng,
@@ -368,17 +364,14 @@ fn sides(
     let fwd = first_of(Direction::Forward);
     let bwd = first_of(Direction::Backward);
     let (gen_client_port, gen_server_port) = match proto {
-        ip_proto::TCP => (fwd.tcp().src_port(), fwd.tcp().dst_port()),
-        ip_proto::UDP => {
-            let u = crate::wire::udp::UdpPacket::new_unchecked(&fwd.udp[..]);
-            (u.src_port(), u.dst_port())
-        }
+        IpProtocol::Tcp => (fwd.tcp().src_port(), fwd.tcp().dst_port()),
+        IpProtocol::Udp => (fwd.udp().src_port(), fwd.udp().dst_port()),
         _ => {
-            let id = u16::from_be_bytes([fwd.icmp[4], fwd.icmp[5]]);
+            let id = fwd.icmp().echo_ident();
             (id, id)
         }
     };
-    let (client_port, server_port) = if proto == ip_proto::ICMP {
+    let (client_port, server_port) = if proto == IpProtocol::Icmp {
         (gen_client_port, gen_server_port)
     } else {
         let client = if gen_client_port >= 1024 {

@@ -7,8 +7,8 @@ use super::error::ReplayError;
 use super::iface::{IfaceFraming, InterfaceInfo};
 use crate::capture::LinkType;
 use crate::wire::ethernet::{
-    is_vlan_tpid, ETHERTYPE_IPV4, ETHERTYPE_IPV6, HEADER_LEN as ETH_HEADER_LEN, MAX_VLAN_TAGS,
-    VLAN_TAG_LEN,
+    field as eth_field, is_vlan_tpid, ETHERTYPE_IPV4, ETHERTYPE_IPV6, HEADER_LEN as ETH_HEADER_LEN,
+    MAX_VLAN_TAGS, VLAN_TAG_LEN,
 };
 use std::path::Path;
 
@@ -70,7 +70,7 @@ fn network_layer(link: LinkType, data: &[u8]) -> Option<(u16, usize)> {
 
 /// Length of the link header of an Ethernet frame, VLAN tags included (for the MTU check).
 pub(crate) fn ethernet_header_len(data: &[u8]) -> usize {
-    let mut at = ETH_HEADER_LEN - 2;
+    let mut at = eth_field::ETHERTYPE.start;
     let mut tags = 0;
     while tags < MAX_VLAN_TAGS
         && data

@@ -6,10 +6,11 @@
 use super::clients::FirstSender;
 use super::link::ethernet_header_len;
 use crate::wire::checksum;
-use crate::wire::ip_proto;
+use crate::wire::ethernet::{field as eth_field, ETHERTYPE_IPV4};
 use crate::wire::ipv4::Ipv4Packet;
-use crate::wire::tcp::TcpPacket;
-use crate::wire::udp::UdpPacket;
+use crate::wire::tcp::{self, TcpPacket};
+use crate::wire::udp::{self, UdpPacket};
+use crate::wire::{be16, Field, IpProtocol};
 use std::fmt;
 use std::net::Ipv4Addr;
 use std::str::FromStr;
@@ -246,7 +247,7 @@ impl Rewriter {
             0
         };
         let is_ipv4 = if ethernet {
-            l3 >= 2 && frame.get(l3 - 2..l3) == Some(&[0x08, 0x00][..])
+            l3 >= 2 && frame.get(l3 - 2..l3) == Some(&ETHERTYPE_IPV4.to_be_bytes()[..])
         } else {
             frame.first().is_some_and(|b| b >> 4 == 4)
         };
@@ -261,7 +262,7 @@ impl Rewriter {
                 self.rewrite_ipv4(&mut frame[l3..], loop_index);
             }
         }
-        if ethernet && frame.len() >= 12 {
+        if ethernet && frame.len() >= eth_field::SOURCE.end {
             let pick = |m: MacPair| {
                 if server_side {
                     m.secondary.unwrap_or(m.primary)
@@ -270,10 +271,10 @@ impl Rewriter {
                 }
             };
             if let Some(d) = self.cfg.dmac {
-                frame[0..6].copy_from_slice(&pick(d));
+                frame[eth_field::DESTINATION].copy_from_slice(&pick(d));
             }
             if let Some(s) = self.cfg.smac {
-                frame[6..12].copy_from_slice(&pick(s));
+                frame[eth_field::SOURCE].copy_from_slice(&pick(s));
             }
         }
     }
@@ -306,15 +307,20 @@ impl Rewriter {
         let (hl, proto, first_fragment) = (ip.header_len(), ip.protocol(), ip.frag_offset() == 0);
         let complete = ip.payload().len() == ip.claimed_payload_len();
         let seg_end = hl + ip.payload().len();
-        if !first_fragment || !(proto == ip_proto::TCP || proto == ip_proto::UDP) {
+        if !first_fragment || !matches!(proto, IpProtocol::Tcp | IpProtocol::Udp) {
             return;
         }
         let seg = &mut bytes[hl..seg_end];
-        let csum_at = if proto == ip_proto::TCP { 16 } else { 6 };
-        if seg.len() < csum_at + 2 {
+        let csum = if proto == IpProtocol::Tcp {
+            tcp::field::CHECKSUM
+        } else {
+            udp::field::CHECKSUM
+        };
+        if seg.len() < csum.end {
             return;
         }
-        let old_ports: [u8; 4] = [seg[0], seg[1], seg[2], seg[3]];
+        let mut old_ports = [0u8; 4];
+        old_ports.copy_from_slice(&seg[PORTS]);
         let map_port = |p: u16| {
             self.cfg
                 .portmap
@@ -322,40 +328,42 @@ impl Rewriter {
                 .find(|m| m.from == p)
                 .map_or(p, |m| m.to)
         };
-        let sp = map_port(u16::from_be_bytes([seg[0], seg[1]]));
-        let dp = map_port(u16::from_be_bytes([seg[2], seg[3]]));
-        if proto == ip_proto::TCP {
+        let sp = map_port(be16(seg, tcp::field::SRC_PORT));
+        let dp = map_port(be16(seg, tcp::field::DST_PORT));
+        if proto == IpProtocol::Tcp {
             if let Ok(mut t) = TcpPacket::new_checked(&mut *seg) {
                 t.set_ports(sp, dp);
             }
         } else if let Ok(mut u) = UdpPacket::new_checked(&mut *seg) {
-            let (len, c) = (u.len(), u.checksum());
-            u.set_fields(sp, dp, len, c);
+            u.set_ports(sp, dp);
         }
-        let old_csum = u16::from_be_bytes([seg[csum_at], seg[csum_at + 1]]);
-        if proto == ip_proto::UDP && old_csum == 0 {
+        let old_csum = be16(seg, csum.clone());
+        if proto == IpProtocol::Udp && old_csum == 0 {
             return; // no checksum in this datagram
         }
-        let new_csum = if complete {
-            seg[csum_at..csum_at + 2].fill(0);
-            checksum::compute_v4(new_src, new_dst, proto, seg)
-        } else {
-            let mut old = [0u8; 12];
-            old[..4].copy_from_slice(&old_src.octets());
-            old[4..8].copy_from_slice(&old_dst.octets());
-            old[8..].copy_from_slice(&old_ports);
-            let mut new = [0u8; 12];
-            new[..4].copy_from_slice(&new_src.octets());
-            new[4..8].copy_from_slice(&new_dst.octets());
-            new[8..].copy_from_slice(&seg[..4]);
-            checksum::update(old_csum, &old, &new)
-        };
-        let new_csum = if proto == ip_proto::UDP && new_csum == 0 {
+        if complete {
+            if proto == IpProtocol::Tcp {
+                TcpPacket::new_unchecked(seg).fill_checksum(new_src, new_dst);
+            } else {
+                UdpPacket::new_unchecked(seg).fill_checksum(new_src, new_dst);
+            }
+            return;
+        }
+        let mut old = [0u8; 12];
+        old[..4].copy_from_slice(&old_src.octets());
+        old[4..8].copy_from_slice(&old_dst.octets());
+        old[8..].copy_from_slice(&old_ports);
+        let mut new = [0u8; 12];
+        new[..4].copy_from_slice(&new_src.octets());
+        new[4..8].copy_from_slice(&new_dst.octets());
+        new[8..].copy_from_slice(&seg[PORTS]);
+        let new_csum = checksum::update(old_csum, &old, &new);
+        let new_csum = if proto == IpProtocol::Udp && new_csum == 0 {
             0xffff
         } else {
             new_csum
         };
-        seg[csum_at..csum_at + 2].copy_from_slice(&new_csum.to_be_bytes());
+        seg[csum].copy_from_slice(&new_csum.to_be_bytes());
     }
 
     fn map_addr(&self, a: Ipv4Addr, loop_index: u64) -> Ipv4Addr {
@@ -380,18 +388,15 @@ impl Rewriter {
     }
 }
 
+/// The source and destination ports, which begin TCP and UDP headers alike.
+const PORTS: Field = tcp::field::SRC_PORT.start..tcp::field::DST_PORT.end;
+
 fn ports(ip: &Ipv4Packet<&[u8]>) -> Option<(u16, u16)> {
-    if ip.frag_offset() != 0 || !(ip.protocol() == ip_proto::TCP || ip.protocol() == ip_proto::UDP)
-    {
+    if ip.frag_offset() != 0 || !matches!(ip.protocol(), IpProtocol::Tcp | IpProtocol::Udp) {
         return None;
     }
     let p = ip.payload();
-    (p.len() >= 4).then(|| {
-        (
-            u16::from_be_bytes([p[0], p[1]]),
-            u16::from_be_bytes([p[2], p[3]]),
-        )
-    })
+    (p.len() >= PORTS.end).then(|| (be16(p, tcp::field::SRC_PORT), be16(p, tcp::field::DST_PORT)))
 }
 
 #[cfg(test)]

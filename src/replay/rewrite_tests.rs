@@ -1,29 +1,57 @@
 use super::*;
+use crate::wire::ipv4::Ipv4Repr;
+use crate::wire::tcp::TcpRepr;
+use crate::wire::udp::UdpRepr;
 
-fn frame(proto: u8, src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16) -> Vec<u8> {
-    let l4_len = if proto == ip_proto::TCP { 20 } else { 8 };
+/// An Ethernet frame holding a TCP or UDP packet with a short payload, checksums correct.
+fn frame(proto: IpProtocol, src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16) -> Vec<u8> {
     let payload = b"hello, test bed";
-    let total = 20 + l4_len + payload.len();
-    let mut f = vec![2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x08, 0x00];
-    let mut ip = vec![0x45, 0, 0, total as u8, 0, 7, 0x40, 0, 64, proto, 0, 0];
-    ip.extend_from_slice(&src);
-    ip.extend_from_slice(&dst);
-    let mut l4 = vec![0u8; l4_len];
-    l4[0..2].copy_from_slice(&sport.to_be_bytes());
-    l4[2..4].copy_from_slice(&dport.to_be_bytes());
-    if proto == ip_proto::TCP {
-        l4[12] = 0x50;
+    let (src, dst) = (Ipv4Addr::from(src), Ipv4Addr::from(dst));
+    let tcp = TcpRepr {
+        src_port: sport,
+        dst_port: dport,
+        seq: 0,
+        ack: 0,
+        flags: 0,
+        window: 0,
+        urgent: 0,
+        options: &[],
+    };
+    let udp = UdpRepr {
+        src_port: sport,
+        dst_port: dport,
+        payload_len: payload.len(),
+    };
+    let l4_len = if proto == IpProtocol::Tcp {
+        tcp.buffer_len()
     } else {
-        l4[4..6].copy_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
+        udp.buffer_len()
+    };
+    let ip = Ipv4Repr {
+        src_addr: src,
+        dst_addr: dst,
+        protocol: proto,
+        payload_len: l4_len + payload.len(),
+        tos: 0,
+        ident: 7,
+        dont_frag: true,
+        ttl: 64,
+    };
+    let mut p = vec![0u8; ip.buffer_len() + ip.payload_len];
+    ip.emit(&mut Ipv4Packet::new_unchecked(&mut p[..]));
+    let seg = &mut p[ip.buffer_len()..];
+    seg[l4_len..].copy_from_slice(payload);
+    if proto == IpProtocol::Tcp {
+        let mut t = TcpPacket::new_unchecked(seg);
+        tcp.emit(&mut t);
+        t.fill_checksum(src, dst);
+    } else {
+        let mut u = UdpPacket::new_unchecked(seg);
+        udp.emit(&mut u);
+        u.fill_checksum(src, dst);
     }
-    l4.extend_from_slice(payload);
-    let c = checksum::compute_v4(src.into(), dst.into(), proto, &l4);
-    let at = if proto == ip_proto::TCP { 16 } else { 6 };
-    l4[at..at + 2].copy_from_slice(&c.to_be_bytes());
-    let mut p = Ipv4Packet::new_unchecked(&mut ip[..]);
-    p.fill_checksum();
-    f.extend_from_slice(&ip);
-    f.extend_from_slice(&l4);
+    let mut f = vec![2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x08, 0x00];
+    f.extend_from_slice(&p);
     f
 }
 
@@ -45,7 +73,7 @@ fn pnat_keeps_host_bits_and_fixes_checksums() {
     let mut c = cfg();
     c.pnat = vec!["10.0.0.0/8:198.18.0.0/16".parse().unwrap()];
     let mut rw = Rewriter::new(c);
-    for proto in [ip_proto::TCP, ip_proto::UDP] {
+    for proto in [IpProtocol::Tcp, IpProtocol::Udp] {
         let mut f = frame(proto, [10, 1, 2, 3], [8, 8, 8, 8], 1234, 53);
         rw.apply(&mut f, true, 0);
         let ip = Ipv4Packet::new_checked(&f[14..]).unwrap();
@@ -63,7 +91,7 @@ fn ports_ttl_and_unique_ip_per_loop() {
     c.ttl = Some("-10".parse().unwrap());
     c.unique_ip = true;
     let mut rw = Rewriter::new(c);
-    let mut f = frame(ip_proto::UDP, [10, 0, 0, 255], [192, 0, 2, 9], 53, 40000);
+    let mut f = frame(IpProtocol::Udp, [10, 0, 0, 255], [192, 0, 2, 9], 53, 40000);
     rw.apply(&mut f, true, 3);
     let ip = Ipv4Packet::new_checked(&f[14..]).unwrap();
     // Inside the mapped /24 the loop number wraps in the host part; outside it is added.
@@ -81,8 +109,8 @@ fn macs_follow_flow_direction() {
     c.smac = Some("02:00:00:00:00:aa,02:00:00:00:00:bb".parse().unwrap());
     c.dmac = Some("02:00:00:00:00:bb,02:00:00:00:00:aa".parse().unwrap());
     let mut rw = Rewriter::new(c);
-    let mut req = frame(ip_proto::TCP, [10, 0, 0, 1], [10, 0, 0, 2], 40000, 80);
-    let mut resp = frame(ip_proto::TCP, [10, 0, 0, 2], [10, 0, 0, 1], 80, 40000);
+    let mut req = frame(IpProtocol::Tcp, [10, 0, 0, 1], [10, 0, 0, 2], 40000, 80);
+    let mut resp = frame(IpProtocol::Tcp, [10, 0, 0, 2], [10, 0, 0, 1], 80, 40000);
     let before = resp.clone();
     rw.apply(&mut req, true, 0);
     rw.apply(&mut resp, true, 0);
@@ -97,7 +125,7 @@ fn truncated_segment_gets_an_incremental_checksum() {
     let mut c = cfg();
     c.pnat = vec!["10.0.0.0/8:172.16.0.0/12".parse().unwrap()];
     c.portmap = vec!["80:8080".parse().unwrap()];
-    let full = frame(ip_proto::TCP, [10, 9, 8, 7], [10, 1, 1, 1], 80, 5555);
+    let full = frame(IpProtocol::Tcp, [10, 9, 8, 7], [10, 1, 1, 1], 80, 5555);
     let mut whole = full.clone();
     Rewriter::new(c.clone()).apply(&mut whole, true, 0);
     let mut cut = full[..full.len() - 5].to_vec();
@@ -110,11 +138,10 @@ fn truncated_segment_gets_an_incremental_checksum() {
 fn udp_without_checksum_stays_without() {
     let mut c = cfg();
     c.pnat = vec!["10.0.0.0/8:172.16.0.0/12".parse().unwrap()];
-    let mut f = frame(ip_proto::UDP, [10, 0, 0, 1], [10, 0, 0, 2], 1, 2);
-    f[14 + 20 + 6] = 0;
-    f[14 + 20 + 7] = 0;
+    let mut f = frame(IpProtocol::Udp, [10, 0, 0, 1], [10, 0, 0, 2], 1, 2);
+    UdpPacket::new_unchecked(&mut f[14 + 20..]).set_checksum(0);
     Rewriter::new(c).apply(&mut f, true, 0);
-    assert_eq!(&f[40..42], &[0, 0]);
+    assert_eq!(UdpPacket::new_unchecked(&f[14 + 20..]).checksum(), 0);
 }
 
 #[test]

@@ -7,6 +7,7 @@ use super::iface::{IfaceFraming, InterfaceInfo};
 use super::link::{self, Framing};
 use super::split::{Side, SplitPlan, Splitter};
 use crate::capture::{dissect, CaptureReader, Frame, L3};
+use crate::wire::IpProtocol;
 use std::collections::HashSet;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -61,7 +62,7 @@ impl<'a> Chunk<'a> {
 }
 
 /// A flow: protocol and its two endpoints, the lower one first.
-type FlowKey = (u8, (IpAddr, u16), (IpAddr, u16));
+type FlowKey = (IpProtocol, (IpAddr, u16), (IpAddr, u16));
 
 /// Distinct flows (5-tuples, both directions as one).
 #[derive(Debug, Default)]

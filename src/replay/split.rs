@@ -8,6 +8,8 @@ use super::error::ReplayError;
 use super::rewrite::Ipv4Cidr;
 use crate::capture::{dissect, network_layer, Frame, L3};
 use crate::wire::ethernet::ETHERTYPE_IPV4;
+use crate::wire::ipv4;
+use crate::wire::IpProtocol;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -142,7 +144,7 @@ pub(crate) enum Splitter {
     Port,
 }
 
-type Endpoints = (u8, (IpAddr, u16), (IpAddr, u16));
+type Endpoints = (IpProtocol, (IpAddr, u16), (IpAddr, u16));
 
 /// What a split needs, prepared once per capture.
 #[derive(Debug, Clone)]
@@ -205,7 +207,7 @@ impl Splitter {
             Splitter::Cidr(nets) => {
                 let source = network_layer(frame.link, &frame.data)
                     .filter(|(ty, _)| *ty == ETHERTYPE_IPV4)
-                    .and_then(|(_, at)| frame.data.get(at + 12..at + 16))
+                    .and_then(|(_, at)| frame.data.get(at..)?.get(ipv4::field::SRC_ADDR))
                     .map(|a| Ipv4Addr::new(a[0], a[1], a[2], a[3]));
                 // tcpprep calls matching sources servers and the rest (IPv6 and frames that
                 // are not IP too) clients, and sends servers on the primary interface.
@@ -217,7 +219,9 @@ impl Splitter {
             Splitter::Port => match dissect(frame).map(|d| (d.l4.proto(), d.l4.ports())) {
                 // tcpprep: TCP and UDP to a server port come from the client; everything else
                 // (other ports, other protocols, frames that are not IP) counts as the server's.
-                Ok((6 | 17, (_, dport))) if dport < 1024 => Side::Primary,
+                Ok((IpProtocol::Tcp | IpProtocol::Udp, (_, dport))) if dport < 1024 => {
+                    Side::Primary
+                }
                 _ => Side::Secondary,
             },
         }

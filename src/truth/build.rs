@@ -7,28 +7,26 @@ use crate::flows::{
 };
 use crate::packets::frame_order;
 use crate::repair::RepairedFlow;
-use crate::wire::ip_proto;
+use crate::wire::icmp;
 use crate::wire::ipv4::Ipv4Packet;
+use crate::wire::IpProtocol;
 use std::path::Path;
 
 /// The class given to flows of a capture nobody labelled.
 pub const UNKNOWN_CLASS: &str = "unknown";
 
-/// The name of an IP protocol as records write it.
-fn proto_name(proto: u8) -> String {
-    match proto {
-        ip_proto::TCP => "tcp".into(),
-        ip_proto::UDP => "udp".into(),
-        ip_proto::ICMP => "icmp".into(),
-        other => other.to_string(),
-    }
+/// The name of an IP protocol as records write it: its keyword, else its number.
+fn proto_name(proto: IpProtocol) -> String {
+    proto
+        .keyword()
+        .map_or_else(|| u8::from(proto).to_string(), str::to_string)
 }
 
 /// The record's ports and Community ID: transport ports, or for ICMP the first packet's type
 /// and code.
 fn identity(key: &FlowKey, icmp: Option<(u8, u8)>) -> (u16, u16, String) {
     let (cp, sp, input) = match (key.proto, icmp) {
-        (ip_proto::ICMP, Some((t, c))) => (
+        (IpProtocol::Icmp, Some((t, c))) => (
             u16::from(t),
             u16::from(c),
             CommunityIdInput::icmp(key.client, key.server, t, c),
@@ -115,13 +113,13 @@ impl GroundTruth {
             .iter()
             .enumerate()
             .map(|(i, (class, group, f))| {
-                let icmp = (f.key.proto == ip_proto::ICMP)
+                let icmp = (f.key.proto == IpProtocol::Icmp)
                     .then(|| f.packets.first())
                     .flatten()
                     .and_then(|p| {
                         let ip = Ipv4Packet::new_checked(&p.bytes[..]).ok()?;
                         let l4 = ip.payload();
-                        Some((*l4.first()?, *l4.get(1)?))
+                        Some((*l4.get(icmp::field::TYPE)?, *l4.get(icmp::field::CODE)?))
                     });
                 let packets = f
                     .packets
@@ -170,7 +168,7 @@ impl GroundTruth {
         let mut frames = vec![None; frames_len as usize];
         let mut records = Vec::with_capacity(flows.len());
         for (i, f) in flows.iter().enumerate() {
-            let icmp = (f.key.proto == ip_proto::ICMP)
+            let icmp = (f.key.proto == IpProtocol::Icmp)
                 .then(|| f.packets.first())
                 .flatten()
                 .map(|p| match p.transport_header() {

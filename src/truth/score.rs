@@ -5,6 +5,7 @@
 use super::FlowRecord;
 use crate::capture::{dissect, CaptureError, CaptureReader, Frame, L3, L4};
 use crate::flows::{community_id, CommunityIdInput};
+use crate::wire::IpProtocol;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -84,6 +85,11 @@ fn frame_identity(frame: &Frame) -> Option<(String, (std::net::Ipv4Addr, u16))> 
     Some((community_id(&input, 0), (src, sport)))
 }
 
+/// True when a record's protocol names ICMP (records have no ports for it).
+fn is_icmp(proto: &str) -> bool {
+    IpProtocol::Icmp.keyword() == Some(proto)
+}
+
 /// Scores `records` against what the captures at `captures` saw beyond the device.
 pub fn score(records: &[FlowRecord], captures: &[&Path]) -> Result<Score, CaptureError> {
     let mut index: HashMap<&str, usize> = HashMap::new();
@@ -103,7 +109,7 @@ pub fn score(records: &[FlowRecord], captures: &[&Path]) -> Result<Score, Captur
                 Some(&i) => {
                     let r = &records[i];
                     let from_client =
-                        src == r.client && (r.proto == "icmp" || sport == r.client_port);
+                        src == r.client && (is_icmp(&r.proto) || sport == r.client_port);
                     arrived[i][usize::from(!from_client)] += 1;
                 }
                 None => unmatched += 1,

@@ -1,5 +1,6 @@
 //! The Internet checksum (RFC 1071) and the IPv4 pseudo-header sum used by TCP and UDP.
 
+use super::IpProtocol;
 use std::net::Ipv4Addr;
 
 /// One's-complement sum of `data` as big-endian 16-bit words (odd byte padded with zero),
@@ -34,24 +35,24 @@ pub fn checksum(data: &[u8]) -> u16 {
 }
 
 /// Partial sum of the IPv4 pseudo-header for an upper-layer segment of `len` bytes.
-pub fn pseudo_header_v4(src: Ipv4Addr, dst: Ipv4Addr, proto: u8, len: u16) -> u32 {
+pub fn pseudo_header_v4(src: Ipv4Addr, dst: Ipv4Addr, proto: IpProtocol, len: u16) -> u32 {
     let mut ph = [0u8; 12];
     ph[0..4].copy_from_slice(&src.octets());
     ph[4..8].copy_from_slice(&dst.octets());
-    ph[9] = proto;
+    ph[9] = proto.into();
     ph[10..12].copy_from_slice(&len.to_be_bytes());
     sum(&ph)
 }
 
 /// Checksum of an upper-layer `segment` (checksum field included as stored) under the IPv4
 /// pseudo-header; a correct segment gives 0.
-pub fn verify_v4(src: Ipv4Addr, dst: Ipv4Addr, proto: u8, segment: &[u8]) -> u16 {
+pub fn verify_v4(src: Ipv4Addr, dst: Ipv4Addr, proto: IpProtocol, segment: &[u8]) -> u16 {
     let ph = pseudo_header_v4(src, dst, proto, segment.len() as u16);
     !(combine(&[ph, sum(segment)]) as u16)
 }
 
 /// Checksum field value for an upper-layer `segment` whose checksum field is zero.
-pub fn compute_v4(src: Ipv4Addr, dst: Ipv4Addr, proto: u8, segment: &[u8]) -> u16 {
+pub fn compute_v4(src: Ipv4Addr, dst: Ipv4Addr, proto: IpProtocol, segment: &[u8]) -> u16 {
     verify_v4(src, dst, proto, segment)
 }
 
@@ -72,6 +73,7 @@ pub fn update(csum: u16, old: &[u8], new: &[u8]) -> u16 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::ipv4::field;
 
     /// The well-known example IPv4 header (UDP, 192.168.0.1 → 192.168.0.199), checksum zeroed.
     const EXAMPLE_HEADER: [u8; 20] = [
@@ -89,9 +91,9 @@ mod tests {
     fn an_update_equals_summing_again() {
         let mut hdr = EXAMPLE_HEADER;
         let before = checksum(&hdr);
-        let old = hdr[12..16].to_vec();
-        hdr[12..16].copy_from_slice(&[10, 1, 2, 3]);
-        assert_eq!(update(before, &old, &hdr[12..16]), checksum(&hdr));
+        let old = hdr[field::SRC_ADDR].to_vec();
+        hdr[field::SRC_ADDR].copy_from_slice(&[10, 1, 2, 3]);
+        assert_eq!(update(before, &old, &hdr[field::SRC_ADDR]), checksum(&hdr));
     }
 
     #[test]
@@ -113,7 +115,7 @@ mod tests {
         let mut hdr = EXAMPLE_HEADER;
         let c = checksum(&hdr);
         assert_eq!(c, 0xb861); // the well-known example header's checksum
-        hdr[10..12].copy_from_slice(&c.to_be_bytes());
+        hdr[field::CHECKSUM].copy_from_slice(&c.to_be_bytes());
         assert_eq!(checksum(&hdr), 0);
     }
 }

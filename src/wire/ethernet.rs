@@ -2,6 +2,29 @@
 
 /// Length of an Ethernet II header without tags.
 pub const HEADER_LEN: usize = 14;
+
+/// Where each field of the Ethernet II header sits, in bytes from the start of the frame.
+pub mod field {
+    use crate::wire::Field;
+
+    /// Destination MAC address.
+    pub const DESTINATION: Field = 0..6;
+    /// Source MAC address.
+    pub const SOURCE: Field = 6..12;
+    /// EtherType of the payload, or the tag protocol identifier of a VLAN tag.
+    pub const ETHERTYPE: Field = 12..14;
+}
+
+/// Where each field of a VLAN tag sits, in bytes from the end of the tag protocol identifier
+/// that announces it (the tag is [`VLAN_TAG_LEN`] bytes from there).
+pub mod vlan_field {
+    use crate::wire::Field;
+
+    /// Tag control information: priority, drop eligible, VLAN id.
+    pub const TCI: Field = 0..2;
+    /// EtherType of what the tag carries (or the identifier of the next tag).
+    pub const ETHERTYPE: Field = 2..4;
+}
 /// Length of one 802.1Q / 802.1ad tag.
 pub const VLAN_TAG_LEN: usize = 4;
 /// Most VLAN tags walked before a frame counts as malformed.

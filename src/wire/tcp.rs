@@ -1,13 +1,39 @@
 //! TCP header view (RFC 9293) with option parsing.
 
-use super::{be16, be32, need, put16, put32, WireError};
+use super::{be16, be32, checksum, need, put16, put32, IpProtocol, WireError};
+use std::net::Ipv4Addr;
 
 /// Length of a TCP header without options.
 pub const MIN_HEADER_LEN: usize = 20;
 /// Longest TCP header (data offset 15).
 pub const MAX_HEADER_LEN: usize = 60;
 
-/// TCP flag bits as they sit in the low 9 bits of bytes 12-13.
+/// Where each field of the TCP header sits, in bytes from the start of the header.
+pub mod field {
+    use crate::wire::Field;
+
+    /// Source port.
+    pub const SRC_PORT: Field = 0..2;
+    /// Destination port.
+    pub const DST_PORT: Field = 2..4;
+    /// Sequence number.
+    pub const SEQ_NUM: Field = 4..8;
+    /// Acknowledgement number.
+    pub const ACK_NUM: Field = 8..12;
+    /// Data offset (the high nibble, header length in 32-bit words), the reserved bits and the
+    /// flags (the low 9 bits; see [`flags`](super::flags)).
+    pub const FLAGS: Field = 12..14;
+    /// Window size.
+    pub const WIN_SIZE: Field = 14..16;
+    /// Checksum.
+    pub const CHECKSUM: Field = 16..18;
+    /// Urgent pointer.
+    pub const URGENT: Field = 18..20;
+    /// Options, from the end of the fixed header to the end of the header (data offset × 4).
+    pub const OPTIONS: usize = 20;
+}
+
+/// TCP flag bits as they sit in the low 9 bits of [`field::FLAGS`].
 pub mod flags {
     /// FIN.
     pub const FIN: u16 = 0x001;
@@ -65,31 +91,31 @@ impl<T: AsRef<[u8]>> TcpPacket<T> {
     }
     /// Source port.
     pub fn src_port(&self) -> u16 {
-        be16(self.b(), 0)
+        be16(self.b(), field::SRC_PORT)
     }
     /// Destination port.
     pub fn dst_port(&self) -> u16 {
-        be16(self.b(), 2)
+        be16(self.b(), field::DST_PORT)
     }
     /// Sequence number.
     pub fn seq(&self) -> u32 {
-        be32(self.b(), 4)
+        be32(self.b(), field::SEQ_NUM)
     }
     /// Acknowledgement number.
     pub fn ack(&self) -> u32 {
-        be32(self.b(), 8)
+        be32(self.b(), field::ACK_NUM)
     }
     /// Header length in bytes (data offset × 4).
     pub fn header_len(&self) -> usize {
-        usize::from(self.b()[12] >> 4) * 4
+        usize::from(self.b()[field::FLAGS.start] >> 4) * 4
     }
     /// The three reserved bits.
     pub fn reserved(&self) -> u8 {
-        (self.b()[12] >> 1) & 0x07
+        (self.b()[field::FLAGS.start] >> 1) & 0x07
     }
     /// Flags (see [`flags`]), NS included.
     pub fn flags(&self) -> u16 {
-        be16(self.b(), 12) & 0x01ff
+        be16(self.b(), field::FLAGS) & 0x01ff
     }
     /// True when every bit of `f` is set.
     pub fn has(&self, f: u16) -> bool {
@@ -97,15 +123,15 @@ impl<T: AsRef<[u8]>> TcpPacket<T> {
     }
     /// Window size.
     pub fn window(&self) -> u16 {
-        be16(self.b(), 14)
+        be16(self.b(), field::WIN_SIZE)
     }
     /// Checksum field.
     pub fn checksum(&self) -> u16 {
-        be16(self.b(), 16)
+        be16(self.b(), field::CHECKSUM)
     }
     /// Urgent pointer.
     pub fn urgent(&self) -> u16 {
-        be16(self.b(), 18)
+        be16(self.b(), field::URGENT)
     }
     /// Header bytes, options included.
     pub fn header(&self) -> &[u8] {
@@ -113,7 +139,7 @@ impl<T: AsRef<[u8]>> TcpPacket<T> {
     }
     /// Option bytes.
     pub fn options(&self) -> &[u8] {
-        &self.b()[MIN_HEADER_LEN..self.header_len()]
+        &self.b()[field::OPTIONS..self.header_len()]
     }
     /// Bytes after the header.
     pub fn payload(&self) -> &[u8] {
@@ -127,34 +153,119 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> TcpPacket<T> {
     }
     /// Sets the ports.
     pub fn set_ports(&mut self, src: u16, dst: u16) {
-        put16(self.bm(), 0, src);
-        put16(self.bm(), 2, dst);
+        put16(self.bm(), field::SRC_PORT, src);
+        put16(self.bm(), field::DST_PORT, dst);
     }
     /// Sets the sequence number.
     pub fn set_seq(&mut self, v: u32) {
-        put32(self.bm(), 4, v);
+        put32(self.bm(), field::SEQ_NUM, v);
     }
     /// Sets the acknowledgement number.
     pub fn set_ack(&mut self, v: u32) {
-        put32(self.bm(), 8, v);
+        put32(self.bm(), field::ACK_NUM, v);
     }
     /// Sets the header length in bytes (a multiple of 4), clears the reserved bits and sets the
     /// flags.
     pub fn set_header_len_and_flags(&mut self, header_len: usize, f: u16) {
         let v = (((header_len / 4) as u16 & 0x0f) << 12) | (f & 0x01ff);
-        put16(self.bm(), 12, v);
+        put16(self.bm(), field::FLAGS, v);
     }
     /// Sets the window size.
     pub fn set_window(&mut self, v: u16) {
-        put16(self.bm(), 14, v);
+        put16(self.bm(), field::WIN_SIZE, v);
     }
     /// Sets the checksum field.
     pub fn set_checksum(&mut self, v: u16) {
-        put16(self.bm(), 16, v);
+        put16(self.bm(), field::CHECKSUM, v);
     }
     /// Sets the urgent pointer.
     pub fn set_urgent(&mut self, v: u16) {
-        put16(self.bm(), 18, v);
+        put16(self.bm(), field::URGENT, v);
+    }
+    /// Computes the checksum under the IPv4 pseudo-header of `src` and `dst` over the whole
+    /// buffer (header and payload: the buffer must hold exactly the segment) and stores it.
+    pub fn fill_checksum(&mut self, src: Ipv4Addr, dst: Ipv4Addr) {
+        self.set_checksum(0);
+        let c = checksum::compute_v4(src, dst, IpProtocol::Tcp, self.buffer.as_ref());
+        self.set_checksum(c);
+    }
+}
+
+/// A TCP header as plain values, its options as bytes: what [`TcpRepr::emit`] writes into a
+/// buffer and [`TcpRepr::parse`] reads from a segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TcpRepr<'a> {
+    /// Source port.
+    pub src_port: u16,
+    /// Destination port.
+    pub dst_port: u16,
+    /// Sequence number.
+    pub seq: u32,
+    /// Acknowledgement number.
+    pub ack: u32,
+    /// Flags (see [`flags`]), NS included.
+    pub flags: u16,
+    /// Window size.
+    pub window: u16,
+    /// Urgent pointer.
+    pub urgent: u16,
+    /// Option bytes, padding included: a multiple of 4 bytes, at most 40.
+    pub options: &'a [u8],
+}
+
+impl<'a> TcpRepr<'a> {
+    /// Reads the header of `segment` (a view that passed `new_checked`, which is all a header
+    /// needs to parse). The reserved bits are not carried (receivers ignore them), nor is the
+    /// checksum, which is not verified.
+    pub fn parse<T: AsRef<[u8]> + ?Sized>(
+        segment: &TcpPacket<&'a T>,
+    ) -> Result<TcpRepr<'a>, WireError> {
+        let bytes: &'a [u8] = T::as_ref(segment.buffer);
+        let options =
+            bytes
+                .get(field::OPTIONS..segment.header_len())
+                .ok_or(WireError::Truncated {
+                    proto: "TCP",
+                    need: segment.header_len(),
+                    have: bytes.len(),
+                })?;
+        Ok(TcpRepr {
+            src_port: segment.src_port(),
+            dst_port: segment.dst_port(),
+            seq: segment.seq(),
+            ack: segment.ack(),
+            flags: segment.flags(),
+            window: segment.window(),
+            urgent: segment.urgent(),
+            options,
+        })
+    }
+
+    /// Header length in bytes: 20 and the options.
+    pub fn header_len(&self) -> usize {
+        MIN_HEADER_LEN + self.options.len()
+    }
+
+    /// Bytes [`emit`](Self::emit) writes: the header, options included (the payload follows
+    /// it).
+    pub fn buffer_len(&self) -> usize {
+        self.header_len()
+    }
+
+    /// Writes the header and its options into the first [`buffer_len`](Self::buffer_len) bytes
+    /// of `segment`, reserved bits and checksum zero; the payload bytes are left as they are.
+    /// Once the payload is in place, [`TcpPacket::fill_checksum`] computes the checksum.
+    /// Panics when the buffer is shorter than the header.
+    pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, segment: &mut TcpPacket<T>) {
+        debug_assert!(self.options.len().is_multiple_of(4) && self.header_len() <= MAX_HEADER_LEN);
+        segment.set_ports(self.src_port, self.dst_port);
+        segment.set_seq(self.seq);
+        segment.set_ack(self.ack);
+        segment.set_header_len_and_flags(self.header_len(), self.flags);
+        segment.set_window(self.window);
+        segment.set_checksum(0);
+        segment.set_urgent(self.urgent);
+        segment.bm()[field::OPTIONS..self.header_len()].copy_from_slice(self.options);
     }
 }
 
@@ -326,7 +437,7 @@ pub fn parse_options_into<'a>(
         let opt = match kind {
             MSS => {
                 exact(4)?;
-                TcpOption::Mss(be16(data, 0))
+                TcpOption::Mss(be16(data, 0..2))
             }
             WINDOW_SCALE => {
                 exact(3)?;
@@ -347,13 +458,13 @@ pub fn parse_options_into<'a>(
                 }
                 TcpOption::Sack(
                     data.chunks_exact(8)
-                        .map(|c| (be32(c, 0), be32(c, 4)))
+                        .map(|c| (be32(c, 0..4), be32(c, 4..8)))
                         .collect(),
                 )
             }
             TIMESTAMPS => {
                 exact(10)?;
-                TcpOption::Timestamps(be32(data, 0), be32(data, 4))
+                TcpOption::Timestamps(be32(data, 0..4), be32(data, 4..8))
             }
             _ => TcpOption::Unknown(kind, data),
         };
@@ -432,5 +543,29 @@ mod tests {
         seg[12] = 0x60; // data offset 6 in a 20-byte buffer
         assert!(TcpPacket::new_checked(&seg[..]).is_err());
         assert!(TcpPacket::new_checked(&seg[..19]).is_err());
+    }
+
+    #[test]
+    fn repr_round_trips_and_fills_the_checksum() {
+        let (src, dst) = (Ipv4Addr::new(198, 18, 0, 1), Ipv4Addr::new(198, 19, 0, 1));
+        let repr = TcpRepr {
+            src_port: 50000,
+            dst_port: 443,
+            seq: 1,
+            ack: 2,
+            flags: flags::SYN | flags::ACK,
+            window: 64240,
+            urgent: 0,
+            options: &[2, 4, 0x05, 0xb4, 1, 1, 4, 2],
+        };
+        let mut buf = [0xeeu8; 31];
+        let mut seg = TcpPacket::new_unchecked(&mut buf[..]);
+        repr.emit(&mut seg);
+        seg.fill_checksum(src, dst);
+        assert_eq!(buf[repr.buffer_len()..], [0xee; 3], "payload untouched");
+        let seg = TcpPacket::new_checked(&buf[..]).unwrap();
+        assert_eq!(seg.header_len(), 28);
+        assert_eq!(TcpRepr::parse(&seg).unwrap(), repr);
+        assert_eq!(checksum::verify_v4(src, dst, IpProtocol::Tcp, &buf), 0);
     }
 }

@@ -221,17 +221,16 @@ pub fn corpus_files() -> Vec<std::path::PathBuf> {
 /// itself checked against the reference implementation in tests/community_id.rs).
 pub fn frame_cid(frame: &[u8]) -> Option<(String, std::net::Ipv4Addr)> {
     use netdiffd::flows::{community_id, CommunityIdInput};
-    use std::net::Ipv4Addr;
+    use netdiffd::wire::ipv4::Ipv4Packet;
+    use netdiffd::wire::IpProtocol;
     if !is_ipv4(frame) {
         return None;
     }
-    let ip = &frame[14..];
-    let ihl = usize::from(ip[0] & 0x0f) * 4;
-    let src = Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15]);
-    let dst = Ipv4Addr::new(ip[16], ip[17], ip[18], ip[19]);
-    let l4 = ip.get(ihl..ihl + 4)?;
-    let input = match ip[9] {
-        1 => CommunityIdInput::icmp(src, dst, l4[0], l4[1]),
+    let ip = Ipv4Packet::new_checked(&frame[14..]).ok()?;
+    let (src, dst) = (ip.src_addr(), ip.dst_addr());
+    let l4 = frame[14..].get(ip.header_len()..ip.header_len() + 4)?;
+    let input = match ip.protocol() {
+        IpProtocol::Icmp => CommunityIdInput::icmp(src, dst, l4[0], l4[1]),
         p => CommunityIdInput::transport(
             p,
             src,
