@@ -34,6 +34,9 @@ pub mod salt {
     pub const FLOW_STARTS: u64 = 0xf10;
     /// The bootstrap sample of a random forest's tree (under the tree's own seed).
     pub const FOREST_BOOTSTRAP: u64 = 0x5eed_f0e5_7000_0000;
+    /// Repair's choices for a flow (addresses, ports, ISNs, payload fill), by flow index: apart
+    /// from the sampler's stream of the same flow.
+    pub const REPAIR: u64 = 0x4e_9a17;
 }
 
 #[cfg(test)]
@@ -59,6 +62,7 @@ mod tests {
             salt::CLASS_ORDER,
             salt::FLOW_STARTS,
             salt::FOREST_BOOTSTRAP,
+            salt::REPAIR,
         ];
         s.sort_unstable();
         assert!(s.windows(2).all(|w| w[0] != w[1]));

@@ -13,8 +13,7 @@ use super::dataset::{Dataset, Window};
 use super::encoding::Template;
 use crate::corpus::HintsBuilder;
 use candle_core::Device;
-use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use rand::Rng;
 use std::path::Path;
 
 mod batch;
@@ -110,7 +109,7 @@ pub fn train(
 /// Templates, flow arrivals and fallback statistics of every class, from its training windows.
 fn card_classes(ds: &Dataset, by_class: &[Vec<&Window>], seed: u64) -> Vec<CardClass> {
     const TEMPLATES: usize = 64;
-    let mut rng = StdRng::seed_from_u64(seed ^ 0x7e3);
+    let mut rng = crate::seed::rng(seed, crate::seed::salt::CARD_CLASSES, 0);
     ds.classes
         .iter()
         .enumerate()

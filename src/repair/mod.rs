@@ -26,7 +26,7 @@ use crate::nprint::layout::{Bit, STANDARD_WIDTH};
 use crate::wire::IpProtocol;
 use generated::{is_vacant_row, GeneratedRow};
 use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use rand::Rng;
 use std::net::Ipv4Addr;
 
 /// Why a flow cannot be repaired.
@@ -130,12 +130,7 @@ pub fn repair_flow(
     }
     check_side_channel("directions", input.directions.map(|d| d.len()), n)?;
     check_side_channel("inter-arrival times", input.iat_ns.map(|d| d.len()), n)?;
-    let mut rng = StdRng::seed_from_u64(
-        settings.seed
-            ^ flow_index
-                .wrapping_mul(0x9e37_79b9_7f4a_7c15)
-                .rotate_left(17),
-    );
+    let mut rng = crate::seed::rng(settings.seed, crate::seed::salt::REPAIR, flow_index);
     let rows: Vec<GeneratedRow> = all_rows[..n]
         .iter()
         .map(|r| GeneratedRow::read(r))
