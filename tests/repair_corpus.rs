@@ -37,6 +37,31 @@ fn repair_real(flow: &Flow, index: u64) -> RepairedFlow {
     repair_flow(&input, &settings, index).expect("real flows repair")
 }
 
+/// Writes `flows` to `out` and asserts that `check --strict` passes and tshark reports no
+/// error; the frames written and tshark's summary come back.
+fn written_strict_and_tshark_clean(
+    what: &str,
+    flows: &[RepairedFlow],
+    out: &Path,
+) -> (u64, common::Expert) {
+    let n = write_flows(out, flows, &Framing::default(), TsResolution::Micro).unwrap();
+    assert!(n > 0, "{what}: nothing written");
+    let options = CheckOptions {
+        strict: true,
+        ..CheckOptions::default()
+    };
+    let report = check_capture(out, &options).unwrap();
+    assert!(report.passed(), "{what}: {report}");
+    let e = common::tshark_expert_transport(out);
+    assert_eq!(
+        e.errors,
+        0,
+        "{what}: tshark errors: {:#?}",
+        e.in_section("Errors")
+    );
+    (n, e)
+}
+
 #[test]
 fn repaired_corpus_flows_pass_tshark_with_zero_errors() {
     for file in [
@@ -52,24 +77,7 @@ fn repaired_corpus_flows_pass_tshark_with_zero_errors() {
             .map(|(i, f)| repair_real(f, i as u64))
             .collect();
         let out = tmp(&format!("{}.pcap", file.replace('/', "_")));
-        let n = write_flows(&out, &repaired, &Framing::default(), TsResolution::Micro).unwrap();
-        assert!(n > 0);
-        let report = check_capture(
-            &out,
-            &CheckOptions {
-                strict: true,
-                ..CheckOptions::default()
-            },
-        )
-        .unwrap();
-        assert!(report.passed(), "{file}: {report}");
-        let e = common::tshark_expert_transport(&out);
-        assert_eq!(
-            e.errors,
-            0,
-            "{file}: tshark errors: {:#?}",
-            e.in_section("Errors")
-        );
+        let (n, e) = written_strict_and_tshark_clean(file, &repaired, &out);
         let warns: Vec<_> = e
             .in_section("Warns")
             .into_iter()
@@ -251,17 +259,6 @@ fn refused_and_aborted_handshakes_stay_so() {
         "{refused} refused, {aborted} aborted"
     );
     let out = tmp("resets.pcap");
-    write_flows(&out, &repaired, &Framing::default(), TsResolution::Micro).unwrap();
-    let report = check_capture(
-        &out,
-        &CheckOptions {
-            strict: true,
-            ..CheckOptions::default()
-        },
-    )
-    .unwrap();
-    assert!(report.passed(), "{report}");
-    let e = common::tshark_expert_transport(&out);
-    assert_eq!(e.errors, 0, "tshark errors: {:#?}", e.in_section("Errors"));
+    written_strict_and_tshark_clean("resets", &repaired, &out);
     std::fs::remove_file(&out).unwrap();
 }
