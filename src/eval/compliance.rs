@@ -21,6 +21,24 @@ pub struct TsharkSummary {
     pub warning_kinds: BTreeMap<String, u64>,
 }
 
+/// tshark's summary of the warning it gives every RST segment, real or generated.
+const RESET_WARNING: &str = "Connection reset (RST)";
+
+impl TsharkSummary {
+    /// Warnings other than tshark's note of each reset: resets are how real port scans, SYN
+    /// floods and aborted transfers end, so a class's traffic has them whenever its real
+    /// traffic does.
+    pub fn warnings_besides_resets(&self) -> u64 {
+        let resets: u64 = self
+            .warning_kinds
+            .iter()
+            .filter(|(k, _)| k.contains(RESET_WARNING))
+            .map(|(_, n)| n)
+            .sum();
+        self.warnings.saturating_sub(resets)
+    }
+}
+
 /// Compliance of one traffic set.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Compliance {
@@ -116,5 +134,24 @@ fn add_check(c: &mut Compliance, r: &CheckReport) {
     c.malformed_packets += r.malformed_packets;
     for (rule, t) in &r.rules {
         *c.rules.entry(rule.name().to_string()).or_insert(0) += t.count;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resets_are_counted_apart_from_other_warnings() {
+        let t = TsharkSummary {
+            warnings: 12,
+            warning_kinds: BTreeMap::from([
+                ("TCP Sequence: Connection reset (RST)".to_string(), 9),
+                ("TCP Sequence: TCP Zero Window segment".to_string(), 3),
+            ]),
+            ..TsharkSummary::default()
+        };
+        assert_eq!(t.warnings_besides_resets(), 3);
+        assert_eq!(TsharkSummary::default().warnings_besides_resets(), 0);
     }
 }

@@ -369,18 +369,22 @@ impl EvalReport {
         );
         let _ = writeln!(
             s,
-            "| set | files | packets | flows | check errors | check warnings | malformed packets | tshark errors | tshark warnings |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+            "| set | files | packets | flows | check errors | check warnings | malformed packets | tshark errors | tshark warnings | tshark warnings other than RST |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
         );
         for c in &self.compliance {
-            let (te, tw) = c
-                .tshark
-                .as_ref()
-                .map_or(("–".to_string(), "–".to_string()), |t| {
-                    (t.errors.to_string(), t.warnings.to_string())
-                });
+            let (te, tw, tr) = c.tshark.as_ref().map_or(
+                ("–".to_string(), "–".to_string(), "–".to_string()),
+                |t| {
+                    (
+                        t.errors.to_string(),
+                        t.warnings.to_string(),
+                        t.warnings_besides_resets().to_string(),
+                    )
+                },
+            );
             let _ = writeln!(
                 s,
-                "| {} | {} | {} | {} | {} | {} | {} | {te} | {tw} |",
+                "| {} | {} | {} | {} | {} | {} | {} | {te} | {tw} | {tr} |",
                 c.set, c.files, c.packets, c.flows, c.errors, c.warnings, c.malformed_packets
             );
         }
