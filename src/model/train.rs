@@ -131,11 +131,6 @@ fn card_classes(ds: &Dataset, by_class: &[Vec<&Window>], seed: u64) -> Vec<CardC
             for f in &flows {
                 hints.push_flow_packets(f[0].server_port, f.iter().flat_map(|w| w.packets()));
             }
-            // The draws the gaps' shuffle took before the hints had their builder, so that the
-            // next classes' templates and arrivals are drawn as they were.
-            for i in (1..ws.iter().map(|w| w.len.saturating_sub(1)).sum::<usize>()).rev() {
-                let _ = rng.random_range(0..=i);
-            }
             CardClass {
                 name: entry.name.clone(),
                 macro_group: entry.macro_group.clone(),
