@@ -20,6 +20,7 @@ pub mod packets;
 pub mod pipeline;
 pub mod repair;
 pub mod replay;
+mod rule_enum;
 pub mod seed;
 pub mod service;
 pub mod truth;

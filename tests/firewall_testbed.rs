@@ -56,6 +56,72 @@ fn by_cid(frames: &[Captured]) -> HashMap<String, u64> {
     m
 }
 
+/// Every flow that did not pass the firewall whole, each packet as it was offered on either
+/// side (arrival time, side, TCP flags, seq, ack, window, length) and whether it passed: what a
+/// failure needs to tell a reordered arrival from a packet conntrack rejects on its own.
+fn lost_packets(oc: &[Captured], os: &[Captured], pc: &[Captured], ps: &[Captured]) -> String {
+    let passed: HashSet<&[u8]> = pc.iter().chain(ps).map(|f| ip_packet(&f.data)).collect();
+    let mut offered: Vec<(u64, &str, &Captured)> = oc
+        .iter()
+        .map(|f| (f.ts_ns, "client", f))
+        .chain(os.iter().map(|f| (f.ts_ns, "server", f)))
+        .collect();
+    offered.sort_by_key(|o| o.0);
+    let mut flows: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut lossy = HashSet::new();
+    for (ts, side, f) in &offered {
+        let Some((cid, _)) = frame_cid(&f.data) else {
+            continue;
+        };
+        let through = passed.contains(ip_packet(&f.data));
+        if !through {
+            lossy.insert(cid.clone());
+        }
+        flows.entry(cid).or_default().push(format!(
+            "  {} {ts} {side} {}",
+            if through { ">" } else { "x" },
+            tcp_summary(&f.data)
+        ));
+    }
+    flows
+        .into_iter()
+        .filter(|(cid, _)| lossy.contains(cid))
+        .take(5)
+        .map(|(cid, lines)| format!("{cid}\n{}\n", lines.join("\n")))
+        .collect()
+}
+
+/// The IPv4 packet of an Ethernet frame from its TTL on: the firewall rewrites the link header
+/// and decrements the TTL (and with it the header checksum) of what it forwards.
+fn ip_packet(frame: &[u8]) -> &[u8] {
+    let ip = frame.get(14..).unwrap_or_default();
+    let mut key = ip.get(12..).unwrap_or_default();
+    if key.is_empty() {
+        key = ip;
+    }
+    key
+}
+
+/// `flags seq ack win len` of a TCP frame; the IP length otherwise.
+fn tcp_summary(frame: &[u8]) -> String {
+    let ip_bytes = frame.get(14..).unwrap_or_default();
+    let Ok(ip) = netdiffd::wire::ipv4::Ipv4Packet::new_checked(ip_bytes) else {
+        return "not IPv4".into();
+    };
+    let l4 = ip_bytes.get(ip.header_len()..).unwrap_or_default();
+    match netdiffd::wire::tcp::TcpPacket::new_checked(l4) {
+        Ok(t) if ip.protocol() == netdiffd::wire::IpProtocol::Tcp => format!(
+            "flags {:#04x} seq {} ack {} win {} len {}",
+            t.flags(),
+            t.seq(),
+            t.ack(),
+            t.window(),
+            ip.total_len()
+        ),
+        _ => format!("{:?} len {}", ip.protocol(), ip.total_len()),
+    }
+}
+
 fn test_bed_frames(frames: &[Captured]) -> u64 {
     frames
         .iter()
@@ -201,7 +267,13 @@ fn run_generated(bed: &InlineBed) {
 
     // No generated packet is out of state.
     let invalid = bed.nft_counter("invalid");
-    assert_eq!(invalid, 0, "generated packets the firewall found invalid");
+    assert_eq!(
+        invalid,
+        0,
+        "generated packets the firewall found invalid; the flows that lost packets, as offered \
+         to it (> passed, x dropped):\n{}",
+        lost_packets(&oc, &os, &pc, &ps)
+    );
 
     // Exactly the allowed flows arrive, whole, on the far sides.
     let (through_c, through_s) = (by_cid(&pc), by_cid(&ps));

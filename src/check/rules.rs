@@ -31,24 +31,16 @@ impl fmt::Display for Severity {
 
 macro_rules! rules {
     ($($(#[$doc:meta])* $variant:ident => $name:literal, $sev:ident, $desc:literal;)*) => {
-        /// One compliance rule. Intra-packet rules come first, then inter-packet (per flow, in
-        /// capture order) rules.
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-        pub enum Rule {
-            $($(#[$doc])* $variant,)*
+        crate::rule_enum::rule_enum! {
+            /// One compliance rule. Intra-packet rules come first, then inter-packet (per flow,
+            /// in capture order) rules.
+            #[derive(PartialOrd, Ord)]
+            pub enum Rule {
+                $($(#[$doc])* $variant => $name;)*
+            }
         }
 
         impl Rule {
-            /// Every rule, in report order.
-            pub const ALL: &'static [Rule] = &[$(Rule::$variant,)*];
-
-            /// The stable kebab-case name used in reports and JSON.
-            pub fn name(self) -> &'static str {
-                match self {
-                    $(Rule::$variant => $name,)*
-                }
-            }
-
             /// What the rule demands, in one line.
             pub fn description(self) -> &'static str {
                 match self {
@@ -185,11 +177,6 @@ rules! {
 }
 
 impl Rule {
-    /// Looks a rule up by its name.
-    pub fn from_name(name: &str) -> Option<Rule> {
-        Rule::ALL.iter().copied().find(|r| r.name() == name)
-    }
-
     /// Rules that make a packet structurally malformed (its headers cannot be walked as
     /// declared), as opposed to wrong values or wrong behaviour.
     pub fn is_malformation(self) -> bool {
@@ -211,12 +198,6 @@ impl Rule {
             self,
             Rule::Ipv4Checksum | Rule::TcpChecksum | Rule::UdpChecksum | Rule::IcmpChecksum
         )
-    }
-}
-
-impl fmt::Display for Rule {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
     }
 }
 

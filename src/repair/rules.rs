@@ -2,63 +2,38 @@
 //! the stable kebab-case name that reports, JSON and the `rule` metric label carry.
 
 use std::cmp::Ordering;
-use std::fmt;
 
-macro_rules! rules {
-    ($($(#[$doc:meta])* $variant:ident => $name:literal;)*) => {
-        /// One repair rule: a change repair had to make to a generated flow.
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-        pub enum Rule {
-            $($(#[$doc])* $variant,)*
-        }
-
-        impl Rule {
-            /// Every rule, in name order.
-            pub const ALL: &'static [Rule] = &[$(Rule::$variant,)*];
-
-            /// The stable kebab-case name used in reports, JSON and metric labels.
-            pub fn as_str(self) -> &'static str {
-                match self {
-                    $(Rule::$variant => $name,)*
-                }
-            }
-        }
-    };
-}
-
-rules! {
-    /// The flow's first packet was generated from the server side; it is sent by the client,
-    /// since a flow opens from its client.
-    ClientFirst => "client-first";
-    /// A payload longer than the MTU leaves room for was shortened.
-    LengthClamp => "length-clamp";
-    /// Rows of another transport protocol than the flow's (the most populated block) were
-    /// rewritten as the flow's.
-    OneProtocol => "one-protocol";
-    /// Packets after the connection closed (both FINs and the final ACK, or an RST) were
-    /// dropped.
-    TcpAfterCloseDropped => "tcp-after-close-dropped";
-    /// A FIN followed by more data from its side was cleared.
-    TcpFinBeforeData => "tcp-fin-before-data";
-    /// The final ACK was moved to the peer of the side whose FIN came last.
-    TcpFinalAckDirection => "tcp-final-ack-direction";
-    /// A flow generated without an opening SYN was given a handshake (policy `always`).
-    TcpHandshake => "tcp-handshake";
-    /// A handshake packet was moved to the side that sends it (SYN and ACK from the client,
-    /// SYN-ACK from the server).
-    TcpHandshakeDirection => "tcp-handshake-direction";
-    /// A generated retransmission kept its earlier sequence number, with no more data than the
-    /// segment it repeats.
-    TcpRetransmissionKept => "tcp-retransmission-kept";
-    /// An RST anywhere but on the flow's last packet was cleared.
-    TcpRstNotLast => "tcp-rst-not-last";
-    /// A payload was shortened to keep the bytes in flight below the peer's advertised window.
-    TcpWindowBound => "tcp-window-bound";
-}
-
-impl fmt::Display for Rule {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+crate::rule_enum::rule_enum! {
+    /// One repair rule: a change repair had to make to a generated flow.
+    pub enum Rule {
+        /// The flow's first packet was generated from the server side; it is sent by the
+        /// client, since a flow opens from its client.
+        ClientFirst => "client-first";
+        /// A payload longer than the MTU leaves room for was shortened.
+        LengthClamp => "length-clamp";
+        /// Rows of another transport protocol than the flow's (the most populated block) were
+        /// rewritten as the flow's.
+        OneProtocol => "one-protocol";
+        /// Packets after the connection closed (both FINs and the final ACK, or an RST) were
+        /// dropped.
+        TcpAfterCloseDropped => "tcp-after-close-dropped";
+        /// A FIN followed by more data from its side was cleared.
+        TcpFinBeforeData => "tcp-fin-before-data";
+        /// The final ACK was moved to the peer of the side whose FIN came last.
+        TcpFinalAckDirection => "tcp-final-ack-direction";
+        /// A flow generated without an opening SYN was given a handshake (policy `always`).
+        TcpHandshake => "tcp-handshake";
+        /// A handshake packet was moved to the side that sends it (SYN and ACK from the client,
+        /// SYN-ACK from the server).
+        TcpHandshakeDirection => "tcp-handshake-direction";
+        /// A generated retransmission kept its earlier sequence number, with no more data than
+        /// the segment it repeats.
+        TcpRetransmissionKept => "tcp-retransmission-kept";
+        /// An RST anywhere but on the flow's last packet was cleared.
+        TcpRstNotLast => "tcp-rst-not-last";
+        /// A payload was shortened to keep the bytes in flight below the peer's advertised
+        /// window.
+        TcpWindowBound => "tcp-window-bound";
     }
 }
 
@@ -66,19 +41,13 @@ impl fmt::Display for Rule {
 // rules alphabetically, as they did when the keys were the names themselves.
 impl Ord for Rule {
     fn cmp(&self, other: &Self) -> Ordering {
-        self.as_str().cmp(other.as_str())
+        self.name().cmp(other.name())
     }
 }
 
 impl PartialOrd for Rule {
     fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
         Some(self.cmp(other))
-    }
-}
-
-impl serde::Serialize for Rule {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(self.as_str())
     }
 }
 
@@ -91,11 +60,12 @@ mod tests {
     fn names_are_unique_kebab_case_and_listed_in_order() {
         let mut seen = HashSet::new();
         for &r in Rule::ALL {
-            let n = r.as_str();
+            let n = r.name();
             assert!(seen.insert(n), "duplicate name {n}");
             assert!(n.chars().all(|c| c.is_ascii_lowercase() || c == '-'));
             assert!(!n.starts_with('-') && !n.ends_with('-') && !n.contains("--"));
             assert_eq!(r.to_string(), n);
+            assert_eq!(Rule::from_name(n), Some(r));
         }
         assert!(Rule::ALL.windows(2).all(|w| w[0] < w[1]));
     }

@@ -314,7 +314,7 @@ impl Metrics {
             m.job_stage_seconds.with_label_values(&[stage]);
         }
         for rule in crate::repair::Rule::ALL {
-            m.repair_rules.with_label_values(&[rule.as_str()]);
+            m.repair_rules.with_label_values(&[rule.name()]);
         }
         for result in RELOAD_RESULTS {
             m.reloads.with_label_values(&[result]);

@@ -166,9 +166,7 @@ impl GenerationObserver for JobObserver<'_> {
         m.flows_generated.with_label_values(&[class]).inc();
         m.repair_bits_changed.observe(flow.report.changed_ratio());
         for (rule, n) in &flow.report.rules_applied {
-            m.repair_rules
-                .with_label_values(&[rule.as_str()])
-                .inc_by(*n);
+            m.repair_rules.with_label_values(&[rule.name()]).inc_by(*n);
         }
     }
 }
