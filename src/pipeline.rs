@@ -4,7 +4,7 @@
 //! on the wire.
 
 use crate::model::arrivals::exponential;
-use crate::model::{sample_with, LoadedModel, ModelError, SampleSettings};
+use crate::model::{sample_with, GeneratedFlow, LoadedModel, ModelError, SampleSettings};
 use crate::repair::{repair_flow, FlowInput, RepairError, RepairSettings, RepairedFlow};
 use crate::seed::salt;
 use crate::truth::GroundTruth;
@@ -137,9 +137,9 @@ pub struct JobSettings {
 pub struct JobOutput {
     /// The repaired flows, with their class names.
     pub flows: Vec<(String, RepairedFlow)>,
-    /// Seconds spent sampling.
+    /// Seconds spent sampling (repair of the batches not counted).
     pub sample_seconds: f64,
-    /// Seconds spent repairing.
+    /// Seconds spent repairing, batch by batch.
     pub repair_seconds: f64,
 }
 
@@ -148,7 +148,8 @@ pub struct JobOutput {
 pub trait GenerationObserver {
     /// A batch of `flows` flows was sampled in `seconds`.
     fn batch_sampled(&mut self, _flows: usize, _seconds: f64) {}
-    /// Sampling is done; repair begins.
+    /// Every batch is sampled and repaired (each as soon as it was sampled); what is left is
+    /// the job's output.
     fn repairing(&mut self) {}
     /// One flow of class `class` was repaired.
     fn flow_repaired(&mut self, _class: &str, _flow: &RepairedFlow) {}
@@ -208,47 +209,52 @@ pub fn generate_observed(
     if cancelled() {
         return Ok(None);
     }
-    let t = Instant::now();
-    let mut after_batch = |flows: usize, seconds: f64| {
-        observer.batch_sampled(flows, seconds);
-        !cancelled()
-    };
-    let Some(generated) = sample_with(model, &classes, 0, &settings.sample, &mut after_batch)?
-    else {
-        return Ok(None);
-    };
-    let sample_seconds = t.elapsed().as_secs_f64();
-    observer.repairing();
-    let t = Instant::now();
+    // Start times are drawn in flow order, before sampling, so that they do not depend on the
+    // order batches finish in.
     let mut starts = FlowStarts::new(model, settings);
-    let mut flows = Vec::with_capacity(generated.len());
-    // Each flow's generated rows are dropped as soon as it is repaired, so that a job of long
-    // flows does not hold both forms of every flow at once.
-    for (i, g) in generated.into_iter().enumerate() {
-        if g.is_empty() {
-            continue; // free structure may end a flow before its first packet
+    let start_ns: Vec<u64> = classes.iter().map(|&c| starts.next(c)).collect();
+    let t = Instant::now();
+    let mut repair_seconds = 0.0;
+    let mut repaired: Vec<Option<(String, RepairedFlow)>> = vec![None; classes.len()];
+    // Each batch is repaired as soon as it is sampled and its generated rows dropped, so that a
+    // job of long flows never holds the generated form of all its flows at once.
+    let mut on_batch = |batch: Vec<(usize, GeneratedFlow)>, seconds: f64| {
+        observer.batch_sampled(batch.len(), seconds);
+        let t = Instant::now();
+        for (i, g) in batch {
+            if g.is_empty() {
+                continue; // free structure may end a flow before its first packet
+            }
+            let class = &model.card.classes[g.class];
+            let rs = RepairSettings {
+                start_ns: start_ns[i],
+                seed: settings.sample.seed,
+                ..settings.repair.clone()
+            };
+            let input = FlowInput {
+                rows: &g.rows,
+                directions: Some(&g.directions),
+                iat_ns: Some(&g.iat_ns),
+                hints: Some(&class.hints),
+            };
+            let r = repair_flow(&input, &rs, i as u64)
+                .map_err(|source| JobError::Repair { index: i, source })?;
+            observer.flow_repaired(&class.name, &r);
+            repaired[i] = Some((class.name.clone(), r));
         }
-        let class = &model.card.classes[g.class];
-        let rs = RepairSettings {
-            start_ns: starts.next(g.class),
-            seed: settings.sample.seed,
-            ..settings.repair.clone()
-        };
-        let input = FlowInput {
-            rows: &g.rows,
-            directions: Some(&g.directions),
-            iat_ns: Some(&g.iat_ns),
-            hints: Some(&class.hints),
-        };
-        let r = repair_flow(&input, &rs, i as u64)
-            .map_err(|source| JobError::Repair { index: i, source })?;
-        observer.flow_repaired(&class.name, &r);
-        flows.push((class.name.clone(), r));
+        repair_seconds += t.elapsed().as_secs_f64();
+        Ok::<bool, JobError>(!cancelled())
+    };
+    if !sample_with(model, &classes, 0, &settings.sample, &mut on_batch)? {
+        return Ok(None);
     }
+    observer.repairing();
+    let sample_seconds = t.elapsed().as_secs_f64() - repair_seconds;
+    let flows = repaired.into_iter().flatten().collect();
     Ok(Some(JobOutput {
         flows,
         sample_seconds,
-        repair_seconds: t.elapsed().as_secs_f64(),
+        repair_seconds,
     }))
 }
 

@@ -82,7 +82,14 @@ pub fn sample(
     first_index: u64,
     settings: &SampleSettings,
 ) -> Result<Vec<GeneratedFlow>, ModelError> {
-    Ok(sample_with(m, classes, first_index, settings, &mut |_, _| true)?.unwrap_or_default())
+    let mut out: Vec<Option<GeneratedFlow>> = vec![None; classes.len()];
+    sample_with::<ModelError>(m, classes, first_index, settings, &mut |batch, _| {
+        for (i, flow) in batch {
+            out[i] = Some(flow);
+        }
+        Ok(true)
+    })?;
+    Ok(out.into_iter().flatten().collect())
 }
 
 /// A flow being sampled: its template, its generator and the clean values of the rows made so
@@ -99,26 +106,31 @@ struct Pending {
     values: Vec<f32>,
 }
 
-/// As [`sample`], calling `after_batch(flows, seconds)` after each batch; when it returns false
-/// sampling stops and the result is `None` (a caller's cancellation between batches).
+/// As [`sample`], handing each batch's flows to `on_batch(flows, seconds)` as soon as they are
+/// made, as `(i, flow)` pairs (`i` indexes `classes`; batches group flows of similar length, so
+/// they do not come in index order), with the seconds the batch took. A caller that repairs or
+/// writes them there never holds the whole job's generated values at once. When `on_batch`
+/// returns `Ok(false)` sampling stops (a caller's cancellation between batches) and so does
+/// this, with `Ok(false)`; `Ok(true)` once every flow was handed over.
 ///
 /// A flow longer than the network's window is made window by window: each window after the
 /// first starts with the last [`SampleSettings::context`] packets of the one before, held at
 /// their generated values while the rest is denoised (inpainting), so header fields, directions
 /// and timing carry on across the seam instead of restarting.
-pub fn sample_with(
+pub fn sample_with<E: From<ModelError>>(
     m: &LoadedModel,
     classes: &[usize],
     first_index: u64,
     settings: &SampleSettings,
-    after_batch: &mut dyn FnMut(usize, f64) -> bool,
-) -> Result<Option<Vec<GeneratedFlow>>, ModelError> {
+    on_batch: &mut dyn FnMut(Vec<(usize, GeneratedFlow)>, f64) -> Result<bool, E>,
+) -> Result<bool, E> {
     let cfg = &m.card.config;
     if let Some(&c) = classes.iter().find(|&&c| c >= cfg.classes) {
         return Err(ModelError::Device(format!(
             "class index {c} out of range (model has {})",
             cfg.classes
-        )));
+        ))
+        .into());
     }
     let (l, ch) = (cfg.max_packets, cfg.channels());
     let context = settings.context.min(l / 2);
@@ -160,7 +172,6 @@ pub fn sample_with(
         .collect();
     // Flows run in batches of similar length, so that few rows are padding.
     pending.sort_by_key(|p| (std::cmp::Reverse(p.rows), p.index));
-    let mut out: Vec<Option<GeneratedFlow>> = vec![None; classes.len()];
     for chunk in pending.chunks_mut(settings.batch.max(1)) {
         let started = std::time::Instant::now();
         let mut start = 0;
@@ -183,17 +194,18 @@ pub fn sample_with(
             }
             start += rows - context;
         }
+        let mut done = Vec::with_capacity(chunk.len());
         for p in chunk.iter_mut() {
-            out[p.index] = Some(decode_flow(p, ch));
+            done.push((p.index, decode_flow(p, ch)));
             // The clean values (4 KB a packet) are not needed once decoded; a job's long flows
             // would otherwise hold them all until the job's last batch.
             p.values = Vec::new();
         }
-        if !after_batch(chunk.len(), started.elapsed().as_secs_f64()) {
-            return Ok(None);
+        if !on_batch(done, started.elapsed().as_secs_f64())? {
+            return Ok(false);
         }
     }
-    Ok(Some(out.into_iter().flatten().collect()))
+    Ok(true)
 }
 
 /// Denoises rows `start..start + rows` of the flows of `batch` (the first `ctx` of them already

@@ -23,7 +23,7 @@ pub enum JobState {
     Queued,
     /// Sampling flows from the model.
     Generating,
-    /// Repairing the flows and writing the pcap.
+    /// Flows sampled and repaired (batch by batch, while generating); writing the pcap.
     Repairing,
     /// Sending the pcap onto the interface.
     Replaying,
