@@ -56,10 +56,15 @@ fn by_cid(frames: &[Captured]) -> HashMap<String, u64> {
     m
 }
 
-/// Every flow that did not pass the firewall whole, each packet as it was offered on either
+/// Every flow the policy allows that did not pass the firewall whole, each packet as it was offered on either
 /// side (arrival time, side, TCP flags, seq, ack, window, length) and whether it passed: what a
 /// failure needs to tell a reordered arrival from a packet conntrack rejects on its own.
-fn lost_packets(oc: &[Captured], os: &[Captured], pc: &[Captured], ps: &[Captured]) -> String {
+fn lost_packets(records: &[FlowRecord], [oc, os, pc, ps]: [&[Captured]; 4]) -> String {
+    let allowed: HashSet<&str> = records
+        .iter()
+        .filter(|r| allowed(r))
+        .map(|r| r.community_id.as_str())
+        .collect();
     let passed: HashSet<&[u8]> = pc.iter().chain(ps).map(|f| ip_packet(&f.data)).collect();
     let mut offered: Vec<(u64, &str, &Captured)> = oc
         .iter()
@@ -70,7 +75,8 @@ fn lost_packets(oc: &[Captured], os: &[Captured], pc: &[Captured], ps: &[Capture
     let mut flows: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut lossy = HashSet::new();
     for (ts, side, f) in &offered {
-        let Some((cid, _)) = frame_cid(&f.data) else {
+        let Some((cid, _)) = frame_cid(&f.data).filter(|(c, _)| allowed.contains(c.as_str()))
+        else {
             continue;
         };
         let through = passed.contains(ip_packet(&f.data));
@@ -102,23 +108,35 @@ fn ip_packet(frame: &[u8]) -> &[u8] {
     key
 }
 
-/// `flags seq ack win len` of a TCP frame; the IP length otherwise.
+/// `src > dst`, the TTL and, for TCP, `flags seq ack win`; then the IP length.
 fn tcp_summary(frame: &[u8]) -> String {
     let ip_bytes = frame.get(14..).unwrap_or_default();
     let Ok(ip) = netdiffd::wire::ipv4::Ipv4Packet::new_checked(ip_bytes) else {
         return "not IPv4".into();
     };
     let l4 = ip_bytes.get(ip.header_len()..).unwrap_or_default();
+    let port = |at: usize| {
+        l4.get(at..at + 2)
+            .map_or(0, |p| u16::from_be_bytes([p[0], p[1]]))
+    };
+    let ends = format!(
+        "{}:{} > {}:{} ttl {}",
+        ip.src_addr(),
+        port(0),
+        ip.dst_addr(),
+        port(2),
+        ip.ttl()
+    );
     match netdiffd::wire::tcp::TcpPacket::new_checked(l4) {
         Ok(t) if ip.protocol() == netdiffd::wire::IpProtocol::Tcp => format!(
-            "flags {:#04x} seq {} ack {} win {} len {}",
+            "{ends} flags {:#04x} seq {} ack {} win {} len {}",
             t.flags(),
             t.seq(),
             t.ack(),
             t.window(),
             ip.total_len()
         ),
-        _ => format!("{:?} len {}", ip.protocol(), ip.total_len()),
+        _ => format!("{ends} {:?} len {}", ip.protocol(), ip.total_len()),
     }
 }
 
@@ -272,7 +290,7 @@ fn run_generated(bed: &InlineBed) {
         0,
         "generated packets the firewall found invalid; the flows that lost packets, as offered \
          to it (> passed, x dropped):\n{}",
-        lost_packets(&oc, &os, &pc, &ps)
+        lost_packets(&records, [&oc, &os, &pc, &ps])
     );
 
     // Exactly the allowed flows arrive, whole, on the far sides.
@@ -290,7 +308,9 @@ fn run_generated(bed: &InlineBed) {
             assert_eq!(
                 got,
                 (r.client_packets, r.server_packets),
-                "allowed flow {r:?}"
+                "allowed flow {r:?}; the flows that lost packets, as offered (> passed, x \
+                 dropped):\n{}",
+                lost_packets(&records, [&oc, &os, &pc, &ps])
             );
             e.1 += 1;
         } else {

@@ -293,3 +293,62 @@ fn each_side_keeps_its_first_ip_id_and_counts_up_from_it() {
         }
     }
 }
+
+#[test]
+fn a_side_sent_with_ttl_1_is_given_a_routable_ttl() {
+    // Real SSDP and mDNS flows (multicast, link-scoped with TTL 1) and flows with ordinary
+    // TTLs.
+    let ttl = |p: &FlowPacket| p.ipv4_header()[8];
+    let mut flows = corpus_flows();
+    let telegram =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/telegram/telegram.pcap");
+    flows.extend(
+        flows_from_capture(&telegram, FlowSettings::default(), None)
+            .unwrap()
+            .0,
+    );
+    let low: Vec<&Flow> = flows.iter().filter(|f| ttl(&f.packets[0]) == 1).collect();
+    // Flows whose packets all carry one TTL: whatever the sides, that TTL is theirs.
+    let ordinary: Vec<&Flow> = flows
+        .iter()
+        .filter(|f| {
+            let t = ttl(&f.packets[0]);
+            t >= 2 && f.packets.iter().take(64).all(|p| ttl(p) == t)
+        })
+        .collect();
+    assert!(low.len() >= 2, "{} real flows open with TTL 1", low.len());
+    assert!(ordinary.len() >= 20, "{} flows of one TTL", ordinary.len());
+    for (f, raised) in low
+        .iter()
+        .map(|f| (f, true))
+        .chain(ordinary.iter().take(20).map(|f| (f, false)))
+    {
+        let rows = rows_of(f, 64);
+        let input = FlowInput {
+            rows: &rows,
+            directions: None,
+            iat_ns: None,
+            hints: None,
+        };
+        let r = repair_flow(&input, &settings(1), 0).unwrap();
+        let first = ttl(&f.packets[0]);
+        let out = r.packets[0].bytes[8];
+        let rule = r
+            .report
+            .rules_applied
+            .get(&netdiffd::repair::Rule::TtlRaised)
+            .copied();
+        if raised {
+            assert!(out >= 2, "{}: TTL {out} kept", f.key);
+            assert!(
+                rule.is_some_and(|n| n >= 1),
+                "{}: {:?}",
+                f.key,
+                r.report.rules_applied
+            );
+        } else {
+            assert_eq!(out, first, "{}: an ordinary TTL is kept", f.key);
+            assert_eq!(rule, None, "{}", f.key);
+        }
+    }
+}

@@ -98,6 +98,8 @@ struct Side {
     addr: Ipv4Addr,
     port: u16,
     ttl: u8,
+    /// The generated TTL of the side was 1 and gave way (rule `ttl-raised`).
+    ttl_raised: bool,
     ip_id: u16,
     isn: u32,
     ts_base: u32,
@@ -164,6 +166,9 @@ pub fn repair_flow(
         })
         .collect();
     let sides = sides(&rows, &plans, proto, settings, input.hints, &mut rng);
+    for _ in sides.iter().filter(|s| s.ttl_raised) {
+        report.applied(Rule::TtlRaised);
+    }
     if proto != IpProtocol::Tcp {
         // UDP and ICMP: IPv4 header (20) and 8-byte transport header within the MTU.
         let max_payload = usize::from(settings.mtu).saturating_sub(28);
@@ -342,6 +347,10 @@ fn sides(
             .map(|i| &rows[i])
             .unwrap_or(&rows[0])
     };
+    // The side's most common generated TTL, and whether that was 1 and had to give way. TTL 0
+    // and 1 are not kept: the flow gets routed unicast addresses, and a packet with TTL 1 dies
+    // at the first router (an inline device that routes drops it and the flow reads as
+    // blocked); what comes in their place is the most common TTL of 2 or more, else 64.
     let ttl_of = |d: Direction| {
         let mut counts = [0u32; 256];
         for (r, p) in rows.iter().zip(plans) {
@@ -349,12 +358,13 @@ fn sides(
                 counts[usize::from(r.ip().ttl())] += 1;
             }
         }
-        let best = (0..256).max_by_key(|&t| (counts[t], t)).unwrap_or(64) as u8;
-        if best == 0 || counts[usize::from(best)] == 0 {
-            64
-        } else {
-            best
-        }
+        let voted = (0..256).max_by_key(|&t| (counts[t], t)).unwrap_or(64);
+        let raised = voted == 1 && counts[1] > 0;
+        let best = (2..256)
+            .filter(|&t| counts[t] > 0)
+            .max_by_key(|&t| (counts[t], t))
+            .map_or(64, |t| t as u8);
+        (best, raised)
     };
     let fwd = first_of(Direction::Forward);
     let bwd = first_of(Direction::Backward);
@@ -397,10 +407,13 @@ fn sides(
             .map(|(_, d)| u32::from_be_bytes([d[0], d[1], d[2], d[3]]))
             .unwrap_or(0)
     };
+    let (client_ttl, client_ttl_raised) = ttl_of(Direction::Forward);
+    let (server_ttl, server_ttl_raised) = ttl_of(Direction::Backward);
     let client = Side {
         addr: settings.client_pool.host(rng.random::<u64>()),
         port: client_port,
-        ttl: ttl_of(Direction::Forward),
+        ttl: client_ttl,
+        ttl_raised: client_ttl_raised,
         ip_id: fwd.ip().ident(),
         isn: tcp_isn(fwd),
         ts_base: tsval(fwd),
@@ -412,7 +425,8 @@ fn sides(
     let server = Side {
         addr: server_addr,
         port: server_port,
-        ttl: ttl_of(Direction::Backward),
+        ttl: server_ttl,
+        ttl_raised: server_ttl_raised,
         ip_id: bwd.ip().ident(),
         isn: tcp_isn(bwd),
         ts_base: tsval(bwd),

@@ -34,6 +34,10 @@ crate::rule_enum::rule_enum! {
         /// A payload was shortened to keep the bytes in flight below the peer's advertised
         /// window.
         TcpWindowBound => "tcp-window-bound";
+        /// A side whose generated packets mostly carried TTL 1 was given its most common TTL of
+        /// 2 or more (else 64): the flow has routed addresses, and TTL 1 dies at the first
+        /// router.
+        TtlRaised => "ttl-raised";
     }
 }
 
