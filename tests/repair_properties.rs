@@ -38,6 +38,19 @@ fn rows_of(f: &Flow, max: usize) -> Vec<Bit> {
     netdiffd::nprint::flow_rows(f.packets.iter().take(max))
 }
 
+/// A real flow's first 64 packets repaired as the generator's output would be, with nothing
+/// but the rows (seed 1, flow 0).
+fn repair_real(f: &Flow) -> RepairedFlow {
+    let rows = rows_of(f, 64);
+    let input = FlowInput {
+        rows: &rows,
+        directions: None,
+        iat_ns: None,
+        hints: None,
+    };
+    repair_flow(&input, &settings(1), 0).unwrap()
+}
+
 /// The rules a repaired flow must obey, checked packet by packet with the wire views.
 fn assert_compliant(flow: &RepairedFlow, what: &str) {
     assert!(!flow.packets.is_empty(), "{what}: no packets");
@@ -251,14 +264,7 @@ fn each_side_keeps_its_first_ip_id_and_counts_up_from_it() {
         .collect();
     assert!(flows.len() >= 3);
     for f in &flows {
-        let rows = rows_of(f, 64);
-        let input = FlowInput {
-            rows: &rows,
-            directions: None,
-            iat_ns: None,
-            hints: None,
-        };
-        let r = repair_flow(&input, &settings(1), 0).unwrap();
+        let r = repair_real(f);
         assert_eq!(
             r.packets.len(),
             f.packets.len().min(64),
@@ -323,14 +329,7 @@ fn a_side_sent_with_ttl_1_is_given_a_routable_ttl() {
         .map(|f| (f, true))
         .chain(ordinary.iter().take(20).map(|f| (f, false)))
     {
-        let rows = rows_of(f, 64);
-        let input = FlowInput {
-            rows: &rows,
-            directions: None,
-            iat_ns: None,
-            hints: None,
-        };
-        let r = repair_flow(&input, &settings(1), 0).unwrap();
+        let r = repair_real(f);
         let first = ttl(&f.packets[0]);
         let out = r.packets[0].bytes[8];
         let rule = r
