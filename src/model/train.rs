@@ -13,7 +13,9 @@ use super::dataset::{Dataset, Window};
 use super::encoding::Template;
 use crate::corpus::HintsBuilder;
 use candle_core::Device;
+use rand::rngs::StdRng;
 use rand::Rng;
+use std::collections::BTreeMap;
 use std::path::Path;
 
 mod batch;
@@ -106,6 +108,43 @@ pub fn train(
     trainer.finish()
 }
 
+/// Up to `n` flows (indices into `files`, which gives each flow's capture file), drawn evenly
+/// across the files: one random flow of each file in turn (files in random order), until `n`
+/// are drawn or none is left. A class's captures are often unlike each other (another tool, network or year); drawn
+/// uniformly over flows, the capture with the most flows would give nearly every template.
+fn spread_over_captures(files: &[usize], n: usize, rng: &mut StdRng) -> Vec<usize> {
+    let mut by_file: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    for (i, &file) in files.iter().enumerate() {
+        by_file.entry(file).or_default().push(i);
+    }
+    let mut groups: Vec<Vec<usize>> = by_file.into_values().collect();
+    for group in groups.iter_mut() {
+        shuffle(group, rng);
+    }
+    shuffle(&mut groups, rng);
+    let mut out = Vec::with_capacity(n.min(files.len()));
+    for round in 0.. {
+        if out.len() >= n || groups.iter().all(|g| g.len() <= round) {
+            break;
+        }
+        for group in &groups {
+            if let Some(&i) = group.get(round) {
+                if out.len() < n {
+                    out.push(i);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Fisher-Yates, with `rng`.
+fn shuffle<T>(items: &mut [T], rng: &mut StdRng) {
+    for i in (1..items.len()).rev() {
+        items.swap(i, rng.random_range(0..=i));
+    }
+}
+
 /// Templates, flow arrivals and fallback statistics of every class, from its training windows.
 fn card_classes(ds: &Dataset, by_class: &[Vec<&Window>], seed: u64) -> Vec<CardClass> {
     const TEMPLATES: usize = 64;
@@ -117,14 +156,10 @@ fn card_classes(ds: &Dataset, by_class: &[Vec<&Window>], seed: u64) -> Vec<CardC
             let ws = &by_class[c];
             // Whole flows: a flow's windows are consecutive in the set.
             let flows: Vec<&[&Window]> = ws.chunk_by(|a, b| a.flow == b.flow).collect();
-            let mut idx: Vec<usize> = (0..flows.len()).collect();
-            for i in (1..idx.len()).rev() {
-                idx.swap(i, rng.random_range(0..=i));
-            }
-            let templates = idx
-                .iter()
-                .take(TEMPLATES)
-                .map(|&i| Template::of_flow(flows[i].iter().copied()))
+            let files: Vec<usize> = flows.iter().map(|f| f[0].file).collect();
+            let templates = spread_over_captures(&files, TEMPLATES, &mut rng)
+                .into_iter()
+                .map(|i| Template::of_flow(flows[i].iter().copied()))
                 .collect();
             let arrivals = FlowArrivals::learn(ws.iter().copied(), &mut rng);
             let mut hints = HintsBuilder::new();
@@ -142,4 +177,33 @@ fn card_classes(ds: &Dataset, by_class: &[Vec<&Window>], seed: u64) -> Vec<CardC
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn templates_spread_over_every_capture_before_any_gives_a_second() {
+        // One capture of 1,000 flows and four small ones (3, 2, 1, 1 flows).
+        let mut files = vec![0usize; 1000];
+        files.extend([1, 1, 1, 2, 2, 3, 4]);
+        let mut rng = crate::seed::rng(1, 0, 0);
+        let got = spread_over_captures(&files, 64, &mut rng);
+        assert_eq!(got.len(), 64);
+        assert_eq!(
+            got.iter().collect::<HashSet<_>>().len(),
+            64,
+            "no flow twice"
+        );
+        // All 7 flows of the small captures are drawn; the big one gives the rest.
+        assert_eq!(got.iter().filter(|&&i| files[i] != 0).count(), 7);
+        // With room for 5, each capture gives one.
+        let five = spread_over_captures(&files, 5, &mut rng);
+        let caps: HashSet<usize> = five.iter().map(|&i| files[i]).collect();
+        assert_eq!(caps.len(), 5, "{five:?}");
+        // More room than flows: every flow once.
+        assert_eq!(spread_over_captures(&files[995..], 64, &mut rng).len(), 12);
+    }
 }
