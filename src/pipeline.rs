@@ -109,10 +109,7 @@ impl ClassMix {
             .iter()
             .flat_map(|&(i, c, _)| std::iter::repeat_n(i, c as usize))
             .collect();
-        let mut rng = crate::seed::rng(seed, salt::CLASS_ORDER, 0);
-        for i in (1..out.len()).rev() {
-            out.swap(i, rng.random_range(0..=i));
-        }
+        crate::seed::shuffle(&mut out, &mut crate::seed::rng(seed, salt::CLASS_ORDER, 0));
         out
     }
 }

@@ -3,7 +3,7 @@
 //! stream. The salts of the fixed purposes are here too, so that they stay distinct.
 
 use rand::rngs::StdRng;
-use rand::SeedableRng;
+use rand::{Rng, SeedableRng};
 
 /// The golden-ratio multiplier that spreads consecutive indices over all 64 bits.
 const SPREAD: u64 = 0x9e37_79b9_7f4a_7c15;
@@ -17,6 +17,14 @@ pub fn derive(base: u64, salt: u64, index: u64) -> u64 {
 /// A generator seeded by [`derive`]`(base, salt, index)`.
 pub fn rng(base: u64, salt: u64, index: u64) -> StdRng {
     StdRng::seed_from_u64(derive(base, salt, index))
+}
+
+/// Shuffles `items` in place (Fisher-Yates, from the last item down): the one shuffle of the
+/// crate, so that a seed keeps drawing the same orders wherever one is needed.
+pub fn shuffle<T>(items: &mut [T], rng: &mut impl Rng) {
+    for i in (1..items.len()).rev() {
+        items.swap(i, rng.random_range(0..=i));
+    }
 }
 
 /// The salts of the fixed purposes that draw from a run's seed.

@@ -56,9 +56,9 @@ fn by_cid(frames: &[Captured]) -> HashMap<String, u64> {
     m
 }
 
-/// Every flow the policy allows that did not pass the firewall whole, each packet as it was offered on either
-/// side (arrival time, side, TCP flags, seq, ack, window, length) and whether it passed: what a
-/// failure needs to tell a reordered arrival from a packet conntrack rejects on its own.
+/// Every flow the policy allows that did not pass the firewall whole, each packet as it was
+/// offered on either side (arrival time, side, [`tcp_summary`]) and whether it passed: what a
+/// failure needs to tell a reordered arrival from a packet the firewall rejects on its own.
 fn lost_packets(records: &[FlowRecord], [oc, os, pc, ps]: [&[Captured]; 4]) -> String {
     let allowed: HashSet<&str> = records
         .iter()
@@ -97,15 +97,10 @@ fn lost_packets(records: &[FlowRecord], [oc, os, pc, ps]: [&[Captured]; 4]) -> S
         .collect()
 }
 
-/// The IPv4 packet of an Ethernet frame from its TTL on: the firewall rewrites the link header
-/// and decrements the TTL (and with it the header checksum) of what it forwards.
+/// The IPv4 packet of an Ethernet frame from its source address on: the firewall rewrites the
+/// link header and decrements the TTL (and with it the header checksum) of what it forwards.
 fn ip_packet(frame: &[u8]) -> &[u8] {
-    let ip = frame.get(14..).unwrap_or_default();
-    let mut key = ip.get(12..).unwrap_or_default();
-    if key.is_empty() {
-        key = ip;
-    }
-    key
+    frame.get(14 + 12..).unwrap_or_default()
 }
 
 /// `src > dst`, the TTL and, for TCP, `flags seq ack win`; then the IP length.

@@ -66,9 +66,7 @@ impl FlowArrivals {
             open_sum += 1 + open.len();
             open.push(Reverse(f.2));
         }
-        for i in (1..gaps.len()).rev() {
-            gaps.swap(i, rng.random_range(0..=i));
-        }
+        crate::seed::shuffle(&mut gaps, rng);
         gaps.truncate(GAP_SAMPLES);
         FlowArrivals {
             gap_samples_ns: gaps,

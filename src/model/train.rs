@@ -14,7 +14,6 @@ use super::encoding::Template;
 use crate::corpus::HintsBuilder;
 use candle_core::Device;
 use rand::rngs::StdRng;
-use rand::Rng;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -110,8 +109,9 @@ pub fn train(
 
 /// Up to `n` flows (indices into `files`, which gives each flow's capture file), drawn evenly
 /// across the files: one random flow of each file in turn (files in random order), until `n`
-/// are drawn or none is left. A class's captures are often unlike each other (another tool, network or year); drawn
-/// uniformly over flows, the capture with the most flows would give nearly every template.
+/// are drawn or none is left. A class's captures are often unlike each other (another tool,
+/// network or year); drawn uniformly over flows, the capture with the most flows would give
+/// nearly every template.
 fn spread_over_captures(files: &[usize], n: usize, rng: &mut StdRng) -> Vec<usize> {
     let mut by_file: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
     for (i, &file) in files.iter().enumerate() {
@@ -119,9 +119,9 @@ fn spread_over_captures(files: &[usize], n: usize, rng: &mut StdRng) -> Vec<usiz
     }
     let mut groups: Vec<Vec<usize>> = by_file.into_values().collect();
     for group in groups.iter_mut() {
-        shuffle(group, rng);
+        crate::seed::shuffle(group, rng);
     }
-    shuffle(&mut groups, rng);
+    crate::seed::shuffle(&mut groups, rng);
     let mut out = Vec::with_capacity(n.min(files.len()));
     for round in 0.. {
         if out.len() >= n || groups.iter().all(|g| g.len() <= round) {
@@ -136,13 +136,6 @@ fn spread_over_captures(files: &[usize], n: usize, rng: &mut StdRng) -> Vec<usiz
         }
     }
     out
-}
-
-/// Fisher-Yates, with `rng`.
-fn shuffle<T>(items: &mut [T], rng: &mut StdRng) {
-    for i in (1..items.len()).rev() {
-        items.swap(i, rng.random_range(0..=i));
-    }
 }
 
 /// Templates, flow arrivals and fallback statistics of every class, from its training windows.

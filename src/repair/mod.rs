@@ -359,7 +359,7 @@ fn sides(
             }
         }
         let voted = (0..256).max_by_key(|&t| (counts[t], t)).unwrap_or(64);
-        let raised = voted == 1 && counts[1] > 0;
+        let raised = voted == 1;
         let best = (2..256)
             .filter(|&t| counts[t] > 0)
             .max_by_key(|&t| (counts[t], t))
