@@ -3,21 +3,16 @@
 //! decides, and the command says so), a corpus without a manifest noted and one with an invalid
 //! manifest refused, and a class whose captures hold no usable frame named.
 
+mod common;
+
+use common::netdiffd;
 use netdiffd::capture::LinkType;
 use netdiffd::model::dataset::Dataset;
 use netdiffd::packets::{PcapWriter, TsResolution};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 fn shared() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared")
-}
-
-fn netdiffd(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_netdiffd"))
-        .args(args)
-        .output()
-        .unwrap()
 }
 
 /// A corpus folder of real captures (linked) with the manifest rows of those files.

@@ -5,12 +5,14 @@
 //! at distance 0 in-distribution and exactly at the real-vs-real floor on held-out files. Expected flow counts come from the
 //! corpus manifest (Wireshark's IPv4 conversations per file).
 
+mod common;
+
+use common::netdiffd;
 use netdiffd::check::{check_capture, CheckOptions};
 use netdiffd::flows::{flows_from_capture, FlowSettings};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 fn corpus() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus")
@@ -64,22 +66,6 @@ fn real_dir(tag: &str) -> PathBuf {
     dir
 }
 
-fn netdiffd(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_netdiffd"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn ok(args: &[&str]) {
-    let out = netdiffd(args);
-    assert!(
-        out.status.success(),
-        "netdiffd {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 fn read_json(p: &Path) -> Value {
     serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
 }
@@ -106,7 +92,7 @@ fn eval_of_marginals_baseline_against_two_classes() {
     let synth = dir.join("synth");
     let out = dir.join("report");
     let s = |p: &Path| p.to_str().unwrap().to_string();
-    ok(&[
+    common::netdiffd_ok(&[
         "baseline",
         "--kind",
         "marginals",
@@ -125,7 +111,7 @@ fn eval_of_marginals_baseline_against_two_classes() {
         let (flows, _) = flows_from_capture(&f, FlowSettings::default(), None).unwrap();
         assert_eq!(flows.len() as u64, want, "{class}");
     }
-    ok(&[
+    common::netdiffd_ok(&[
         "eval",
         "--real",
         &s(&real),
@@ -233,7 +219,7 @@ fn identical_traffic_is_at_distance_zero() {
     let real = dir.join("real");
     let out = dir.join("report");
     let s = |p: &Path| p.to_str().unwrap().to_string();
-    ok(&[
+    common::netdiffd_ok(&[
         "eval",
         "--real",
         &s(&real),
@@ -290,7 +276,7 @@ fn baseline_to_one_pcap_by_weights_and_errors() {
     let real = dir.join("real");
     let pcap = dir.join("mixed.pcap");
     let s = |p: &Path| p.to_str().unwrap().to_string();
-    ok(&[
+    common::netdiffd_ok(&[
         "baseline",
         "--kind",
         "random",
@@ -307,7 +293,7 @@ fn baseline_to_one_pcap_by_weights_and_errors() {
     assert_eq!(flows.len(), 8);
     // A bare class weighs 1, as `generate --mix` takes it.
     let bare = dir.join("bare.pcap");
-    ok(&[
+    common::netdiffd_ok(&[
         "baseline",
         "--kind",
         "random",
@@ -381,7 +367,7 @@ fn copy_of_training_files_is_at_the_floor() {
     }
     let out = dir.join("report");
     let s = |p: &Path| p.to_str().unwrap().to_string();
-    ok(&[
+    common::netdiffd_ok(&[
         "eval",
         "--real",
         &s(&real),
@@ -503,7 +489,7 @@ fn no_held_out_file_is_said_not_tabled() {
     .unwrap();
     let out = dir.join("report");
     let s = |p: &Path| p.to_str().unwrap().to_string();
-    ok(&[
+    common::netdiffd_ok(&[
         "eval",
         "--real",
         &s(&real),

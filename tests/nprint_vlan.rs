@@ -5,6 +5,9 @@
 //! (checked against the tool's real output in `tests/data/nprint-vlan/`, and against the tool
 //! itself where it can be built here); `--decode-vlan` encodes the packets inside the tags.
 
+mod common;
+
+use common::netdiffd;
 use flate2::read::GzDecoder;
 use netdiffd::capture::{dissect, CaptureReader, LinkType, SkipReason};
 use netdiffd::nprint::tool::{encode_capture, encode_capture_with, EncodeRun, Extensions};
@@ -193,13 +196,6 @@ fn decode_vlan_encodes_the_packets_inside_the_tags() {
         assert!(from_tagged.iter().all(|row| !row.starts_with(b"NULL")));
     }
     std::fs::remove_dir_all(&dir).unwrap();
-}
-
-fn netdiffd(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_netdiffd"))
-        .args(args)
-        .output()
-        .unwrap()
 }
 
 #[test]

@@ -7,13 +7,18 @@ mod netns;
 use std::path::Path;
 use std::process::Command;
 
+/// Runs `netdiffd ARGS` (the binary under test) and returns its exit status and output.
+pub fn netdiffd<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_netdiffd"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
 /// Runs `netdiffd ARGS`, asserts that it succeeded (naming the command and what it printed)
 /// and returns its standard output.
 pub fn netdiffd_ok<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> String {
-    let o = Command::new(env!("CARGO_BIN_EXE_netdiffd"))
-        .args(args)
-        .output()
-        .unwrap();
+    let o = netdiffd(args);
     let shown: Vec<_> = args.iter().map(|a| a.as_ref().to_string_lossy()).collect();
     assert!(
         o.status.success(),
