@@ -8,6 +8,7 @@ mod common;
 use netdiffd::capture::CaptureReader;
 use netdiffd::wire::ipv4::Ipv4Packet;
 use netdiffd::wire::tcp::{flags, TcpPacket};
+use netdiffd::wire::IpProtocol;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -28,12 +29,15 @@ struct Seen {
 }
 
 /// The TCP packets of `pcap`, by connection (keyed by the client's port; the first packet of a
-/// connection is its client's).
+/// connection is its client's); other packets are left out.
 fn connections(pcap: &Path) -> HashMap<(u32, u16, u32, u16), Vec<Seen>> {
     let mut by: HashMap<(u32, u16, u32, u16), Vec<Seen>> = HashMap::new();
     for frame in CaptureReader::open(pcap).unwrap() {
         let frame = frame.unwrap();
         let ip = Ipv4Packet::new_checked(&frame.data[14..]).expect("IPv4");
+        if ip.protocol() != IpProtocol::Tcp {
+            continue;
+        }
         let tcp = TcpPacket::new_checked(ip.payload()).expect("TCP");
         let (a, b) = (
             (u32::from(ip.src_addr()), tcp.src_port()),
@@ -185,4 +189,97 @@ fn a_class_of_300_packet_tcp_flows_yields_whole_coherent_flows() {
     let e = common::tshark_expert(&dir.0.join("long.pcap"));
     assert_eq!(e.errors, 0, "{:#?}", e.in_section("Errors"));
     assert_eq!(e.warnings, 0, "{:#?}", e.in_section("Warnings"));
+}
+
+/// The (direction, TCP flags) sequences of a card's templates, read from their strings.
+fn template_kinds(card: &serde_json::Value) -> Vec<Vec<(bool, u16)>> {
+    card["classes"][0]["templates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            let mut kinds = Vec::new();
+            for part in t.as_str().unwrap().split_whitespace() {
+                let (shape, run) = part
+                    .split_once('*')
+                    .map_or((part, 1), |(s, n)| (s, n.parse().unwrap()));
+                let v: Vec<u16> = shape.split('.').map(|x| x.parse().unwrap()).collect();
+                assert_eq!(v.len(), 5, "template packet {part} records its kind");
+                kinds.extend(std::iter::repeat_n((v[4] == 0, v[3]), run));
+            }
+            kinds
+        })
+        .collect()
+}
+
+#[test]
+fn generated_flows_keep_their_templates_packet_kinds() {
+    // A lab port scan: nearly every SYN is answered by an RST-ACK (closed ports). A tiny model
+    // trained for a few steps could not have learned that; the flows keep their real
+    // templates' flags and directions, and repair keeps the refusal.
+    let dir = TempDir(std::env::temp_dir().join(format!("netdiffd-kinds-{}", std::process::id())));
+    let class_dir = dir.0.join("corpus/scan");
+    std::fs::create_dir_all(&class_dir).unwrap();
+    let lab = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/lab-corpus/portscan");
+    std::os::unix::fs::symlink(
+        lab.join("ps06.pcap").canonicalize().unwrap(),
+        class_dir.join("ps06.pcap"),
+    )
+    .unwrap();
+    let p = |s: &str| dir.0.join(s).to_string_lossy().into_owned();
+    common::netdiffd_ok(&[
+        "dataset",
+        &p("corpus"),
+        "--max-packets",
+        "16",
+        "--no-holdout",
+        "-o",
+        &p("scan.data"),
+    ]);
+    common::netdiffd_ok(&[
+        "train",
+        &p("scan.data"),
+        "-o",
+        &p("model"),
+        "--steps",
+        "10",
+        "--d-model",
+        "32",
+        "--layers",
+        "1",
+        "--heads",
+        "2",
+        "--checkpoint-every",
+        "0",
+        "--device",
+        "cpu",
+    ]);
+    let card: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.0.join("model/card.json")).unwrap())
+            .unwrap();
+    let kinds = template_kinds(&card);
+    let refused = vec![(true, flags::SYN), (false, flags::RST | flags::ACK)];
+    assert!(
+        kinds.iter().filter(|k| **k == refused).count() * 10 >= kinds.len() * 9,
+        "the scan's templates are mostly SYN, RST-ACK: {kinds:?}"
+    );
+    common::netdiffd_ok(&[
+        "generate",
+        "--model",
+        &p("model"),
+        "--mix",
+        "scan",
+        "--flows",
+        "30",
+        "-o",
+        &p("scan.pcap"),
+    ]);
+    // The capture's one ping gives a template too; every other flow is a TCP connection.
+    let conns = connections(&dir.0.join("scan.pcap"));
+    assert!(conns.len() >= 25, "{} TCP connections of 30 flows", conns.len());
+    for (key, pkts) in &conns {
+        let got: Vec<(bool, u16)> = pkts.iter().map(|s| (s.forward, s.flags)).collect();
+        assert!(kinds.contains(&got), "{key:?}: {got:?} is no template's");
+    }
+    common::assert_check_strict_passes(&dir.0.join("scan.pcap"));
 }

@@ -36,6 +36,10 @@ pub struct GenerateArgs {
     /// Generate the structure too, instead of taking it from a real flow of the class.
     #[arg(long)]
     pub free_structure: bool,
+    /// Generate each packet's TCP flags and direction too, instead of keeping those of the
+    /// real flow whose structure the generated flow takes
+    #[arg(long)]
+    pub generate_kinds: bool,
     /// Flows per sampling batch.
     #[arg(long, default_value_t = 8)]
     pub batch: usize,
@@ -103,6 +107,7 @@ pub fn run(a: &GenerateArgs) -> anyhow::Result<i32> {
             steps: a.steps,
             guidance: a.guidance,
             free_structure: a.free_structure,
+            generate_kinds: a.generate_kinds,
             batch: a.batch,
             seed: a.seed,
             context: a.context,

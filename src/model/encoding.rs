@@ -43,7 +43,16 @@ pub fn encode_iat(ns: u64, out: &mut [f32]) {
 /// monotone still decodes), and `jitter` in [0, 1) places the time within its bin on the log
 /// scale.
 pub fn decode_iat(values: &[f32], jitter: f64) -> u64 {
-    let bin = values.iter().take(TIME_BINS).filter(|&&v| v > 0.0).count();
+    iat_of_bin(decoded_bin(values), jitter)
+}
+
+/// The time bin a thermometer code says: the number of its positive values.
+pub fn decoded_bin(values: &[f32]) -> usize {
+    values.iter().take(TIME_BINS).filter(|&&v| v > 0.0).count()
+}
+
+/// A time within bin `bin`, placed by `jitter` in [0, 1) on the log scale (see [`decode_iat`]).
+pub fn iat_of_bin(bin: usize, jitter: f64) -> u64 {
     let u = (bin as f64 + jitter.clamp(0.0, 1.0)) / TIME_BINS as f64 * log_span();
     ((u.exp() - 1.0) * 1000.0).round().max(0.0) as u64
 }
@@ -71,17 +80,37 @@ pub fn window_values(w: &Window, l: usize, out: &mut Vec<f32>) {
     }
 }
 
+/// Model-layout position of the TCP data offset (the TCP block starts at bit 416).
+const TCP_DATA_OFFSET: usize = 416 + 96;
+/// Model-layout positions of the TCP flags byte (CWR … FIN; the NS bit before them is kept
+/// with the reserved bits).
+const TCP_FLAGS: std::ops::Range<usize> = 416 + 104..416 + 112;
+
 /// The longest template a card may hold (and so the longest flow a template gives).
 pub const MAX_TEMPLATE_PACKETS: usize = 65_536;
 
 /// One packet's structure: protocol, IPv4 header words, transport header words (TCP data
-/// offset; 2 for UDP and ICMP's 8 bytes). The protocol is written as its number.
+/// offset; 2 for UDP and ICMP's 8 bytes), and its kind where the card records it. The protocol
+/// is written as its number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PacketShape(pub IpProtocol, pub u8, pub u8);
+pub struct PacketShape(pub IpProtocol, pub u8, pub u8, pub Option<PacketKind>);
+
+/// What kind of packet of its flow a template's packet was: its TCP flags (0 outside TCP) and
+/// its direction. Sampling keeps them (inpainting) so that a generated flow has its real
+/// flow's sequence of packet kinds — a port scan's SYN answered by an RST-ACK, a download's
+/// data one way and ACKs the other — and the model generates every other value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PacketKind {
+    /// The TCP flags byte (CWR … FIN); 0 for UDP and ICMP.
+    pub tcp_flags: u8,
+    /// Sent by the flow's responder.
+    pub backward: bool,
+}
 
 /// The structure of a real flow: its packets' shapes. Written in cards as one string,
-/// `proto.ihl.l4` per packet separated by spaces, a run of equal shapes as `shape*count`
-/// (e.g. `6.5.10*2 6.5.8`).
+/// `proto.ihl.l4` per packet separated by spaces, `proto.ihl.l4.flags.dir` where the packet's
+/// kind is kept (flags as a number, dir 0 forward and 1 backward), a run of equal shapes as
+/// `shape*count` (e.g. `6.5.10.2.0 6.5.10.18.1 6.5.8.16.0*2`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(into = "String", try_from = "String")]
 pub struct Template(pub Vec<PacketShape>);
@@ -93,10 +122,14 @@ impl From<Template> for String {
         while i < t.0.len() {
             let s = t.0[i];
             let run = t.0[i..].iter().take_while(|&&x| x == s).count();
-            parts.push(match run {
-                1 => format!("{}.{}.{}", u8::from(s.0), s.1, s.2),
-                n => format!("{}.{}.{}*{n}", u8::from(s.0), s.1, s.2),
-            });
+            let mut part = format!("{}.{}.{}", u8::from(s.0), s.1, s.2);
+            if let Some(k) = s.3 {
+                part += &format!(".{}.{}", k.tcp_flags, u8::from(k.backward));
+            }
+            if run > 1 {
+                part += &format!("*{run}");
+            }
+            parts.push(part);
             i += run;
         }
         parts.join(" ")
@@ -127,8 +160,23 @@ impl TryFrom<String> for Template {
                     .collect::<Result<_, _>>()
                     .map_err(|_| format!("bad packet shape {p:?}"))?;
                 match v[..] {
-                    [proto, ihl, l4] if (5..=15).contains(&ihl) && (2..=15).contains(&l4) => {
-                        PacketShape(proto.into(), ihl, l4)
+                    [proto, ihl, l4, ref kind @ ..]
+                        if (5..=15).contains(&ihl) && (2..=15).contains(&l4) =>
+                    {
+                        let kind = match *kind {
+                            [] => None,
+                            [tcp_flags, dir @ (0 | 1)] => Some(PacketKind {
+                                tcp_flags,
+                                backward: dir == 1,
+                            }),
+                            _ => {
+                                return Err(format!(
+                                    "bad packet kind in {p:?} (expected proto.ihl.l4.flags.dir, \
+                                     dir 0 or 1)"
+                                ))
+                            }
+                        };
+                        PacketShape(proto.into(), ihl, l4, kind)
                     }
                     _ => {
                         return Err(format!(
@@ -177,12 +225,51 @@ impl Template {
             let row = &w.bits[p * MODEL_WIDTH..(p + 1) * MODEL_WIDTH];
             let ihl = nibble(&row[4..8]).clamp(5, 15);
             let proto = IpProtocol::from(byte(&row[72..80]));
-            let l4 = match proto {
-                IpProtocol::Tcp => nibble(&row[416 + 96..416 + 100]).clamp(5, 15),
-                _ => 2,
+            let (l4, tcp_flags) = match proto {
+                IpProtocol::Tcp => (
+                    nibble(&row[TCP_DATA_OFFSET..TCP_DATA_OFFSET + 4]).clamp(5, 15),
+                    byte(&row[TCP_FLAGS]),
+                ),
+                _ => (2, 0),
             };
-            PacketShape(proto, ihl, l4)
+            let kind = PacketKind {
+                tcp_flags,
+                backward: w.backward.get(p).copied().unwrap_or(false),
+            };
+            PacketShape(proto, ihl, l4, Some(kind))
         })
+    }
+
+    /// The same template without its packets' kinds (shapes alone).
+    pub fn without_kinds(&self) -> Template {
+        Template(
+            self.0
+                .iter()
+                .map(|&PacketShape(p, i, l, _)| PacketShape(p, i, l, None))
+                .collect(),
+        )
+    }
+
+    /// Writes the values that packet `p`'s kind fixes into `row` (model layout plus side
+    /// channels) and marks them in `held`: the direction, and for TCP the flag bits. Returns
+    /// false (and writes nothing) when the template does not record the packet's kind.
+    pub fn hold_kind(&self, p: usize, row: &mut [f32], held: &mut [f32]) -> bool {
+        let Some(PacketShape(proto, _, _, Some(kind))) = self.0.get(p).copied() else {
+            return false;
+        };
+        row[MODEL_WIDTH] = if kind.backward { -1.0 } else { 1.0 };
+        held[MODEL_WIDTH] = 1.0;
+        if proto == IpProtocol::Tcp {
+            for (i, k) in TCP_FLAGS.enumerate() {
+                row[k] = if kind.tcp_flags & (0x80 >> i) != 0 {
+                    1.0
+                } else {
+                    -1.0
+                };
+                held[k] = 1.0;
+            }
+        }
+        true
     }
 
     /// Packets in the template.
@@ -266,8 +353,8 @@ mod tests {
     #[test]
     fn templates_serialise_as_compact_strings() {
         let t = Template(vec![
-            PacketShape(IpProtocol::Tcp, 5, 10),
-            PacketShape(IpProtocol::Udp, 5, 2),
+            PacketShape(IpProtocol::Tcp, 5, 10, None),
+            PacketShape(IpProtocol::Udp, 5, 2, None),
         ]);
         let j = serde_json::to_string(&t).unwrap();
         assert_eq!(j, "\"6.5.10 17.5.2\"");
@@ -277,8 +364,8 @@ mod tests {
         // Runs of equal shapes are written once with their count.
         let long = Template(
             [
-                vec![PacketShape(IpProtocol::Tcp, 5, 10)],
-                vec![PacketShape(IpProtocol::Tcp, 5, 8); 300],
+                vec![PacketShape(IpProtocol::Tcp, 5, 10, None)],
+                vec![PacketShape(IpProtocol::Tcp, 5, 8, None); 300],
             ]
             .concat(),
         );
@@ -288,6 +375,72 @@ mod tests {
         assert!(serde_json::from_str::<Template>("\"6.5.8*0\"").is_err());
         assert!(serde_json::from_str::<Template>("\"6.5.8*x\"").is_err());
         assert!(serde_json::from_str::<Template>("\"6.5.8*99999999\"").is_err());
+        // Packet kinds: flags and direction after the shape, in runs too; a card without them
+        // still reads.
+        let kind = |tcp_flags, backward| {
+            Some(PacketKind {
+                tcp_flags,
+                backward,
+            })
+        };
+        let scan = Template(vec![
+            PacketShape(IpProtocol::Tcp, 5, 6, kind(0x02, false)),
+            PacketShape(IpProtocol::Tcp, 5, 5, kind(0x14, true)),
+            PacketShape(IpProtocol::Tcp, 5, 5, kind(0x14, true)),
+        ]);
+        let j = serde_json::to_string(&scan).unwrap();
+        assert_eq!(j, "\"6.5.6.2.0 6.5.5.20.1*2\"");
+        assert_eq!(serde_json::from_str::<Template>(&j).unwrap(), scan);
+        assert_eq!(
+            scan.without_kinds().0[1],
+            PacketShape(IpProtocol::Tcp, 5, 5, None)
+        );
+        for bad in ["6.5.6.2", "6.5.6.2.2", "6.5.6.256.0", "6.5.6.2.0.1"] {
+            let e = serde_json::from_str::<Template>(&format!("\"{bad}\"")).unwrap_err();
+            assert!(e.to_string().contains(bad), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn a_packet_kind_holds_its_direction_and_flag_bits() {
+        let ch = MODEL_WIDTH + SIDE_CHANNELS;
+        let t = Template(vec![
+            PacketShape(
+                IpProtocol::Tcp,
+                5,
+                5,
+                Some(PacketKind {
+                    tcp_flags: 0x14,
+                    backward: true,
+                }),
+            ),
+            PacketShape(
+                IpProtocol::Udp,
+                5,
+                2,
+                Some(PacketKind {
+                    tcp_flags: 0,
+                    backward: false,
+                }),
+            ),
+            PacketShape(IpProtocol::Tcp, 5, 5, None),
+        ]);
+        let (mut row, mut held) = (vec![0f32; ch], vec![0f32; ch]);
+        assert!(t.hold_kind(0, &mut row, &mut held));
+        assert_eq!(row[MODEL_WIDTH], -1.0);
+        // CWR ECE URG ACK PSH RST SYN FIN: ACK and RST set.
+        let want = [-1.0, -1.0, -1.0, 1.0, -1.0, 1.0, -1.0, -1.0];
+        assert_eq!(&row[TCP_FLAGS], &want);
+        assert_eq!(held.iter().filter(|&&h| h == 1.0).count(), 9);
+        let (mut row, mut held) = (vec![0f32; ch], vec![0f32; ch]);
+        assert!(t.hold_kind(1, &mut row, &mut held));
+        assert_eq!((row[MODEL_WIDTH], held.iter().sum::<f32>()), (1.0, 1.0));
+        // No kind recorded, or past the end: nothing held.
+        for p in [2, 3] {
+            let (mut row, mut held) = (vec![0f32; ch], vec![0f32; ch]);
+            assert!(!t.hold_kind(p, &mut row, &mut held));
+            assert!(held.iter().all(|&h| h == 0.0));
+        }
     }
 
     #[test]
@@ -346,7 +499,11 @@ mod tests {
             flow_start_ns: 0,
         };
         let t = Template::of(&w);
-        assert_eq!(t.0, vec![PacketShape(IpProtocol::Tcp, 5, 8)]);
+        let ack = PacketKind {
+            tcp_flags: 0x10,
+            backward: false,
+        };
+        assert_eq!(t.0, vec![PacketShape(IpProtocol::Tcp, 5, 8, Some(ack))]);
         let m = t.populated(0);
         for (i, &b) in bits.iter().enumerate() {
             assert_eq!(m[i], b != VACANT, "position {i}");

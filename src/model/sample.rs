@@ -1,11 +1,12 @@
 //! Sampling: batched DDIM with class conditioning (classifier-free guidance when the scale is
 //! not 1) and structure conditioning from a template of the class (a whole real flow's packet
-//! shapes), or free structure. Flows longer than the network's window are made window by
+//! shapes, with its packets' TCP flags and directions kept by inpainting where the card records
+//! them), or free structure. Flows longer than the network's window are made window by
 //! window with the end of the previous window as context. Every flow's noise comes from its own
 //! seed, so a flow does not depend on the batch it ran in.
 
 use super::checkpoint::{LoadedModel, ModelError};
-use super::encoding::{decode_iat, no_structure, quantise_row, Template};
+use super::encoding::{decoded_bin, iat_of_bin, no_structure, quantise_row, Template};
 use super::normal;
 use super::schedule::Ddim;
 use crate::flows::Direction;
@@ -24,6 +25,9 @@ pub struct SampleSettings {
     pub guidance: f64,
     /// Generate the structure too instead of taking it from a template.
     pub free_structure: bool,
+    /// Generate each packet's TCP flags and direction too, instead of keeping those of the
+    /// template's real packet (where the card records them).
+    pub generate_kinds: bool,
     /// Flows per batch.
     pub batch: usize,
     /// Seed; flow `i` uses `seed` and `i`.
@@ -42,6 +46,7 @@ impl Default for SampleSettings {
             steps: 10,
             guidance: 1.0,
             free_structure: false,
+            generate_kinds: false,
             batch: 8,
             seed: 0,
             context: 16,
@@ -92,8 +97,8 @@ pub fn sample(
     Ok(out.into_iter().flatten().collect())
 }
 
-/// A flow being sampled: its template, its generator and the clean values of the rows made so
-/// far.
+/// A flow being sampled: its template, its generator, the clean values of the rows the next
+/// window still needs and the rows decoded so far.
 struct Pending {
     index: usize,
     class: usize,
@@ -102,8 +107,18 @@ struct Pending {
     /// Rows the flow will have (the template's length; in free-structure mode the most it may
     /// have, shortened when an all-vacant row ends it).
     rows: usize,
-    /// `rows × channels` clean values; rows are filled window by window.
+    /// Clean values (`channels` a row) of rows `base..`; rows are filled window by window, and
+    /// those before the next window's context are decoded and dropped (4 KB a packet: a batch
+    /// of 2,048-packet flows would hold 68 MB of them).
     values: Vec<f32>,
+    /// The row `values` starts at.
+    base: usize,
+    /// Decoded rows `0..base`: packets in the standard layout, directions, and time bins (the
+    /// times are placed within their bins once the flow is whole, so that the flow's
+    /// generator draws in the same order however its windows fall).
+    decoded: Vec<Bit>,
+    directions: Vec<Direction>,
+    bins: Vec<u8>,
 }
 
 /// As [`sample`], handing each batch's flows to `on_batch(flows, seconds)` as soon as they are
@@ -153,7 +168,12 @@ pub fn sample_with<E: From<ModelError>>(
             let template = if settings.free_structure || tpls.is_empty() {
                 None
             } else {
-                Some(tpls[rng.random_range(0..tpls.len())].clone())
+                let t = &tpls[rng.random_range(0..tpls.len())];
+                Some(if settings.generate_kinds {
+                    t.without_kinds()
+                } else {
+                    t.clone()
+                })
             };
             let rows = template
                 .as_ref()
@@ -167,6 +187,10 @@ pub fn sample_with<E: From<ModelError>>(
                 rng,
                 rows,
                 values: Vec::new(),
+                base: 0,
+                decoded: Vec::new(),
+                directions: Vec::new(),
+                bins: Vec::new(),
             }
         })
         .collect();
@@ -193,13 +217,13 @@ pub fn sample_with<E: From<ModelError>>(
                 break;
             }
             start += rows - context;
+            for p in active {
+                decode_rows(p, start, ch);
+            }
         }
         let mut done = Vec::with_capacity(chunk.len());
         for p in chunk.iter_mut() {
-            done.push((p.index, decode_flow(p, ch)));
-            // The clean values (4 KB a packet) are not needed once decoded; a job's long flows
-            // would otherwise hold them all until the job's last batch.
-            p.values = Vec::new();
+            done.push((p.index, finish_flow(p, ch)));
         }
         if !on_batch(done, started.elapsed().as_secs_f64())? {
             return Ok(false);
@@ -228,6 +252,7 @@ fn denoise_window(
     let mut keep = vec![1f32; b * rows * ch];
     let mut known = vec![0f32; b * rows * ch];
     let mut held = vec![0f32; b * rows * ch];
+    let mut any_held = false;
     for (i, p) in batch.iter_mut().enumerate() {
         let own = (p.rows - start).min(rows);
         let slice = p.template.as_ref().map(|t| t.slice(start, rows));
@@ -249,12 +274,16 @@ fn denoise_window(
                 for (v, pop) in row[..MODEL_WIDTH].iter_mut().zip(t.populated(r)) {
                     *v = f32::from(u8::from(pop));
                 }
+                let at = (i * rows + r) * ch..(i * rows + r + 1) * ch;
+                any_held |= t.hold_kind(r, &mut known[at.clone()], &mut held[at]);
             }
         }
         for r in 0..ctx.min(own) {
-            let src = &p.values[(start + r) * ch..(start + r + 1) * ch];
+            let at = start + r - p.base;
+            let src = &p.values[at * ch..(at + 1) * ch];
             known[(i * rows + r) * ch..(i * rows + r + 1) * ch].copy_from_slice(src);
             held[(i * rows + r) * ch..(i * rows + r + 1) * ch].fill(1.0);
+            any_held = true;
         }
     }
     let structure = Tensor::from_vec(structure, (b, rows, MODEL_WIDTH + 1), dev)?;
@@ -271,9 +300,10 @@ fn denoise_window(
         (structure.clone(), Tensor::from_vec(cond, b, dev)?)
     };
     let mut x = Tensor::from_vec(x, (b, rows, ch), dev)?;
-    // Context rows: their clean values are known; their noisy values follow the schedule with
-    // the flow's own noise, which the DDIM update then carries step to step by itself.
-    let context = if ctx > 0 {
+    // Context rows and the template's packet kinds: their clean values are known (inpainting by
+    // replacement); their noisy values follow the schedule with the flow's own noise, which
+    // the DDIM update then carries step to step by itself.
+    let context = if any_held {
         let known = Tensor::from_vec(known, (b, rows, ch), dev)?;
         let held = Tensor::from_vec(held, (b, rows, ch), dev)?;
         let noised = ddim.add_noise(&known, &x, ts[0])?;
@@ -310,10 +340,11 @@ fn denoise_window(
     for (i, p) in batch.iter_mut().enumerate() {
         let own = (p.rows - start).min(rows);
         let free = p.template.is_none();
-        p.values.resize((start + own) * ch, 0.0);
+        p.values.resize((start + own - p.base) * ch, 0.0);
         for r in ctx.min(own)..own {
             let v = &values[(i * rows + r) * ch..(i * rows + r + 1) * ch];
-            let dst = &mut p.values[(start + r) * ch..(start + r + 1) * ch];
+            let at = start + r - p.base;
+            let dst = &mut p.values[at * ch..(at + 1) * ch];
             // Held as context by the next window: with a template, the generated values as the
             // ±1 (0 vacant) the network was trained on; free structure keeps its near-0 vacancies.
             for (d, &s) in dst.iter_mut().zip(v) {
@@ -321,7 +352,7 @@ fn denoise_window(
             }
             if free && v[..MODEL_WIDTH].iter().all(|x| x.abs() <= FREE_VACANT) {
                 p.rows = start + r; // an all-vacant row ends a free-structure flow
-                p.values.truncate(p.rows * ch);
+                p.values.truncate((p.rows - p.base) * ch);
                 break;
             }
         }
@@ -332,33 +363,49 @@ fn denoise_window(
 /// In free-structure mode, values within this distance of 0 are vacant.
 const FREE_VACANT: f32 = 1.0 / 3.0;
 
-fn decode_flow(p: &mut Pending, ch: usize) -> GeneratedFlow {
-    let mut rows = Vec::new();
-    let mut directions = Vec::new();
-    let mut iat_ns = Vec::new();
+/// Decodes the flow's rows before row `upto` that are not decoded yet and drops their values.
+fn decode_rows(p: &mut Pending, upto: usize, ch: usize) {
+    let upto = upto.min(p.base + p.values.len() / ch);
     let mut model_row = Vec::with_capacity(MODEL_WIDTH);
-    for r in 0..p.rows.min(p.values.len() / ch) {
-        let v = &p.values[r * ch..(r + 1) * ch];
+    for r in p.base..upto {
+        let v = &p.values[(r - p.base) * ch..(r - p.base + 1) * ch];
         model_row.clear();
         let pop = p.template.as_ref().map(|t| t.populated(r));
         quantise_row(v, pop.as_deref(), &mut model_row);
-        model_to_standard(&model_row, &mut rows);
-        directions.push(if v[MODEL_WIDTH] >= 0.0 {
+        model_to_standard(&model_row, &mut p.decoded);
+        p.directions.push(if v[MODEL_WIDTH] >= 0.0 {
             Direction::Forward
         } else {
             Direction::Backward
         });
-        let jitter: f64 = p.rng.random();
-        iat_ns.push(if r == 0 {
-            0
-        } else {
-            decode_iat(&v[MODEL_WIDTH + 1..], jitter)
-        });
+        p.bins.push(decoded_bin(&v[MODEL_WIDTH + 1..]) as u8);
     }
+    p.values.drain(..(upto - p.base) * ch);
+    p.base = upto;
+}
+
+/// Decodes the flow's last rows and hands the whole flow over (times placed within their bins,
+/// one draw a row in row order).
+fn finish_flow(p: &mut Pending, ch: usize) -> GeneratedFlow {
+    decode_rows(p, p.rows, ch);
+    p.values = Vec::new();
+    let iat_ns = p
+        .bins
+        .iter()
+        .enumerate()
+        .map(|(r, &bin)| {
+            let jitter: f64 = p.rng.random();
+            if r == 0 {
+                0
+            } else {
+                iat_of_bin(usize::from(bin), jitter)
+            }
+        })
+        .collect();
     GeneratedFlow {
         class: p.class,
-        rows,
-        directions,
+        rows: std::mem::take(&mut p.decoded),
+        directions: std::mem::take(&mut p.directions),
         iat_ns,
     }
 }

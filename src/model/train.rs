@@ -140,7 +140,7 @@ fn spread_over_captures(files: &[usize], n: usize, rng: &mut StdRng) -> Vec<usiz
 
 /// Templates, flow arrivals and fallback statistics of every class, from its training windows.
 fn card_classes(ds: &Dataset, by_class: &[Vec<&Window>], seed: u64) -> Vec<CardClass> {
-    const TEMPLATES: usize = 64;
+    const TEMPLATES: usize = 256;
     let mut rng = crate::seed::rng(seed, crate::seed::salt::CARD_CLASSES, 0);
     ds.classes
         .iter()

@@ -88,6 +88,8 @@ pub struct ModelSection {
     pub batch: usize,
     /// Generate the packet structure too instead of taking it from a real flow of the class.
     pub free_structure: bool,
+    /// Generate each packet's TCP flags and direction too instead of keeping the real flow's.
+    pub generate_kinds: bool,
 }
 
 impl Default for ModelSection {
@@ -99,6 +101,7 @@ impl Default for ModelSection {
             guidance: 1.0,
             batch: 8,
             free_structure: false,
+            generate_kinds: false,
         }
     }
 }

@@ -180,6 +180,7 @@ async fn stages(shared: &Arc<Shared>, active: &Arc<Active>, job: &Arc<Job>) -> R
             steps: cfg.model.steps,
             guidance: cfg.model.guidance,
             free_structure: cfg.model.free_structure,
+            generate_kinds: cfg.model.generate_kinds,
             batch: cfg.model.batch,
             seed: job.spec.seed,
             ..SampleSettings::default()
