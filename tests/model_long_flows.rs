@@ -276,7 +276,11 @@ fn generated_flows_keep_their_templates_packet_kinds() {
     ]);
     // The capture's one ping gives a template too; every other flow is a TCP connection.
     let conns = connections(&dir.0.join("scan.pcap"));
-    assert!(conns.len() >= 25, "{} TCP connections of 30 flows", conns.len());
+    assert!(
+        conns.len() >= 25,
+        "{} TCP connections of 30 flows",
+        conns.len()
+    );
     for (key, pkts) in &conns {
         let got: Vec<(bool, u16)> = pkts.iter().map(|s| (s.forward, s.flags)).collect();
         assert!(kinds.contains(&got), "{key:?}: {got:?} is no template's");

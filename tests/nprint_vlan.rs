@@ -162,7 +162,10 @@ fn decode_vlan_encodes_the_packets_inside_the_tags() {
             csv: options("netdiffusion"),
             count: 0,
         };
-        let decode = Extensions { decode_vlan: true };
+        let decode = Extensions {
+            decode_vlan: true,
+            ..Extensions::default()
+        };
         let (plain_summary, plain) =
             encode_capture(&capture(stem), &run, Vec::new(), |_| {}).unwrap();
         let (summary, all) =

@@ -12,6 +12,7 @@ pub use dissect::{dissect, Dissected, L3, L4};
 pub use error::{CaptureError, CaptureErrorKind};
 pub use linktype::LinkType;
 pub use network::network_layer;
+pub(crate) use network::SLL_HEADER_LEN;
 pub use reader::{CaptureFormat, CaptureReader};
 
 use crate::wire::IpProtocol;
@@ -54,6 +55,9 @@ pub enum SkipReason {
     Malformed,
     /// A tunnel encapsulation netdiffd does not parse.
     Tunnel,
+    /// A frame whose link header the nPrint tool does not know (Linux cooked v2, BSD or OpenBSD
+    /// loopback), read as the tool reads it: from its first byte, where no IP header starts.
+    LinkNotRead,
 }
 
 impl fmt::Display for SkipReason {
@@ -68,6 +72,7 @@ impl fmt::Display for SkipReason {
             SkipReason::Truncated => write!(f, "truncated-header"),
             SkipReason::Malformed => write!(f, "malformed-header"),
             SkipReason::Tunnel => write!(f, "tunnel"),
+            SkipReason::LinkNotRead => write!(f, "link-header-not-read"),
         }
     }
 }

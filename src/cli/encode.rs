@@ -87,6 +87,12 @@ pub struct EncodeArgs {
     /// has a row for every tagged IPv4/IPv6 TCP, UDP or ICMP packet, unlike the tool's.
     #[arg(long = "decode-vlan", visible_alias = "vlan")]
     pub decode_vlan: bool,
+    /// Decode the link headers the nPrint tool does not know — Linux cooked v2 (SLL2), BSD and
+    /// OpenBSD loopback — and encode the packets inside. Not an nPrint option: without it such
+    /// frames are read as the tool reads them, from their first byte, so the CSV is the tool's
+    /// (no rows); with it every IPv4/IPv6 TCP, UDP or ICMP packet gets its row.
+    #[arg(long = "decode-links")]
+    pub decode_links: bool,
     /// Print nothing but errors (no progress bar, no summary).
     #[arg(short = 'q', long)]
     pub quiet: bool,
@@ -140,6 +146,7 @@ pub fn run(a: &EncodeArgs) -> anyhow::Result<i32> {
     let out = Output::open(out_path.map(|p| p.as_path()))?;
     let ext = Extensions {
         decode_vlan: a.decode_vlan,
+        decode_links: a.decode_links,
     };
     let (summary, out) = encode_capture_with(input, &run, ext, out, |n| bar.set_position(n))?;
     out.commit().with_context(|| match out_path {

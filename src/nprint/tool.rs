@@ -16,10 +16,11 @@ use super::csv_write::{header_line, CsvOptions, IndexColumn, RowText};
 use super::encode::{segments, Segment};
 use crate::capture::{
     dissect, CaptureError, CaptureReader, Dissected, Frame, LinkType, SkipCounts, SkipReason, L3,
-    L4,
+    L4, SLL_HEADER_LEN,
 };
 use crate::wire::ethernet::{
     field as eth_field, is_vlan_tpid, ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6,
+    HEADER_LEN as ETH_HEADER_LEN,
 };
 use crate::wire::icmp::IcmpPacket;
 use crate::wire::ipv4::Ipv4Packet;
@@ -50,6 +51,10 @@ pub struct Extensions {
     /// whose EtherType is the outer tag's TPID. Off: tagged frames are read as the nPrint tool
     /// reads them (see the module documentation), so they give no row, or a misread one.
     pub decode_vlan: bool,
+    /// Decode the link headers the nPrint tool does not know — Linux cooked v2 (SLL2), BSD and
+    /// OpenBSD loopback — and encode the packet inside, as the rest of netdiffd does. Off:
+    /// such frames are read as the tool reads them, from their first byte, which gives no row.
+    pub decode_links: bool,
 }
 
 /// What an encoding run did.
@@ -233,7 +238,8 @@ fn reuse<'b>(mut v: Vec<Segment<'_>>) -> Vec<Segment<'b>> {
 }
 
 /// Dissects `frame` as the nPrint tool reads it (see the module documentation); with
-/// `ext.decode_vlan`, tagged Ethernet frames are decoded by [`dissect`] instead.
+/// `ext.decode_vlan`, tagged Ethernet frames are decoded by [`dissect`] instead, and with
+/// `ext.decode_links` the link types the tool does not know.
 /// `payload_bytes` is the `-p` setting (what of a misread frame the tool reads depends on it).
 pub fn dissect_as_nprint(
     frame: &Frame,
@@ -241,29 +247,64 @@ pub fn dissect_as_nprint(
     payload_bytes: usize,
 ) -> Result<Dissected<'_>, SkipReason> {
     let data = &frame.data[..];
-    if frame.link == LinkType::Ethernet && data.len() >= 14 {
-        let ty = be16(data, eth_field::ETHERTYPE);
-        let decoded =
-            ty == ETHERTYPE_IPV4 || ty == ETHERTYPE_IPV6 || (ext.decode_vlan && is_vlan_tpid(ty));
-        if !decoded {
-            return misread(data, ty, payload_bytes);
-        }
+    let link = frame.link;
+    if link != LinkType::Ethernet && ext.decode_links {
+        return dissect(frame);
     }
-    dissect(frame)
+    // The tool skips a Linux cooked v1 header and knows no other link header: it reads every
+    // frame from there as an Ethernet frame when bytes 12-13 hold the IPv4 or IPv6 EtherType,
+    // else as an IP packet.
+    let start = if link == LinkType::LinuxSll {
+        SLL_HEADER_LEN
+    } else {
+        0
+    };
+    let Some(data) = data.get(start..) else {
+        return Err(SkipReason::Truncated);
+    };
+    let ty = (data.len() >= ETH_HEADER_LEN).then(|| be16(data, eth_field::ETHERTYPE));
+    match (link, ty) {
+        // Ethernet with IP, or any frame whose bytes 12-13 happen to say so (a raw packet from
+        // 8.0.x.x): the "Ethernet header" is the first 14 bytes, the IP header follows.
+        (_, Some(ETHERTYPE_IPV4 | ETHERTYPE_IPV6)) => {
+            let (eth, ip) = data.split_at(ETH_HEADER_LEN);
+            misread(ip, Some(eth), SkipReason::Malformed, payload_bytes)
+        }
+        (LinkType::Ethernet, Some(ty)) if ext.decode_vlan && is_vlan_tpid(ty) => dissect(frame),
+        (LinkType::Ethernet, Some(ty)) => misread(data, None, not_ip(ty), payload_bytes),
+        (LinkType::Ethernet, None) => Err(SkipReason::Truncated),
+        // An IP packet where the tool looks for one.
+        (LinkType::Raw | LinkType::LinuxSll | LinkType::Ipv4 | LinkType::Ipv6, _) => {
+            misread(data, None, SkipReason::Malformed, payload_bytes)
+        }
+        // Cooked v2 and loopback headers read as IP: no row unless a version 4 or 6 happens
+        // to stand in the first byte.
+        _ => misread(data, None, SkipReason::LinkNotRead, payload_bytes),
+    }
 }
 
-/// The nPrint tool's reading of an Ethernet frame whose EtherType `ty` is neither IPv4 nor
-/// IPv6: the frame's first byte is taken for the start of an IP header (version in its high
-/// nibble) and nothing is checked beyond the version and the protocol number. A row results
-/// where the tool would write one from bytes inside the frame; a frame of which the tool would
-/// read bytes past the captured end (whatever lies in libpcap's buffer there) is skipped as
-/// truncated.
-fn misread(data: &[u8], ty: u16, payload_bytes: usize) -> Result<Dissected<'_>, SkipReason> {
-    let not_ip = match ty {
+/// Why the tool gives no row for an Ethernet frame of EtherType `ty` that is not IP.
+fn not_ip(ty: u16) -> SkipReason {
+    match ty {
         ETHERTYPE_ARP => SkipReason::Arp,
         t if t <= 1500 => SkipReason::Llc,
         t => SkipReason::NonIp(t),
-    };
+    }
+}
+
+/// The nPrint tool's reading of a frame it does not take for Ethernet with IP (an Ethernet
+/// frame whose EtherType is neither IPv4 nor IPv6, a cooked v2 or loopback frame): the frame's
+/// first byte is taken for the start of an IP header (version in its high nibble) and nothing
+/// is checked beyond the version and the protocol number. A row results where the tool would
+/// write one from bytes inside the frame; a frame of which the tool would read bytes past the
+/// captured end (whatever lies in libpcap's buffer there) is skipped as truncated; `not_ip` is
+/// the reason for a frame that gives no row.
+fn misread<'a>(
+    data: &'a [u8],
+    eth: Option<&'a [u8]>,
+    not_ip: SkipReason,
+    payload_bytes: usize,
+) -> Result<Dissected<'a>, SkipReason> {
     let short = |need: usize| {
         if data.len() < need {
             Err(SkipReason::Truncated)
@@ -332,7 +373,7 @@ fn misread(data: &[u8], ty: u16, payload_bytes: usize) -> Result<Dissected<'_>, 
         &data[payload_at..payload_at + take]
     };
     Ok(Dissected {
-        eth: None,
+        eth,
         l3,
         l4,
         payload,
@@ -455,7 +496,15 @@ mod tests {
             dissect_as_nprint(&f, Extensions::default(), 0).unwrap_err(),
             SkipReason::NonIp(0x8100)
         );
-        let d = dissect_as_nprint(&f, Extensions { decode_vlan: true }, 0).unwrap();
+        let d = dissect_as_nprint(
+            &f,
+            Extensions {
+                decode_vlan: true,
+                ..Extensions::default()
+            },
+            0,
+        )
+        .unwrap();
         assert_eq!(d.l4.ports(), (5000, 53));
         // The shared dissector, used by the rest of the pipeline, still decodes tags.
         assert!(dissect(&f).is_ok());
