@@ -130,7 +130,6 @@ pub fn half_decade_us_bin(ns: u64) -> u64 {
 mod tests {
     use super::*;
     use crate::flows::{FlowKey, FlowPacket};
-    use std::net::Ipv4Addr;
 
     fn packet(ts_ns: u64, iat_ns: u64, direction: Direction, tl: u16) -> FlowPacket {
         FlowPacket {
@@ -145,13 +144,7 @@ mod tests {
     fn features_of_a_hand_built_flow() {
         use Direction::*;
         let flow = Flow {
-            key: FlowKey {
-                proto: crate::wire::IpProtocol::Tcp,
-                client: Ipv4Addr::new(10, 0, 0, 1),
-                client_port: 1,
-                server: Ipv4Addr::new(10, 0, 0, 2),
-                server_port: 2,
-            },
+            key: FlowKey::test_tcp(),
             label: None,
             source: Default::default(),
             packets: vec![

@@ -412,7 +412,6 @@ impl InDistribution {
 mod tests {
     use super::*;
     use crate::flows::{Flow, FlowKey, FlowPacket};
-    use std::net::Ipv4Addr;
     use std::path::PathBuf;
 
     /// A flow of `class` from `file` with one packet per total length in `lengths`, 1 ms apart.
@@ -428,13 +427,7 @@ mod tests {
             })
             .collect();
         Flow {
-            key: FlowKey {
-                proto: crate::wire::IpProtocol::Tcp,
-                client: Ipv4Addr::new(10, 0, 0, 1),
-                client_port: 1,
-                server: Ipv4Addr::new(10, 0, 0, 2),
-                server_port: 2,
-            },
+            key: FlowKey::test_tcp(),
             label: Some(class.to_string()),
             source: PathBuf::from(file),
             packets,

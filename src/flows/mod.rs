@@ -40,6 +40,21 @@ pub struct FlowKey {
     pub server_port: u16,
 }
 
+#[cfg(test)]
+impl FlowKey {
+    /// Some TCP flow's key, 10.0.0.1:1 → 10.0.0.2:2, for tests whose flows' identity does not
+    /// matter.
+    pub(crate) fn test_tcp() -> FlowKey {
+        FlowKey {
+            proto: IpProtocol::Tcp,
+            client: Ipv4Addr::new(10, 0, 0, 1),
+            client_port: 1,
+            server: Ipv4Addr::new(10, 0, 0, 2),
+            server_port: 2,
+        }
+    }
+}
+
 impl std::fmt::Display for FlowKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let p = match self.proto {

@@ -253,21 +253,18 @@ pub fn load_card(dir: &Path) -> Result<ModelCard, ModelError> {
         path: path.clone(),
         why: e.to_string(),
     })?;
-    if card.format_version != FORMAT_VERSION {
-        return Err(ModelError::Version {
-            path,
-            what: "format",
-            found: card.format_version,
-            expected: FORMAT_VERSION,
-        });
-    }
-    if card.layout_version != LAYOUT_VERSION {
-        return Err(ModelError::Version {
-            path,
-            what: "layout",
-            found: card.layout_version,
-            expected: LAYOUT_VERSION,
-        });
+    for (what, found, expected) in [
+        ("format", card.format_version, FORMAT_VERSION),
+        ("layout", card.layout_version, LAYOUT_VERSION),
+    ] {
+        if found != expected {
+            return Err(ModelError::Version {
+                path,
+                what,
+                found,
+                expected,
+            });
+        }
     }
     card.config.validate().map_err(|why| ModelError::Card {
         path: path.clone(),

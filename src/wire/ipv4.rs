@@ -298,17 +298,18 @@ impl Ipv4Repr {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    const HDR: [u8; 20] = [
+    /// The well-known example IPv4 header (UDP, 192.168.0.1 → 192.168.0.199, checksum 0xb861).
+    pub(crate) const EXAMPLE_HEADER: [u8; 20] = [
         0x45, 0x00, 0x00, 0x73, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11, 0xb8, 0x61, 0xc0, 0xa8, 0x00,
         0x01, 0xc0, 0xa8, 0x00, 0xc7,
     ];
 
     #[test]
     fn reads_fields() {
-        let p = Ipv4Packet::new_checked(&HDR[..]).unwrap();
+        let p = Ipv4Packet::new_checked(&EXAMPLE_HEADER[..]).unwrap();
         assert_eq!(p.header_len(), 20);
         assert_eq!(p.total_len(), 0x73);
         assert!(p.dont_frag());
@@ -323,14 +324,14 @@ mod tests {
     #[test]
     fn rejects_short_and_bad_headers() {
         assert!(matches!(
-            Ipv4Packet::new_checked(&HDR[..19]),
+            Ipv4Packet::new_checked(&EXAMPLE_HEADER[..19]),
             Err(WireError::Truncated {
                 need: 20,
                 have: 19,
                 ..
             })
         ));
-        let mut v6 = HDR;
+        let mut v6 = EXAMPLE_HEADER;
         v6[0] = 0x65;
         assert!(matches!(
             Ipv4Packet::new_checked(&v6[..]),
@@ -339,10 +340,10 @@ mod tests {
                 ..
             })
         ));
-        let mut ihl = HDR;
+        let mut ihl = EXAMPLE_HEADER;
         ihl[0] = 0x44;
         assert!(Ipv4Packet::new_checked(&ihl[..]).is_err());
-        let mut opts = HDR;
+        let mut opts = EXAMPLE_HEADER;
         opts[0] = 0x46; // claims 24 bytes of header in a 20-byte buffer
         assert!(matches!(
             Ipv4Packet::new_checked(&opts[..]),
@@ -371,27 +372,31 @@ mod tests {
 
     #[test]
     fn repr_round_trips_the_example_header() {
-        let p = Ipv4Packet::new_checked(&HDR[..]).unwrap();
+        let p = Ipv4Packet::new_checked(&EXAMPLE_HEADER[..]).unwrap();
         let r = Ipv4Repr::parse(&p).unwrap();
         assert_eq!(r.protocol, IpProtocol::Udp);
         assert_eq!(r.payload_len, 0x73 - 20);
         assert!(r.dont_frag);
         let mut buf = [0xffu8; 24];
         r.emit(&mut Ipv4Packet::new_unchecked(&mut buf[..]));
-        assert_eq!(buf[..r.buffer_len()], HDR, "checksum 0xb861 filled in too");
+        assert_eq!(
+            buf[..r.buffer_len()],
+            EXAMPLE_HEADER,
+            "checksum 0xb861 filled in too"
+        );
         assert_eq!(buf[20..], [0xff; 4], "payload untouched");
     }
 
     #[test]
     fn repr_refuses_what_it_cannot_carry() {
-        let mut frag = HDR;
+        let mut frag = EXAMPLE_HEADER;
         frag[field::FLG_OFF.start] = 0x20; // more fragments
         assert!(Ipv4Repr::parse(&Ipv4Packet::new_checked(&frag[..]).unwrap()).is_err());
         let mut opts = [0u8; 24];
-        opts[..20].copy_from_slice(&HDR);
+        opts[..20].copy_from_slice(&EXAMPLE_HEADER);
         opts[field::VER_IHL] = 0x46;
         assert!(Ipv4Repr::parse(&Ipv4Packet::new_checked(&opts[..]).unwrap()).is_err());
-        let mut short = HDR;
+        let mut short = EXAMPLE_HEADER;
         short[field::LENGTH].copy_from_slice(&19u16.to_be_bytes());
         assert!(Ipv4Repr::parse(&Ipv4Packet::new_checked(&short[..]).unwrap()).is_err());
     }
