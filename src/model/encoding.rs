@@ -51,6 +51,39 @@ pub fn decoded_bin(values: &[f32]) -> usize {
     values.iter().take(TIME_BINS).filter(|&&v| v > 0.0).count()
 }
 
+/// A class's real inter-arrival times sorted into the time bins, to place a decoded time within
+/// its bin as the class's real gaps lie there: the network says which bin (each about 2.2×
+/// wide), the class's gaps in that bin say where in it. A bin without real gaps falls back to
+/// [`iat_of_bin`].
+#[derive(Debug, Clone, Default)]
+pub struct GapsByBin(Vec<Vec<u64>>);
+
+impl GapsByBin {
+    /// Sorts `gaps_ns` (a class's inter-arrival samples) into the bins.
+    pub fn new(gaps_ns: &[u64]) -> GapsByBin {
+        let mut bins = vec![Vec::new(); TIME_BINS];
+        for &g in gaps_ns {
+            bins[iat_bin(g)].push(g);
+        }
+        for b in &mut bins {
+            b.sort_unstable();
+        }
+        GapsByBin(bins)
+    }
+
+    /// A time in bin `bin`: the real gap at quantile `jitter` (in [0, 1)) of the class's gaps
+    /// in that bin, else [`iat_of_bin`].
+    pub fn place(&self, bin: usize, jitter: f64) -> u64 {
+        match self.0.get(bin) {
+            Some(g) if !g.is_empty() => {
+                let i = (jitter.clamp(0.0, 1.0) * g.len() as f64) as usize;
+                g[i.min(g.len() - 1)]
+            }
+            _ => iat_of_bin(bin, jitter),
+        }
+    }
+}
+
 /// A time within bin `bin`, placed by `jitter` in [0, 1) on the log scale (see [`decode_iat`]).
 pub fn iat_of_bin(bin: usize, jitter: f64) -> u64 {
     let u = (bin as f64 + jitter.clamp(0.0, 1.0)) / TIME_BINS as f64 * log_span();
@@ -464,6 +497,39 @@ mod tests {
         }
         // Later bins mean longer gaps.
         assert!(iat_bin(1_000) < iat_bin(1_000_000) && iat_bin(1_000_000) < iat_bin(1_000_000_000));
+    }
+
+    #[test]
+    fn decoded_times_lie_where_the_class_gaps_lie_in_their_bin() {
+        let gaps: Vec<u64> = vec![
+            900, 5_000, 5_200, 5_300, 250_000, 260_000, 40_000_000, 41_000_000,
+        ];
+        let g = GapsByBin::new(&gaps);
+        for &x in &gaps {
+            let bin = iat_bin(x);
+            let mine: Vec<u64> = gaps
+                .iter()
+                .copied()
+                .filter(|&y| iat_bin(y) == bin)
+                .collect();
+            let mut last = 0;
+            for jitter in [0.0, 0.3, 0.6, 0.999] {
+                let t = g.place(bin, jitter);
+                // One of the class's own gaps of that bin, rising with the quantile.
+                assert!(mine.contains(&t), "bin {bin}: {t} not among {mine:?}");
+                assert!(t >= last);
+                last = t;
+            }
+            assert_eq!(g.place(bin, 0.0), *mine.iter().min().unwrap());
+            assert_eq!(g.place(bin, 0.999), *mine.iter().max().unwrap());
+        }
+        // A bin the class has no gap in: placed on the log scale within the bin.
+        let empty = iat_bin(3_000_000_000);
+        assert!(gaps.iter().all(|&y| iat_bin(y) != empty));
+        for jitter in [0.1, 0.5, 0.9] {
+            assert_eq!(g.place(empty, jitter), iat_of_bin(empty, jitter));
+            assert_eq!(iat_bin(g.place(empty, jitter)), empty);
+        }
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! seed, so a flow does not depend on the batch it ran in.
 
 use super::checkpoint::{LoadedModel, ModelError};
-use super::encoding::{decoded_bin, iat_of_bin, no_structure, quantise_row, Template};
+use super::encoding::{decoded_bin, no_structure, quantise_row, GapsByBin, Template};
 use super::normal;
 use super::schedule::Ddim;
 use crate::flows::Direction;
@@ -194,6 +194,12 @@ pub fn sample_with<E: From<ModelError>>(
             }
         })
         .collect();
+    let gaps: Vec<GapsByBin> = m
+        .card
+        .classes
+        .iter()
+        .map(|c| GapsByBin::new(&c.hints.iat_samples_ns))
+        .collect();
     // Flows run in batches of similar length, so that few rows are padding.
     pending.sort_by_key(|p| (std::cmp::Reverse(p.rows), p.index));
     for chunk in pending.chunks_mut(settings.batch.max(1)) {
@@ -223,7 +229,7 @@ pub fn sample_with<E: From<ModelError>>(
         }
         let mut done = Vec::with_capacity(chunk.len());
         for p in chunk.iter_mut() {
-            done.push((p.index, finish_flow(p, ch)));
+            done.push((p.index, finish_flow(p, ch, &gaps[p.class])));
         }
         if !on_batch(done, started.elapsed().as_secs_f64())? {
             return Ok(false);
@@ -386,7 +392,7 @@ fn decode_rows(p: &mut Pending, upto: usize, ch: usize) {
 
 /// Decodes the flow's last rows and hands the whole flow over (times placed within their bins,
 /// one draw a row in row order).
-fn finish_flow(p: &mut Pending, ch: usize) -> GeneratedFlow {
+fn finish_flow(p: &mut Pending, ch: usize, gaps: &GapsByBin) -> GeneratedFlow {
     decode_rows(p, p.rows, ch);
     p.values = Vec::new();
     let iat_ns = p
@@ -398,7 +404,7 @@ fn finish_flow(p: &mut Pending, ch: usize) -> GeneratedFlow {
             if r == 0 {
                 0
             } else {
-                iat_of_bin(usize::from(bin), jitter)
+                gaps.place(usize::from(bin), jitter)
             }
         })
         .collect();
