@@ -61,34 +61,35 @@ fn connections(pcap: &Path) -> HashMap<(u32, u16, u32, u16), Vec<Seen>> {
     by
 }
 
-#[test]
-fn a_class_of_300_packet_tcp_flows_yields_whole_coherent_flows() {
-    let dir = TempDir(std::env::temp_dir().join(format!("netdiffd-long-{}", std::process::id())));
-    let class_dir = dir.0.join("corpus/bulk");
+/// Links `captures` into `DIR/corpus/CLASS`, builds a dataset of 16-packet windows (plus
+/// `dataset_args`) and trains a tiny model on it for `steps` steps into `DIR/model`; returns its
+/// card.
+fn tiny_model(
+    dir: &Path,
+    class: &str,
+    captures: &[PathBuf],
+    dataset_args: &[&str],
+    steps: &str,
+) -> serde_json::Value {
+    let class_dir = dir.join("corpus").join(class);
     std::fs::create_dir_all(&class_dir).unwrap();
-    let lab = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/lab-corpus/bulk_download");
-    for f in ["bulk01.pcap", "bulk02.pcap", "bulk03.pcap"] {
-        std::os::unix::fs::symlink(lab.join(f).canonicalize().unwrap(), class_dir.join(f)).unwrap();
+    for c in captures {
+        let c = c.canonicalize().unwrap();
+        std::os::unix::fs::symlink(&c, class_dir.join(c.file_name().unwrap())).unwrap();
     }
-    let p = |s: &str| dir.0.join(s).to_string_lossy().into_owned();
-    common::netdiffd_ok(&[
-        "dataset",
-        &p("corpus"),
-        "--max-packets",
-        "16",
-        "--max-flow-packets",
-        "300",
-        "--no-holdout",
-        "-o",
-        &p("bulk.data"),
-    ]);
+    let p = |s: &str| dir.join(s).to_string_lossy().into_owned();
+    let mut args = vec!["dataset".to_string(), p("corpus")];
+    args.extend(["--max-packets", "16", "--no-holdout"].map(String::from));
+    args.extend(dataset_args.iter().map(|s| s.to_string()));
+    args.extend(["-o".to_string(), p("train.data")]);
+    common::netdiffd_ok(&args);
     common::netdiffd_ok(&[
         "train",
-        &p("bulk.data"),
+        &p("train.data"),
         "-o",
         &p("model"),
         "--steps",
-        "40",
+        steps,
         "--d-model",
         "32",
         "--layers",
@@ -100,10 +101,26 @@ fn a_class_of_300_packet_tcp_flows_yields_whole_coherent_flows() {
         "--device",
         "cpu",
     ]);
+    serde_json::from_str(&std::fs::read_to_string(dir.join("model/card.json")).unwrap()).unwrap()
+}
+
+fn lab(class: &str, file: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/lab-corpus")
+        .join(class)
+        .join(file)
+}
+
+#[test]
+fn a_class_of_300_packet_tcp_flows_yields_whole_coherent_flows() {
+    let dir = TempDir(std::env::temp_dir().join(format!("netdiffd-long-{}", std::process::id())));
+    let bulk: Vec<PathBuf> = ["bulk01.pcap", "bulk02.pcap", "bulk03.pcap"]
+        .iter()
+        .map(|f| lab("bulk_download", f))
+        .collect();
+    let card = tiny_model(&dir.0, "bulk", &bulk, &["--max-flow-packets", "300"], "40");
+    let p = |s: &str| dir.0.join(s).to_string_lossy().into_owned();
     // Every template is a whole 300-packet TCP flow.
-    let card: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.0.join("model/card.json")).unwrap())
-            .unwrap();
     let templates = card["classes"][0]["templates"].as_array().unwrap();
     assert_eq!(templates.len(), 5, "five real flows of 300+ packets");
     for t in templates {
@@ -218,45 +235,8 @@ fn generated_flows_keep_their_templates_packet_kinds() {
     // trained for a few steps could not have learned that; the flows keep their real
     // templates' flags and directions, and repair keeps the refusal.
     let dir = TempDir(std::env::temp_dir().join(format!("netdiffd-kinds-{}", std::process::id())));
-    let class_dir = dir.0.join("corpus/scan");
-    std::fs::create_dir_all(&class_dir).unwrap();
-    let lab = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/lab-corpus/portscan");
-    std::os::unix::fs::symlink(
-        lab.join("ps06.pcap").canonicalize().unwrap(),
-        class_dir.join("ps06.pcap"),
-    )
-    .unwrap();
+    let card = tiny_model(&dir.0, "scan", &[lab("portscan", "ps06.pcap")], &[], "10");
     let p = |s: &str| dir.0.join(s).to_string_lossy().into_owned();
-    common::netdiffd_ok(&[
-        "dataset",
-        &p("corpus"),
-        "--max-packets",
-        "16",
-        "--no-holdout",
-        "-o",
-        &p("scan.data"),
-    ]);
-    common::netdiffd_ok(&[
-        "train",
-        &p("scan.data"),
-        "-o",
-        &p("model"),
-        "--steps",
-        "10",
-        "--d-model",
-        "32",
-        "--layers",
-        "1",
-        "--heads",
-        "2",
-        "--checkpoint-every",
-        "0",
-        "--device",
-        "cpu",
-    ]);
-    let card: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.0.join("model/card.json")).unwrap())
-            .unwrap();
     let kinds = template_kinds(&card);
     let refused = vec![(true, flags::SYN), (false, flags::RST | flags::ACK)];
     assert!(

@@ -7,20 +7,11 @@
 
 mod common;
 
-use flate2::read::GzDecoder;
-use std::io::Read;
+use common::gunzip;
 use std::path::{Path, PathBuf};
 
 fn data() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/nprint-links")
-}
-
-fn gunzip(path: &Path) -> Vec<u8> {
-    let mut v = Vec::new();
-    GzDecoder::new(std::fs::File::open(path).unwrap())
-        .read_to_end(&mut v)
-        .unwrap();
-    v
 }
 
 /// Rows of a CSV (lines after the header).
@@ -53,32 +44,21 @@ fn encode(capture: &Path, opts: &[&str], extra: &[&str], name: &str) -> Vec<u8> 
 
 #[test]
 fn default_output_is_the_nprint_tools_on_other_links_and_fragments() {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(data())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.to_string_lossy().ends_with(".csv.gz"))
-        .collect();
-    files.sort();
-    assert_eq!(files.len(), 11, "reference files in {}", data().display());
-    for f in &files {
-        let name = f.file_name().unwrap().to_string_lossy().to_string();
-        let (stem, suffix) = name.trim_end_matches(".csv.gz").split_once('.').unwrap();
-        let want = gunzip(f);
+    let refs = common::reference_csvs(&data());
+    assert_eq!(refs.len(), 11, "reference files in {}", data().display());
+    for (name, stem, suffix, want) in &refs {
         let got = encode(
             &data().join(format!("{stem}.pcap")),
             options(suffix),
             &[],
-            &name,
+            name,
         );
-        let line = got
-            .split(|&b| b == b'\n')
-            .zip(want.split(|&b| b == b'\n'))
-            .position(|(a, b)| a != b);
         assert!(
-            got == want,
-            "{name}: {} rows against the tool's {}, first difference on line {line:?}",
+            got == *want,
+            "{name}: {} rows against the tool's {}, first difference on line {}",
             rows(&got),
-            rows(&want)
+            rows(want),
+            common::first_difference(&got, want)
         );
     }
     // What the references say, so that a regenerated set cannot silently say nothing: the

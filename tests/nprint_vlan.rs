@@ -8,13 +8,11 @@
 mod common;
 
 use common::netdiffd;
-use flate2::read::GzDecoder;
 use netdiffd::capture::{dissect, CaptureReader, LinkType, SkipReason};
 use netdiffd::nprint::tool::{encode_capture, encode_capture_with, EncodeRun, Extensions};
 use netdiffd::nprint::{CsvOptions, IndexColumn, Layout};
 use netdiffd::packets::{PcapWriter, TsResolution};
 use netdiffd::wire::ethernet::is_vlan_tpid;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
@@ -48,26 +46,11 @@ fn work_dir(name: &str) -> PathBuf {
     d
 }
 
-fn gunzip(path: &Path) -> Vec<u8> {
-    let mut v = Vec::new();
-    GzDecoder::new(std::fs::File::open(path).unwrap())
-        .read_to_end(&mut v)
-        .unwrap();
-    v
-}
-
 fn rows(csv: &[u8]) -> Vec<&[u8]> {
     let mut v: Vec<&[u8]> = csv.split(|&b| b == b'\n').collect();
     assert_eq!(v.pop(), Some(&b""[..]), "the CSV ends with a line end");
     v.remove(0);
     v
-}
-
-fn first_difference(got: &[u8], want: &[u8]) -> usize {
-    got.split(|&b| b == b'\n')
-        .zip(want.split(|&b| b == b'\n'))
-        .position(|(a, b)| a != b)
-        .map_or(0, |l| l + 1)
 }
 
 /// Options of the reference files, by file-name suffix (commands in the data folder's README).
@@ -97,27 +80,19 @@ fn options(suffix: &str) -> CsvOptions {
 
 #[test]
 fn default_output_is_the_nprint_tools_on_tagged_captures() {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(data())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.to_string_lossy().ends_with(".csv.gz"))
-        .collect();
-    files.sort();
-    assert_eq!(files.len(), 4, "reference files in {}", data().display());
-    for f in &files {
-        let name = f.file_name().unwrap().to_string_lossy().to_string();
-        let (stem, suffix) = name.trim_end_matches(".csv.gz").split_once('.').unwrap();
-        let want = gunzip(f);
+    let refs = common::reference_csvs(&data());
+    assert_eq!(refs.len(), 4, "reference files in {}", data().display());
+    for (name, stem, suffix, want) in &refs {
         let run = EncodeRun {
             csv: options(suffix),
             count: 0,
         };
         let (summary, got) = encode_capture(&capture(stem), &run, Vec::new(), |_| {}).unwrap();
-        assert_eq!(summary.encoded, rows(&want).len() as u64, "{name}: rows");
+        assert_eq!(summary.encoded, rows(want).len() as u64, "{name}: rows");
         assert!(
-            got == want,
+            got == *want,
             "{name}: first difference on line {}",
-            first_difference(&got, &want)
+            common::first_difference(&got, want)
         );
     }
     // The tagged frames of the corpus captures are the ones skipped, by their outer TPID.
@@ -231,7 +206,7 @@ fn the_command_line_option_and_its_help() {
     assert!(stderr.contains("non-ip(0x8100)=33"), "{stderr}");
     assert_eq!(
         std::fs::read(dir.join("plain.csv")).unwrap(),
-        gunzip(&data().join("smtp-starttls.netdiffusion.csv.gz"))
+        common::gunzip(&data().join("smtp-starttls.netdiffusion.csv.gz"))
     );
     for flag in ["--decode-vlan", "--vlan"] {
         let (n, v6, _) = count(&[&opts[..], &[flag]].concat(), &dir.join("decoded.csv"));
@@ -320,7 +295,7 @@ fn same_output_as_the_nprint_tool_built_here() {
             if want != got {
                 failures.push(format!(
                     "{stem} {opts:?}: first difference on line {}",
-                    first_difference(&got, &want)
+                    common::first_difference(&got, &want)
                 ));
             }
         }

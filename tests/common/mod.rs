@@ -147,3 +147,46 @@ pub fn tcpreplay(net: &NetnsVeth, iface: &str, pcap: &Path) -> (u64, u64) {
     };
     (field("Successful packets:"), field("Failed packets:"))
 }
+
+/// The contents of a gzip-compressed file (the nPrint tool's reference outputs).
+pub fn gunzip(path: &Path) -> Vec<u8> {
+    let mut v = Vec::new();
+    std::io::Read::read_to_end(
+        &mut flate2::read::GzDecoder::new(std::fs::File::open(path).unwrap()),
+        &mut v,
+    )
+    .unwrap();
+    v
+}
+
+/// The reference CSVs of a test data folder, `STEM.SUFFIX.csv.gz`, sorted by name: (file name,
+/// stem, suffix, contents).
+pub fn reference_csvs(dir: &Path) -> Vec<(String, String, String, Vec<u8>)> {
+    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().ends_with(".csv.gz"))
+        .collect();
+    files.sort();
+    files
+        .iter()
+        .map(|f| {
+            let name = f.file_name().unwrap().to_string_lossy().to_string();
+            let (stem, suffix) = name.trim_end_matches(".csv.gz").split_once('.').unwrap();
+            (
+                name.clone(),
+                stem.to_string(),
+                suffix.to_string(),
+                gunzip(f),
+            )
+        })
+        .collect()
+}
+
+/// The 1-based line where two CSVs first differ (0 when one is a prefix of the other).
+pub fn first_difference(got: &[u8], want: &[u8]) -> usize {
+    got.split(|&b| b == b'\n')
+        .zip(want.split(|&b| b == b'\n'))
+        .position(|(a, b)| a != b)
+        .map_or(0, |l| l + 1)
+}
