@@ -85,8 +85,8 @@ fn wire_skip(e: WireError) -> SkipReason {
 
 /// Splits `frame` into headers, or says why it cannot be used.
 pub fn dissect(frame: &Frame) -> Result<Dissected<'_>, SkipReason> {
-    let (link, data) = (frame.link, &frame.data[..]);
-    let (eth, ethertype, l3) = match link {
+    let data = &frame.data[..];
+    let (eth, ethertype, l3) = match frame.link {
         LinkType::Ethernet => {
             if data.len() < ETH_HEADER_LEN {
                 return Err(SkipReason::Truncated);
@@ -139,7 +139,7 @@ pub fn dissect(frame: &Frame) -> Result<Dissected<'_>, SkipReason> {
             if data.len() < 4 {
                 return Err(SkipReason::Truncated);
             }
-            let family = loopback_family(link, [data[0], data[1], data[2], data[3]]);
+            let family = loopback_family(frame.link, [data[0], data[1], data[2], data[3]]);
             let ty =
                 family_ethertype(family).ok_or(SkipReason::NonIp(family.min(0xffff) as u16))?;
             (None, ty, &data[4..])
@@ -150,7 +150,7 @@ pub fn dissect(frame: &Frame) -> Result<Dissected<'_>, SkipReason> {
         ETHERTYPE_IPV4 => dissect_ipv4(eth, l3),
         ETHERTYPE_IPV6 => dissect_ipv6(eth, l3),
         ETHERTYPE_ARP => Err(SkipReason::Arp),
-        len if len <= 1500 && link == LinkType::Ethernet => Err(SkipReason::Llc),
+        len if len <= 1500 && frame.link == LinkType::Ethernet => Err(SkipReason::Llc),
         other => Err(SkipReason::NonIp(other)),
     }
 }

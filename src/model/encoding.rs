@@ -39,14 +39,9 @@ pub fn encode_iat(ns: u64, out: &mut [f32]) {
     }
 }
 
-/// Inverse of [`encode_iat`]: the bin is the number of positive values (so a code that is not
-/// monotone still decodes), and `jitter` in [0, 1) places the time within its bin on the log
-/// scale.
-pub fn decode_iat(values: &[f32], jitter: f64) -> u64 {
-    iat_of_bin(decoded_bin(values), jitter)
-}
-
-/// The time bin a thermometer code says: the number of its positive values.
+/// The time bin a thermometer code says (inverse of [`encode_iat`] up to the bin): the number
+/// of its positive values, so a code that is not monotone still decodes. [`GapsByBin::place`]
+/// or [`iat_of_bin`] then gives the time.
 pub fn decoded_bin(values: &[f32]) -> usize {
     values.iter().take(TIME_BINS).filter(|&&v| v > 0.0).count()
 }
@@ -84,7 +79,7 @@ impl GapsByBin {
     }
 }
 
-/// A time within bin `bin`, placed by `jitter` in [0, 1) on the log scale (see [`decode_iat`]).
+/// A time within bin `bin`, placed by `jitter` in [0, 1) on the log scale.
 pub fn iat_of_bin(bin: usize, jitter: f64) -> u64 {
     let u = (bin as f64 + jitter.clamp(0.0, 1.0)) / TIME_BINS as f64 * log_span();
     ((u.exp() - 1.0) * 1000.0).round().max(0.0) as u64
@@ -481,7 +476,7 @@ mod tests {
         let mut v = [0f32; TIME_BINS];
         encode_iat(0, &mut v);
         assert!(v.iter().all(|&x| x == -1.0));
-        assert_eq!(decode_iat(&v, 0.0), 0);
+        assert_eq!(iat_of_bin(decoded_bin(&v), 0.0), 0);
         encode_iat(u64::MAX, &mut v);
         assert_eq!(v.iter().filter(|&&x| x > 0.0).count(), TIME_BINS - 1);
         let width = log_span() / TIME_BINS as f64;
@@ -490,7 +485,7 @@ mod tests {
             assert_eq!(v.iter().filter(|&&x| x > 0.0).count(), iat_bin(ns));
             // Decoded anywhere in its bin, the time is within one bin width on the log scale.
             for jitter in [0.0, 0.5, 0.999] {
-                let back = decode_iat(&v, jitter) as f64;
+                let back = iat_of_bin(decoded_bin(&v), jitter) as f64;
                 let d = ((1.0 + back / 1000.0).ln() - (1.0 + ns as f64 / 1000.0).ln()).abs();
                 assert!(d <= width + 1e-9, "{ns} -> {back}");
             }

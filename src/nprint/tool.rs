@@ -8,6 +8,9 @@
 //! `ipv4h = (struct ip *)pkt;`). Such a frame gives no row unless its destination MAC address
 //! begins with the hex digit 4 or 6 and the bytes there happen to name TCP, UDP or ICMP; then
 //! the row holds those misread bytes. [`Extensions::decode_vlan`] decodes VLAN tags instead.
+//! The tool skips a Linux cooked v1 header and knows no other link header, so cooked v2 and
+//! loopback frames are read from their first byte too ([`Extensions::decode_links`] decodes
+//! them), and it reads a later IPv4 fragment's first bytes as a transport header.
 //!
 //! Reading and encoding run on the calling thread, writing on a second one: rows are spelled
 //! into large chunks that the writer thread writes in order.
@@ -292,13 +295,15 @@ fn not_ip(ty: u16) -> SkipReason {
     }
 }
 
-/// The nPrint tool's reading of a frame it does not take for Ethernet with IP (an Ethernet
-/// frame whose EtherType is neither IPv4 nor IPv6, a cooked v2 or loopback frame): the frame's
-/// first byte is taken for the start of an IP header (version in its high nibble) and nothing
-/// is checked beyond the version and the protocol number. A row results where the tool would
-/// write one from bytes inside the frame; a frame of which the tool would read bytes past the
-/// captured end (whatever lies in libpcap's buffer there) is skipped as truncated; `not_ip` is
-/// the reason for a frame that gives no row.
+/// The nPrint tool's reading of `data` as an IP packet (`SuperPacket::process_v4` /
+/// `process_v6`), wherever the tool takes one to start: after an Ethernet header (`eth`, what
+/// the tool takes for one), or at the first byte of a raw packet or of a frame it does not take
+/// for Ethernet with IP (another EtherType, a cooked v2 or loopback header). Nothing is checked
+/// beyond the version in the first nibble and the protocol number, so fragments and misread
+/// bytes give rows as in the tool. A row results where the tool would write one from bytes
+/// inside the frame; a frame of which the tool would read bytes past the captured end (whatever
+/// lies in libpcap's buffer there) is skipped as truncated; `not_ip` is the reason for a frame
+/// that gives no row.
 fn misread<'a>(
     data: &'a [u8],
     eth: Option<&'a [u8]>,
