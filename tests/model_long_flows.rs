@@ -220,7 +220,12 @@ fn template_kinds(card: &serde_json::Value) -> Vec<Vec<(bool, u16)>> {
                 let (shape, run) = part
                     .split_once('*')
                     .map_or((part, 1), |(s, n)| (s, n.parse().unwrap()));
-                let v: Vec<u16> = shape.split('.').map(|x| x.parse().unwrap()).collect();
+                // proto.ihl.l4.flags.dir, and a SYN's option layout after them.
+                let v: Vec<u16> = shape
+                    .split('.')
+                    .take(5)
+                    .map(|x| x.parse().unwrap())
+                    .collect();
                 assert_eq!(v.len(), 5, "template packet {part} records its kind");
                 kinds.extend(std::iter::repeat_n((v[4] == 0, v[3]), run));
             }
@@ -266,4 +271,86 @@ fn generated_flows_keep_their_templates_packet_kinds() {
         assert!(kinds.contains(&got), "{key:?}: {got:?} is no template's");
     }
     common::assert_check_strict_passes(&dir.0.join("scan.pcap"));
+}
+
+/// The option kinds (up to an end of list) of every SYN and SYN-ACK layout a card's templates
+/// record, by whether the packet is a SYN-ACK.
+fn template_syn_layouts(card: &serde_json::Value) -> Vec<(bool, Vec<u8>)> {
+    let mut out = Vec::new();
+    for t in card["classes"][0]["templates"].as_array().unwrap() {
+        for part in t.as_str().unwrap().split_whitespace() {
+            let v: Vec<&str> = part.split('*').next().unwrap().split('.').collect();
+            if let [_, _, _, flags, _, layout] = v[..] {
+                let kinds: Vec<u8> = layout
+                    .split('-')
+                    .map(|o| o.split(':').next().unwrap().parse().unwrap())
+                    .take_while(|&k| k != 0)
+                    .collect();
+                let synack = flags.parse::<u16>().unwrap() & flags::ACK != 0;
+                out.push((synack, kinds));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn generated_syns_offer_their_templates_options() {
+    // Real HTTPS connections from macOS: the SYN offers MSS, NOP, window scale, NOP, NOP,
+    // timestamps, SACK permitted (not the order repair rebuilds options in), the SYN-ACK MSS,
+    // SACK permitted, timestamps, NOP, window scale. A tiny model trained for a few steps
+    // generates option bytes that do not parse; the flows keep their templates' option layouts,
+    // and so negotiate timestamps, which every later segment carries.
+    let dir = TempDir(std::env::temp_dir().join(format!("netdiffd-syn-{}", std::process::id())));
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/https");
+    let captures: Vec<PathBuf> = ["443-curl.pcap", "443-firefox.pcap", "443-git.pcap"]
+        .iter()
+        .map(|f| corpus.join(f))
+        .collect();
+    let card = tiny_model(&dir.0, "https", &captures, &[], "10");
+    let layouts = template_syn_layouts(&card);
+    assert!(
+        layouts.iter().any(|(synack, _)| !synack) && layouts.iter().any(|(synack, _)| *synack),
+        "the templates record SYN and SYN-ACK layouts: {layouts:?}"
+    );
+    let p = |s: &str| dir.0.join(s).to_string_lossy().into_owned();
+    common::netdiffd_ok(&[
+        "generate",
+        "--model",
+        &p("model"),
+        "--mix",
+        "https",
+        "--flows",
+        "12",
+        "-o",
+        &p("https.pcap"),
+    ]);
+    let (mut syns, mut later) = (0, 0);
+    for frame in CaptureReader::open(&dir.0.join("https.pcap")).unwrap() {
+        let frame = frame.unwrap();
+        let ip = Ipv4Packet::new_checked(&frame.data[14..]).expect("IPv4");
+        let tcp = TcpPacket::new_checked(ip.payload()).expect("TCP");
+        let kinds: Vec<u8> = netdiffd::wire::tcp::options_lenient(tcp.options())
+            .map(|(k, _)| k)
+            .collect();
+        if tcp.flags() & flags::SYN != 0 {
+            syns += 1;
+            let synack = tcp.flags() & flags::ACK != 0;
+            assert!(
+                layouts.contains(&(synack, kinds.clone())),
+                "SYN (ACK {synack}) offers {kinds:?}, no template's: {layouts:?}"
+            );
+        } else if tcp.flags() & flags::RST == 0 {
+            later += 1;
+            assert!(
+                kinds.contains(&8),
+                "a segment without timestamps: {kinds:?}"
+            );
+        }
+    }
+    assert!(
+        syns >= 20 && later > syns,
+        "{syns} SYNs, {later} later segments"
+    );
+    common::assert_check_strict_passes(&dir.0.join("https.pcap"));
 }

@@ -262,3 +262,59 @@ fn refused_and_aborted_handshakes_stay_so() {
     written_strict_and_tshark_clean("resets", &repaired, &out);
     std::fs::remove_file(&out).unwrap();
 }
+
+/// Real ICMP flows keep the kind of each message through repair: echo and timestamp queries
+/// (nmap's host discovery in a lab port scan) with a timestamp's 12 bytes of data, and
+/// destination-unreachable errors (zoom's port and host unreachables, the scan's) with their
+/// codes, each quoting a whole IPv4 datagram sent by the error's receiver to its sender. The
+/// output passes `check --strict` and tshark without errors.
+#[test]
+fn icmp_queries_and_errors_keep_their_kind() {
+    use netdiffd::wire::ipv4::Ipv4Packet;
+    let lab = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/lab-corpus");
+    let mut seen = std::collections::BTreeSet::new();
+    let mut repaired = Vec::new();
+    for path in [
+        corpus("zoom/zoom_p2p.pcap"),
+        corpus("zoom/zoom.pcap"),
+        lab.join("portscan/ps01.pcap"),
+    ] {
+        let (flows, _) = flows_from_capture(&path, FlowSettings::default(), None).unwrap();
+        for (i, f) in flows
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| f.key.proto == IpProtocol::Icmp)
+        {
+            let r = repair_real(f, i as u64);
+            assert_eq!(r.packets.len(), f.packets.len(), "{path:?} flow {i}");
+            for (k, (real, got)) in f.packets.iter().zip(&r.packets).enumerate() {
+                let want = (real.transport_header()[0], real.transport_header()[1]);
+                let ip = Ipv4Packet::new_checked(&got.bytes[..]).unwrap();
+                let icmp = ip.payload();
+                assert_eq!((icmp[0], icmp[1]), want, "{path:?} flow {i} packet {k}");
+                seen.insert(want);
+                let data = &icmp[8..];
+                match want.0 {
+                    13 | 14 => assert_eq!(data.len(), 12, "a timestamp message's data"),
+                    3 | 11 => {
+                        let quoted = Ipv4Packet::new_checked(data).unwrap();
+                        assert_eq!(usize::from(quoted.total_len()), data.len());
+                        assert_eq!(
+                            (quoted.src_addr(), quoted.dst_addr()),
+                            (ip.dst_addr(), ip.src_addr()),
+                            "the quoted datagram went from the error's receiver to its sender"
+                        );
+                    }
+                    _ => {}
+                }
+            }
+            repaired.push(r);
+        }
+    }
+    for kind in [(8, 0), (0, 0), (13, 0), (14, 0), (3, 3), (3, 10)] {
+        assert!(seen.contains(&kind), "no ICMP {kind:?} among {seen:?}");
+    }
+    let out = tmp("icmp.pcap");
+    written_strict_and_tshark_clean("icmp", &repaired, &out);
+    std::fs::remove_file(&out).unwrap();
+}

@@ -6,7 +6,8 @@
 #
 #   docs/eval/make-report.sh [MODEL_DIR] [FLOWS_PER_CLASS] [OUT_DIR]
 #
-# Defaults: models/default, 40 flows a class, docs/eval. Needs target/release/netdiffd and jq.
+# Defaults: models/default, 40 flows a class, docs/eval. Needs target/release/netdiffd (or the
+# binary BIN names) and jq.
 # CORPORA="../shared/lab-corpus" evaluates on one corpus only (and generates only its classes);
 # KEEP=1 keeps the work folder (real links, synthetic captures).
 set -euo pipefail
@@ -14,7 +15,7 @@ cd "$(dirname "$0")/../.."
 model=${1:-models/default}
 flows=${2:-40}
 out=${3:-docs/eval}
-bin=target/release/netdiffd
+bin=${BIN:-target/release/netdiffd}
 work=$(mktemp -d /tmp/netdiffd-eval.XXXXXX)
 [ -n "${KEEP:-}" ] || trap 'rm -rf "$work"' EXIT
 

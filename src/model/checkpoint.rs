@@ -6,7 +6,7 @@ use super::arrivals::FlowArrivals;
 use super::config::ModelConfig;
 use super::dataset::CaptureFile;
 use super::denoiser::Denoiser;
-use super::encoding::Template;
+use super::template::Template;
 use crate::corpus::ClassHints;
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};

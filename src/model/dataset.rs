@@ -216,10 +216,10 @@ impl Dataset {
         if settings.max_packets == 0 {
             return Err(DatasetError::Empty("max_packets must be at least 1".into()));
         }
-        if !(1..=super::encoding::MAX_TEMPLATE_PACKETS).contains(&settings.max_flow_packets) {
+        if !(1..=super::template::MAX_TEMPLATE_PACKETS).contains(&settings.max_flow_packets) {
             return Err(DatasetError::Empty(format!(
                 "max_flow_packets must be 1..={}, got {}",
-                super::encoding::MAX_TEMPLATE_PACKETS,
+                super::template::MAX_TEMPLATE_PACKETS,
                 settings.max_flow_packets
             )));
         }

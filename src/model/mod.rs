@@ -11,6 +11,7 @@ pub mod denoiser;
 pub mod encoding;
 pub mod sample;
 pub mod schedule;
+pub mod template;
 pub mod train;
 
 pub use checkpoint::{device_for, load_card, load_model, LoadedModel, ModelCard, ModelError};

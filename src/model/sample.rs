@@ -6,9 +6,10 @@
 //! seed, so a flow does not depend on the batch it ran in.
 
 use super::checkpoint::{LoadedModel, ModelError};
-use super::encoding::{decoded_bin, no_structure, quantise_row, GapsByBin, Template};
+use super::encoding::{decoded_bin, quantise_row, GapsByBin};
 use super::normal;
 use super::schedule::Ddim;
+use super::template::{no_structure, Template};
 use crate::flows::Direction;
 use crate::nprint::layout::{model_to_standard, Bit, MODEL_WIDTH};
 use crate::seed::{self, salt};

@@ -10,7 +10,7 @@ use super::arrivals::FlowArrivals;
 use super::checkpoint::{CardClass, ModelCard, ModelError};
 use super::config::ModelConfig;
 use super::dataset::{Dataset, Window};
-use super::encoding::Template;
+use super::template::Template;
 use crate::corpus::HintsBuilder;
 use candle_core::Device;
 use rand::rngs::StdRng;

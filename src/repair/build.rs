@@ -2,6 +2,7 @@
 //! checksums, payloads of the planned length, and the per-field change report.
 
 use super::generated::GeneratedRow;
+use super::icmp::{IcmpPacketPlan, Message};
 use super::report::RepairReport;
 use super::tcp::TcpPlan;
 use super::{PacketPlan, RepairSettings, RepairedPacket, Side};
@@ -9,7 +10,7 @@ use crate::capture::{dissect, Frame, LinkType};
 use crate::flows::Direction;
 use crate::nprint::layout::Bit;
 use crate::nprint::{encode_packet, Layout};
-use crate::wire::icmp::{IcmpPacket, IcmpRepr};
+use crate::wire::icmp::IcmpPacket;
 use crate::wire::ipv4::{Ipv4Packet, Ipv4Repr};
 use crate::wire::tcp::{TcpPacket, TcpRepr};
 use crate::wire::udp::{self, UdpPacket, UdpRepr};
@@ -30,6 +31,7 @@ pub(super) fn build_packets(
     // packet of that side takes the next one (a per-host counter, as the repair note asks).
     let mut ip_ids = [sides[0].ip_id, sides[1].ip_id];
     let mut icmp_seq: u16 = rows.first().map(|r| r.icmp().echo_seq()).unwrap_or(0);
+    let mut originate = 0u32;
     let mut out = Vec::with_capacity(plans.len());
     let mut bits = Vec::with_capacity(Layout::STANDARD.width());
     for (i, plan) in plans.iter().enumerate() {
@@ -85,18 +87,30 @@ pub(super) fn build_packets(
                 }
             }
             None => {
+                let (message, _) = Message::of(&rows[i]);
                 let request = plan.direction == Direction::Forward;
-                if request && i > 0 {
+                let query = !matches!(message, Message::Error { .. });
+                if request && query && i > 0 {
                     icmp_seq = icmp_seq.wrapping_add(1);
                 }
-                let (ident, seq_no) = (me.port, icmp_seq);
-                let echo = if request {
-                    IcmpRepr::EchoRequest { ident, seq_no }
-                } else {
-                    IcmpRepr::EchoReply { ident, seq_no }
-                };
+                let ms_of_day = (plan.ts_ns / 1_000_000 % 86_400_000) as u32;
+                if request && message == Message::Timestamp {
+                    originate = ms_of_day;
+                }
+                let header = IcmpPacketPlan {
+                    message,
+                    request,
+                    me,
+                    peer,
+                    ident: me.port,
+                    seq_no: icmp_seq,
+                    ms_of_day,
+                    originate,
+                    mtu: settings.mtu,
+                }
+                .header(&mut seg[l4_len..]);
                 let mut h = IcmpPacket::new_unchecked(seg);
-                echo.emit(&mut h);
+                header.emit(&mut h);
                 h.fill_checksum();
             }
         }

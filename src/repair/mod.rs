@@ -11,6 +11,7 @@
 
 mod build;
 mod generated;
+mod icmp;
 mod report;
 mod rules;
 mod settings;
@@ -175,6 +176,19 @@ pub fn repair_flow(
         for p in plans.iter_mut().filter(|p| p.payload_len > max_payload) {
             p.payload_len = max_payload;
             report.applied(Rule::LengthClamp);
+        }
+        if proto == IpProtocol::Icmp {
+            for (p, r) in plans.iter_mut().zip(&rows) {
+                let (message, kept) = icmp::Message::of(r);
+                if !kept {
+                    report.applied(Rule::IcmpAsEcho);
+                }
+                let len = message.data_len(p.payload_len, max_payload);
+                if len != p.payload_len {
+                    p.payload_len = len;
+                    report.applied(Rule::IcmpDataLength);
+                }
+            }
         }
     }
     let tcp_plans = if proto == IpProtocol::Tcp {
@@ -376,7 +390,10 @@ fn sides(
             (id, id)
         }
     };
-    let (client_port, server_port) = if proto == IpProtocol::Icmp {
+    // An ICMP flow's "ports" are its query identifier; a flow of ICMP errors takes the ports
+    // of the UDP datagram its errors quote, as a UDP flow's are chosen.
+    let icmp_errors = matches!(icmp::Message::of(fwd).0, icmp::Message::Error { .. });
+    let (client_port, server_port) = if proto == IpProtocol::Icmp && !icmp_errors {
         (gen_client_port, gen_server_port)
     } else {
         let client = if gen_client_port >= 1024 {

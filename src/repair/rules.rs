@@ -9,6 +9,13 @@ crate::rule_enum::rule_enum! {
         /// The flow's first packet was generated from the server side; it is sent by the
         /// client, since a flow opens from its client.
         ClientFirst => "client-first";
+        /// An ICMP message of a type and code repair does not build (it builds echo, timestamp,
+        /// destination unreachable and time exceeded messages) was sent as an echo.
+        IcmpAsEcho => "icmp-as-echo";
+        /// An ICMP message's data was sized to what its type carries: a timestamp's 12 bytes,
+        /// an error's quoted datagram (at least its IPv4 header and 8 bytes, at most what keeps
+        /// the error within 576 bytes).
+        IcmpDataLength => "icmp-data-length";
         /// A payload longer than the MTU leaves room for was shortened.
         LengthClamp => "length-clamp";
         /// Rows of another transport protocol than the flow's (the most populated block) were

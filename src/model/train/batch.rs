@@ -5,9 +5,10 @@
 use super::TrainSettings;
 use crate::model::config::ModelConfig;
 use crate::model::dataset::Window;
-use crate::model::encoding::{no_structure, window_values, Template};
+use crate::model::encoding::window_values;
 use crate::model::normal;
 use crate::model::schedule::NoiseSchedule;
+use crate::model::template::{no_structure, Template};
 use crate::nprint::layout::MODEL_WIDTH;
 use rand::rngs::StdRng;
 use rand::Rng;

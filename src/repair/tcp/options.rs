@@ -64,7 +64,8 @@ pub fn scan(opts: &[u8]) -> AskedOptions {
 
 /// The SYN options to send: the generated ones when they are well-formed and carry exactly
 /// the timestamps and window scale of `allowed` (what the client offers; for a SYN-ACK, what
-/// both sides support), else a rebuilt set.
+/// both sides support) — in their order, with the MSS brought within 536..=`mss_cap` and the
+/// shift set to `wscale` — else a rebuilt set.
 pub fn syn_options(
     generated: &[u8],
     asked: &AskedOptions,
@@ -77,9 +78,8 @@ pub fn syn_options(
     let timestamps = allowed.timestamps;
     if let Ok(opts) = parse_options(generated) {
         let fits = opts.iter().all(|o| match o {
-            TcpOption::Eol | TcpOption::Nop => true,
-            TcpOption::Mss(m) => (536..=mss_cap).contains(m),
-            TcpOption::WindowScale(s) => allowed.window_scale && *s == wscale,
+            TcpOption::Eol | TcpOption::Nop | TcpOption::Mss(_) => true,
+            TcpOption::WindowScale(_) => allowed.window_scale,
             TcpOption::SackPermitted => allowed.sack,
             TcpOption::Timestamps(..) => timestamps,
             _ => false,
@@ -87,7 +87,9 @@ pub fn syn_options(
         let has_ts = opts.iter().any(|o| matches!(o, TcpOption::Timestamps(..)));
         let has_ws = opts.iter().any(|o| matches!(o, TcpOption::WindowScale(_)));
         if fits && has_ts == timestamps && has_ws == allowed.window_scale {
-            return patched(generated, tsval, tsecr);
+            let mut out = patched(generated, tsval, tsecr);
+            set_syn_values(&mut out, mss_cap, wscale);
+            return out;
         }
     }
     let mut o = Vec::with_capacity(20);
@@ -173,6 +175,32 @@ fn patched(opts: &[u8], tsval: u32, tsecr: u32) -> Vec<u8> {
     pad(out)
 }
 
+/// Brings a well-formed SYN option list's MSS within 536..=`mss_cap` (the cap where it is out)
+/// and sets its window shift to `wscale`.
+fn set_syn_values(opts: &mut [u8], mss_cap: u16, wscale: u8) {
+    let mut i = 0;
+    while i + 1 < opts.len() {
+        match opts[i] {
+            kind::EOL => break,
+            kind::NOP => i += 1,
+            k => {
+                let len = usize::from(opts[i + 1]);
+                match (k, len) {
+                    (kind::MSS, 4) => {
+                        let m = u16::from_be_bytes([opts[i + 2], opts[i + 3]]);
+                        if !(536..=mss_cap).contains(&m) {
+                            opts[i + 2..i + 4].copy_from_slice(&mss_cap.to_be_bytes());
+                        }
+                    }
+                    (kind::WINDOW_SCALE, 3) => opts[i + 2] = wscale,
+                    _ => {}
+                }
+                i += len.max(2);
+            }
+        }
+    }
+}
+
 fn push_ts(o: &mut Vec<u8>, tsval: u32, tsecr: u32) {
     o.extend_from_slice(&[kind::TIMESTAMPS, 10]);
     o.extend_from_slice(&tsval.to_be_bytes());
@@ -252,16 +280,28 @@ mod tests {
             window_scale: true,
             sack: true,
         };
-        // Window scale 20 in the generated SYN: rebuilt with the clamped shift.
-        let gen = [2, 4, 5, 0xb4, 1, 3, 3, 20];
-        let allowed = Negotiated {
+        // Window scale 20 and MSS 65535 in the generated SYN: kept in their place (NOP first,
+        // the generated stack's order), the shift clamped and the MSS capped.
+        let gen = [1, 3, 3, 20, 2, 4, 0xff, 0xff];
+        let no_ts = Negotiated {
             timestamps: false,
             ..allowed
         };
-        let o = syn_options(&gen, &scan(&gen), &allowed, 1460, 14, 0, 0);
+        let o = syn_options(&gen, &scan(&gen), &no_ts, 1460, 14, 0, 0);
+        assert_eq!(o, [1, 3, 3, 14, 2, 4, 0x05, 0xb4]);
+        // An MSS inside the range is kept as generated.
+        let gen = [2, 4, 0x05, 0x78, 1, 3, 3, 7];
+        let o = syn_options(&gen, &scan(&gen), &no_ts, 1460, 7, 0, 0);
+        assert_eq!(o, gen);
+        // Timestamps the client did not offer: rebuilt, in the standard order.
+        let gen = [2, 4, 5, 0xb4, 1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 0];
+        let o = syn_options(&gen, &scan(&gen), &no_ts, 1460, 14, 0, 0);
         let parsed = parse_options(&o).unwrap();
         assert!(parsed.contains(&TcpOption::WindowScale(14)));
         assert!(parsed.contains(&TcpOption::Mss(1460)));
+        assert!(!parsed
+            .iter()
+            .any(|o| matches!(o, TcpOption::Timestamps(..))));
         assert_eq!(o.len() % 4, 0);
     }
 }

@@ -1,0 +1,583 @@
+//! Structure templates: the shapes of a real flow's packets (protocol, header lengths) and
+//! their kinds (TCP flags, direction, a SYN's option layout), written compactly in cards and
+//! turned into the structure conditioning and the values sampling holds.
+
+use super::dataset::Window;
+use crate::nprint::layout::{Bit, MODEL_WIDTH};
+use crate::wire::IpProtocol;
+use serde::{Deserialize, Serialize};
+
+mod syn_options;
+pub use syn_options::SynOptions;
+
+/// Model-layout position of the TCP data offset (the TCP block starts at bit 416).
+const TCP_DATA_OFFSET: usize = 416 + 96;
+/// Model-layout positions of the TCP flags byte (CWR … FIN; the NS bit before them is kept
+/// with the reserved bits).
+const TCP_FLAGS: std::ops::Range<usize> = 416 + 104..416 + 112;
+/// Model-layout position of the TCP options (after the 20-byte fixed header).
+const TCP_OPTIONS: usize = 416 + 160;
+
+/// The longest template a card may hold (and so the longest flow a template gives).
+pub const MAX_TEMPLATE_PACKETS: usize = 65_536;
+
+/// One packet's structure: protocol, IPv4 header words, transport header words (TCP data
+/// offset; 2 for UDP and ICMP's 8 bytes), and its kind where the card records it. The protocol
+/// is written as its number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PacketShape(pub IpProtocol, pub u8, pub u8, pub Option<PacketKind>);
+
+/// What kind of packet of its flow a template's packet was: its TCP flags (0 outside TCP) and
+/// its direction, and a SYN's option layout. Sampling keeps them (inpainting) so that a
+/// generated flow has its real flow's sequence of packet kinds — a port scan's SYN answered by
+/// an RST-ACK, a download's data one way and ACKs the other — and the options its real SYNs
+/// offered, and the model generates every other value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PacketKind {
+    /// The TCP flags byte (CWR … FIN); 0 for UDP and ICMP.
+    pub tcp_flags: u8,
+    /// Sent by the flow's responder.
+    pub backward: bool,
+    /// A SYN's option layout (None for other packets, and for SYNs whose options did not
+    /// parse or that cards of earlier versions recorded without it).
+    pub syn_options: Option<SynOptions>,
+}
+
+/// The structure of a real flow: its packets' shapes. Written in cards as one string,
+/// `proto.ihl.l4` per packet separated by spaces, `proto.ihl.l4.flags.dir` where the packet's
+/// kind is kept (flags as a number, dir 0 forward and 1 backward), with a SYN's option layout
+/// as a sixth part ([`SynOptions`]), a run of equal shapes as `shape*count` (e.g.
+/// `6.5.10.2.0.2:4-4:2-8:10-1-3:3 6.5.10.18.1.2:4-4:2-8:10-1-3:3 6.5.8.16.0*2`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(into = "String", try_from = "String")]
+pub struct Template(pub Vec<PacketShape>);
+
+impl From<Template> for String {
+    fn from(t: Template) -> String {
+        let mut parts: Vec<String> = Vec::new();
+        let mut i = 0;
+        while i < t.0.len() {
+            let s = t.0[i];
+            let run = t.0[i..].iter().take_while(|&&x| x == s).count();
+            let mut part = format!("{}.{}.{}", u8::from(s.0), s.1, s.2);
+            if let Some(k) = s.3 {
+                part += &format!(".{}.{}", k.tcp_flags, u8::from(k.backward));
+                if let Some(o) = k.syn_options {
+                    part += &format!(".{o}");
+                }
+            }
+            if run > 1 {
+                part += &format!("*{run}");
+            }
+            parts.push(part);
+            i += run;
+        }
+        parts.join(" ")
+    }
+}
+
+impl TryFrom<String> for Template {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        let mut shapes = Vec::new();
+        for part in s.split_whitespace() {
+            let (p, run) = match part.split_once('*') {
+                Some((p, n)) => match n.parse::<usize>() {
+                    Ok(n) if (1..=MAX_TEMPLATE_PACKETS).contains(&n) => (p, n),
+                    _ => return Err(format!("bad run length in packet shape {part:?}")),
+                },
+                None => (part, 1),
+            };
+            if shapes.len() + run > MAX_TEMPLATE_PACKETS {
+                return Err(format!(
+                    "template longer than {MAX_TEMPLATE_PACKETS} packets"
+                ));
+            }
+            let shape = {
+                let mut parts: Vec<&str> = p.split('.').collect();
+                let layout = (parts.len() == 6).then(|| parts.pop()).flatten();
+                let v: Vec<u8> = parts
+                    .iter()
+                    .map(|x| x.parse::<u8>())
+                    .collect::<Result<_, _>>()
+                    .map_err(|_| format!("bad packet shape {p:?}"))?;
+                match v[..] {
+                    [proto, ihl, l4, ref kind @ ..]
+                        if (5..=15).contains(&ihl) && (2..=15).contains(&l4) =>
+                    {
+                        let kind = match *kind {
+                            [] => None,
+                            [tcp_flags, _]
+                                if layout.is_some() && !is_syn(proto.into(), tcp_flags) =>
+                            {
+                                return Err(format!(
+                                    "options in packet shape {p:?}, which is not a TCP SYN"
+                                ))
+                            }
+                            [tcp_flags, dir @ (0 | 1)] => Some(PacketKind {
+                                tcp_flags,
+                                backward: dir == 1,
+                                syn_options: layout
+                                    .map(|o| {
+                                        SynOptions::parse(o, usize::from(l4.max(5) - 5) * 4)
+                                            .map_err(|e| format!("in packet shape {p:?}: {e}"))
+                                    })
+                                    .transpose()?,
+                            }),
+                            _ => {
+                                return Err(format!(
+                                    "bad packet kind in {p:?} (expected proto.ihl.l4.flags.dir \
+                                     with dir 0 or 1, and a SYN's options)"
+                                ))
+                            }
+                        };
+                        PacketShape(proto.into(), ihl, l4, kind)
+                    }
+                    _ => {
+                        return Err(format!(
+                            "bad packet shape {p:?} (expected proto.ihl.l4, header words 5..=15)"
+                        ))
+                    }
+                }
+            };
+            shapes.extend(std::iter::repeat_n(shape, run));
+        }
+        Ok(Template(shapes))
+    }
+}
+
+/// True for a TCP SYN or SYN-ACK, the packets whose option layout a template records.
+fn is_syn(proto: IpProtocol, tcp_flags: u8) -> bool {
+    proto == IpProtocol::Tcp && u16::from(tcp_flags) & crate::wire::tcp::flags::SYN != 0
+}
+
+fn nibble(bits: &[Bit]) -> u8 {
+    bits.iter()
+        .take(4)
+        .fold(0, |a, &b| (a << 1) | u8::from(b == 1))
+}
+
+fn byte(bits: &[Bit]) -> u8 {
+    bits.iter()
+        .take(8)
+        .fold(0, |a, &b| (a << 1) | u8::from(b == 1))
+}
+
+impl Template {
+    /// The template of a window (its packets' protocols and header lengths).
+    pub fn of(w: &Window) -> Template {
+        Template(Self::shapes(w).collect())
+    }
+
+    /// The template of a whole flow: the shapes of its windows, in order.
+    pub fn of_flow<'a>(windows: impl IntoIterator<Item = &'a Window>) -> Template {
+        Template(windows.into_iter().flat_map(Self::shapes).collect())
+    }
+
+    /// A slice of `len` packets of the template from packet `start` (shorter at its end).
+    pub fn slice(&self, start: usize, len: usize) -> Template {
+        let end = (start + len).min(self.0.len());
+        Template(self.0[start.min(end)..end].to_vec())
+    }
+
+    fn shapes(w: &Window) -> impl Iterator<Item = PacketShape> + '_ {
+        (0..w.len).map(|p| {
+            let row = &w.bits[p * MODEL_WIDTH..(p + 1) * MODEL_WIDTH];
+            let ihl = nibble(&row[4..8]).clamp(5, 15);
+            let proto = IpProtocol::from(byte(&row[72..80]));
+            let (l4, tcp_flags) = match proto {
+                IpProtocol::Tcp => (
+                    nibble(&row[TCP_DATA_OFFSET..TCP_DATA_OFFSET + 4]).clamp(5, 15),
+                    byte(&row[TCP_FLAGS]),
+                ),
+                _ => (2, 0),
+            };
+            let syn_options = is_syn(proto, tcp_flags)
+                .then(|| {
+                    let bits = &row[TCP_OPTIONS..TCP_OPTIONS + (usize::from(l4) - 5) * 32];
+                    let opts: Vec<u8> = bits.chunks(8).map(byte).collect();
+                    SynOptions::of(&opts)
+                })
+                .flatten()
+                .filter(|o| !o.is_empty());
+            let kind = PacketKind {
+                tcp_flags,
+                backward: w.backward.get(p).copied().unwrap_or(false),
+                syn_options,
+            };
+            PacketShape(proto, ihl, l4, Some(kind))
+        })
+    }
+
+    /// The same template without its packets' kinds (shapes alone).
+    pub fn without_kinds(&self) -> Template {
+        Template(
+            self.0
+                .iter()
+                .map(|&PacketShape(p, i, l, _)| PacketShape(p, i, l, None))
+                .collect(),
+        )
+    }
+
+    /// Writes the values that packet `p`'s kind fixes into `row` (model layout plus side
+    /// channels) and marks them in `held`: the direction, for TCP the data offset, the flag
+    /// bits and a SYN's option layout (kind and length bytes, NOPs, padding). Returns
+    /// false (and writes nothing) when the template does not record the packet's kind.
+    pub fn hold_kind(&self, p: usize, row: &mut [f32], held: &mut [f32]) -> bool {
+        let Some(PacketShape(proto, _, l4, Some(kind))) = self.0.get(p).copied() else {
+            return false;
+        };
+        let mut hold = |first: usize, bits: usize, value: u8| {
+            for (i, k) in (first..first + bits).enumerate() {
+                row[k] = if value & (1 << (bits - 1 - i)) != 0 {
+                    1.0
+                } else {
+                    -1.0
+                };
+                held[k] = 1.0;
+            }
+        };
+        if proto == IpProtocol::Tcp {
+            // The data offset too: repair reads the options the generated one says there are.
+            hold(TCP_DATA_OFFSET, 4, l4);
+            hold(TCP_FLAGS.start, 8, kind.tcp_flags);
+            for (at, value) in kind.syn_options.iter().flat_map(SynOptions::fixed) {
+                hold(TCP_OPTIONS + at * 8, 8, value);
+            }
+        }
+        row[MODEL_WIDTH] = if kind.backward { -1.0 } else { 1.0 };
+        held[MODEL_WIDTH] = 1.0;
+        true
+    }
+
+    /// Packets in the template.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// True when the template has no packets.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Writes the structure conditioning for `l` rows (mask of populated positions and the
+    /// "mask given" flag); rows past the template are all zero but flagged (padding).
+    pub fn structure(&self, l: usize, out: &mut Vec<f32>) {
+        let c = MODEL_WIDTH + 1;
+        let start = out.len();
+        out.resize(start + l * c, 0.0);
+        let rows = &mut out[start..];
+        for p in 0..l {
+            let row = &mut rows[p * c..(p + 1) * c];
+            row[MODEL_WIDTH] = 1.0;
+            if let Some(s) = self.0.get(p) {
+                for r in populated_ranges(*s) {
+                    row[r].fill(1.0);
+                }
+            }
+        }
+    }
+
+    /// True at populated positions of packet `p` (model layout).
+    pub fn populated(&self, p: usize) -> Vec<bool> {
+        let mut v = vec![false; MODEL_WIDTH];
+        if let Some(s) = self.0.get(p) {
+            for r in populated_ranges(*s) {
+                v[r].fill(true);
+            }
+        }
+        v
+    }
+}
+
+/// Model-layout ranges populated in a packet of this shape: the IPv4 header (its first 96 bits,
+/// then the options after the addresses, which the model layout drops) and the transport block.
+fn populated_ranges(s: PacketShape) -> Vec<std::ops::Range<usize>> {
+    let ip_bits = usize::from(s.1) * 32;
+    let mut v = vec![0..96, 96..(ip_bits - 64).max(96)];
+    match s.0 {
+        IpProtocol::Tcp => v.push(416..416 + usize::from(s.2) * 32),
+        IpProtocol::Udp => v.push(896..960),
+        IpProtocol::Icmp => v.push(960..1024),
+        _ => {}
+    }
+    v
+}
+
+/// Writes the "no structure given" conditioning (free-structure mode) for `l` rows.
+pub fn no_structure(l: usize, out: &mut Vec<f32>) {
+    out.resize(out.len() + l * (MODEL_WIDTH + 1), 0.0);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::encoding::SIDE_CHANNELS;
+    use crate::nprint::layout::VACANT;
+
+    #[test]
+    fn templates_serialise_as_compact_strings() {
+        let t = Template(vec![
+            PacketShape(IpProtocol::Tcp, 5, 10, None),
+            PacketShape(IpProtocol::Udp, 5, 2, None),
+        ]);
+        let j = serde_json::to_string(&t).unwrap();
+        assert_eq!(j, "\"6.5.10 17.5.2\"");
+        assert_eq!(serde_json::from_str::<Template>(&j).unwrap(), t);
+        assert!(serde_json::from_str::<Template>("\"6.3.10\"").is_err());
+        assert!(serde_json::from_str::<Template>("\"6.5\"").is_err());
+        // Runs of equal shapes are written once with their count.
+        let long = Template(
+            [
+                vec![PacketShape(IpProtocol::Tcp, 5, 10, None)],
+                vec![PacketShape(IpProtocol::Tcp, 5, 8, None); 300],
+            ]
+            .concat(),
+        );
+        let j = serde_json::to_string(&long).unwrap();
+        assert_eq!(j, "\"6.5.10 6.5.8*300\"");
+        assert_eq!(serde_json::from_str::<Template>(&j).unwrap(), long);
+        assert!(serde_json::from_str::<Template>("\"6.5.8*0\"").is_err());
+        assert!(serde_json::from_str::<Template>("\"6.5.8*x\"").is_err());
+        assert!(serde_json::from_str::<Template>("\"6.5.8*99999999\"").is_err());
+        // Packet kinds: flags and direction after the shape, in runs too; a card without them
+        // still reads.
+        let kind = |tcp_flags, backward| {
+            Some(PacketKind {
+                tcp_flags,
+                backward,
+                syn_options: None,
+            })
+        };
+        let scan = Template(vec![
+            PacketShape(IpProtocol::Tcp, 5, 6, kind(0x02, false)),
+            PacketShape(IpProtocol::Tcp, 5, 5, kind(0x14, true)),
+            PacketShape(IpProtocol::Tcp, 5, 5, kind(0x14, true)),
+        ]);
+        let j = serde_json::to_string(&scan).unwrap();
+        assert_eq!(j, "\"6.5.6.2.0 6.5.5.20.1*2\"");
+        assert_eq!(serde_json::from_str::<Template>(&j).unwrap(), scan);
+        assert_eq!(
+            scan.without_kinds().0[1],
+            PacketShape(IpProtocol::Tcp, 5, 5, None)
+        );
+        // A SYN's option layout as a sixth part; a card of an earlier version has none.
+        let layout = SynOptions::parse("2:4-4:2-8:10-1-3:3", 20).unwrap();
+        let syn = Template(vec![
+            PacketShape(
+                IpProtocol::Tcp,
+                5,
+                10,
+                Some(PacketKind {
+                    syn_options: Some(layout),
+                    ..kind(0x02, false).unwrap()
+                }),
+            ),
+            PacketShape(IpProtocol::Tcp, 5, 5, kind(0x10, false)),
+        ]);
+        let j = serde_json::to_string(&syn).unwrap();
+        assert_eq!(j, "\"6.5.10.2.0.2:4-4:2-8:10-1-3:3 6.5.5.16.0\"");
+        assert_eq!(serde_json::from_str::<Template>(&j).unwrap(), syn);
+        for bad in [
+            "6.5.6.2",
+            "6.5.6.2.2",
+            "6.5.6.256.0",
+            "6.5.6.2.0.1",
+            "6.5.6.2.0.2:4.1",
+            "6.5.6.16.0.2:4",
+            "17.5.2.0.0.1-1-1-1",
+        ] {
+            let e = serde_json::from_str::<Template>(&format!("\"{bad}\"")).unwrap_err();
+            assert!(e.to_string().contains(bad), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn a_packet_kind_holds_its_direction_and_flag_bits() {
+        let ch = MODEL_WIDTH + SIDE_CHANNELS;
+        let t = Template(vec![
+            PacketShape(
+                IpProtocol::Tcp,
+                5,
+                5,
+                Some(PacketKind {
+                    tcp_flags: 0x14,
+                    backward: true,
+                    syn_options: None,
+                }),
+            ),
+            PacketShape(
+                IpProtocol::Udp,
+                5,
+                2,
+                Some(PacketKind {
+                    tcp_flags: 0,
+                    backward: false,
+                    syn_options: None,
+                }),
+            ),
+            PacketShape(IpProtocol::Tcp, 5, 5, None),
+        ]);
+        let (mut row, mut held) = (vec![0f32; ch], vec![0f32; ch]);
+        assert!(t.hold_kind(0, &mut row, &mut held));
+        assert_eq!(row[MODEL_WIDTH], -1.0);
+        // CWR ECE URG ACK PSH RST SYN FIN: ACK and RST set.
+        let want = [-1.0, -1.0, -1.0, 1.0, -1.0, 1.0, -1.0, -1.0];
+        assert_eq!(&row[TCP_FLAGS], &want);
+        // The data offset, 5 words.
+        assert_eq!(
+            &row[TCP_DATA_OFFSET..TCP_DATA_OFFSET + 4],
+            &[-1.0, 1.0, -1.0, 1.0]
+        );
+        assert_eq!(held.iter().filter(|&&h| h == 1.0).count(), 1 + 4 + 8);
+        let (mut row, mut held) = (vec![0f32; ch], vec![0f32; ch]);
+        assert!(t.hold_kind(1, &mut row, &mut held));
+        assert_eq!((row[MODEL_WIDTH], held.iter().sum::<f32>()), (1.0, 1.0));
+        // No kind recorded, or past the end: nothing held.
+        for p in [2, 3] {
+            let (mut row, mut held) = (vec![0f32; ch], vec![0f32; ch]);
+            assert!(!t.hold_kind(p, &mut row, &mut held));
+            assert!(held.iter().all(|&h| h == 0.0));
+        }
+    }
+
+    /// A one-packet window of a TCP packet (flags, options) from 10.0.0.1:12345 to
+    /// 10.0.0.2:443, encoded by the nPrint encoder.
+    fn tcp_window(tcp_flags: u8, options: &[u8]) -> Window {
+        use crate::capture::{dissect, Frame, LinkType};
+        use crate::nprint::{encode_packet, layout::standard_to_model, Layout};
+        let (words, total) = (5 + options.len() / 4, 40 + options.len());
+        let mut p = vec![
+            0x45,
+            0,
+            0,
+            total as u8,
+            0,
+            1,
+            0x40,
+            0,
+            64,
+            6,
+            0,
+            0,
+            10,
+            0,
+            0,
+            1,
+            10,
+            0,
+            0,
+            2,
+        ];
+        p.extend_from_slice(&[
+            0x30,
+            0x39,
+            1,
+            0xbb,
+            0,
+            0,
+            0,
+            7,
+            0,
+            0,
+            0,
+            9,
+            (words as u8) << 4,
+            tcp_flags,
+            0x10,
+            0,
+            0,
+            0,
+            0,
+            0,
+        ]);
+        p.extend_from_slice(options);
+        let f = Frame {
+            link: LinkType::Raw,
+            data: p,
+            ..Frame::default()
+        };
+        let mut std_bits = Vec::new();
+        encode_packet(&Layout::STANDARD, &dissect(&f).unwrap(), -1, &mut std_bits);
+        let mut bits = Vec::new();
+        standard_to_model(&std_bits, &mut bits);
+        Window {
+            class: 0,
+            file: 0,
+            len: 1,
+            bits,
+            backward: vec![false],
+            iat_ns: vec![0],
+            server_port: 443,
+            flow: 0,
+            flow_start_ns: 0,
+        }
+    }
+
+    #[test]
+    fn template_masks_match_the_encoder() {
+        // A TCP packet with a 32-byte header.
+        let w = tcp_window(0x10, &[1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2]);
+        let bits = &w.bits;
+        let t = Template::of(&w);
+        let ack = PacketKind {
+            tcp_flags: 0x10,
+            backward: false,
+            syn_options: None,
+        };
+        assert_eq!(t.0, vec![PacketShape(IpProtocol::Tcp, 5, 8, Some(ack))]);
+        let m = t.populated(0);
+        for (i, &b) in bits.iter().enumerate() {
+            assert_eq!(m[i], b != VACANT, "position {i}");
+        }
+    }
+
+    #[test]
+    fn a_syn_template_holds_its_option_layout() {
+        // A SYN offering Linux's options (MSS, SACK permitted, timestamps, NOP, window scale).
+        let opts = [
+            2, 4, 5, 0xb4, 4, 2, 8, 10, 0, 1, 2, 3, 0, 0, 0, 0, 1, 3, 3, 7,
+        ];
+        let t = Template::of(&tcp_window(0x02, &opts));
+        let layout = SynOptions::of(&opts).unwrap();
+        let PacketShape(_, _, 10, Some(kind)) = t.0[0] else {
+            panic!("{:?}", t.0[0]);
+        };
+        assert_eq!(kind.syn_options, Some(layout));
+        // Held: direction, data offset, flags, and the kind/length bytes and NOP (9 of the 20
+        // bytes); the values (MSS, timestamps, shift) are left to the network.
+        let ch = MODEL_WIDTH + SIDE_CHANNELS;
+        let (mut row, mut held) = (vec![0f32; ch], vec![0f32; ch]);
+        assert!(t.hold_kind(0, &mut row, &mut held));
+        assert_eq!(
+            held.iter().filter(|&&h| h == 1.0).count(),
+            1 + 4 + 8 + 9 * 8
+        );
+        for (b, &want) in opts.iter().enumerate() {
+            let at = TCP_OPTIONS + b * 8..TCP_OPTIONS + b * 8 + 8;
+            if held[at.clone()].iter().all(|&h| h == 0.0) {
+                continue;
+            }
+            let got = row[at]
+                .iter()
+                .fold(0u8, |a, &v| (a << 1) | u8::from(v > 0.0));
+            assert_eq!(got, want, "option byte {b}");
+        }
+        // An ACK records no layout, nor does a SYN whose options do not parse.
+        assert_eq!(
+            Template::of(&tcp_window(0x10, &opts)).0[0]
+                .3
+                .unwrap()
+                .syn_options,
+            None
+        );
+        let garbage = [8, 40, 0, 0];
+        assert_eq!(
+            Template::of(&tcp_window(0x02, &garbage)).0[0]
+                .3
+                .unwrap()
+                .syn_options,
+            None
+        );
+    }
+}
