@@ -2,7 +2,10 @@
 //! from its own namespace, a Linux router with nftables and conntrack (strict TCP window
 //! tracking) between its two interfaces — and a class-mixed job of the shipped model driven
 //! through it. Asserted from the nftables counters and captures on both sides: generated
-//! traffic trips no `ct state invalid` drop, exactly the flows the policy allows arrive on the
+//! traffic trips no `ct state invalid` drop but on ICMP errors (a destination unreachable or
+//! time exceeded about a datagram conntrack never saw is invalid to it, generated or real, and
+//! a generated error quotes a datagram of no other flow), exactly the flows the policy allows
+//! arrive on the
 //! far side (matched to the ground truth by Community ID), and the daemon's per-interface
 //! counters equal what the firewall received. Real corpus flows that open with a handshake are
 //! replayed through the same firewall and their figure is reported beside it. Needs root;
@@ -29,13 +32,16 @@ use testbed_support::{
 
 /// The policy under test: UDP only to and from ports 53 and 443 (both directions of a refused
 /// flow are dropped by it, so its server side never reads as unsolicited); everything else is
-/// left to conntrack.
+/// left to conntrack, whose invalid ICMP errors (unrelated to any connection it tracks) are
+/// counted apart from every other invalid packet.
 const RULESET: &str = "table inet fw {
   counter invalid {}
   counter refused {}
+  counter unrelated {}
   chain forward_filter {
     type filter hook forward priority 0; policy accept;
     meta l4proto udp udp dport != { 53, 443 } udp sport != { 53, 443 } counter name refused drop
+    icmp type { destination-unreachable, time-exceeded } ct state invalid counter name unrelated drop
     ct state invalid counter name invalid drop
     ct state established,related accept
   }
@@ -44,6 +50,30 @@ const RULESET: &str = "table inet fw {
 
 fn allowed(r: &FlowRecord) -> bool {
     r.proto != "udp" || [53, 443].contains(&r.client_port) || [53, 443].contains(&r.server_port)
+}
+
+/// The Community IDs of the flows whose offered packets hold an ICMP error (destination
+/// unreachable, time exceeded), and how many such packets were offered.
+fn icmp_error_flows(offered: [&[Captured]; 2]) -> (HashSet<String>, u64) {
+    use netdiffd::wire::ipv4::Ipv4Packet;
+    use netdiffd::wire::IpProtocol;
+    let (mut cids, mut packets) = (HashSet::new(), 0);
+    for f in offered.into_iter().flatten() {
+        let Some(ip) = f
+            .data
+            .get(14..)
+            .and_then(|b| Ipv4Packet::new_checked(b).ok())
+        else {
+            continue;
+        };
+        if ip.protocol() == IpProtocol::Icmp && matches!(ip.payload().first(), Some(3 | 11)) {
+            packets += 1;
+            if let Some((cid, _)) = frame_cid(&f.data) {
+                cids.insert(cid);
+            }
+        }
+    }
+    (cids, packets)
 }
 
 fn by_cid(frames: &[Captured]) -> HashMap<String, u64> {
@@ -278,7 +308,10 @@ fn run_generated(bed: &InlineBed) {
     assert_eq!(sent(&bed.r1), client_total);
     assert_eq!(sent(&bed.r2), server_total);
 
-    // No generated packet is out of state.
+    // No generated packet is out of state, but for the ICMP errors, which relate to no
+    // connection the firewall saw.
+    let (error_flows, error_packets) = icmp_error_flows([&oc, &os]);
+    assert_eq!(bed.nft_counter("unrelated"), error_packets);
     let invalid = bed.nft_counter("invalid");
     assert_eq!(
         invalid,
@@ -299,7 +332,9 @@ fn run_generated(bed: &InlineBed) {
         );
         let e = per_class.entry(r.class.as_str()).or_default();
         e.0 += 1;
-        if allowed(r) {
+        if error_flows.contains(&r.community_id) {
+            assert_eq!(got, (0, 0), "unrelated ICMP errors {r:?}");
+        } else if allowed(r) {
             assert_eq!(
                 got,
                 (r.client_packets, r.server_packets),
@@ -318,8 +353,10 @@ fn run_generated(bed: &InlineBed) {
     let refused = records.iter().filter(|r| !allowed(r)).count();
     assert!(refused > 0 && refused < records.len(), "{refused} refused");
     eprintln!(
-        "generated: {} flows, {refused} refused by policy, invalid drops {invalid}",
-        records.len()
+        "generated: {} flows, {refused} refused by policy, invalid drops {invalid}, {} flows of \
+         unrelated ICMP errors ({error_packets} packets)",
+        records.len(),
+        error_flows.len()
     );
 
     // `netdiffd score` on the same captures and the spool's labels file agrees class by class.

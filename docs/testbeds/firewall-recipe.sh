@@ -45,9 +45,11 @@ ip netns exec nd-fw nft -f - <<'NFT'
 table inet fw {
   counter invalid {}
   counter refused {}
+  counter unrelated {}
   chain forward_filter {
     type filter hook forward priority 0; policy accept;
     meta l4proto udp udp dport != { 53, 443 } udp sport != { 53, 443 } counter name refused drop
+    icmp type { destination-unreachable, time-exceeded } ct state invalid counter name unrelated drop
     ct state invalid counter name invalid drop
     ct state established,related accept
   }
@@ -74,3 +76,4 @@ kill -INT $T1 $T2; wait $T1 $T2 2>/dev/null || true
 echo "firewall counters:"
 ip netns exec nd-fw nft list counter inet fw invalid | grep packets
 ip netns exec nd-fw nft list counter inet fw refused | grep packets
+ip netns exec nd-fw nft list counter inet fw unrelated | grep packets
