@@ -106,8 +106,26 @@ fn assert_compliant(flow: &RepairedFlow, what: &str) {
                 );
             }
             L4::Icmp(c) => {
-                assert!(c.is_echo(), "{at}: ICMP type {}", c.msg_type());
+                // The messages repair builds: echo, timestamp, destination unreachable and
+                // time exceeded, each with its body.
+                let (ty, code) = (c.msg_type(), c.code());
+                assert!(
+                    [0, 8, 13, 14, 3, 11].contains(&ty)
+                        && netdiffd::check::icmp_type_code_valid(ty, code),
+                    "{at}: ICMP type {ty} code {code}"
+                );
                 assert_eq!(checksum::checksum(seg), 0, "{at}: ICMP checksum");
+                let data = &seg[8..];
+                match ty {
+                    13 | 14 => assert_eq!(data.len(), 12, "{at}: timestamp data"),
+                    3 | 11 => {
+                        let quoted = netdiffd::wire::ipv4::Ipv4Packet::new_checked(data)
+                            .unwrap_or_else(|e| panic!("{at}: quoted datagram: {e}"));
+                        assert!(quoted.verify_checksum(), "{at}: quoted IPv4 checksum");
+                        assert_eq!(usize::from(quoted.total_len()), data.len(), "{at}: quote");
+                    }
+                    _ => {}
+                }
             }
         }
     }
