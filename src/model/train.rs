@@ -142,7 +142,7 @@ fn spread_over_captures(files: &[usize], n: usize, rng: &mut StdRng) -> Vec<usiz
 /// file) for its templates: half drawn evenly across the captures ([`spread_over_captures`]),
 /// so that a capture of few flows is not left out, and the rest uniformly over the remaining
 /// flows, so that the templates also follow the class's distribution of flows — what the
-/// real-vs-real floor pools. Drawn only one way or the other, either measured worse
+/// real-vs-real floor pools. Drawn all one way or all the other, each measured worse
 /// (docs/evaluation.md, "Earlier models and candidates").
 fn draw_templates(files: &[usize], n: usize, rng: &mut StdRng) -> Vec<usize> {
     let mut out = spread_over_captures(files, n / 2, rng);

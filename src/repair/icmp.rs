@@ -10,9 +10,6 @@ use crate::wire::ipv4::{Ipv4Packet, Ipv4Repr};
 use crate::wire::udp::{self, UdpPacket, UdpRepr};
 use crate::wire::{ipv4, IpProtocol};
 
-/// ICMP timestamp request and reply (RFC 792).
-const TIMESTAMP_REQUEST: u8 = 13;
-const TIMESTAMP_REPLY: u8 = 14;
 /// The data of a timestamp message: originate, receive and transmit timestamps.
 const TIMESTAMP_DATA: usize = 12;
 /// Destination unreachable's "fragmentation needed" code, which carries the next-hop MTU.
@@ -47,7 +44,7 @@ impl Message {
         let h = row.icmp();
         match (h.msg_type(), h.code()) {
             (kind::ECHO_REQUEST | kind::ECHO_REPLY, 0) => (Message::Echo, true),
-            (TIMESTAMP_REQUEST | TIMESTAMP_REPLY, 0) => (Message::Timestamp, true),
+            (kind::TIMESTAMP_REQUEST | kind::TIMESTAMP_REPLY, 0) => (Message::Timestamp, true),
             (t @ kind::DEST_UNREACHABLE, code @ 0..=15)
             | (t @ kind::TIME_EXCEEDED, code @ 0..=1) => {
                 (Message::Error { msg_type: t, code }, true)
@@ -121,9 +118,9 @@ impl IcmpPacketPlan<'_> {
                     data[8..12].copy_from_slice(&received.to_be_bytes());
                 }
                 query(if self.request {
-                    TIMESTAMP_REQUEST
+                    kind::TIMESTAMP_REQUEST
                 } else {
-                    TIMESTAMP_REPLY
+                    kind::TIMESTAMP_REPLY
                 })
             }
             Message::Error { msg_type, code } => {

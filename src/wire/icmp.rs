@@ -33,6 +33,10 @@ pub mod kind {
     pub const ECHO_REQUEST: u8 = 8;
     /// Time exceeded.
     pub const TIME_EXCEEDED: u8 = 11;
+    /// Timestamp request.
+    pub const TIMESTAMP_REQUEST: u8 = 13;
+    /// Timestamp reply.
+    pub const TIMESTAMP_REPLY: u8 = 14;
 }
 
 /// A view of an ICMP message over a byte buffer.
