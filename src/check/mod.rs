@@ -20,11 +20,11 @@ mod rules;
 mod tcp_option_rules;
 mod transport_rules;
 
+pub use crate::wire::icmp::type_code_valid as icmp_type_code_valid;
 pub use error::CheckError;
 pub use report::{CheckReport, Example, Tally};
 pub use rules::{Rule, Severity};
 pub use tcp_option_rules::MAX_WINDOW_SHIFT;
-pub use transport_rules::icmp_type_code_valid;
 
 use crate::capture::{CaptureReader, Frame};
 use crate::flows::FlowSettings;

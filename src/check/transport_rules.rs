@@ -134,7 +134,7 @@ pub(crate) fn check_icmp(seg: &Segment<'_>, sink: &mut Sink<'_>) -> Option<Optio
     }
     let i = IcmpPacket::new_unchecked(seg.bytes);
     let (ty, code) = (i.msg_type(), i.code());
-    if !icmp_type_code_valid(ty, code) {
+    if !icmp::type_code_valid(ty, code) {
         sink.hit(Rule::IcmpTypeCode, || format!("type {ty} code {code}"));
     }
     if seg.complete() {
@@ -153,23 +153,6 @@ pub(crate) fn check_icmp(seg: &Segment<'_>, sink: &mut Sink<'_>) -> Option<Optio
         sink.unverified();
     }
     Some(i.is_echo().then(|| i.echo_ident()))
-}
-
-/// The ICMP type/code pairs accepted: the types of RFC 792 and RFC 1256 still in use
-/// (source quench, information and address-mask messages are deprecated by RFC 6633 and
-/// RFC 6918), with the codes IANA lists for them.
-pub fn icmp_type_code_valid(msg_type: u8, code: u8) -> bool {
-    match msg_type {
-        0 | 8 => code == 0,          // echo reply, echo request
-        3 => code <= 15,             // destination unreachable
-        5 => code <= 3,              // redirect
-        9 => matches!(code, 0 | 16), // router advertisement
-        10 => code == 0,             // router solicitation
-        11 => code <= 1,             // time exceeded
-        12 => code <= 2,             // parameter problem
-        13 | 14 => code == 0,        // timestamp, timestamp reply
-        _ => false,
-    }
 }
 
 /// Verifies a TCP or UDP checksum (in `field`) under the IPv4 pseudo-header.

@@ -192,19 +192,26 @@ mod tests {
     use super::*;
     use std::collections::HashSet;
 
-    #[test]
-    fn templates_spread_over_every_capture_before_any_gives_a_second() {
-        // One capture of 1,000 flows and four small ones (3, 2, 1, 1 flows).
+    /// The capture of each flow of a class: one capture of 1,000 flows and four small ones (3,
+    /// 2, 1, 1 flows).
+    fn one_big_capture_and_four_small() -> Vec<usize> {
         let mut files = vec![0usize; 1000];
         files.extend([1, 1, 1, 2, 2, 3, 4]);
+        files
+    }
+
+    /// Asserts that `got` holds `n` flows, none twice.
+    fn assert_n_distinct(got: &[usize], n: usize) {
+        assert_eq!(got.len(), n);
+        assert_eq!(got.iter().collect::<HashSet<_>>().len(), n, "no flow twice");
+    }
+
+    #[test]
+    fn templates_spread_over_every_capture_before_any_gives_a_second() {
+        let files = one_big_capture_and_four_small();
         let mut rng = crate::seed::rng(1, 0, 0);
         let got = spread_over_captures(&files, 64, &mut rng);
-        assert_eq!(got.len(), 64);
-        assert_eq!(
-            got.iter().collect::<HashSet<_>>().len(),
-            64,
-            "no flow twice"
-        );
+        assert_n_distinct(&got, 64);
         // All 7 flows of the small captures are drawn; the big one gives the rest.
         assert_eq!(got.iter().filter(|&&i| files[i] != 0).count(), 7);
         // With room for 5, each capture gives one.
@@ -217,20 +224,13 @@ mod tests {
 
     #[test]
     fn templates_are_half_spread_over_captures_and_half_drawn_over_flows() {
-        // One capture of 1,000 flows and four small ones (3, 2, 1, 1 flows).
-        let mut files = vec![0usize; 1000];
-        files.extend([1, 1, 1, 2, 2, 3, 4]);
+        let files = one_big_capture_and_four_small();
         let mut rng = crate::seed::rng(1, 0, 0);
         let mut small = 0;
         for _ in 0..100 {
             let got = draw_templates(&files, 64, &mut rng);
-            assert_eq!(got.len(), 64);
-            assert_eq!(
-                got.iter().collect::<HashSet<_>>().len(),
-                64,
-                "no flow twice"
-            );
-            // The even half takes all 7 small-capture flows; the other half adds few more.
+            assert_n_distinct(&got, 64);
+            // The even half takes all 7 small-capture flows, leaving none for the other half.
             let n = got.iter().filter(|&&i| files[i] != 0).count();
             assert_eq!(n, 7, "{got:?}");
             small += got[32..].iter().filter(|&&i| files[i] != 0).count();

@@ -5,7 +5,7 @@
 
 use super::generated::GeneratedRow;
 use super::Side;
-use crate::wire::icmp::{kind, IcmpRepr};
+use crate::wire::icmp::{kind, type_code_valid, IcmpRepr};
 use crate::wire::ipv4::{Ipv4Packet, Ipv4Repr};
 use crate::wire::udp::{self, UdpPacket, UdpRepr};
 use crate::wire::{ipv4, IpProtocol};
@@ -45,8 +45,9 @@ impl Message {
         match (h.msg_type(), h.code()) {
             (kind::ECHO_REQUEST | kind::ECHO_REPLY, 0) => (Message::Echo, true),
             (kind::TIMESTAMP_REQUEST | kind::TIMESTAMP_REPLY, 0) => (Message::Timestamp, true),
-            (t @ kind::DEST_UNREACHABLE, code @ 0..=15)
-            | (t @ kind::TIME_EXCEEDED, code @ 0..=1) => {
+            (t @ (kind::DEST_UNREACHABLE | kind::TIME_EXCEEDED), code)
+                if type_code_valid(t, code) =>
+            {
                 (Message::Error { msg_type: t, code }, true)
             }
             _ => (Message::Echo, false),

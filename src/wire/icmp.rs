@@ -39,6 +39,23 @@ pub mod kind {
     pub const TIMESTAMP_REPLY: u8 = 14;
 }
 
+/// True for an ICMP type/code pair in current use (`check`'s rule, and the errors repair keeps):
+/// the types of RFC 792 and RFC 1256 still in use (source quench, information and address-mask messages are deprecated by RFC 6633 and
+/// RFC 6918), with the codes IANA lists for them.
+pub fn type_code_valid(msg_type: u8, code: u8) -> bool {
+    match msg_type {
+        0 | 8 => code == 0,          // echo reply, echo request
+        3 => code <= 15,             // destination unreachable
+        5 => code <= 3,              // redirect
+        9 => matches!(code, 0 | 16), // router advertisement
+        10 => code == 0,             // router solicitation
+        11 => code <= 1,             // time exceeded
+        12 => code <= 2,             // parameter problem
+        13 | 14 => code == 0,        // timestamp, timestamp reply
+        _ => false,
+    }
+}
+
 /// A view of an ICMP message over a byte buffer.
 #[derive(Debug, Clone, Copy)]
 pub struct IcmpPacket<T: AsRef<[u8]>> {

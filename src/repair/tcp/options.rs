@@ -87,9 +87,7 @@ pub fn syn_options(
         let has_ts = opts.iter().any(|o| matches!(o, TcpOption::Timestamps(..)));
         let has_ws = opts.iter().any(|o| matches!(o, TcpOption::WindowScale(_)));
         if fits && has_ts == timestamps && has_ws == allowed.window_scale {
-            let mut out = patched(generated, tsval, tsecr);
-            set_syn_values(&mut out, mss_cap, wscale);
-            return out;
+            return patched(generated, tsval, tsecr, Some((mss_cap, wscale)));
         }
     }
     let mut o = Vec::with_capacity(20);
@@ -139,7 +137,7 @@ pub fn segment_options(
         });
         let has_ts = opts.iter().any(|o| matches!(o, TcpOption::Timestamps(..)));
         if fits && has_ts == neg.timestamps {
-            return patched(generated, tsval, tsecr);
+            return patched(generated, tsval, tsecr, None);
         }
     }
     let mut o = Vec::with_capacity(12);
@@ -151,8 +149,9 @@ pub fn segment_options(
 }
 
 /// `opts` with the timestamp option's values replaced and anything after an EOL zeroed (the
-/// padding after the end of the list must be zero).
-fn patched(opts: &[u8], tsval: u32, tsecr: u32) -> Vec<u8> {
+/// padding after the end of the list must be zero); for a SYN (`syn`: the MSS cap and the
+/// window shift), its MSS brought within 536..=cap (the cap where it is out) and its shift set.
+fn patched(opts: &[u8], tsval: u32, tsecr: u32, syn: Option<(u16, u8)>) -> Vec<u8> {
     let mut out = opts.to_vec();
     let mut i = 0;
     while i < out.len() {
@@ -164,41 +163,25 @@ fn patched(opts: &[u8], tsval: u32, tsecr: u32) -> Vec<u8> {
             kind::NOP => i += 1,
             k => {
                 let len = usize::from(out[i + 1]);
-                if k == kind::TIMESTAMPS && len == 10 {
-                    out[i + 2..i + 6].copy_from_slice(&tsval.to_be_bytes());
-                    out[i + 6..i + 10].copy_from_slice(&tsecr.to_be_bytes());
+                match (k, len, syn) {
+                    (kind::TIMESTAMPS, 10, _) => {
+                        out[i + 2..i + 6].copy_from_slice(&tsval.to_be_bytes());
+                        out[i + 6..i + 10].copy_from_slice(&tsecr.to_be_bytes());
+                    }
+                    (kind::MSS, 4, Some((mss_cap, _))) => {
+                        let m = u16::from_be_bytes([out[i + 2], out[i + 3]]);
+                        if !(536..=mss_cap).contains(&m) {
+                            out[i + 2..i + 4].copy_from_slice(&mss_cap.to_be_bytes());
+                        }
+                    }
+                    (kind::WINDOW_SCALE, 3, Some((_, wscale))) => out[i + 2] = wscale,
+                    _ => {}
                 }
                 i += len;
             }
         }
     }
     pad(out)
-}
-
-/// Brings a well-formed SYN option list's MSS within 536..=`mss_cap` (the cap where it is out)
-/// and sets its window shift to `wscale`.
-fn set_syn_values(opts: &mut [u8], mss_cap: u16, wscale: u8) {
-    let mut i = 0;
-    while i + 1 < opts.len() {
-        match opts[i] {
-            kind::EOL => break,
-            kind::NOP => i += 1,
-            k => {
-                let len = usize::from(opts[i + 1]);
-                match (k, len) {
-                    (kind::MSS, 4) => {
-                        let m = u16::from_be_bytes([opts[i + 2], opts[i + 3]]);
-                        if !(536..=mss_cap).contains(&m) {
-                            opts[i + 2..i + 4].copy_from_slice(&mss_cap.to_be_bytes());
-                        }
-                    }
-                    (kind::WINDOW_SCALE, 3) => opts[i + 2] = wscale,
-                    _ => {}
-                }
-                i += len.max(2);
-            }
-        }
-    }
 }
 
 fn push_ts(o: &mut Vec<u8>, tsval: u32, tsecr: u32) {
