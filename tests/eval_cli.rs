@@ -159,6 +159,25 @@ fn eval_of_marginals_baseline_against_two_classes() {
     }
     assert!(mean_jsd("synthetic") < mean_jsd("baseline-random"));
     assert!(mean_jsd("baseline-marginals") < mean_jsd("baseline-random"));
+    // The baselines generated as many flows of a class as the synthetic set has (here every
+    // real flow of the class), not the class's training flows.
+    let summary = |name: &str| {
+        v["synthetic"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["name"] == name)
+            .unwrap()["classes"]
+            .clone()
+    };
+    for class in ["dns", "ftp_mail"] {
+        let want: u64 = manifest_flows(class).values().sum();
+        assert_eq!(summary("synthetic")[class].as_u64(), Some(want), "{class}");
+        assert!(v["split"][class]["train"].as_u64().unwrap() < want, "{class}");
+        for name in ["baseline-marginals", "baseline-random"] {
+            assert_eq!(summary(name)[class].as_u64(), Some(want), "{name} {class}");
+        }
+    }
     // Lengths are drawn from the real ones, so packets per flow is close for every set.
     let ppf = in_unit(&set(&v, "synthetic")["per_flow_feature"]["packets_per_flow"]["tvd"]);
     assert!(ppf < 0.5, "packets-per-flow TVD {ppf}");
@@ -209,6 +228,31 @@ fn eval_of_marginals_baseline_against_two_classes() {
         let bytes = std::fs::read(out.join(p.as_str().unwrap())).unwrap();
         assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
         assert!(md.contains(p.as_str().unwrap()));
+    }
+
+    // Asked to, the baselines generate as many flows of a class as it has training flows.
+    let sized = dir.join("sized");
+    common::netdiffd_ok(&[
+        "eval",
+        "--real",
+        &s(&real),
+        "--synthetic",
+        &s(&synth),
+        "--baselines",
+        "--baseline-flows",
+        "training",
+        "--no-plots",
+        "--no-tshark",
+        "-o",
+        &s(&sized),
+    ]);
+    let w = read_json(&sized.join("report.json"));
+    assert_eq!(w["settings"]["baseline_flows"], "training");
+    for class in ["dns", "ftp_mail"] {
+        let train = &w["split"][class]["train"];
+        for x in &w["synthetic"].as_array().unwrap()[1..] {
+            assert_eq!(&x["classes"][class], train, "{} {class}", x["name"]);
+        }
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -8,7 +8,7 @@ use netdiffd::eval::distance::Distances;
 use netdiffd::eval::ml::{MlSettings, DEFAULT_MAX_TRAIN_PER_CLASS};
 use netdiffd::eval::report::EvalReport;
 use netdiffd::eval::split::Holdout;
-use netdiffd::eval::{evaluate, EvalConfig};
+use netdiffd::eval::{evaluate, BaselineFlows, EvalConfig};
 use netdiffd::flows::Labels;
 use std::path::{Path, PathBuf};
 
@@ -34,6 +34,11 @@ pub struct EvalArgs {
     /// fitted on the real training flows.
     #[arg(long)]
     pub baselines: bool,
+    /// How many flows of a class the baselines generate: `synthetic` (as many as the synthetic
+    /// set has of the class, so both carry the same sampling noise; the training count where it
+    /// has none) or `training` (as many as the class's real training flows).
+    #[arg(long, value_name = "SIZE", default_value = "synthetic", value_parser = ["synthetic", "training"])]
+    pub baseline_flows: String,
     /// Real capture files to hold out for testing (names or paths), comma-separated.
     #[arg(
         long,
@@ -112,6 +117,11 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<i32> {
     cfg.real_labels = labels(&a.labels)?;
     cfg.synthetic_labels = labels(&a.synthetic_labels)?;
     cfg.baselines = a.baselines;
+    cfg.baseline_flows = if a.baseline_flows == "training" {
+        BaselineFlows::Training
+    } else {
+        BaselineFlows::LikeSynthetic
+    };
     cfg.holdout = if a.holdout_files.is_empty() {
         Holdout::Auto
     } else {

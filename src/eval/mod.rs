@@ -23,4 +23,4 @@ pub mod split;
 pub mod tshark;
 
 pub use error::EvalError;
-pub use run::{evaluate, EvalConfig};
+pub use run::{evaluate, BaselineFlows, EvalConfig};

@@ -58,6 +58,9 @@ pub struct Settings {
     pub holdout: String,
     /// Packet positions with their own table in the marginals baseline.
     pub baseline_positions: usize,
+    /// How many flows of a class the baselines generated: `synthetic` (as many as the synthetic
+    /// set has) or `training` (as many as the class's real training flows).
+    pub baseline_flows: String,
     /// Whether tshark ran.
     pub tshark: bool,
 }
@@ -132,6 +135,19 @@ impl EvalReport {
             if st.tshark { "on" } else { "not run" }
         );
         self.data_md(&mut s);
+        if self.synthetic.iter().any(|x| x.name.starts_with("baseline-")) {
+            let _ = writeln!(
+                s,
+                "Each baseline generated {} (the data table's columns).\n",
+                if st.baseline_flows == "synthetic" {
+                    "as many flows of a class as the synthetic set has of it, so that both carry \
+                     the same sampling noise and bring the same number of flows to the classifiers \
+                     (the class's training flow count where the synthetic set has none)"
+                } else {
+                    "as many flows of a class as the class has real training flows"
+                }
+            );
+        }
         self.similarity_md(&mut s);
         self.ml_md(&mut s);
         self.compliance_md(&mut s);

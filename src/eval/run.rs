@@ -33,6 +33,8 @@ pub struct EvalConfig {
     pub out: PathBuf,
     /// Generate and score the baselines too.
     pub baselines: bool,
+    /// How many flows of a class each baseline generates.
+    pub baseline_flows: BaselineFlows,
     /// Which real data is held out for testing.
     pub holdout: Holdout,
     /// Class → group map for macro labels.
@@ -57,6 +59,7 @@ impl EvalConfig {
             synthetic_labels: Labels::from_folders(),
             out: out.to_path_buf(),
             baselines: false,
+            baseline_flows: BaselineFlows::LikeSynthetic,
             holdout: Holdout::Auto,
             groups: ClassGroups::default(),
             ml: MlSettings::default(),
@@ -65,6 +68,19 @@ impl EvalConfig {
             plots: true,
         }
     }
+}
+
+/// How many flows of a class a baseline generates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BaselineFlows {
+    /// As many as the synthetic set has of the class (so that a baseline and the synthetic set
+    /// carry the same sampling noise in their distributions and bring the same number of
+    /// flows to the classifiers); the class's training flow count for a class the synthetic set
+    /// lacks, or when there is no synthetic set.
+    #[default]
+    LikeSynthetic,
+    /// As many as the class has real training flows.
+    Training,
 }
 
 fn summary(set: &FlowSet, path: &Path) -> SetSummary {
@@ -78,12 +94,13 @@ fn summary(set: &FlowSet, path: &Path) -> SetSummary {
     }
 }
 
-/// Fits each baseline per class on the real training flows, generates as many flows as the
-/// class has training flows, writes them under `out/baselines/<kind>/<class>/baseline.pcap` and
-/// reads them back as a labelled set.
+/// Fits each baseline per class on the real training flows, generates `flows_of(class)` flows
+/// (the class's training flow count where it says none), writes them under
+/// `out/baselines/<kind>/<class>/baseline.pcap` and reads them back as a labelled set.
 fn baselines(
     real: &FlowSet,
     train: &[usize],
+    flows_of: &BTreeMap<String, usize>,
     out: &Path,
     seed: u64,
 ) -> Result<Vec<(FlowSet, PathBuf)>, EvalError> {
@@ -106,7 +123,11 @@ fn baselines(
             let class_seed = crate::seed::derive(seed, salt::STREAM, ci as u64);
             generated.insert(
                 class.clone(),
-                model.generate(flows.len(), &settings, class_seed)?,
+                model.generate(
+                    flows_of.get(class).copied().unwrap_or(flows.len()),
+                    &settings,
+                    class_seed,
+                )?,
             );
         }
         write_per_class(&dir, &generated)?;
@@ -149,7 +170,11 @@ pub fn evaluate(cfg: &EvalConfig) -> Result<EvalReport, EvalError> {
     let split = split(&real, &cfg.holdout)?;
     lap("load", &mut t);
     if cfg.baselines {
-        sets.extend(baselines(&real, &split.train, &cfg.out, cfg.seed)?);
+        let flows_of = match (cfg.baseline_flows, sets.first()) {
+            (BaselineFlows::LikeSynthetic, Some((synthetic, _))) => synthetic.class_counts(),
+            _ => BTreeMap::new(),
+        };
+        sets.extend(baselines(&real, &split.train, &flows_of, &cfg.out, cfg.seed)?);
         lap("baselines", &mut t);
     }
 
@@ -189,6 +214,11 @@ pub fn evaluate(cfg: &EvalConfig) -> Result<EvalReport, EvalError> {
                 Holdout::Files(f) => f.join(","),
             },
             baseline_positions: DEFAULT_POSITIONS,
+            baseline_flows: match cfg.baseline_flows {
+                BaselineFlows::LikeSynthetic => "synthetic",
+                BaselineFlows::Training => "training",
+            }
+            .to_string(),
             tshark: with_tshark,
         },
         real: summary(&real, &cfg.real),
