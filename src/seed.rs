@@ -42,6 +42,8 @@ pub mod salt {
     pub const FLOW_STARTS: u64 = 0xf10;
     /// The bootstrap sample of a random forest's tree (under the tree's own seed).
     pub const FOREST_BOOTSTRAP: u64 = 0x5eed_f0e5_7000_0000;
+    /// The flows a finished model samples to calibrate its times.
+    pub const TIME_CALIBRATION: u64 = 0x7_1e5;
     /// Repair's choices for a flow (addresses, ports, ISNs, payload fill), by flow index: apart
     /// from the sampler's stream of the same flow.
     pub const REPAIR: u64 = 0x4e_9a17;

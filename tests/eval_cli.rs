@@ -173,7 +173,10 @@ fn eval_of_marginals_baseline_against_two_classes() {
     for class in ["dns", "ftp_mail"] {
         let want: u64 = manifest_flows(class).values().sum();
         assert_eq!(summary("synthetic")[class].as_u64(), Some(want), "{class}");
-        assert!(v["split"][class]["train"].as_u64().unwrap() < want, "{class}");
+        assert!(
+            v["split"][class]["train"].as_u64().unwrap() < want,
+            "{class}"
+        );
         for name in ["baseline-marginals", "baseline-random"] {
             assert_eq!(summary(name)[class].as_u64(), Some(want), "{name} {class}");
         }

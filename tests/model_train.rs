@@ -3,9 +3,12 @@
 //! for the same seed, and refuses damaged model files with a clear error.
 
 use candle_core::Device;
+use netdiffd::eval::distance::{compare, Histogram};
 use netdiffd::model::checkpoint::{
-    load_model, ModelError, CARD_FILE, FORMAT_VERSION, WEIGHTS_FILE,
+    load_model, LoadedModel, ModelError, CARD_FILE, FORMAT_VERSION, WEIGHTS_FILE,
 };
+use netdiffd::model::encoding::iat_bin;
+use netdiffd::model::train::TIME_CALIBRATION_FLOWS;
 use netdiffd::model::{sample, train, SampleSettings, TrainOutput};
 use netdiffd::pipeline::{generate, ClassMix, JobError, JobSettings};
 use netdiffd::repair::RepairSettings;
@@ -124,6 +127,59 @@ fn loss_falls_and_reloaded_model_generates_the_same_flows() {
     .is_err());
 }
 
+/// The time bins of the gaps of `n` flows of `class` sampled from `m`.
+fn sampled_time_bins(m: &LoadedModel, class: usize, n: usize) -> Histogram {
+    let s = SampleSettings {
+        seed: 9,
+        ..SampleSettings::default()
+    };
+    let mut h = Histogram::default();
+    for flow in sample(m, &vec![class; n], 0, &s).unwrap() {
+        for &gap in flow.iat_ns.iter().skip(1) {
+            h.add(iat_bin(gap) as u64);
+        }
+    }
+    h
+}
+
+#[test]
+fn sampled_times_are_calibrated_to_the_real_gaps() {
+    let (_dir, model_dir, _) = trained("calibration");
+    let calibrated = load_model(&model_dir, &Device::Cpu).unwrap();
+    let mut raw = load_model(&model_dir, &Device::Cpu).unwrap();
+    for c in &mut raw.card.classes {
+        let t = c
+            .time_calibration
+            .take()
+            .expect("a trained card calibrates its times");
+        assert!(t.flows >= TIME_CALIBRATION_FLOWS, "{}: {t:?}", c.name);
+        assert!(t.sampled_bins.iter().sum::<u64>() > 0, "{}: {t:?}", c.name);
+    }
+    for (class, c) in calibrated.card.classes.iter().enumerate() {
+        let mut real = Histogram::default();
+        for &gap in &c.hints.iat_samples_ns {
+            real.add(iat_bin(gap) as u64);
+        }
+        let jsd = |m: &LoadedModel| {
+            compare(&real, &sampled_time_bins(m, class, 300))
+                .unwrap()
+                .jsd
+        };
+        let (with, without) = (jsd(&calibrated), jsd(&raw));
+        eprintln!(
+            "{}: time bins JSD {with:.3} calibrated, {without:.3} not",
+            c.name
+        );
+        // The tiny network's own times are far from the class's; mapped through the calibration
+        // (counted on other flows of the same network) they follow the real gaps.
+        assert!(
+            with < 0.5 * without && with < 0.1,
+            "{}: time bins JSD {with:.3} calibrated, {without:.3} not",
+            c.name
+        );
+    }
+}
+
 #[test]
 fn damaged_model_files_fail_with_clear_errors() {
     let (dir, model_dir, _) = trained("damage");
@@ -182,6 +238,28 @@ fn damaged_model_files_fail_with_clear_errors() {
         matches!(e, ModelError::Mismatch { .. }) && e.to_string().contains("shape"),
         "{e}"
     );
+
+    // A time calibration of another number of bins: refused, the class named; without one the
+    // card loads (cards made before calibration).
+    let d = copy("calibration");
+    let mut card: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join(CARD_FILE)).unwrap()).unwrap();
+    let name = card["classes"][1]["name"].as_str().unwrap().to_string();
+    card["classes"][1]["time_calibration"]["sampled_bins"] = serde_json::json!([1, 2, 3]);
+    std::fs::write(d.join(CARD_FILE), card.to_string()).unwrap();
+    let e = load_model(&d, &Device::Cpu).err().expect("must fail");
+    assert!(
+        matches!(e, ModelError::Card { .. })
+            && e.to_string().contains(&name)
+            && e.to_string().contains("time_calibration has 3 bins"),
+        "{e}"
+    );
+    for c in card["classes"].as_array_mut().unwrap() {
+        c.as_object_mut().unwrap().remove("time_calibration");
+    }
+    std::fs::write(d.join(CARD_FILE), card.to_string()).unwrap();
+    let m = load_model(&d, &Device::Cpu).unwrap();
+    assert!(m.card.classes.iter().all(|c| c.time_calibration.is_none()));
 
     // A missing weights file.
     let d = copy("missing");

@@ -135,7 +135,11 @@ impl EvalReport {
             if st.tshark { "on" } else { "not run" }
         );
         self.data_md(&mut s);
-        if self.synthetic.iter().any(|x| x.name.starts_with("baseline-")) {
+        if self
+            .synthetic
+            .iter()
+            .any(|x| x.name.starts_with("baseline-"))
+        {
             let _ = writeln!(
                 s,
                 "Each baseline generated {} (the data table's columns).\n",

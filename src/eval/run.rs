@@ -174,7 +174,13 @@ pub fn evaluate(cfg: &EvalConfig) -> Result<EvalReport, EvalError> {
             (BaselineFlows::LikeSynthetic, Some((synthetic, _))) => synthetic.class_counts(),
             _ => BTreeMap::new(),
         };
-        sets.extend(baselines(&real, &split.train, &flows_of, &cfg.out, cfg.seed)?);
+        sets.extend(baselines(
+            &real,
+            &split.train,
+            &flows_of,
+            &cfg.out,
+            cfg.seed,
+        )?);
         lap("baselines", &mut t);
     }
 

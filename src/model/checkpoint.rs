@@ -3,6 +3,7 @@
 //! part and names exactly what is wrong with a bad file.
 
 use super::arrivals::FlowArrivals;
+use super::calibration::TimeCalibration;
 use super::config::ModelConfig;
 use super::dataset::CaptureFile;
 use super::denoiser::Denoiser;
@@ -91,6 +92,11 @@ pub struct CardClass {
     pub arrivals: FlowArrivals,
     /// Fallback statistics for repair.
     pub hints: ClassHints,
+    /// The model's own time bins, counted when the card was made, to calibrate sampled times
+    /// against the class's real gaps (absent in cards made before it existed: times as the
+    /// network chose them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_calibration: Option<TimeCalibration>,
 }
 
 /// How the model was trained.
@@ -231,14 +237,23 @@ pub fn save_model(
         dtype: "f16".into(),
         params: weights.values().map(|t| t.elem_count()).sum(),
     };
+    save_card(dir, card)
+}
+
+/// Writes `card` into `dir` atomically (the weights it names are not touched).
+pub fn save_card(dir: &Path, card: &ModelCard) -> Result<(), ModelError> {
     let cpath = dir.join(CARD_FILE);
+    let io = |source| ModelError::Io {
+        path: cpath.clone(),
+        source,
+    };
     let text = serde_json::to_string_pretty(card).map_err(|e| ModelError::Card {
         path: cpath.clone(),
         why: e.to_string(),
     })?;
-    let mut f = crate::atomic_file::AtomicFile::create(&cpath).map_err(io(&cpath))?;
-    std::io::Write::write_all(&mut f, text.as_bytes()).map_err(io(&cpath))?;
-    f.commit().map_err(io(&cpath))?;
+    let mut f = crate::atomic_file::AtomicFile::create(&cpath).map_err(io)?;
+    std::io::Write::write_all(&mut f, text.as_bytes()).map_err(io)?;
+    f.commit().map_err(io)?;
     Ok(())
 }
 
@@ -291,6 +306,14 @@ pub fn load_card(dir: &Path) -> Result<ModelCard, ModelError> {
             path,
             why: format!("class {}: an empty template", c.name),
         });
+    }
+    for c in &card.classes {
+        if let Some(why) = c.time_calibration.as_ref().and_then(|t| t.check().err()) {
+            return Err(ModelError::Card {
+                path,
+                why: format!("class {}: {why}", c.name),
+            });
+        }
     }
     Ok(card)
 }

@@ -4,6 +4,7 @@
 //! `../shared/design/model.md`.
 
 pub mod arrivals;
+pub mod calibration;
 pub mod checkpoint;
 pub mod config;
 pub mod dataset;

@@ -3,9 +3,11 @@
 //! shapes, with its packets' TCP flags and directions kept by inpainting where the card records
 //! them), or free structure. Flows longer than the network's window are made window by
 //! window with the end of the previous window as context. Every flow's noise comes from its own
-//! seed, so a flow does not depend on the batch it ran in.
+//! seed, so a flow does not depend on the batch it ran in. Decoded time bins go through the
+//! card's [calibration](super::calibration) where it has one.
 
-use super::checkpoint::{LoadedModel, ModelError};
+use super::calibration::{real_bins, BinMap};
+use super::checkpoint::{CardClass, LoadedModel, ModelError};
 use super::encoding::{decoded_bin, quantise_row, GapsByBin};
 use super::normal;
 use super::schedule::Ddim;
@@ -195,12 +197,7 @@ pub fn sample_with<E: From<ModelError>>(
             }
         })
         .collect();
-    let gaps: Vec<GapsByBin> = m
-        .card
-        .classes
-        .iter()
-        .map(|c| GapsByBin::new(&c.hints.iat_samples_ns))
-        .collect();
+    let times: Vec<ClassTimes> = m.card.classes.iter().map(ClassTimes::of).collect();
     // Flows run in batches of similar length, so that few rows are padding.
     pending.sort_by_key(|p| (std::cmp::Reverse(p.rows), p.index));
     for chunk in pending.chunks_mut(settings.batch.max(1)) {
@@ -230,7 +227,7 @@ pub fn sample_with<E: From<ModelError>>(
         }
         let mut done = Vec::with_capacity(chunk.len());
         for p in chunk.iter_mut() {
-            done.push((p.index, finish_flow(p, ch, &gaps[p.class])));
+            done.push((p.index, finish_flow(p, ch, &times[p.class])));
         }
         if !on_batch(done, started.elapsed().as_secs_f64())? {
             return Ok(false);
@@ -391,9 +388,29 @@ fn decode_rows(p: &mut Pending, upto: usize, ch: usize) {
     p.base = upto;
 }
 
-/// Decodes the flow's last rows and hands the whole flow over (times placed within their bins,
-/// one draw a row in row order).
-fn finish_flow(p: &mut Pending, ch: usize, gaps: &GapsByBin) -> GeneratedFlow {
+/// What a class's decoded time bins become: the calibration map onto its real gaps' bins (when
+/// the card has one) and its real gaps within each bin.
+struct ClassTimes {
+    map: Option<BinMap>,
+    gaps: GapsByBin,
+}
+
+impl ClassTimes {
+    fn of(c: &CardClass) -> ClassTimes {
+        let real = &c.hints.iat_samples_ns;
+        ClassTimes {
+            map: c
+                .time_calibration
+                .as_ref()
+                .and_then(|t| BinMap::new(&t.sampled_bins, &real_bins(real))),
+            gaps: GapsByBin::new(real),
+        }
+    }
+}
+
+/// Decodes the flow's last rows and hands the whole flow over (bins calibrated, then times
+/// placed within them, draws in row order).
+fn finish_flow(p: &mut Pending, ch: usize, times: &ClassTimes) -> GeneratedFlow {
     decode_rows(p, p.rows, ch);
     p.values = Vec::new();
     let iat_ns = p
@@ -403,10 +420,13 @@ fn finish_flow(p: &mut Pending, ch: usize, gaps: &GapsByBin) -> GeneratedFlow {
         .map(|(r, &bin)| {
             let jitter: f64 = p.rng.random();
             if r == 0 {
-                0
-            } else {
-                gaps.place(usize::from(bin), jitter)
+                return 0;
             }
+            let bin = match &times.map {
+                Some(map) => map.map(usize::from(bin), p.rng.random()),
+                None => usize::from(bin),
+            };
+            times.gaps.place(bin, jitter)
         })
         .collect();
     GeneratedFlow {

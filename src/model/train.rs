@@ -7,9 +7,11 @@
 //! checkpoint, finish); [`train`] drives one from start to end.
 
 use super::arrivals::FlowArrivals;
-use super::checkpoint::{CardClass, ModelCard, ModelError};
+use super::calibration::calibrate;
+use super::checkpoint::{load_model, save_card, CardClass, ModelCard, ModelError};
 use super::config::ModelConfig;
 use super::dataset::{Dataset, Window};
+use super::sample::SampleSettings;
 use super::template::Template;
 use crate::corpus::HintsBuilder;
 use candle_core::Device;
@@ -47,7 +49,13 @@ pub struct TrainSettings {
     pub checkpoint_every: usize,
     /// Seed.
     pub seed: u64,
+    /// Flows of each class the finished model samples at least to calibrate its times
+    /// ([`calibration`](super::calibration)); 0 leaves the card without calibration.
+    pub time_calibration_flows: usize,
 }
+
+/// Flows of each class a finished model samples at least to calibrate its times, by default.
+pub const TIME_CALIBRATION_FLOWS: usize = 32;
 
 impl Default for TrainSettings {
     fn default() -> Self {
@@ -62,6 +70,7 @@ impl Default for TrainSettings {
             warmup: 200,
             checkpoint_every: 500,
             seed: 0,
+            time_calibration_flows: TIME_CALIBRATION_FLOWS,
         }
     }
 }
@@ -88,7 +97,8 @@ pub struct TrainOutput<'a> {
 
 /// Trains a model on the training split of `ds` and writes it where `output` says, reporting
 /// every step to `progress`: a [`Trainer`] driven step by step, with a checkpoint every
-/// [`TrainSettings::checkpoint_every`] steps.
+/// [`TrainSettings::checkpoint_every`] steps; the finished model then samples
+/// [`TrainSettings::time_calibration_flows`] flows a class to calibrate its times.
 pub fn train(
     ds: &Dataset,
     cfg: &ModelConfig,
@@ -104,7 +114,23 @@ pub fn train(
             trainer.checkpoint()?;
         }
     }
-    trainer.finish()
+    let mut card = trainer.finish()?;
+    if settings.time_calibration_flows == 0 {
+        return Ok(card);
+    }
+    // The model as it was written (f16 weights), sampled as `generate` samples it.
+    let mut m = load_model(output.dir, device)?;
+    let sampling = SampleSettings {
+        seed: crate::seed::derive(settings.seed, crate::seed::salt::TIME_CALIBRATION, 0),
+        ..SampleSettings::default()
+    };
+    calibrate(&mut m, settings.time_calibration_flows, &sampling)?;
+    // Into the card as written: one read back may differ from it in a float's last digit.
+    for (c, sampled) in card.classes.iter_mut().zip(m.card.classes) {
+        c.time_calibration = sampled.time_calibration;
+    }
+    save_card(output.dir, &card)?;
+    Ok(card)
 }
 
 /// Up to `n` flows (indices into `files`, which gives each flow's capture file), drawn evenly
@@ -182,6 +208,7 @@ fn card_classes(ds: &Dataset, by_class: &[Vec<&Window>], seed: u64) -> Vec<CardC
                 templates,
                 arrivals,
                 hints: hints.finish(),
+                time_calibration: None,
             }
         })
         .collect()

@@ -1,0 +1,266 @@
+//! Time calibration: the network says which time bin each gap falls in, and its bins, class by
+//! class, are spread wider than the class's real gaps (a port scan's SYN-to-RST gap is 10-100
+//! ms in 95 % of the real flows and in 64 % of the sampled ones). When a card is made, the model
+//! samples some flows of each class and the card keeps how often it chose each bin; sampling
+//! then maps a chosen bin through the quantiles of that count onto those of the class's real
+//! gaps (quantile mapping). The order of a flow's gaps is the network's — a longer gap stays
+//! longer — while the class's gaps together follow the real ones.
+
+use super::checkpoint::{LoadedModel, ModelError};
+use super::encoding::{iat_bin, TIME_BINS};
+use super::sample::{sample, SampleSettings};
+use serde::{Deserialize, Serialize};
+
+/// How often the model itself chose each time bin for a class, counted over flows it sampled
+/// when the card was made (every gap after a flow's first packet).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TimeCalibration {
+    /// Flows sampled.
+    pub flows: usize,
+    /// DDIM steps they were sampled with.
+    pub steps: usize,
+    /// Gaps per time bin ([`TIME_BINS`] counts).
+    pub sampled_bins: Vec<u64>,
+}
+
+impl TimeCalibration {
+    /// Why the calibration cannot be used, if it cannot.
+    pub fn check(&self) -> Result<(), String> {
+        if self.sampled_bins.len() != TIME_BINS {
+            return Err(format!(
+                "time_calibration has {} bins, this build uses {TIME_BINS}",
+                self.sampled_bins.len()
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A monotone map from the model's time bins to the class's real ones: a bin's share of the
+/// sampled gaps is a slice of [0, 1) (its quantiles), and a point of that slice goes to the real
+/// bin at that quantile of the real gaps.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BinMap {
+    /// Cumulative shares of the sampled gaps, bin by bin (last one 1).
+    sampled: Vec<f64>,
+    /// Cumulative shares of the real gaps, bin by bin (last one 1).
+    real: Vec<f64>,
+}
+
+fn cumulative(counts: impl Iterator<Item = u64>) -> Option<Vec<f64>> {
+    let counts: Vec<u64> = counts.collect();
+    let total: u64 = counts.iter().sum();
+    if total == 0 {
+        return None;
+    }
+    let mut acc = 0u64;
+    Some(
+        counts
+            .iter()
+            .map(|&c| {
+                acc += c;
+                acc as f64 / total as f64
+            })
+            .collect(),
+    )
+}
+
+impl BinMap {
+    /// The map from `sampled` bin counts to `real` ones; `None` when either is empty or they
+    /// have different numbers of bins.
+    pub fn new(sampled: &[u64], real: &[u64]) -> Option<BinMap> {
+        if sampled.len() != real.len() {
+            return None;
+        }
+        Some(BinMap {
+            sampled: cumulative(sampled.iter().copied())?,
+            real: cumulative(real.iter().copied())?,
+        })
+    }
+
+    /// The real bin for the model's bin `bin` at `u` in [0, 1) within the bin's slice. A bin the
+    /// model never chose while calibrating has an empty slice and goes to the real bin at its
+    /// place.
+    pub fn map(&self, bin: usize, u: f64) -> usize {
+        let bin = bin.min(self.sampled.len() - 1);
+        let lo = if bin == 0 { 0.0 } else { self.sampled[bin - 1] };
+        let q = lo + (self.sampled[bin] - lo) * u.clamp(0.0, 1.0);
+        // The first real bin whose cumulative share passes q; never an empty bin past the last
+        // real gap.
+        let last = self.real.iter().position(|&c| c >= 1.0).unwrap_or(0);
+        self.real
+            .iter()
+            .position(|&c| c > q)
+            .unwrap_or(last)
+            .min(last)
+    }
+}
+
+/// Real gaps per time bin.
+pub fn real_bins(gaps_ns: &[u64]) -> Vec<u64> {
+    let mut counts = vec![0u64; TIME_BINS];
+    for &g in gaps_ns {
+        counts[iat_bin(g)] += 1;
+    }
+    counts
+}
+
+/// Gaps a class's calibration aims to count: a class of short flows samples more of them.
+pub const CALIBRATION_GAPS: usize = 1024;
+/// The most flows a class samples for its calibration, as a multiple of the least.
+const MAX_FLOWS_FACTOR: usize = 16;
+
+/// Flows to sample for a class whose templates are `lens` packets long: at least `least`, more
+/// when they would count fewer than [`CALIBRATION_GAPS`] gaps, at most `MAX_FLOWS_FACTOR` times
+/// `least`.
+fn flows_for(lens: impl Iterator<Item = usize>, least: usize) -> usize {
+    let (n, packets) = lens.fold((0usize, 0usize), |(n, p), l| (n + 1, p + l));
+    if n == 0 || least == 0 {
+        return least;
+    }
+    // Gaps a flow brings on average (one per packet after the first).
+    let gaps_per_flow = (packets - n) as f64 / n as f64;
+    let want = (CALIBRATION_GAPS as f64 / gaps_per_flow.max(1e-9)).ceil() as usize;
+    want.clamp(least, least * MAX_FLOWS_FACTOR)
+}
+
+/// Samples flows of every class of `m` with `settings` — at least `least` a class, more for a
+/// class of short flows ([`CALIBRATION_GAPS`]) — its calibration set aside so that the counts
+/// are the network's own, and gives every class of its card the counts.
+pub fn calibrate(
+    m: &mut LoadedModel,
+    least: usize,
+    settings: &SampleSettings,
+) -> Result<(), ModelError> {
+    let mut order = Vec::new();
+    let mut flows = Vec::new();
+    for (c, class) in m.card.classes.iter_mut().enumerate() {
+        class.time_calibration = None;
+        let n = flows_for(class.templates.iter().map(|t| t.len()), least);
+        order.extend(std::iter::repeat_n(c, n));
+        flows.push(n);
+    }
+    let mut counts = vec![vec![0u64; TIME_BINS]; flows.len()];
+    for flow in sample(m, &order, 0, settings)? {
+        for &gap in flow.iat_ns.iter().skip(1) {
+            counts[flow.class][iat_bin(gap)] += 1;
+        }
+    }
+    for ((c, sampled_bins), flows) in m.card.classes.iter_mut().zip(counts).zip(flows) {
+        c.time_calibration = Some(TimeCalibration {
+            flows,
+            steps: settings.steps,
+            sampled_bins,
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+
+    #[test]
+    fn equal_counts_map_every_bin_to_itself() {
+        let counts = [0, 5, 10, 0, 3, 2];
+        let m = BinMap::new(&counts, &counts).unwrap();
+        for (bin, &c) in counts.iter().enumerate() {
+            if c > 0 {
+                for u in [0.0, 0.3, 0.999] {
+                    assert_eq!(m.map(bin, u), bin, "bin {bin} u {u}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn bins_drawn_as_sampled_come_out_as_real() {
+        // The model spreads its bins wide; the real gaps sit in two bins.
+        let sampled = [10, 10, 10, 10, 20, 20, 10, 10];
+        let real = [0, 0, 0, 0, 60, 40, 0, 0];
+        let m = BinMap::new(&sampled, &real).unwrap();
+        let total: u64 = sampled.iter().sum();
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let mut out = [0u64; 8];
+        let n = 20_000;
+        for _ in 0..n {
+            // A bin drawn from the sampled counts, then mapped.
+            let mut x = rng.random_range(0..total);
+            let bin = sampled
+                .iter()
+                .position(|&c| {
+                    let hit = x < c;
+                    x = x.saturating_sub(c);
+                    hit
+                })
+                .unwrap();
+            out[m.map(bin, rng.random())] += 1;
+        }
+        for (bin, &want) in real.iter().enumerate() {
+            let got = out[bin] as f64 / n as f64;
+            assert!((got - want as f64 / 100.0).abs() < 0.02, "bin {bin}: {got}");
+        }
+    }
+
+    #[test]
+    fn the_map_keeps_the_order_of_gaps() {
+        let m = BinMap::new(&[3, 1, 4, 1, 5, 9, 2, 6], &[2, 7, 1, 8, 2, 8, 1, 8]).unwrap();
+        for u in [0.0, 0.5, 0.99] {
+            let mapped: Vec<usize> = (0..8).map(|b| m.map(b, u)).collect();
+            assert!(mapped.windows(2).all(|w| w[0] <= w[1]), "{mapped:?}");
+        }
+        // Past the last real gap nothing is chosen; before the first real one neither.
+        let m = BinMap::new(&[1, 1, 1, 1], &[0, 1, 1, 0]).unwrap();
+        for b in 0..4 {
+            for u in [0.0, 0.5, 0.99] {
+                assert!((1..=2).contains(&m.map(b, u)), "bin {b} u {u}");
+            }
+        }
+    }
+
+    #[test]
+    fn no_counts_no_map() {
+        assert!(BinMap::new(&[0, 0], &[1, 2]).is_none());
+        assert!(BinMap::new(&[1, 2], &[0, 0]).is_none());
+        assert!(BinMap::new(&[1, 2], &[1, 2, 3]).is_none());
+    }
+
+    #[test]
+    fn a_calibration_of_another_bin_count_is_refused() {
+        let c = TimeCalibration {
+            flows: 4,
+            steps: 10,
+            sampled_bins: vec![1; TIME_BINS - 1],
+        };
+        let why = c.check().unwrap_err();
+        assert!(why.contains(&format!("{}", TIME_BINS - 1)), "{why}");
+        let ok = TimeCalibration {
+            sampled_bins: vec![1; TIME_BINS],
+            ..c
+        };
+        assert!(ok.check().is_ok());
+    }
+
+    #[test]
+    fn classes_of_short_flows_sample_more_of_them() {
+        // Two-packet flows: one gap each.
+        assert_eq!(flows_for([2, 2, 2].into_iter(), 32), 32 * MAX_FLOWS_FACTOR);
+        assert_eq!(flows_for([2, 2].into_iter(), 128), CALIBRATION_GAPS);
+        // Long flows: the least is plenty.
+        assert_eq!(flows_for([300, 1000].into_iter(), 32), 32);
+        // Single packets (no gap at all), no templates, no calibration asked.
+        assert_eq!(flows_for([1, 1].into_iter(), 8), 8 * MAX_FLOWS_FACTOR);
+        assert_eq!(flows_for(std::iter::empty(), 8), 8);
+        assert_eq!(flows_for([2].into_iter(), 0), 0);
+    }
+
+    #[test]
+    fn real_gaps_are_counted_by_bin() {
+        let counts = real_bins(&[0, 0, 1_000_000, 100_000_000_000]);
+        assert_eq!(counts.iter().sum::<u64>(), 4);
+        assert_eq!(counts[0], 2);
+        assert_eq!(counts[TIME_BINS - 1], 1);
+        assert_eq!(counts[iat_bin(1_000_000)], 1);
+    }
+}
