@@ -140,5 +140,17 @@ pub fn run(a: &TrainArgs) -> anyhow::Result<i32> {
         card.weights.params,
         a.output.display()
     );
+    let calibrated: usize = card
+        .classes
+        .iter()
+        .filter_map(|c| c.time_calibration.as_ref())
+        .map(|t| t.flows)
+        .sum();
+    if calibrated > 0 {
+        eprintln!(
+            "times calibrated on {calibrated} sampled flows (this run, training and calibration: {:.0} s)",
+            started.elapsed().as_secs_f64()
+        );
+    }
     Ok(0)
 }
