@@ -111,22 +111,32 @@ fn eval_of_marginals_baseline_against_two_classes() {
         let (flows, _) = flows_from_capture(&f, FlowSettings::default(), None).unwrap();
         assert_eq!(flows.len() as u64, want, "{class}");
     }
-    common::netdiffd_ok(&[
-        "eval",
-        "--real",
-        &s(&real),
-        "--synthetic",
-        &s(&synth),
-        "--baselines",
-        "-o",
-        &s(&out),
-        "--trees",
-        "15",
-        "--k",
-        "8",
-        "--groups",
-        "dns=naming,ftp_mail=transfer",
-    ]);
+    // `eval` of the synthetic set with the baselines into `to`, with `extra` options.
+    let eval = |to: &Path, extra: &[&str]| {
+        let mut args = vec![
+            "eval".to_string(),
+            "--real".into(),
+            s(&real),
+            "--synthetic".into(),
+            s(&synth),
+            "--baselines".into(),
+            "-o".into(),
+            s(to),
+        ];
+        args.extend(extra.iter().map(|a| a.to_string()));
+        common::netdiffd_ok(&args);
+    };
+    eval(
+        &out,
+        &[
+            "--trees",
+            "15",
+            "--k",
+            "8",
+            "--groups",
+            "dns=naming,ftp_mail=transfer",
+        ],
+    );
     let md = std::fs::read_to_string(out.join("report.md")).unwrap();
     for section in [
         "## 1. Statistical similarity",
@@ -235,20 +245,10 @@ fn eval_of_marginals_baseline_against_two_classes() {
 
     // Asked to, the baselines generate as many flows of a class as it has training flows.
     let sized = dir.join("sized");
-    common::netdiffd_ok(&[
-        "eval",
-        "--real",
-        &s(&real),
-        "--synthetic",
-        &s(&synth),
-        "--baselines",
-        "--baseline-flows",
-        "training",
-        "--no-plots",
-        "--no-tshark",
-        "-o",
-        &s(&sized),
-    ]);
+    eval(
+        &sized,
+        &["--baseline-flows", "training", "--no-plots", "--no-tshark"],
+    );
     let w = read_json(&sized.join("report.json"));
     assert_eq!(w["settings"]["baseline_flows"], "training");
     for class in ["dns", "ftp_mail"] {
