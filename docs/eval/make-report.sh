@@ -6,14 +6,14 @@
 #
 #   docs/eval/make-report.sh [MODEL_DIR] [FLOWS_PER_CLASS] [OUT_DIR]
 #
-# Defaults: models/default, 40 flows a class, docs/eval. Needs target/release/netdiffd (or the
+# Defaults: models/default, 100 flows a class, docs/eval. Needs target/release/netdiffd (or the
 # binary BIN names) and jq.
 # CORPORA="../shared/lab-corpus" evaluates on one corpus only (and generates only its classes);
 # KEEP=1 keeps the work folder (real links, synthetic captures).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 model=${1:-models/default}
-flows=${2:-40}
+flows=${2:-100}
 out=${3:-docs/eval}
 bin=${BIN:-target/release/netdiffd}
 work=$(mktemp -d /tmp/netdiffd-eval.XXXXXX)
