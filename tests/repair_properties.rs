@@ -111,7 +111,7 @@ fn assert_compliant(flow: &RepairedFlow, what: &str) {
                 let (ty, code) = (c.msg_type(), c.code());
                 assert!(
                     [0, 8, 13, 14, 3, 11].contains(&ty)
-                        && netdiffd::check::icmp_type_code_valid(ty, code),
+                        && netdiffd::wire::icmp::type_code_valid(ty, code),
                     "{at}: ICMP type {ty} code {code}"
                 );
                 assert_eq!(checksum::checksum(seg), 0, "{at}: ICMP checksum");

@@ -20,7 +20,6 @@ mod rules;
 mod tcp_option_rules;
 mod transport_rules;
 
-pub use crate::wire::icmp::type_code_valid as icmp_type_code_valid;
 pub use error::CheckError;
 pub use report::{CheckReport, Example, Tally};
 pub use rules::{Rule, Severity};

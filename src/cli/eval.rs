@@ -37,8 +37,8 @@ pub struct EvalArgs {
     /// How many flows of a class the baselines generate: `synthetic` (as many as the synthetic
     /// set has of the class, so both carry the same sampling noise; the training count where it
     /// has none) or `training` (as many as the class's real training flows).
-    #[arg(long, value_name = "SIZE", default_value = "synthetic", value_parser = ["synthetic", "training"])]
-    pub baseline_flows: String,
+    #[arg(long, value_name = "SIZE", default_value = "synthetic")]
+    pub baseline_flows: BaselineFlows,
     /// Real capture files to hold out for testing (names or paths), comma-separated.
     #[arg(
         long,
@@ -117,11 +117,7 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<i32> {
     cfg.real_labels = labels(&a.labels)?;
     cfg.synthetic_labels = labels(&a.synthetic_labels)?;
     cfg.baselines = a.baselines;
-    cfg.baseline_flows = if a.baseline_flows == "training" {
-        BaselineFlows::Training
-    } else {
-        BaselineFlows::LikeSynthetic
-    };
+    cfg.baseline_flows = a.baseline_flows;
     cfg.holdout = if a.holdout_files.is_empty() {
         Holdout::Auto
     } else {

@@ -6,6 +6,7 @@ use super::dataset::CaptureFile;
 use super::distance::Distances;
 use super::heldout::{held_files, HeldOutSimilarity, InDistribution};
 use super::ml::{LabelLevel, MlReport, Scenario};
+use super::run::BaselineFlows;
 use super::similarity::SetSimilarity;
 use super::split::ClassSplit;
 use super::EvalError;
@@ -58,9 +59,8 @@ pub struct Settings {
     pub holdout: String,
     /// Packet positions with their own table in the marginals baseline.
     pub baseline_positions: usize,
-    /// How many flows of a class the baselines generated: `synthetic` (as many as the synthetic
-    /// set has) or `training` (as many as the class's real training flows).
-    pub baseline_flows: String,
+    /// How many flows of a class the baselines generated (`synthetic` or `training` in JSON).
+    pub baseline_flows: BaselineFlows,
     /// Whether tshark ran.
     pub tshark: bool,
 }
@@ -143,12 +143,16 @@ impl EvalReport {
             let _ = writeln!(
                 s,
                 "Each baseline generated {} (the data table's columns).\n",
-                if st.baseline_flows == "synthetic" {
-                    "as many flows of a class as the synthetic set has of it, so that both carry \
-                     the same sampling noise and bring the same number of flows to the classifiers \
-                     (the class's training flow count where the synthetic set has none)"
-                } else {
-                    "as many flows of a class as the class has real training flows"
+                match st.baseline_flows {
+                    BaselineFlows::LikeSynthetic => {
+                        "as many flows of a class as the synthetic set has of it, so that both \
+                         carry the same sampling noise and bring the same number of flows to the \
+                         classifiers (the class's training flow count where the synthetic set has \
+                         none)"
+                    }
+                    BaselineFlows::Training => {
+                        "as many flows of a class as the class has real training flows"
+                    }
                 }
             );
         }

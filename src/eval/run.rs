@@ -71,16 +71,31 @@ impl EvalConfig {
 }
 
 /// How many flows of a class a baseline generates.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
 pub enum BaselineFlows {
     /// As many as the synthetic set has of the class (so that a baseline and the synthetic set
     /// carry the same sampling noise in their distributions and bring the same number of
     /// flows to the classifiers); the class's training flow count for a class the synthetic set
     /// lacks, or when there is no synthetic set.
     #[default]
+    #[serde(rename = "synthetic")]
     LikeSynthetic,
     /// As many as the class has real training flows.
+    #[serde(rename = "training")]
     Training,
+}
+
+impl std::str::FromStr for BaselineFlows {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "synthetic" => Ok(BaselineFlows::LikeSynthetic),
+            "training" => Ok(BaselineFlows::Training),
+            other => Err(format!(
+                "unknown baseline size {other:?} (synthetic | training)"
+            )),
+        }
+    }
 }
 
 fn summary(set: &FlowSet, path: &Path) -> SetSummary {
@@ -220,11 +235,7 @@ pub fn evaluate(cfg: &EvalConfig) -> Result<EvalReport, EvalError> {
                 Holdout::Files(f) => f.join(","),
             },
             baseline_positions: DEFAULT_POSITIONS,
-            baseline_flows: match cfg.baseline_flows {
-                BaselineFlows::LikeSynthetic => "synthetic",
-                BaselineFlows::Training => "training",
-            }
-            .to_string(),
+            baseline_flows: cfg.baseline_flows,
             tshark: with_tshark,
         },
         real: summary(&real, &cfg.real),

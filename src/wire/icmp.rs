@@ -29,10 +29,18 @@ pub mod kind {
     pub const ECHO_REPLY: u8 = 0;
     /// Destination unreachable.
     pub const DEST_UNREACHABLE: u8 = 3;
+    /// Redirect.
+    pub const REDIRECT: u8 = 5;
     /// Echo request.
     pub const ECHO_REQUEST: u8 = 8;
+    /// Router advertisement (RFC 1256).
+    pub const ROUTER_ADVERTISEMENT: u8 = 9;
+    /// Router solicitation (RFC 1256).
+    pub const ROUTER_SOLICITATION: u8 = 10;
     /// Time exceeded.
     pub const TIME_EXCEEDED: u8 = 11;
+    /// Parameter problem.
+    pub const PARAMETER_PROBLEM: u8 = 12;
     /// Timestamp request.
     pub const TIMESTAMP_REQUEST: u8 = 13;
     /// Timestamp reply.
@@ -40,18 +48,19 @@ pub mod kind {
 }
 
 /// True for an ICMP type/code pair in current use (`check`'s rule, and the errors repair keeps):
-/// the types of RFC 792 and RFC 1256 still in use (source quench, information and address-mask messages are deprecated by RFC 6633 and
-/// RFC 6918), with the codes IANA lists for them.
+/// the types of RFC 792 and RFC 1256 still in use (source quench, information and address-mask
+/// messages are deprecated by RFC 6633 and RFC 6918), with the codes IANA lists for them.
 pub fn type_code_valid(msg_type: u8, code: u8) -> bool {
+    use kind::*;
     match msg_type {
-        0 | 8 => code == 0,          // echo reply, echo request
-        3 => code <= 15,             // destination unreachable
-        5 => code <= 3,              // redirect
-        9 => matches!(code, 0 | 16), // router advertisement
-        10 => code == 0,             // router solicitation
-        11 => code <= 1,             // time exceeded
-        12 => code <= 2,             // parameter problem
-        13 | 14 => code == 0,        // timestamp, timestamp reply
+        ECHO_REPLY | ECHO_REQUEST => code == 0,
+        DEST_UNREACHABLE => code <= 15,
+        REDIRECT => code <= 3,
+        ROUTER_ADVERTISEMENT => matches!(code, 0 | 16),
+        ROUTER_SOLICITATION => code == 0,
+        TIME_EXCEEDED => code <= 1,
+        PARAMETER_PROBLEM => code <= 2,
+        TIMESTAMP_REQUEST | TIMESTAMP_REPLY => code == 0,
         _ => false,
     }
 }
