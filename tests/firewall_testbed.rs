@@ -5,9 +5,8 @@
 //! traffic trips no `ct state invalid` drop but on ICMP errors (a destination unreachable or
 //! time exceeded about a datagram conntrack never saw is invalid to it, generated or real, and
 //! a generated error quotes a datagram of no other flow), exactly the flows the policy allows
-//! arrive on the
-//! far side (matched to the ground truth by Community ID), and the daemon's per-interface
-//! counters equal what the firewall received. Real corpus flows that open with a handshake are
+//! arrive on the far side (matched to the ground truth by Community ID), and the daemon's
+//! per-interface counters equal what the firewall received. Real corpus flows that open with a handshake are
 //! replayed through the same firewall and their figure is reported beside it. Needs root;
 //! under CI=true it fails when the test bed cannot be made.
 

@@ -96,15 +96,6 @@ impl BinMap {
     }
 }
 
-/// Real gaps per time bin.
-pub fn real_bins(gaps_ns: &[u64]) -> Vec<u64> {
-    let mut counts = vec![0u64; TIME_BINS];
-    for &g in gaps_ns {
-        counts[iat_bin(g)] += 1;
-    }
-    counts
-}
-
 /// Gaps a class's calibration aims to count: a class of short flows samples more of them.
 pub const CALIBRATION_GAPS: usize = 1024;
 /// The most flows a class samples for its calibration, as a multiple of the least.
@@ -253,14 +244,5 @@ mod tests {
         assert_eq!(flows_for([1, 1].into_iter(), 8), 8 * MAX_FLOWS_FACTOR);
         assert_eq!(flows_for(std::iter::empty(), 8), 8);
         assert_eq!(flows_for([2].into_iter(), 0), 0);
-    }
-
-    #[test]
-    fn real_gaps_are_counted_by_bin() {
-        let counts = real_bins(&[0, 0, 1_000_000, 100_000_000_000]);
-        assert_eq!(counts.iter().sum::<u64>(), 4);
-        assert_eq!(counts[0], 2);
-        assert_eq!(counts[TIME_BINS - 1], 1);
-        assert_eq!(counts[iat_bin(1_000_000)], 1);
     }
 }

@@ -64,6 +64,11 @@ impl GapsByBin {
         GapsByBin(bins)
     }
 
+    /// How many of the class's gaps each bin holds ([`TIME_BINS`] counts).
+    pub fn counts(&self) -> Vec<u64> {
+        self.0.iter().map(|b| b.len() as u64).collect()
+    }
+
     /// A time in bin `bin`: the real gap at quantile `jitter` (in [0, 1)) of the class's gaps
     /// in that bin, else [`iat_of_bin`].
     pub fn place(&self, bin: usize, jitter: f64) -> u64 {
@@ -124,6 +129,16 @@ pub fn quantise_row(values: &[f32], populated: Option<&[bool]>, out: &mut Vec<Bi
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn gaps_are_counted_by_bin() {
+        let counts = GapsByBin::new(&[0, 0, 1_000_000, 100_000_000_000]).counts();
+        assert_eq!(counts.len(), TIME_BINS);
+        assert_eq!(counts.iter().sum::<u64>(), 4);
+        assert_eq!(counts[0], 2);
+        assert_eq!(counts[TIME_BINS - 1], 1);
+        assert_eq!(counts[iat_bin(1_000_000)], 1);
+    }
 
     #[test]
     fn iat_thermometer_code_round_trips_within_its_bin() {

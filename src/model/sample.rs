@@ -6,7 +6,7 @@
 //! seed, so a flow does not depend on the batch it ran in. Decoded time bins go through the
 //! card's [calibration](super::calibration) where it has one.
 
-use super::calibration::{real_bins, BinMap};
+use super::calibration::BinMap;
 use super::checkpoint::{CardClass, LoadedModel, ModelError};
 use super::encoding::{decoded_bin, quantise_row, GapsByBin};
 use super::normal;
@@ -397,13 +397,13 @@ struct ClassTimes {
 
 impl ClassTimes {
     fn of(c: &CardClass) -> ClassTimes {
-        let real = &c.hints.iat_samples_ns;
+        let gaps = GapsByBin::new(&c.hints.iat_samples_ns);
         ClassTimes {
             map: c
                 .time_calibration
                 .as_ref()
-                .and_then(|t| BinMap::new(&t.sampled_bins, &real_bins(real))),
-            gaps: GapsByBin::new(real),
+                .and_then(|t| BinMap::new(&t.sampled_bins, &gaps.counts())),
+            gaps,
         }
     }
 }
