@@ -23,6 +23,7 @@ impl Drop for TempDir {
 struct Seen {
     ts_ns: u64,
     forward: bool,
+    ttl: u8,
     seq: u32,
     flags: u16,
     payload: u32,
@@ -53,6 +54,7 @@ fn connections(pcap: &Path) -> HashMap<(u32, u16, u32, u16), Vec<Seen>> {
         by.entry(key).or_default().push(Seen {
             ts_ns: frame.ts_ns,
             forward,
+            ttl: ip.ttl(),
             seq: tcp.seq(),
             flags: tcp.flags(),
             payload: (tcp.payload().len()) as u32,
@@ -208,8 +210,11 @@ fn a_class_of_300_packet_tcp_flows_yields_whole_coherent_flows() {
     assert_eq!(e.warnings, 0, "{:#?}", e.in_section("Warnings"));
 }
 
-/// The (direction, TCP flags) sequences of a card's templates, read from their strings.
-fn template_kinds(card: &serde_json::Value) -> Vec<Vec<(bool, u16)>> {
+/// One packet of a template as the tests read it: sent by the client, TCP flags, TTL.
+type TemplatePacket = (bool, u16, u8);
+
+/// The packet sequences of a card's templates, read from their strings.
+fn template_kinds(card: &serde_json::Value) -> Vec<Vec<TemplatePacket>> {
     card["classes"][0]["templates"]
         .as_array()
         .unwrap()
@@ -220,14 +225,18 @@ fn template_kinds(card: &serde_json::Value) -> Vec<Vec<(bool, u16)>> {
                 let (shape, run) = part
                     .split_once('*')
                     .map_or((part, 1), |(s, n)| (s, n.parse().unwrap()));
-                // proto.ihl.l4.flags.dir, and a SYN's option layout after them.
+                // proto.ihl.l4.flags.dir, a SYN's option layout after them, then @ttl.tos.df.
+                let (shape, marks) = shape
+                    .split_once('@')
+                    .unwrap_or_else(|| panic!("template packet {part} records its IPv4 marks"));
                 let v: Vec<u16> = shape
                     .split('.')
                     .take(5)
                     .map(|x| x.parse().unwrap())
                     .collect();
                 assert_eq!(v.len(), 5, "template packet {part} records its kind");
-                kinds.extend(std::iter::repeat_n((v[4] == 0, v[3]), run));
+                let ttl: u8 = marks.split('.').next().unwrap().parse().unwrap();
+                kinds.extend(std::iter::repeat_n((v[4] == 0, v[3], ttl), run));
             }
             kinds
         })
@@ -242,12 +251,23 @@ fn generated_flows_keep_their_templates_packet_kinds() {
     let dir = TempDir(std::env::temp_dir().join(format!("netdiffd-kinds-{}", std::process::id())));
     let card = tiny_model(&dir.0, "scan", &[lab("portscan", "ps06.pcap")], &[], "10");
     let p = |s: &str| dir.0.join(s).to_string_lossy().into_owned();
-    let kinds = template_kinds(&card);
+    let templates = template_kinds(&card);
+    let kinds: Vec<Vec<(bool, u16)>> = templates
+        .iter()
+        .map(|t| t.iter().map(|&(fwd, f, _)| (fwd, f)).collect())
+        .collect();
     let refused = vec![(true, flags::SYN), (false, flags::RST | flags::ACK)];
     assert!(
         kinds.iter().filter(|k| **k == refused).count() * 10 >= kinds.len() * 9,
         "the scan's templates are mostly SYN, RST-ACK: {kinds:?}"
     );
+    // The scanner's SYNs leave with random TTLs (nmap: 37-58 here), the target's RSTs with 63.
+    let syn_ttls: std::collections::HashSet<u8> = templates
+        .iter()
+        .filter_map(|t| t.first())
+        .map(|p| p.2)
+        .collect();
+    assert!(syn_ttls.len() >= 10, "the SYNs' TTLs: {syn_ttls:?}");
     common::netdiffd_ok(&[
         "generate",
         "--model",
@@ -266,10 +286,32 @@ fn generated_flows_keep_their_templates_packet_kinds() {
         "{} TCP connections of 30 flows",
         conns.len()
     );
+    let mut generated_syn_ttls = std::collections::HashSet::new();
     for (key, pkts) in &conns {
         let got: Vec<(bool, u16)> = pkts.iter().map(|s| (s.forward, s.flags)).collect();
         assert!(kinds.contains(&got), "{key:?}: {got:?} is no template's");
+        // Each side's TTL is one its template's packets of that side carried (repair gives a
+        // side one TTL): the tiny network could not have drawn the scanner's random TTLs.
+        let side_ttls = |t: &[TemplatePacket], forward: bool| -> Vec<u8> {
+            t.iter().filter(|p| p.0 == forward).map(|p| p.2).collect()
+        };
+        assert!(
+            templates.iter().any(|t| t.len() == pkts.len()
+                && t.iter()
+                    .zip(pkts)
+                    .all(|(tp, s)| (tp.0, tp.1) == (s.forward, s.flags))
+                && pkts
+                    .iter()
+                    .all(|s| side_ttls(t, s.forward).contains(&s.ttl))),
+            "{key:?}: TTLs {:?} are no template's",
+            pkts.iter().map(|s| s.ttl).collect::<Vec<_>>()
+        );
+        generated_syn_ttls.insert(pkts[0].ttl);
     }
+    assert!(
+        generated_syn_ttls.len() >= 5,
+        "the generated SYNs' TTLs spread as the templates' do: {generated_syn_ttls:?}"
+    );
     common::assert_check_strict_passes(&dir.0.join("scan.pcap"));
 }
 
@@ -279,7 +321,8 @@ fn template_syn_layouts(card: &serde_json::Value) -> Vec<(bool, Vec<u8>)> {
     let mut out = Vec::new();
     for t in card["classes"][0]["templates"].as_array().unwrap() {
         for part in t.as_str().unwrap().split_whitespace() {
-            let v: Vec<&str> = part.split('*').next().unwrap().split('.').collect();
+            let shape = part.split('*').next().unwrap();
+            let v: Vec<&str> = shape.split('@').next().unwrap().split('.').collect();
             if let [_, _, _, flags, _, layout] = v[..] {
                 let kinds: Vec<u8> = layout
                     .split('-')

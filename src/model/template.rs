@@ -17,6 +17,10 @@ const TCP_DATA_OFFSET: usize = 416 + 96;
 const TCP_FLAGS: std::ops::Range<usize> = 416 + 104..416 + 112;
 /// Model-layout position of the TCP options (after the 20-byte fixed header).
 const TCP_OPTIONS: usize = 416 + 160;
+/// Model-layout positions of the IPv4 type of service, don't-fragment flag and TTL.
+const IP_TOS: usize = 8;
+const IP_DONT_FRAG: usize = 49;
+const IP_TTL: usize = 64;
 
 /// The longest template a card may hold (and so the longest flow a template gives).
 pub const MAX_TEMPLATE_PACKETS: usize = 65_536;
@@ -41,13 +45,32 @@ pub struct PacketKind {
     /// A SYN's option layout (None for other packets, and for SYNs whose options did not
     /// parse or that cards of earlier versions recorded without it).
     pub syn_options: Option<SynOptions>,
+    /// The packet's IPv4 marks (None in cards of earlier versions).
+    pub ip: Option<IpMarks>,
+}
+
+/// The IPv4 values a sender sets once for its packets rather than per packet: TTL (its
+/// operating system's initial TTL less the hops to the capture point), type of service and
+/// don't-fragment. Each is one choice per flow and side — a host 63 hops away or 64, a flow
+/// marked for low delay or not — which the network, drawing each packet's bits, answered
+/// with the class's most common value for every flow; held from the template, the flows of a
+/// class spread over them as the real ones do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IpMarks {
+    /// Time to live.
+    pub ttl: u8,
+    /// Type of service byte (DSCP and ECN).
+    pub tos: u8,
+    /// The don't-fragment flag.
+    pub dont_frag: bool,
 }
 
 /// The structure of a real flow: its packets' shapes. Written in cards as one string,
 /// `proto.ihl.l4` per packet separated by spaces, `proto.ihl.l4.flags.dir` where the packet's
 /// kind is kept (flags as a number, dir 0 forward and 1 backward), with a SYN's option layout
-/// as a sixth part ([`SynOptions`]), a run of equal shapes as `shape*count` (e.g.
-/// `6.5.10.2.0.2:4-4:2-8:10-1-3:3 6.5.10.18.1.2:4-4:2-8:10-1-3:3 6.5.8.16.0*2`).
+/// as a sixth part ([`SynOptions`]) and the IPv4 marks as `@ttl.tos.df` ([`IpMarks`]), a run
+/// of equal shapes as `shape*count` (e.g. `6.5.10.2.0.2:4-4:2-8:10-1-3:3@64.0.1
+/// 6.5.10.18.1.2:4-4:2-8:10-1-3:3@63.0.1 6.5.8.16.0@64.0.1*2`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(into = "String", try_from = "String")]
 pub struct Template(pub Vec<PacketShape>);
@@ -64,6 +87,9 @@ impl From<Template> for String {
                 part += &format!(".{}.{}", k.tcp_flags, u8::from(k.backward));
                 if let Some(o) = k.syn_options {
                     part += &format!(".{o}");
+                }
+                if let Some(m) = k.ip {
+                    part += &format!("@{}.{}.{}", m.ttl, m.tos, u8::from(m.dont_frag));
                 }
             }
             if run > 1 {
@@ -93,6 +119,15 @@ impl TryFrom<String> for Template {
                     "template longer than {MAX_TEMPLATE_PACKETS} packets"
                 ));
             }
+            let (p, marks) = match p.split_once('@') {
+                Some((p, m)) => (
+                    p,
+                    Some(IpMarks::parse(m).ok_or_else(|| {
+                        format!("bad IPv4 marks in packet shape {part:?} (expected @ttl.tos.df)")
+                    })?),
+                ),
+                None => (p, None),
+            };
             let shape = {
                 let mut parts: Vec<&str> = p.split('.').collect();
                 let layout = (parts.len() == 6).then(|| parts.pop()).flatten();
@@ -123,6 +158,7 @@ impl TryFrom<String> for Template {
                                             .map_err(|e| format!("in packet shape {p:?}: {e}"))
                                     })
                                     .transpose()?,
+                                ip: marks,
                             }),
                             _ => {
                                 return Err(format!(
@@ -131,6 +167,11 @@ impl TryFrom<String> for Template {
                                 ))
                             }
                         };
+                        if kind.is_none() && marks.is_some() {
+                            return Err(format!(
+                                "IPv4 marks in packet shape {part:?}, which records no kind"
+                            ));
+                        }
                         PacketShape(proto.into(), ihl, l4, kind)
                     }
                     _ => {
@@ -143,6 +184,24 @@ impl TryFrom<String> for Template {
             shapes.extend(std::iter::repeat_n(shape, run));
         }
         Ok(Template(shapes))
+    }
+}
+
+impl IpMarks {
+    /// Reads `ttl.tos.df` (df 0 or 1).
+    fn parse(s: &str) -> Option<IpMarks> {
+        let v: Vec<u8> = s
+            .split('.')
+            .map(|x| x.parse::<u8>().ok())
+            .collect::<Option<_>>()?;
+        match v[..] {
+            [ttl, tos, df @ (0 | 1)] => Some(IpMarks {
+                ttl,
+                tos,
+                dont_frag: df == 1,
+            }),
+            _ => None,
+        }
     }
 }
 
@@ -204,6 +263,11 @@ impl Template {
                 tcp_flags,
                 backward: w.backward.get(p).copied().unwrap_or(false),
                 syn_options,
+                ip: Some(IpMarks {
+                    ttl: byte(&row[IP_TTL..IP_TTL + 8]),
+                    tos: byte(&row[IP_TOS..IP_TOS + 8]),
+                    dont_frag: row[IP_DONT_FRAG] == 1,
+                }),
             };
             PacketShape(proto, ihl, l4, Some(kind))
         })
@@ -220,8 +284,9 @@ impl Template {
     }
 
     /// Writes the values that packet `p`'s kind fixes into `row` (model layout plus side
-    /// channels) and marks them in `held`: the direction, for TCP the data offset, the flag
-    /// bits and a SYN's option layout (kind and length bytes, NOPs, padding). Returns
+    /// channels) and marks them in `held`: the direction, the IPv4 marks, for TCP the data
+    /// offset, the flag bits and a SYN's option layout (kind and length bytes, NOPs,
+    /// padding). Returns
     /// false (and writes nothing) when the template does not record the packet's kind.
     pub fn hold_kind(&self, p: usize, row: &mut [f32], held: &mut [f32]) -> bool {
         let Some(PacketShape(proto, _, l4, Some(kind))) = self.0.get(p).copied() else {
@@ -237,6 +302,11 @@ impl Template {
                 held[k] = 1.0;
             }
         };
+        if let Some(m) = kind.ip {
+            hold(IP_TOS, 8, m.tos);
+            hold(IP_DONT_FRAG, 1, u8::from(m.dont_frag));
+            hold(IP_TTL, 8, m.ttl);
+        }
         if proto == IpProtocol::Tcp {
             // The data offset too: repair reads the options the generated one says there are.
             hold(TCP_DATA_OFFSET, 4, l4);
@@ -347,6 +417,7 @@ mod tests {
                 tcp_flags,
                 backward,
                 syn_options: None,
+                ip: None,
             })
         };
         let scan = Template(vec![
@@ -378,6 +449,35 @@ mod tests {
         let j = serde_json::to_string(&syn).unwrap();
         assert_eq!(j, "\"6.5.10.2.0.2:4-4:2-8:10-1-3:3 6.5.5.16.0\"");
         assert_eq!(serde_json::from_str::<Template>(&j).unwrap(), syn);
+        // IPv4 marks after the kind, before a run's count.
+        let marked = |ttl, dont_frag| {
+            Some(PacketKind {
+                ip: Some(IpMarks {
+                    ttl,
+                    tos: 0,
+                    dont_frag,
+                }),
+                ..kind(0x10, false).unwrap()
+            })
+        };
+        let t = Template(vec![
+            PacketShape(IpProtocol::Tcp, 5, 5, marked(64, true)),
+            PacketShape(IpProtocol::Tcp, 5, 5, marked(64, true)),
+            PacketShape(IpProtocol::Tcp, 5, 5, marked(128, false)),
+        ]);
+        let j = serde_json::to_string(&t).unwrap();
+        assert_eq!(j, "\"6.5.5.16.0@64.0.1*2 6.5.5.16.0@128.0.0\"");
+        assert_eq!(serde_json::from_str::<Template>(&j).unwrap(), t);
+        for bad in [
+            "6.5.5.16.0@64.0.2",
+            "6.5.5.16.0@256.0.1",
+            "6.5.5.16.0@64.0",
+            "6.5.5.16.0@",
+            "6.5.5@64.0.1",
+        ] {
+            let e = serde_json::from_str::<Template>(&format!("\"{bad}\"")).unwrap_err();
+            assert!(e.to_string().contains(bad), "{bad}: {e}");
+        }
         for bad in [
             "6.5.6.2",
             "6.5.6.2.2",
@@ -404,6 +504,7 @@ mod tests {
                     tcp_flags: 0x14,
                     backward: true,
                     syn_options: None,
+                    ip: None,
                 }),
             ),
             PacketShape(
@@ -414,6 +515,11 @@ mod tests {
                     tcp_flags: 0,
                     backward: false,
                     syn_options: None,
+                    ip: Some(IpMarks {
+                        ttl: 63,
+                        tos: 0xb8,
+                        dont_frag: true,
+                    }),
                 }),
             ),
             PacketShape(IpProtocol::Tcp, 5, 5, None),
@@ -430,9 +536,25 @@ mod tests {
             &[-1.0, 1.0, -1.0, 1.0]
         );
         assert_eq!(held.iter().filter(|&&h| h == 1.0).count(), 1 + 4 + 8);
+        // The UDP packet: its direction and IPv4 marks (TTL 63, TOS 0xb8, don't-fragment).
         let (mut row, mut held) = (vec![0f32; ch], vec![0f32; ch]);
         assert!(t.hold_kind(1, &mut row, &mut held));
-        assert_eq!((row[MODEL_WIDTH], held.iter().sum::<f32>()), (1.0, 1.0));
+        assert_eq!(
+            (row[MODEL_WIDTH], held.iter().sum::<f32>()),
+            (1.0, 1.0 + 8.0 + 1.0 + 8.0)
+        );
+        let value = |r: std::ops::Range<usize>| {
+            row[r]
+                .iter()
+                .fold(0u8, |a, &v| (a << 1) | u8::from(v > 0.0))
+        };
+        assert_eq!((value(64..72), value(8..16), value(49..50)), (63, 0xb8, 1));
+        assert_eq!(value(48..49), 0);
+        assert_eq!(
+            held[48] + held[50],
+            0.0,
+            "only the don't-fragment bit of the flags"
+        );
         // No kind recorded, or past the end: nothing held.
         for p in [2, 3] {
             let (mut row, mut held) = (vec![0f32; ch], vec![0f32; ch]);
@@ -524,6 +646,11 @@ mod tests {
             tcp_flags: 0x10,
             backward: false,
             syn_options: None,
+            ip: Some(IpMarks {
+                ttl: 64,
+                tos: 0,
+                dont_frag: true,
+            }),
         };
         assert_eq!(t.0, vec![PacketShape(IpProtocol::Tcp, 5, 8, Some(ack))]);
         let m = t.populated(0);
@@ -544,14 +671,15 @@ mod tests {
             panic!("{:?}", t.0[0]);
         };
         assert_eq!(kind.syn_options, Some(layout));
-        // Held: direction, data offset, flags, and the kind/length bytes and NOP (9 of the 20
-        // bytes); the values (MSS, timestamps, shift) are left to the network.
+        // Held: direction, IPv4 marks (TTL, TOS, don't-fragment), data offset, flags, and the
+        // kind/length bytes and NOP (9 of the 20 bytes); the values (MSS, timestamps, shift)
+        // are left to the network.
         let ch = MODEL_WIDTH + SIDE_CHANNELS;
         let (mut row, mut held) = (vec![0f32; ch], vec![0f32; ch]);
         assert!(t.hold_kind(0, &mut row, &mut held));
         assert_eq!(
             held.iter().filter(|&&h| h == 1.0).count(),
-            1 + 4 + 8 + 9 * 8
+            1 + 17 + 4 + 8 + 9 * 8
         );
         for (b, &want) in opts.iter().enumerate() {
             let at = TCP_OPTIONS + b * 8..TCP_OPTIONS + b * 8 + 8;
