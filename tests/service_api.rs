@@ -338,6 +338,26 @@ fn shipped_configuration_is_safe_and_the_dashboard_uses_exported_metrics() {
             "{pool:?}"
         );
     }
+    // The daemon samples as `netdiffd generate` does by default: the traffic the evaluation
+    // measured, at the speed the benchmarks give.
+    let d = netdiffd::model::SampleSettings::default();
+    let m = &cfg.model;
+    assert_eq!(
+        (
+            m.steps,
+            m.guidance,
+            m.batch,
+            m.free_structure,
+            m.generate_kinds
+        ),
+        (
+            d.steps,
+            d.guidance,
+            d.batch,
+            d.free_structure,
+            d.generate_kinds
+        )
+    );
     assert!(!cfg.schedule.is_empty());
     for s in &cfg.schedule {
         let iface = s.replay.as_ref().and_then(|r| r.iface.clone());

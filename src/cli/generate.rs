@@ -28,10 +28,10 @@ pub struct GenerateArgs {
     #[arg(short = 'o', long = "output")]
     pub output: PathBuf,
     /// DDIM steps.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = SampleSettings::default().steps)]
     pub steps: usize,
     /// Classifier-free guidance scale (1 = off; above 1 doubles the sampling work).
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = SampleSettings::default().guidance)]
     pub guidance: f64,
     /// Generate the structure too, instead of taking it from a real flow of the class.
     #[arg(long)]
@@ -42,7 +42,7 @@ pub struct GenerateArgs {
     #[arg(long)]
     pub generate_kinds: bool,
     /// Flows per sampling batch.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = SampleSettings::default().batch)]
     pub batch: usize,
     /// Seed: the same seed, model and options give the same output.
     #[arg(long, default_value_t = 0)]

@@ -88,20 +88,24 @@ pub struct ModelSection {
     pub batch: usize,
     /// Generate the packet structure too instead of taking it from a real flow of the class.
     pub free_structure: bool,
-    /// Generate each packet's TCP flags and direction too instead of keeping the real flow's.
+    /// Generate each packet's TCP flags, direction and IPv4 marks too instead of keeping the
+    /// real flow's.
     pub generate_kinds: bool,
 }
 
 impl Default for ModelSection {
+    /// The sampling settings `netdiffd generate` uses, so that the daemon's traffic is the
+    /// traffic the evaluation measured.
     fn default() -> Self {
+        let s = crate::model::SampleSettings::default();
         ModelSection {
             path: PathBuf::from("models/default"),
             device: "auto".into(),
-            steps: 20,
-            guidance: 1.0,
-            batch: 8,
-            free_structure: false,
-            generate_kinds: false,
+            steps: s.steps,
+            guidance: s.guidance,
+            batch: s.batch,
+            free_structure: s.free_structure,
+            generate_kinds: s.generate_kinds,
         }
     }
 }
