@@ -1,6 +1,6 @@
 //! Structure templates: the shapes of a real flow's packets (protocol, header lengths) and
-//! their kinds (TCP flags, direction, a SYN's option layout), written compactly in cards and
-//! turned into the structure conditioning and the values sampling holds.
+//! their kinds (TCP flags, direction, a SYN's option layout, IPv4 marks), written compactly in
+//! cards and turned into the structure conditioning and the values sampling holds.
 
 use super::dataset::Window;
 use crate::nprint::layout::{Bit, MODEL_WIDTH};
@@ -32,10 +32,10 @@ pub const MAX_TEMPLATE_PACKETS: usize = 65_536;
 pub struct PacketShape(pub IpProtocol, pub u8, pub u8, pub Option<PacketKind>);
 
 /// What kind of packet of its flow a template's packet was: its TCP flags (0 outside TCP) and
-/// its direction, and a SYN's option layout. Sampling keeps them (inpainting) so that a
-/// generated flow has its real flow's sequence of packet kinds — a port scan's SYN answered by
-/// an RST-ACK, a download's data one way and ACKs the other — and the options its real SYNs
-/// offered, and the model generates every other value.
+/// its direction, a SYN's option layout and its IPv4 marks. Sampling keeps them (inpainting)
+/// so that a generated flow has its real flow's sequence of packet kinds — a port scan's SYN
+/// answered by an RST-ACK, a download's data one way and ACKs the other — the options its real
+/// SYNs offered and its senders' TTLs, and the model generates every other value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PacketKind {
     /// The TCP flags byte (CWR … FIN); 0 for UDP and ICMP.
@@ -49,12 +49,12 @@ pub struct PacketKind {
     pub ip: Option<IpMarks>,
 }
 
-/// The IPv4 values a sender sets once for its packets rather than per packet: TTL (its
-/// operating system's initial TTL less the hops to the capture point), type of service and
-/// don't-fragment. Each is one choice per flow and side — a host 63 hops away or 64, a flow
-/// marked for low delay or not — which the network, drawing each packet's bits, answered
-/// with the class's most common value for every flow; held from the template, the flows of a
-/// class spread over them as the real ones do.
+/// The IPv4 values a sender chooses for a flow rather than for a packet: TTL (its operating
+/// system's initial TTL less the hops to the capture point; a scanner's random one per probe),
+/// type of service and don't-fragment. Each is one choice per flow and side — a host one hop
+/// further away or not, a session marked for low delay or not — which the network, drawing
+/// each packet's bits, answered with the class's most common value for every flow; held from
+/// the template, the flows of a class spread over them as the real ones do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IpMarks {
     /// Time to live.
@@ -285,9 +285,8 @@ impl Template {
 
     /// Writes the values that packet `p`'s kind fixes into `row` (model layout plus side
     /// channels) and marks them in `held`: the direction, the IPv4 marks, for TCP the data
-    /// offset, the flag bits and a SYN's option layout (kind and length bytes, NOPs,
-    /// padding). Returns
-    /// false (and writes nothing) when the template does not record the packet's kind.
+    /// offset, the flag bits and a SYN's option layout (kind and length bytes, NOPs, padding).
+    /// Returns false (and writes nothing) when the template does not record the packet's kind.
     pub fn hold_kind(&self, p: usize, row: &mut [f32], held: &mut [f32]) -> bool {
         let Some(PacketShape(proto, _, l4, Some(kind))) = self.0.get(p).copied() else {
             return false;
@@ -385,15 +384,19 @@ mod tests {
     use crate::model::encoding::SIDE_CHANNELS;
     use crate::nprint::layout::VACANT;
 
+    /// Asserts that `t` is written as the JSON string `json` and read back as itself.
+    fn assert_writes(t: &Template, json: &str) {
+        assert_eq!(serde_json::to_string(t).unwrap(), json);
+        assert_eq!(&serde_json::from_str::<Template>(json).unwrap(), t);
+    }
+
     #[test]
     fn templates_serialise_as_compact_strings() {
         let t = Template(vec![
             PacketShape(IpProtocol::Tcp, 5, 10, None),
             PacketShape(IpProtocol::Udp, 5, 2, None),
         ]);
-        let j = serde_json::to_string(&t).unwrap();
-        assert_eq!(j, "\"6.5.10 17.5.2\"");
-        assert_eq!(serde_json::from_str::<Template>(&j).unwrap(), t);
+        assert_writes(&t, "\"6.5.10 17.5.2\"");
         assert!(serde_json::from_str::<Template>("\"6.3.10\"").is_err());
         assert!(serde_json::from_str::<Template>("\"6.5\"").is_err());
         // Runs of equal shapes are written once with their count.
@@ -404,9 +407,7 @@ mod tests {
             ]
             .concat(),
         );
-        let j = serde_json::to_string(&long).unwrap();
-        assert_eq!(j, "\"6.5.10 6.5.8*300\"");
-        assert_eq!(serde_json::from_str::<Template>(&j).unwrap(), long);
+        assert_writes(&long, "\"6.5.10 6.5.8*300\"");
         assert!(serde_json::from_str::<Template>("\"6.5.8*0\"").is_err());
         assert!(serde_json::from_str::<Template>("\"6.5.8*x\"").is_err());
         assert!(serde_json::from_str::<Template>("\"6.5.8*99999999\"").is_err());
@@ -425,9 +426,7 @@ mod tests {
             PacketShape(IpProtocol::Tcp, 5, 5, kind(0x14, true)),
             PacketShape(IpProtocol::Tcp, 5, 5, kind(0x14, true)),
         ]);
-        let j = serde_json::to_string(&scan).unwrap();
-        assert_eq!(j, "\"6.5.6.2.0 6.5.5.20.1*2\"");
-        assert_eq!(serde_json::from_str::<Template>(&j).unwrap(), scan);
+        assert_writes(&scan, "\"6.5.6.2.0 6.5.5.20.1*2\"");
         assert_eq!(
             scan.without_kinds().0[1],
             PacketShape(IpProtocol::Tcp, 5, 5, None)
@@ -446,9 +445,7 @@ mod tests {
             ),
             PacketShape(IpProtocol::Tcp, 5, 5, kind(0x10, false)),
         ]);
-        let j = serde_json::to_string(&syn).unwrap();
-        assert_eq!(j, "\"6.5.10.2.0.2:4-4:2-8:10-1-3:3 6.5.5.16.0\"");
-        assert_eq!(serde_json::from_str::<Template>(&j).unwrap(), syn);
+        assert_writes(&syn, "\"6.5.10.2.0.2:4-4:2-8:10-1-3:3 6.5.5.16.0\"");
         // IPv4 marks after the kind, before a run's count.
         let marked = |ttl, dont_frag| {
             Some(PacketKind {
@@ -465,19 +462,8 @@ mod tests {
             PacketShape(IpProtocol::Tcp, 5, 5, marked(64, true)),
             PacketShape(IpProtocol::Tcp, 5, 5, marked(128, false)),
         ]);
-        let j = serde_json::to_string(&t).unwrap();
-        assert_eq!(j, "\"6.5.5.16.0@64.0.1*2 6.5.5.16.0@128.0.0\"");
-        assert_eq!(serde_json::from_str::<Template>(&j).unwrap(), t);
-        for bad in [
-            "6.5.5.16.0@64.0.2",
-            "6.5.5.16.0@256.0.1",
-            "6.5.5.16.0@64.0",
-            "6.5.5.16.0@",
-            "6.5.5@64.0.1",
-        ] {
-            let e = serde_json::from_str::<Template>(&format!("\"{bad}\"")).unwrap_err();
-            assert!(e.to_string().contains(bad), "{bad}: {e}");
-        }
+        assert_writes(&t, "\"6.5.5.16.0@64.0.1*2 6.5.5.16.0@128.0.0\"");
+        // Each bad packet is named in the error: kinds, layouts, then IPv4 marks.
         for bad in [
             "6.5.6.2",
             "6.5.6.2.2",
@@ -486,6 +472,11 @@ mod tests {
             "6.5.6.2.0.2:4.1",
             "6.5.6.16.0.2:4",
             "17.5.2.0.0.1-1-1-1",
+            "6.5.5.16.0@64.0.2",
+            "6.5.5.16.0@256.0.1",
+            "6.5.5.16.0@64.0",
+            "6.5.5.16.0@",
+            "6.5.5@64.0.1",
         ] {
             let e = serde_json::from_str::<Template>(&format!("\"{bad}\"")).unwrap_err();
             assert!(e.to_string().contains(bad), "{bad}: {e}");
