@@ -261,6 +261,50 @@ fn damaged_model_files_fail_with_clear_errors() {
     let m = load_model(&d, &Device::Cpu).unwrap();
     assert!(m.card.classes.iter().all(|c| c.time_calibration.is_none()));
 
+    // IPv4 marks: a bad one is refused, the packet named; without them (cards made before the
+    // marks) the card loads with its packets' other kinds.
+    let d = copy("marks");
+    let text = std::fs::read_to_string(d.join(CARD_FILE)).unwrap();
+    assert!(text.contains('@'), "a card made now records IPv4 marks");
+    std::fs::write(d.join(CARD_FILE), text.replacen('@', "@300.", 1)).unwrap();
+    let e = load_model(&d, &Device::Cpu).err().expect("must fail");
+    assert!(
+        matches!(e, ModelError::Card { .. })
+            && e.to_string().contains(CARD_FILE)
+            && e.to_string().contains("bad IPv4 marks in packet shape")
+            && e.to_string().contains("@300."),
+        "{e}"
+    );
+    let mut card: serde_json::Value = serde_json::from_str(&text).unwrap();
+    for c in card["classes"].as_array_mut().unwrap() {
+        for t in c["templates"].as_array_mut().unwrap() {
+            let unmarked: Vec<String> = t
+                .as_str()
+                .unwrap()
+                .split_whitespace()
+                .map(|part| {
+                    let (shape, run) = part
+                        .split_once('*')
+                        .map_or((part, None), |(s, n)| (s, Some(n)));
+                    let shape = shape.split('@').next().unwrap();
+                    run.map_or(shape.to_string(), |n| format!("{shape}*{n}"))
+                })
+                .collect();
+            *t = serde_json::Value::String(unmarked.join(" "));
+        }
+    }
+    std::fs::write(d.join(CARD_FILE), card.to_string()).unwrap();
+    let m = load_model(&d, &Device::Cpu).unwrap();
+    let kinds: Vec<_> = m
+        .card
+        .classes
+        .iter()
+        .flat_map(|c| &c.templates)
+        .flat_map(|t| &t.0)
+        .map(|s| s.3.expect("the kind is kept"))
+        .collect();
+    assert!(!kinds.is_empty() && kinds.iter().all(|k| k.ip.is_none()));
+
     // A missing weights file.
     let d = copy("missing");
     std::fs::remove_file(d.join(WEIGHTS_FILE)).unwrap();
