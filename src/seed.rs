@@ -40,8 +40,10 @@ pub mod salt {
     pub const CLASS_ORDER: u64 = 0x6d1;
     /// The start times of a generation job's flows.
     pub const FLOW_STARTS: u64 = 0xf10;
-    /// The bootstrap sample of a random forest's tree (under the tree's own seed).
+    /// The bootstrap sample of a random forest's tree, by tree index.
     pub const FOREST_BOOTSTRAP: u64 = 0x5eed_f0e5_7000_0000;
+    /// The features a random forest's tree draws at its nodes, by tree index.
+    pub const FOREST_FEATURES: u64 = 0xfea7_0000;
     /// The flows a finished model samples to calibrate its times.
     pub const TIME_CALIBRATION: u64 = 0x7_1e5;
     /// Repair's choices for a flow (addresses, ports, ISNs, payload fill), by flow index: apart
@@ -72,6 +74,8 @@ mod tests {
             salt::CLASS_ORDER,
             salt::FLOW_STARTS,
             salt::FOREST_BOOTSTRAP,
+            salt::FOREST_FEATURES,
+            salt::TIME_CALIBRATION,
             salt::REPAIR,
         ];
         s.sort_unstable();

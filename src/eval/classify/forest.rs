@@ -1,6 +1,7 @@
 //! A random forest: trees grown on bootstrap samples, √p features drawn at each node, majority
-//! vote. Trees are grown on all cores; tree i always gets seed `seed + i`, so the result does
-//! not depend on the number of threads.
+//! vote. Trees are grown on all cores; tree i always draws from the streams the seed derives
+//! for index i, so the result does not depend on the number of threads, and forests of two
+//! seeds share no tree (with `seed + i`, seed 1's trees were seed 0's shifted by one).
 
 use super::tree::{DecisionTree, TreeParams};
 use super::FeatureMatrix;
@@ -55,8 +56,8 @@ impl RandomForest {
         .clamp(1, n_trees);
         let max_features = ((features.len() as f64).sqrt().ceil() as usize).max(1);
         let grow = |i: usize| {
-            let seed = params.seed.wrapping_add(i as u64);
-            let mut rng = crate::seed::rng(seed, salt::FOREST_BOOTSTRAP, 0);
+            let i = i as u64;
+            let mut rng = crate::seed::rng(params.seed, salt::FOREST_BOOTSTRAP, i);
             let sample: Vec<u32> = if rows.is_empty() {
                 Vec::new()
             } else {
@@ -66,7 +67,7 @@ impl RandomForest {
             };
             let tp = TreeParams {
                 max_features: Some(max_features),
-                seed,
+                seed: crate::seed::derive(params.seed, salt::FOREST_FEATURES, i),
                 ..TreeParams::default()
             };
             DecisionTree::fit(x, y, n_classes, &sample, features, &tp)
@@ -139,5 +140,28 @@ mod tests {
         let b = RandomForest::fit(&x, &y, 2, &rows, &feats, &p(4));
         assert_eq!(a, b);
         assert_eq!(a.len(), 9);
+    }
+
+    #[test]
+    fn forests_of_neighbouring_seeds_share_no_tree() {
+        // Labels unrelated to the features: each tree fits its own bootstrap's noise.
+        let hash = |i: u64| (i.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 40) % 3;
+        let flat: Vec<i8> = (0..400).map(|i| hash(i) as i8 - 1).collect();
+        let x = FeatureMatrix::from_row_major(flat, 40, 10).unwrap();
+        let y: Vec<u16> = (0..40).map(|i| hash(1000 + i) as u16).collect();
+        let rows: Vec<u32> = (0..40).collect();
+        let feats: Vec<u32> = (0..10).collect();
+        let fit = |seed| {
+            let p = ForestParams {
+                trees: 20,
+                seed,
+                threads: 1,
+            };
+            RandomForest::fit(&x, &y, 3, &rows, &feats, &p).trees
+        };
+        let (a, b) = (fit(0), fit(1));
+        let shared = a.iter().filter(|t| b.contains(t)).count();
+        assert!(shared <= 2, "{shared} of 20 trees alike for seeds 0 and 1");
+        assert_eq!(fit(0), a, "a seed grows the same forest again");
     }
 }
