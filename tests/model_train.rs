@@ -5,7 +5,8 @@
 use candle_core::Device;
 use netdiffd::eval::distance::{compare, Histogram};
 use netdiffd::model::checkpoint::{
-    load_model, LoadedModel, ModelError, CARD_FILE, FORMAT_VERSION, WEIGHTS_FILE,
+    load_card, load_model, save_card, LoadedModel, ModelError, CARD_FILE, FORMAT_VERSION,
+    WEIGHTS_FILE,
 };
 use netdiffd::model::encoding::iat_bin;
 use netdiffd::model::train::TIME_CALIBRATION_FLOWS;
@@ -275,25 +276,19 @@ fn damaged_model_files_fail_with_clear_errors() {
             && e.to_string().contains("@300."),
         "{e}"
     );
-    let mut card: serde_json::Value = serde_json::from_str(&text).unwrap();
-    for c in card["classes"].as_array_mut().unwrap() {
-        for t in c["templates"].as_array_mut().unwrap() {
-            let unmarked: Vec<String> = t
-                .as_str()
-                .unwrap()
-                .split_whitespace()
-                .map(|part| {
-                    let (shape, run) = part
-                        .split_once('*')
-                        .map_or((part, None), |(s, n)| (s, Some(n)));
-                    let shape = shape.split('@').next().unwrap();
-                    run.map_or(shape.to_string(), |n| format!("{shape}*{n}"))
-                })
-                .collect();
-            *t = serde_json::Value::String(unmarked.join(" "));
+    std::fs::write(d.join(CARD_FILE), &text).unwrap();
+    let mut card = load_card(&d).unwrap();
+    for t in card.classes.iter_mut().flat_map(|c| &mut c.templates) {
+        for shape in &mut t.0 {
+            if let Some(kind) = &mut shape.3 {
+                kind.ip = None;
+            }
         }
     }
-    std::fs::write(d.join(CARD_FILE), card.to_string()).unwrap();
+    save_card(&d, &card).unwrap();
+    assert!(!std::fs::read_to_string(d.join(CARD_FILE))
+        .unwrap()
+        .contains('@'));
     let m = load_model(&d, &Device::Cpu).unwrap();
     let kinds: Vec<_> = m
         .card

@@ -45,10 +45,11 @@ pub struct BinMap {
     sampled: Vec<f64>,
     /// Cumulative shares of the real gaps, bin by bin (last one 1).
     real: Vec<f64>,
+    /// The last real bin holding gaps: no point maps past it.
+    last_real: usize,
 }
 
-fn cumulative(counts: impl Iterator<Item = u64>) -> Option<Vec<f64>> {
-    let counts: Vec<u64> = counts.collect();
+fn cumulative(counts: &[u64]) -> Option<Vec<f64>> {
     let total: u64 = counts.iter().sum();
     if total == 0 {
         return None;
@@ -72,9 +73,11 @@ impl BinMap {
         if sampled.len() != real.len() {
             return None;
         }
+        let real = cumulative(real)?;
         Some(BinMap {
-            sampled: cumulative(sampled.iter().copied())?,
-            real: cumulative(real.iter().copied())?,
+            sampled: cumulative(sampled)?,
+            last_real: real.iter().position(|&c| c >= 1.0).unwrap_or(0),
+            real,
         })
     }
 
@@ -87,12 +90,11 @@ impl BinMap {
         let q = lo + (self.sampled[bin] - lo) * u.clamp(0.0, 1.0);
         // The first real bin whose cumulative share passes q; never an empty bin past the last
         // real gap.
-        let last = self.real.iter().position(|&c| c >= 1.0).unwrap_or(0);
         self.real
             .iter()
             .position(|&c| c > q)
-            .unwrap_or(last)
-            .min(last)
+            .unwrap_or(self.last_real)
+            .min(self.last_real)
     }
 }
 
