@@ -214,6 +214,47 @@ fn eval_of_marginals_baseline_against_two_classes() {
         in_unit(&r["accuracy"]);
         in_unit(&r["macro_f1"]);
     }
+    // Every result says where its macro-F1 comes from: each label's F1 (their mean is the
+    // macro-F1), its test flows (all of them, once), and what its flows were taken for.
+    for r in results {
+        let labels = r["per_label"].as_array().unwrap();
+        assert!(!labels.is_empty(), "{r}");
+        let mean = labels.iter().map(|l| in_unit(&l["f1"])).sum::<f64>() / labels.len() as f64;
+        assert!((mean - in_unit(&r["macro_f1"])).abs() < 1e-9, "{r}");
+        let flows = |k: &str| labels.iter().map(|l| l[k].as_u64().unwrap()).sum::<u64>();
+        assert_eq!(
+            flows("test_flows"),
+            r["test_flows"].as_u64().unwrap(),
+            "{r}"
+        );
+        assert_eq!(
+            flows("predicted_flows"),
+            r["test_flows"].as_u64().unwrap(),
+            "{r}"
+        );
+        for l in labels {
+            let (f1, wrong) = (in_unit(&l["f1"]), l["mistaken_flows"].as_u64().unwrap());
+            assert_eq!(l["mistaken_for"].is_null(), wrong == 0, "{l}");
+            assert!(wrong <= l["test_flows"].as_u64().unwrap(), "{l}");
+            if f1 == 1.0 {
+                assert_eq!(wrong, 0, "{l}");
+            }
+        }
+    }
+    let real_micro = rr.iter().find(|r| r["labels"] == "micro").unwrap();
+    let names: Vec<&str> = real_micro["per_label"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["label"].as_str().unwrap())
+        .collect();
+    for class in ["dns", "ftp_mail"] {
+        assert!(names.contains(&class), "{names:?}");
+    }
+    assert!(
+        md.contains("### Per class (micro labels"),
+        "the per-class table"
+    );
     for scenario in ["synthetic→real", "real→synthetic", "mix 0.4", "balance"] {
         assert_eq!(find("synthetic", scenario).len(), 4, "{scenario}");
     }

@@ -13,7 +13,8 @@
 //!   largest, up to the largest class's count (as far as the set has flows of the class).
 
 use super::classify::{
-    accuracy, fit_predict, flow_bits, macro_f1, ClassifierKind, FeatureMatrix, ForestParams,
+    accuracy, fit_predict, flow_bits, label_scores, mean_f1, ClassifierKind, FeatureMatrix,
+    ForestParams,
 };
 use super::dataset::{ClassGroups, FlowSet};
 pub use super::scenario::Scenario;
@@ -88,6 +89,25 @@ pub struct MlResult {
     pub accuracy: f64,
     /// Mean per-label F1.
     pub macro_f1: f64,
+    /// Each label's scores, by label name (every label in the test's truth or predictions).
+    pub per_label: Vec<LabelResult>,
+}
+
+/// One label's scores in one [`MlResult`]: where a macro-F1 comes from.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LabelResult {
+    /// The class (micro labels) or class group (macro labels).
+    pub label: String,
+    /// Test flows whose truth is the label.
+    pub test_flows: usize,
+    /// Test flows classified as the label.
+    pub predicted_flows: usize,
+    /// The label's F1.
+    pub f1: f64,
+    /// The label its test flows were most often mistaken for, if any was.
+    pub mistaken_for: Option<String>,
+    /// How many of its test flows were mistaken for that label.
+    pub mistaken_flows: usize,
 }
 
 /// The ML part's results.
@@ -126,8 +146,10 @@ struct Data {
     x: FeatureMatrix,
     micro: Vec<u16>,
     macro_: Vec<u16>,
-    n_micro: usize,
-    n_macro: usize,
+    /// Class names by micro label.
+    classes: Vec<String>,
+    /// Group names by macro label.
+    group_names: Vec<String>,
     /// Rows of each synthetic set.
     set_rows: Vec<Vec<u32>>,
 }
@@ -180,16 +202,17 @@ impl Data {
             x,
             micro,
             macro_,
-            n_micro: classes.len(),
-            n_macro: group_names.len(),
+            classes,
+            group_names,
             set_rows,
         }
     }
 
-    fn labels(&self, level: LabelLevel) -> (&[u16], usize) {
+    /// Each flow's label at `level`, and the labels' names.
+    fn labels(&self, level: LabelLevel) -> (&[u16], &[String]) {
         match level {
-            LabelLevel::Micro => (&self.micro, self.n_micro),
-            LabelLevel::Macro => (&self.macro_, self.n_macro),
+            LabelLevel::Micro => (&self.micro, &self.classes),
+            LabelLevel::Macro => (&self.macro_, &self.group_names),
         }
     }
 }
@@ -349,15 +372,24 @@ pub fn evaluate_ml(
         }
         let all_test: Vec<u32> = job.tests.iter().flat_map(|t| t.2.iter().copied()).collect();
         for level in [LabelLevel::Macro, LabelLevel::Micro] {
-            let (y, n) = data.labels(level);
+            let (y, names) = data.labels(level);
+            let name = |l: u16| names.get(l as usize).cloned().unwrap_or_default();
             for &kind in &settings.classifiers {
-                let pred =
-                    fit_predict(kind, &data.x, y, n, &job.train, &all_test, &settings.forest);
+                let pred = fit_predict(
+                    kind,
+                    &data.x,
+                    y,
+                    names.len(),
+                    &job.train,
+                    &all_test,
+                    &settings.forest,
+                );
                 let mut at = 0;
                 for (set, scenario, rows) in &job.tests {
                     let p = &pred[at..at + rows.len()];
                     at += rows.len();
                     let truth: Vec<u16> = rows.iter().map(|&r| y[r as usize]).collect();
+                    let scores = label_scores(&truth, p);
                     report.results.push(MlResult {
                         set: set.clone(),
                         scenario: *scenario,
@@ -367,7 +399,18 @@ pub fn evaluate_ml(
                         train_flows: job.train.len(),
                         test_flows: rows.len(),
                         accuracy: accuracy(&truth, p),
-                        macro_f1: macro_f1(&truth, p),
+                        macro_f1: mean_f1(&scores),
+                        per_label: scores
+                            .iter()
+                            .map(|sc| LabelResult {
+                                label: name(sc.label),
+                                test_flows: sc.support,
+                                predicted_flows: sc.predicted,
+                                f1: sc.f1,
+                                mistaken_for: sc.mistaken_for.map(|(l, _)| name(l)),
+                                mistaken_flows: sc.mistaken_for.map_or(0, |(_, n)| n),
+                            })
+                            .collect(),
                     });
                 }
             }

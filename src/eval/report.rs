@@ -1,11 +1,12 @@
 //! The evaluation report: one serialisable structure, written as `report.json` and rendered as
 //! `report.md`.
 
+use super::classify::ClassifierKind;
 use super::compliance::Compliance;
 use super::dataset::CaptureFile;
 use super::distance::Distances;
 use super::heldout::{held_files, HeldOutSimilarity, InDistribution};
-use super::ml::{LabelLevel, MlReport, Scenario};
+use super::ml::{LabelLevel, MlReport, MlResult, Scenario};
 use super::run::BaselineFlows;
 use super::similarity::SetSimilarity;
 use super::split::ClassSplit;
@@ -380,6 +381,66 @@ impl EvalReport {
         let _ = writeln!(s, "\nThe paper's Table 4 (accuracy, macro / micro):\n");
         for (name, v) in PAPER_TABLE4 {
             let _ = writeln!(s, "- {name}: {:.3} / {:.3}", v[0], v[1]);
+        }
+        let _ = writeln!(s);
+        self.ml_per_class_md(s, &kinds);
+    }
+
+    /// Where the micro macro-F1s come from: each class's F1 on the held-out real flows when
+    /// trained on real flows and on each set, with what its flows were most often taken for.
+    fn ml_per_class_md(&self, s: &mut String, kinds: &[ClassifierKind]) {
+        let ml = &self.ml;
+        let mut cols: Vec<(&MlResult, String)> = Vec::new();
+        for &k in kinds {
+            let trained = std::iter::once(("real", Scenario::RealToReal)).chain(
+                self.synthetic
+                    .iter()
+                    .map(|set| (set.name.as_str(), Scenario::SyntheticToReal)),
+            );
+            for (set, scenario) in trained {
+                if let Some(r) = ml.find(set, scenario, LabelLevel::Micro, k) {
+                    cols.push((r, format!("{set} ({})", k.name())));
+                }
+            }
+        }
+        let Some((first, _)) = cols.first() else {
+            return;
+        };
+        let _ = writeln!(
+            s,
+            "### Per class (micro labels, F1 on the held-out real flows)\n\n\
+             Each column a classifier trained on one set; in brackets the class its held-out flows \
+             were most often taken for, and how many.\n"
+        );
+        let _ = writeln!(
+            s,
+            "| class | held-out flows | {} |\n| --- | ---: |{}",
+            cols.iter()
+                .map(|(_, h)| h.as_str())
+                .collect::<Vec<_>>()
+                .join(" | "),
+            " --- |".repeat(cols.len())
+        );
+        for l in first.per_label.iter().filter(|l| l.test_flows > 0) {
+            let cells: Vec<String> = cols
+                .iter()
+                .map(|(r, _)| {
+                    r.per_label
+                        .iter()
+                        .find(|x| x.label == l.label)
+                        .map_or("–".to_string(), |x| match &x.mistaken_for {
+                            Some(m) => format!("{:.3} ({m} {})", x.f1, x.mistaken_flows),
+                            None => format!("{:.3}", x.f1),
+                        })
+                })
+                .collect();
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} |",
+                l.label,
+                l.test_flows,
+                cells.join(" | ")
+            );
         }
         let _ = writeln!(s);
     }

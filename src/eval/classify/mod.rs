@@ -15,7 +15,7 @@ mod tree;
 
 pub use forest::{ForestParams, RandomForest};
 pub use matrix::{active_features, flow_bits, FeatureMatrix};
-pub use metrics::{accuracy, macro_f1};
+pub use metrics::{accuracy, label_scores, macro_f1, mean_f1, LabelScore};
 pub use tree::{DecisionTree, TreeParams};
 
 /// A classifier kind.
