@@ -315,22 +315,40 @@ fn generated_flows_keep_their_templates_packet_kinds() {
     common::assert_check_strict_passes(&dir.0.join("scan.pcap"));
 }
 
-/// The option kinds (up to an end of list) of every SYN and SYN-ACK layout a card's templates
-/// record, by whether the packet is a SYN-ACK.
-fn template_syn_layouts(card: &serde_json::Value) -> Vec<(bool, Vec<u8>)> {
+/// What a template's SYN or SYN-ACK offers, as the tests read it: SYN-ACK or not, its option
+/// kinds in order (to the end of the list), its window, and the MSS and window shift values.
+type SynOffer = (bool, Vec<u8>, u16, Option<u32>, Option<u32>);
+
+/// The SYNs and SYN-ACKs of a card's templates, read from their strings:
+/// `proto.ihl.l4.flags.dir.layout~window@marks`, the layout's options `kind:len[=value]`.
+fn template_syn_offers(card: &serde_json::Value) -> Vec<SynOffer> {
     let mut out = Vec::new();
     for t in card["classes"][0]["templates"].as_array().unwrap() {
         for part in t.as_str().unwrap().split_whitespace() {
             let shape = part.split('*').next().unwrap();
-            let v: Vec<&str> = shape.split('@').next().unwrap().split('.').collect();
-            if let [_, _, _, flags, _, layout] = v[..] {
-                let kinds: Vec<u8> = layout
-                    .split('-')
-                    .map(|o| o.split(':').next().unwrap().parse().unwrap())
-                    .take_while(|&k| k != 0)
-                    .collect();
+            let shape = shape.split('@').next().unwrap();
+            let v: Vec<&str> = shape.split('.').collect();
+            if let [_, _, _, flags, _, layout_window] = v[..] {
+                let (layout, window) = layout_window
+                    .split_once('~')
+                    .unwrap_or_else(|| panic!("template SYN {part} records its window"));
+                let (mut kinds, mut mss, mut shift) = (Vec::new(), None, None);
+                for o in layout.split('-') {
+                    let (o, value) = o.split_once('=').map_or((o, None), |(o, v)| (o, Some(v)));
+                    let k: u8 = o.split(':').next().unwrap().parse().unwrap();
+                    if k == 0 {
+                        break;
+                    }
+                    let value = value.map(|v| v.parse::<u32>().unwrap());
+                    match k {
+                        2 => mss = value,
+                        3 => shift = value,
+                        _ => {}
+                    }
+                    kinds.push(k);
+                }
                 let synack = flags.parse::<u16>().unwrap() & flags::ACK != 0;
-                out.push((synack, kinds));
+                out.push((synack, kinds, window.parse().unwrap(), mss, shift));
             }
         }
     }
@@ -339,11 +357,11 @@ fn template_syn_layouts(card: &serde_json::Value) -> Vec<(bool, Vec<u8>)> {
 
 #[test]
 fn generated_syns_offer_their_templates_options() {
-    // Real HTTPS connections from macOS: the SYN offers MSS, NOP, window scale, NOP, NOP,
-    // timestamps, SACK permitted (not the order repair rebuilds options in), the SYN-ACK MSS,
-    // SACK permitted, timestamps, NOP, window scale. A tiny model trained for a few steps
-    // generates option bytes that do not parse; the flows keep their templates' option layouts,
-    // and so negotiate timestamps, which every later segment carries.
+    // Real HTTPS connections from macOS: the SYN offers window 65535 and MSS, NOP, window scale,
+    // NOP, NOP, timestamps, SACK permitted (not the order repair rebuilds options in), the
+    // SYN-ACK MSS, SACK permitted, timestamps, NOP, window scale. A tiny model trained for a few
+    // steps generates option bytes that do not parse; the flows keep their templates' windows,
+    // option layouts and values, and so negotiate timestamps, which every later segment carries.
     let dir = TempDir(std::env::temp_dir().join(format!("netdiffd-syn-{}", std::process::id())));
     let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/https");
     let captures: Vec<PathBuf> = ["443-curl.pcap", "443-firefox.pcap", "443-git.pcap"]
@@ -351,10 +369,14 @@ fn generated_syns_offer_their_templates_options() {
         .map(|f| corpus.join(f))
         .collect();
     let card = tiny_model(&dir.0, "https", &captures, &[], "10");
-    let layouts = template_syn_layouts(&card);
+    let offers = template_syn_offers(&card);
     assert!(
-        layouts.iter().any(|(synack, _)| !synack) && layouts.iter().any(|(synack, _)| *synack),
-        "the templates record SYN and SYN-ACK layouts: {layouts:?}"
+        offers.iter().any(|o| !o.0) && offers.iter().any(|o| o.0),
+        "the templates record SYN and SYN-ACK layouts: {offers:?}"
+    );
+    assert!(
+        offers.iter().all(|o| o.3.is_some() && o.4.is_some()),
+        "every template SYN records its MSS and shift: {offers:?}"
     );
     let p = |s: &str| dir.0.join(s).to_string_lossy().into_owned();
     common::netdiffd_ok(&[
@@ -373,15 +395,29 @@ fn generated_syns_offer_their_templates_options() {
         let frame = frame.unwrap();
         let ip = Ipv4Packet::new_checked(&frame.data[14..]).expect("IPv4");
         let tcp = TcpPacket::new_checked(ip.payload()).expect("TCP");
-        let kinds: Vec<u8> = netdiffd::wire::tcp::options_lenient(tcp.options())
-            .map(|(k, _)| k)
-            .collect();
+        let options: Vec<(u8, &[u8])> =
+            netdiffd::wire::tcp::options_lenient(tcp.options()).collect();
+        let kinds: Vec<u8> = options.iter().map(|(k, _)| *k).collect();
         if tcp.flags() & flags::SYN != 0 {
             syns += 1;
-            let synack = tcp.flags() & flags::ACK != 0;
+            let value = |kind: u8| {
+                options
+                    .iter()
+                    .find(|(k, _)| *k == kind)
+                    .map(|(_, d)| d.iter().fold(0u32, |a, &b| (a << 8) | u32::from(b)))
+            };
+            // The stack's fingerprint: window, option order, MSS and shift, all one
+            // template's (the network, drawing their bits, gave shifts no real SYN offered).
+            let offer = (
+                tcp.flags() & flags::ACK != 0,
+                kinds.clone(),
+                tcp.window(),
+                value(2),
+                value(3),
+            );
             assert!(
-                layouts.contains(&(synack, kinds.clone())),
-                "SYN (ACK {synack}) offers {kinds:?}, no template's: {layouts:?}"
+                offers.contains(&offer),
+                "SYN offers {offer:?}, no template's: {offers:?}"
             );
         } else if tcp.flags() & flags::RST == 0 {
             later += 1;

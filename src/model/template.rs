@@ -15,6 +15,8 @@ const TCP_DATA_OFFSET: usize = 416 + 96;
 /// Model-layout positions of the TCP flags byte (CWR … FIN; the NS bit before them is kept
 /// with the reserved bits).
 const TCP_FLAGS: std::ops::Range<usize> = 416 + 104..416 + 112;
+/// Model-layout position of the TCP window (bytes 14-15 of the header).
+const TCP_WINDOW: usize = 416 + 112;
 /// Model-layout position of the TCP options (after the 20-byte fixed header).
 const TCP_OPTIONS: usize = 416 + 160;
 /// Model-layout positions of the IPv4 type of service, don't-fragment flag and TTL.
@@ -32,10 +34,12 @@ pub const MAX_TEMPLATE_PACKETS: usize = 65_536;
 pub struct PacketShape(pub IpProtocol, pub u8, pub u8, pub Option<PacketKind>);
 
 /// What kind of packet of its flow a template's packet was: its TCP flags (0 outside TCP) and
-/// its direction, a SYN's option layout and its IPv4 marks. Sampling keeps them (inpainting)
-/// so that a generated flow has its real flow's sequence of packet kinds — a port scan's SYN
-/// answered by an RST-ACK, a download's data one way and ACKs the other — the options its real
-/// SYNs offered and its senders' TTLs, and the model generates every other value.
+/// its direction, a SYN's window and option layout and its IPv4 marks. Sampling keeps them
+/// (inpainting) so that a generated flow has its real flow's sequence of packet kinds — a port
+/// scan's SYN answered by an RST-ACK, a download's data one way and ACKs the other — the
+/// window and options its real SYNs offered and its senders' TTLs (together, what identifies a
+/// host's operating system to a passive fingerprinter), and the model generates every other
+/// value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PacketKind {
     /// The TCP flags byte (CWR … FIN); 0 for UDP and ICMP.
@@ -45,6 +49,11 @@ pub struct PacketKind {
     /// A SYN's option layout (None for other packets, and for SYNs whose options did not
     /// parse or that cards of earlier versions recorded without it).
     pub syn_options: Option<SynOptions>,
+    /// A SYN's window: a constant of its sender's stack (64240 and 65160 for every Linux SYN
+    /// and SYN-ACK of the lab captures, 1024 for nmap's probes), which the network, drawing
+    /// its 16 bits, got wrong in most SYNs (65216, 64192, 31440). None for other packets and in
+    /// cards of earlier versions.
+    pub syn_window: Option<u16>,
     /// The packet's IPv4 marks (None in cards of earlier versions).
     pub ip: Option<IpMarks>,
 }
@@ -68,9 +77,10 @@ pub struct IpMarks {
 /// The structure of a real flow: its packets' shapes. Written in cards as one string,
 /// `proto.ihl.l4` per packet separated by spaces, `proto.ihl.l4.flags.dir` where the packet's
 /// kind is kept (flags as a number, dir 0 forward and 1 backward), with a SYN's option layout
-/// as a sixth part ([`SynOptions`]) and the IPv4 marks as `@ttl.tos.df` ([`IpMarks`]), a run
-/// of equal shapes as `shape*count` (e.g. `6.5.10.2.0.2:4-4:2-8:10-1-3:3@64.0.1
-/// 6.5.10.18.1.2:4-4:2-8:10-1-3:3@63.0.1 6.5.8.16.0@64.0.1*2`).
+/// as a sixth part ([`SynOptions`]), a SYN's window as `~window`, and the IPv4 marks as
+/// `@ttl.tos.df` ([`IpMarks`]), a run of equal shapes as `shape*count` (e.g.
+/// `6.5.10.2.0.2:4=1460-4:2-8:10-1-3:3=7~64240@64.0.1
+/// 6.5.10.18.1.2:4=1460-4:2-8:10-1-3:3=7~65160@63.0.1 6.5.8.16.0@64.0.1*2`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(into = "String", try_from = "String")]
 pub struct Template(pub Vec<PacketShape>);
@@ -87,6 +97,9 @@ impl From<Template> for String {
                 part += &format!(".{}.{}", k.tcp_flags, u8::from(k.backward));
                 if let Some(o) = k.syn_options {
                     part += &format!(".{o}");
+                }
+                if let Some(w) = k.syn_window {
+                    part += &format!("~{w}");
                 }
                 if let Some(m) = k.ip {
                     part += &format!("@{}.{}.{}", m.ttl, m.tos, u8::from(m.dont_frag));
@@ -128,6 +141,15 @@ impl TryFrom<String> for Template {
                 ),
                 None => (p, None),
             };
+            let (p, syn_window) = match p.split_once('~') {
+                Some((p, w)) => (
+                    p,
+                    Some(w.parse::<u16>().map_err(|_| {
+                        format!("bad SYN window in packet shape {part:?} (expected ~0..65535)")
+                    })?),
+                ),
+                None => (p, None),
+            };
             let shape = {
                 let mut parts: Vec<&str> = p.split('.').collect();
                 let layout = (parts.len() == 6).then(|| parts.pop()).flatten();
@@ -143,10 +165,12 @@ impl TryFrom<String> for Template {
                         let kind = match *kind {
                             [] => None,
                             [tcp_flags, _]
-                                if layout.is_some() && !is_syn(proto.into(), tcp_flags) =>
+                                if (layout.is_some() || syn_window.is_some())
+                                    && !is_syn(proto.into(), tcp_flags) =>
                             {
                                 return Err(format!(
-                                    "options in packet shape {p:?}, which is not a TCP SYN"
+                                    "SYN options or window in packet shape {part:?}, which is \
+                                     not a TCP SYN"
                                 ))
                             }
                             [tcp_flags, dir @ (0 | 1)] => Some(PacketKind {
@@ -158,6 +182,7 @@ impl TryFrom<String> for Template {
                                             .map_err(|e| format!("in packet shape {p:?}: {e}"))
                                     })
                                     .transpose()?,
+                                syn_window,
                                 ip: marks,
                             }),
                             _ => {
@@ -167,9 +192,10 @@ impl TryFrom<String> for Template {
                                 ))
                             }
                         };
-                        if kind.is_none() && marks.is_some() {
+                        if kind.is_none() && (marks.is_some() || syn_window.is_some()) {
                             return Err(format!(
-                                "IPv4 marks in packet shape {part:?}, which records no kind"
+                                "IPv4 marks or a SYN window in packet shape {part:?}, which \
+                                 records no kind"
                             ));
                         }
                         PacketShape(proto.into(), ihl, l4, kind)
@@ -222,6 +248,12 @@ fn byte(bits: &[Bit]) -> u8 {
         .fold(0, |a, &b| (a << 1) | u8::from(b == 1))
 }
 
+fn word(bits: &[Bit]) -> u16 {
+    bits.iter()
+        .take(16)
+        .fold(0, |a, &b| (a << 1) | u16::from(b == 1))
+}
+
 impl Template {
     /// The template of a window (its packets' protocols and header lengths).
     pub fn of(w: &Window) -> Template {
@@ -263,6 +295,8 @@ impl Template {
                 tcp_flags,
                 backward: w.backward.get(p).copied().unwrap_or(false),
                 syn_options,
+                syn_window: is_syn(proto, tcp_flags)
+                    .then(|| word(&row[TCP_WINDOW..TCP_WINDOW + 16])),
                 ip: Some(IpMarks {
                     ttl: byte(&row[IP_TTL..IP_TTL + 8]),
                     tos: byte(&row[IP_TOS..IP_TOS + 8]),
@@ -285,13 +319,14 @@ impl Template {
 
     /// Writes the values that packet `p`'s kind fixes into `row` (model layout plus side
     /// channels) and marks them in `held`: the direction, the IPv4 marks, for TCP the data
-    /// offset, the flag bits and a SYN's option layout (kind and length bytes, NOPs, padding).
+    /// offset, the flag bits and a SYN's window and option layout (kind and length bytes,
+    /// NOPs, padding, the MSS and shift values).
     /// Returns false (and writes nothing) when the template does not record the packet's kind.
     pub fn hold_kind(&self, p: usize, row: &mut [f32], held: &mut [f32]) -> bool {
         let Some(PacketShape(proto, _, l4, Some(kind))) = self.0.get(p).copied() else {
             return false;
         };
-        let mut hold = |first: usize, bits: usize, value: u8| {
+        let mut hold = |first: usize, bits: usize, value: u16| {
             for (i, k) in (first..first + bits).enumerate() {
                 row[k] = if value & (1 << (bits - 1 - i)) != 0 {
                     1.0
@@ -302,16 +337,19 @@ impl Template {
             }
         };
         if let Some(m) = kind.ip {
-            hold(IP_TOS, 8, m.tos);
-            hold(IP_DONT_FRAG, 1, u8::from(m.dont_frag));
-            hold(IP_TTL, 8, m.ttl);
+            hold(IP_TOS, 8, m.tos.into());
+            hold(IP_DONT_FRAG, 1, m.dont_frag.into());
+            hold(IP_TTL, 8, m.ttl.into());
         }
         if proto == IpProtocol::Tcp {
             // The data offset too: repair reads the options the generated one says there are.
-            hold(TCP_DATA_OFFSET, 4, l4);
-            hold(TCP_FLAGS.start, 8, kind.tcp_flags);
+            hold(TCP_DATA_OFFSET, 4, l4.into());
+            hold(TCP_FLAGS.start, 8, kind.tcp_flags.into());
+            if let Some(w) = kind.syn_window {
+                hold(TCP_WINDOW, 16, w);
+            }
             for (at, value) in kind.syn_options.iter().flat_map(SynOptions::fixed) {
-                hold(TCP_OPTIONS + at * 8, 8, value);
+                hold(TCP_OPTIONS + at * 8, 8, value.into());
             }
         }
         row[MODEL_WIDTH] = if kind.backward { -1.0 } else { 1.0 };
@@ -418,6 +456,7 @@ mod tests {
                 tcp_flags,
                 backward,
                 syn_options: None,
+                syn_window: None,
                 ip: None,
             })
         };
@@ -463,6 +502,26 @@ mod tests {
             PacketShape(IpProtocol::Tcp, 5, 5, marked(128, false)),
         ]);
         assert_writes(&t, "\"6.5.5.16.0@64.0.1*2 6.5.5.16.0@128.0.0\"");
+        // A SYN's option values (MSS, shift) in its layout, its window after it, then marks.
+        let syn = Template(vec![PacketShape(
+            IpProtocol::Tcp,
+            5,
+            10,
+            Some(PacketKind {
+                syn_options: Some(SynOptions::parse("2:4=1460-4:2-8:10-1-3:3=7", 20).unwrap()),
+                syn_window: Some(64240),
+                ..marked(64, true)
+                    .map(|k| PacketKind {
+                        tcp_flags: 0x02,
+                        ..k
+                    })
+                    .unwrap()
+            }),
+        )]);
+        assert_writes(
+            &syn,
+            "\"6.5.10.2.0.2:4=1460-4:2-8:10-1-3:3=7~64240@64.0.1\"",
+        );
         // Each bad packet is named in the error: kinds, layouts, then IPv4 marks.
         for bad in [
             "6.5.6.2",
@@ -477,6 +536,13 @@ mod tests {
             "6.5.5.16.0@64.0",
             "6.5.5.16.0@",
             "6.5.5@64.0.1",
+            "6.5.5.16.0~64240",
+            "6.5.6.2.0~65536",
+            "6.5.6.2.0~x@64.0.1",
+            "6.5.5~1024",
+            "6.5.6.2.0.2:4=65536",
+            "6.5.6.2.0.4:2=1-1-1",
+            "6.5.6.2.0.1=1-1-1-1",
         ] {
             let e = serde_json::from_str::<Template>(&format!("\"{bad}\"")).unwrap_err();
             assert!(e.to_string().contains(bad), "{bad}: {e}");
@@ -495,6 +561,7 @@ mod tests {
                     tcp_flags: 0x14,
                     backward: true,
                     syn_options: None,
+                    syn_window: None,
                     ip: None,
                 }),
             ),
@@ -506,6 +573,7 @@ mod tests {
                     tcp_flags: 0,
                     backward: false,
                     syn_options: None,
+                    syn_window: None,
                     ip: Some(IpMarks {
                         ttl: 63,
                         tos: 0xb8,
@@ -637,6 +705,7 @@ mod tests {
             tcp_flags: 0x10,
             backward: false,
             syn_options: None,
+            syn_window: None,
             ip: Some(IpMarks {
                 ttl: 64,
                 tos: 0,
@@ -662,16 +731,27 @@ mod tests {
             panic!("{:?}", t.0[0]);
         };
         assert_eq!(kind.syn_options, Some(layout));
-        // Held: direction, IPv4 marks (TTL, TOS, don't-fragment), data offset, flags, and the
-        // kind/length bytes and NOP (9 of the 20 bytes); the values (MSS, timestamps, shift)
-        // are left to the network.
+        assert_eq!(kind.syn_window, Some(0x1000));
+        // Held: direction, IPv4 marks (TTL, TOS, don't-fragment), data offset, flags, the
+        // window, the kind/length bytes and NOP (9 of the 20 bytes) and the MSS and shift
+        // values (3 bytes); the timestamps are left to the network.
         let ch = MODEL_WIDTH + SIDE_CHANNELS;
         let (mut row, mut held) = (vec![0f32; ch], vec![0f32; ch]);
         assert!(t.hold_kind(0, &mut row, &mut held));
         assert_eq!(
             held.iter().filter(|&&h| h == 1.0).count(),
-            1 + 17 + 4 + 8 + 9 * 8
+            1 + 17 + 4 + 8 + 16 + 12 * 8
         );
+        let window = row[TCP_WINDOW..TCP_WINDOW + 16]
+            .iter()
+            .fold(0u16, |a, &v| (a << 1) | u16::from(v > 0.0));
+        assert_eq!(window, 0x1000);
+        for (b, ts) in (8..16).map(|b| (b, TCP_OPTIONS + b * 8)) {
+            assert!(
+                held[ts..ts + 8].iter().all(|&h| h == 0.0),
+                "timestamp byte {b}"
+            );
+        }
         for (b, &want) in opts.iter().enumerate() {
             let at = TCP_OPTIONS + b * 8..TCP_OPTIONS + b * 8 + 8;
             if held[at.clone()].iter().all(|&h| h == 0.0) {
@@ -682,14 +762,9 @@ mod tests {
                 .fold(0u8, |a, &v| (a << 1) | u8::from(v > 0.0));
             assert_eq!(got, want, "option byte {b}");
         }
-        // An ACK records no layout, nor does a SYN whose options do not parse.
-        assert_eq!(
-            Template::of(&tcp_window(0x10, &opts)).0[0]
-                .3
-                .unwrap()
-                .syn_options,
-            None
-        );
+        // An ACK records no layout nor window, a SYN whose options do not parse no layout.
+        let ack = Template::of(&tcp_window(0x10, &opts)).0[0].3.unwrap();
+        assert_eq!((ack.syn_options, ack.syn_window), (None, None));
         let garbage = [8, 40, 0, 0];
         assert_eq!(
             Template::of(&tcp_window(0x02, &garbage)).0[0]
