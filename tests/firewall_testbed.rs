@@ -4,7 +4,9 @@
 //! through it. Asserted from the nftables counters and captures on both sides: generated
 //! traffic trips no `ct state invalid` drop but on ICMP errors (a destination unreachable or
 //! time exceeded about a datagram conntrack never saw is invalid to it, generated or real, and
-//! a generated error quotes a datagram of no other flow), exactly the flows the policy allows
+//! a generated error quotes a datagram of no other flow) and on port scans' stealth probes (a
+//! FIN, Null or Xmas probe opens no connection, and its answer belongs to none), exactly the
+//! flows the policy allows
 //! arrive on the far side (matched to the ground truth by Community ID), and the daemon's
 //! per-interface counters equal what the firewall received. Real corpus flows that open with a handshake are
 //! replayed through the same firewall and their figure is reported beside it. Needs root;
@@ -31,16 +33,21 @@ use testbed_support::{
 
 /// The policy under test: UDP only to and from ports 53 and 443 (both directions of a refused
 /// flow are dropped by it, so its server side never reads as unsolicited); everything else is
-/// left to conntrack, whose invalid ICMP errors (unrelated to any connection it tracks) are
-/// counted apart from every other invalid packet.
+/// left to conntrack, whose invalid ICMP errors (unrelated to any connection it tracks) and
+/// invalid stealth probes (TCP without SYN, ACK and RST: a port scan's FIN, Null and Xmas probes)
+/// and their answers (a closed port's RST-ACK, sequence number 0) are counted apart from every
+/// other invalid packet.
 const RULESET: &str = "table inet fw {
   counter invalid {}
   counter refused {}
   counter unrelated {}
+  counter probes {}
   chain forward_filter {
     type filter hook forward priority 0; policy accept;
     meta l4proto udp udp dport != { 53, 443 } udp sport != { 53, 443 } counter name refused drop
     icmp type { destination-unreachable, time-exceeded } ct state invalid counter name unrelated drop
+    tcp flags & (syn | ack | rst) == 0 ct state invalid counter name probes drop
+    tcp flags & (syn | rst | ack) == rst | ack tcp sequence 0 ct state invalid counter name probes drop
     ct state invalid counter name invalid drop
     ct state established,related accept
   }
@@ -73,6 +80,37 @@ fn icmp_error_flows(offered: [&[Captured]; 2]) -> (HashSet<String>, u64) {
         }
     }
     (cids, packets)
+}
+
+/// The Community IDs of the flows that are stealth probes, whose offered packets hold a TCP
+/// segment with neither SYN, ACK nor RST (a FIN, Null or Xmas probe, which belongs to no
+/// connection), and how many such segments were offered.
+fn probe_flows(offered: [&[Captured]; 2]) -> (HashSet<String>, u64) {
+    use netdiffd::wire::ipv4::Ipv4Packet;
+    use netdiffd::wire::tcp::{flags, TcpPacket};
+    use netdiffd::wire::IpProtocol;
+    let (mut cids, mut probes) = (HashSet::new(), 0);
+    for f in offered.into_iter().flatten() {
+        let Some(ip) = f
+            .data
+            .get(14..)
+            .and_then(|b| Ipv4Packet::new_checked(b).ok())
+        else {
+            continue;
+        };
+        if ip.protocol() != IpProtocol::Tcp {
+            continue;
+        }
+        let probe = TcpPacket::new_checked(ip.payload())
+            .is_ok_and(|t| t.flags() & (flags::SYN | flags::ACK | flags::RST) == 0);
+        if probe {
+            probes += 1;
+            if let Some((cid, _)) = frame_cid(&f.data) {
+                cids.insert(cid);
+            }
+        }
+    }
+    (cids, probes)
 }
 
 fn by_cid(frames: &[Captured]) -> HashMap<String, u64> {
@@ -308,9 +346,22 @@ fn run_generated(bed: &InlineBed) {
     assert_eq!(sent(&bed.r2), server_total);
 
     // No generated packet is out of state, but for the ICMP errors, which relate to no
-    // connection the firewall saw.
+    // connection the firewall saw, and the port scans' stealth probes and their answers, which
+    // open none (invalid to conntrack, as real ones are).
     let (error_flows, error_packets) = icmp_error_flows([&oc, &os]);
     assert_eq!(bed.nft_counter("unrelated"), error_packets);
+    let (probes, probe_segments) = probe_flows([&oc, &os]);
+    assert!(
+        probes.len() >= 2 && probe_segments == probes.len() as u64,
+        "the port scans hold stealth probes, one segment each: {probes:?}, {probe_segments}"
+    );
+    let probe_packets: u64 = records
+        .iter()
+        .filter(|r| probes.contains(&r.community_id))
+        .map(|r| r.packets())
+        .sum();
+    assert!(probe_packets > probe_segments, "some probes are answered");
+    assert_eq!(bed.nft_counter("probes"), probe_packets);
     let invalid = bed.nft_counter("invalid");
     assert_eq!(
         invalid,
@@ -333,6 +384,8 @@ fn run_generated(bed: &InlineBed) {
         e.0 += 1;
         if error_flows.contains(&r.community_id) {
             assert_eq!(got, (0, 0), "unrelated ICMP errors {r:?}");
+        } else if probes.contains(&r.community_id) {
+            assert_eq!(got, (0, 0), "stealth probe {r:?}");
         } else if allowed(r) {
             assert_eq!(
                 got,
@@ -353,9 +406,11 @@ fn run_generated(bed: &InlineBed) {
     assert!(refused > 0 && refused < records.len(), "{refused} refused");
     eprintln!(
         "generated: {} flows, {refused} refused by policy, invalid drops {invalid}, {} flows of \
-         unrelated ICMP errors ({error_packets} packets)",
+         unrelated ICMP errors ({error_packets} packets), {} stealth probes ({probe_packets} \
+         packets)",
         records.len(),
-        error_flows.len()
+        error_flows.len(),
+        probes.len()
     );
 
     // `netdiffd score` on the same captures and the spool's labels file agrees class by class.

@@ -46,10 +46,13 @@ table inet fw {
   counter invalid {}
   counter refused {}
   counter unrelated {}
+  counter probes {}
   chain forward_filter {
     type filter hook forward priority 0; policy accept;
     meta l4proto udp udp dport != { 53, 443 } udp sport != { 53, 443 } counter name refused drop
     icmp type { destination-unreachable, time-exceeded } ct state invalid counter name unrelated drop
+    tcp flags & (syn | ack | rst) == 0 ct state invalid counter name probes drop
+    tcp flags & (syn | rst | ack) == rst | ack tcp sequence 0 ct state invalid counter name probes drop
     ct state invalid counter name invalid drop
     ct state established,related accept
   }
@@ -77,3 +80,4 @@ echo "firewall counters:"
 ip netns exec nd-fw nft list counter inet fw invalid | grep packets
 ip netns exec nd-fw nft list counter inet fw refused | grep packets
 ip netns exec nd-fw nft list counter inet fw unrelated | grep packets
+ip netns exec nd-fw nft list counter inet fw probes | grep packets

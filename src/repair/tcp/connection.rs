@@ -78,6 +78,8 @@ pub(super) struct Connection<'a> {
     mss_cap: u16,
     /// The flow opens with a SYN, SYN-ACK, ACK handshake.
     handshake: bool,
+    /// The flow is a scanner's stealth probe ([`is_probe`]) and the target's reset.
+    probe: bool,
     /// Options the client's SYN asked for.
     client_syn: AskedOptions,
     /// Options the server's SYN-ACK asked for.
@@ -92,6 +94,15 @@ pub(super) struct Connection<'a> {
     last_fin: Option<usize>,
     /// Time of the flow's first packet.
     start_ns: u64,
+}
+
+/// Whether a flow is a scanner's stealth probe and its answer: at most two packets, the first
+/// with neither SYN nor ACK nor RST (a FIN, Null or Xmas probe). No segment of a connection
+/// but a reset lacks both SYN and ACK, so such a flow opens no connection, under any handshake
+/// policy: its probe keeps its FIN, PSH and URG flags, and a second packet is the target's
+/// RST-ACK (a closed port's answer).
+fn is_probe(rows: &[GeneratedRow]) -> bool {
+    rows.len() <= 2 && rows[0].tcp().flags() & (flags::SYN | flags::ACK | flags::RST) == 0
 }
 
 /// Per packet: whether a generated FIN there counts, which it does only when its side sends
@@ -121,7 +132,8 @@ impl<'a> Connection<'a> {
         report: &mut RepairReport,
     ) -> Connection<'a> {
         let first_syn = rows[0].tcp().flags() & (flags::SYN | flags::ACK) == flags::SYN;
-        let handshake = settings.handshake == HandshakePolicy::Always || first_syn;
+        let probe = is_probe(rows);
+        let handshake = !probe && (settings.handshake == HandshakePolicy::Always || first_syn);
         if handshake && !first_syn {
             report.applied(Rule::TcpHandshake);
         }
@@ -158,6 +170,7 @@ impl<'a> Connection<'a> {
             mtu: settings.mtu,
             mss_cap: settings.mtu.saturating_sub(40).max(536),
             handshake,
+            probe,
             client_syn,
             server_syn,
             negotiated,
@@ -180,7 +193,8 @@ impl<'a> Connection<'a> {
         report: &mut RepairReport,
     ) -> Segment {
         let handshake = (self.handshake && index < 3).then_some(index);
-        if let Some(step) = handshake {
+        let opening = handshake.or((self.probe && index < 2).then_some(index));
+        if let Some(step) = opening {
             let want = if step == 1 {
                 Direction::Backward
             } else {
@@ -221,7 +235,8 @@ impl<'a> Connection<'a> {
     /// it there: answering the SYN, the server refuses the connection (RST-ACK, a closed port);
     /// answering the SYN-ACK, the client aborts a half-open connection (RST, as SYN scans and
     /// SYN floods do). A SYN, an RST or a closed side carries no payload, and PSH goes with a
-    /// payload.
+    /// payload. A stealth probe ([`is_probe`]) keeps its FIN, PSH and URG (Xmas: all three;
+    /// Null: none), carries no payload, and its answer is an RST-ACK.
     pub(super) fn flags(&self, seg: &mut Segment, report: &mut RepairReport) {
         let i = seg.index;
         let generated = self.rows[i].tcp().flags();
@@ -232,6 +247,8 @@ impl<'a> Connection<'a> {
             Some(1) => flags::SYN | flags::ACK,
             Some(_) if resets => flags::RST,
             Some(_) => flags::ACK,
+            None if self.probe && i == 0 => generated & (flags::FIN | flags::PSH | flags::URG),
+            None if self.probe => flags::RST | flags::ACK,
             None => flags::ACK | (generated & (flags::PSH | flags::FIN | flags::RST)),
         };
         if f & flags::RST != 0 && i + 1 < self.packets {
@@ -246,10 +263,10 @@ impl<'a> Connection<'a> {
         if closed {
             f &= !(flags::FIN | flags::PSH);
         }
-        if f & (flags::SYN | flags::RST) != 0 || closed {
+        if f & (flags::SYN | flags::RST) != 0 || closed || self.probe {
             seg.payload = 0;
         }
-        if seg.payload == 0 {
+        if seg.payload == 0 && !self.probe {
             f &= !flags::PSH;
         }
         seg.flags = f;
@@ -363,9 +380,9 @@ impl<'a> Connection<'a> {
     /// past it.
     pub(super) fn advance(&mut self, seg: &Segment, options: Vec<u8>) -> TcpPlan {
         let f = seg.flags;
-        // A reset refusing a SYN has sequence number zero: the SYN carried no ACK to take it
-        // from (RFC 9293 3.10.7.1).
-        let refuses = seg.handshake == Some(1) && f & flags::RST != 0;
+        // A reset refusing a SYN or answering a probe has sequence number zero: the segment it
+        // answers carried no ACK to take it from (RFC 9293 3.10.7.1).
+        let refuses = (seg.handshake == Some(1) || self.probe) && f & flags::RST != 0;
         let seq = match seg.retransmits {
             _ if refuses => 0,
             Some(start) => start,
