@@ -58,11 +58,13 @@ fn allowed(r: &FlowRecord) -> bool {
     r.proto != "udp" || [53, 443].contains(&r.client_port) || [53, 443].contains(&r.server_port)
 }
 
-/// The Community IDs of the flows whose offered packets hold an ICMP error (destination
-/// unreachable, time exceeded), and how many such packets were offered.
-fn icmp_error_flows(offered: [&[Captured]; 2]) -> (HashSet<String>, u64) {
+/// The Community IDs of the flows whose offered packets hold an IPv4 packet `marks` says is
+/// of the kind sought, and how many such packets were offered.
+fn flows_marked(
+    offered: [&[Captured]; 2],
+    marks: impl Fn(&netdiffd::wire::ipv4::Ipv4Packet<&[u8]>) -> bool,
+) -> (HashSet<String>, u64) {
     use netdiffd::wire::ipv4::Ipv4Packet;
-    use netdiffd::wire::IpProtocol;
     let (mut cids, mut packets) = (HashSet::new(), 0);
     for f in offered.into_iter().flatten() {
         let Some(ip) = f
@@ -72,7 +74,7 @@ fn icmp_error_flows(offered: [&[Captured]; 2]) -> (HashSet<String>, u64) {
         else {
             continue;
         };
-        if ip.protocol() == IpProtocol::Icmp && matches!(ip.payload().first(), Some(3 | 11)) {
+        if marks(&ip) {
             packets += 1;
             if let Some((cid, _)) = frame_cid(&f.data) {
                 cids.insert(cid);
@@ -82,35 +84,24 @@ fn icmp_error_flows(offered: [&[Captured]; 2]) -> (HashSet<String>, u64) {
     (cids, packets)
 }
 
-/// The Community IDs of the flows that are stealth probes, whose offered packets hold a TCP
-/// segment with neither SYN, ACK nor RST (a FIN, Null or Xmas probe, which belongs to no
-/// connection), and how many such segments were offered.
+/// The flows holding an ICMP error (destination unreachable, time exceeded), and how many.
+fn icmp_error_flows(offered: [&[Captured]; 2]) -> (HashSet<String>, u64) {
+    use netdiffd::wire::IpProtocol;
+    flows_marked(offered, |ip| {
+        ip.protocol() == IpProtocol::Icmp && matches!(ip.payload().first(), Some(3 | 11))
+    })
+}
+
+/// The flows that are stealth probes, holding a TCP segment with neither SYN, ACK nor RST (a
+/// FIN, Null or Xmas probe, which belongs to no connection), and how many such segments.
 fn probe_flows(offered: [&[Captured]; 2]) -> (HashSet<String>, u64) {
-    use netdiffd::wire::ipv4::Ipv4Packet;
     use netdiffd::wire::tcp::{flags, TcpPacket};
     use netdiffd::wire::IpProtocol;
-    let (mut cids, mut probes) = (HashSet::new(), 0);
-    for f in offered.into_iter().flatten() {
-        let Some(ip) = f
-            .data
-            .get(14..)
-            .and_then(|b| Ipv4Packet::new_checked(b).ok())
-        else {
-            continue;
-        };
-        if ip.protocol() != IpProtocol::Tcp {
-            continue;
-        }
-        let probe = TcpPacket::new_checked(ip.payload())
-            .is_ok_and(|t| t.flags() & (flags::SYN | flags::ACK | flags::RST) == 0);
-        if probe {
-            probes += 1;
-            if let Some((cid, _)) = frame_cid(&f.data) {
-                cids.insert(cid);
-            }
-        }
-    }
-    (cids, probes)
+    flows_marked(offered, |ip| {
+        ip.protocol() == IpProtocol::Tcp
+            && TcpPacket::new_checked(ip.payload())
+                .is_ok_and(|t| t.flags() & (flags::SYN | flags::ACK | flags::RST) == 0)
+    })
 }
 
 fn by_cid(frames: &[Captured]) -> HashMap<String, u64> {
