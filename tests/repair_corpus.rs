@@ -263,58 +263,69 @@ fn refused_and_aborted_handshakes_stay_so() {
     std::fs::remove_file(&out).unwrap();
 }
 
-/// Real stealth scans (nmap's FIN, Xmas and Null probes of ps04, each answered by a closed
-/// port's RST-ACK or by nothing) stay probes through repair: no handshake is made for them
-/// under the default `always` policy, each probe keeps its exact flags, carries no data and no
-/// ACK, and the answer is an RST-ACK with sequence number 0 acknowledging the probe (its FIN
-/// takes one sequence number). The output passes `check --strict` and tshark without errors.
+/// Real scans that open no connection stay probes through repair: nmap's FIN, Xmas and Null
+/// probes of ps04 (each answered by a closed port's RST-ACK or by nothing) and the ACK scan of
+/// ps03 (each ACK answered by an RST). No handshake is made for them under the default `always`
+/// policy; each probe keeps its exact flags and carries no data; a stealth probe acknowledges
+/// nothing and its answer is an RST-ACK with sequence number 0 acknowledging it (its FIN takes
+/// one sequence number); an ACK probe's RST takes its sequence number from the probe's
+/// acknowledgement. The output passes `check --strict` and tshark without errors.
 #[test]
-fn stealth_probes_stay_probes() {
+fn scan_probes_stay_probes() {
+    use netdiffd::flows::Direction;
     use netdiffd::wire::tcp::flags::{ACK, FIN, PSH, RST, URG};
+    use netdiffd::wire::{ipv4::Ipv4Packet, tcp::TcpPacket};
     let lab = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/lab-corpus");
-    let path = lab.join("portscan/ps04.pcap");
-    let (flows, _) = flows_from_capture(&path, FlowSettings::default(), None).unwrap();
     let mut seen = std::collections::BTreeMap::new();
     let mut repaired = Vec::new();
-    for (i, f) in flows
-        .iter()
-        .enumerate()
-        .filter(|(_, f)| f.key.proto == IpProtocol::Tcp)
-    {
-        let real = real_flags(f);
-        if real[0] & !(FIN | PSH | URG) != 0 {
-            continue;
-        }
-        let r = repair_real(f, i as u64);
-        let got = repaired_tcp(&r);
-        assert_eq!(got.len(), real.len(), "ps04 flow {i}: {real:?} → {got:?}");
-        let (flags, seq, ack) = got[0];
-        assert_eq!(flags, real[0], "ps04 flow {i}: the probe's flags");
-        assert_eq!(ack, 0, "a probe acknowledges nothing");
-        let data = {
-            use netdiffd::wire::{ipv4::Ipv4Packet, tcp::TcpPacket};
+    for file in ["portscan/ps04.pcap", "portscan/ps03.pcap"] {
+        let (flows, _) =
+            flows_from_capture(&lab.join(file), FlowSettings::default(), None).unwrap();
+        for (i, f) in flows
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| f.key.proto == IpProtocol::Tcp)
+        {
+            let real = real_flags(f);
+            let stealth = real[0] & !(FIN | PSH | URG) == 0;
+            if !stealth && real != [ACK, RST] {
+                continue;
+            }
+            let r = repair_real(f, i as u64);
+            let got = repaired_tcp(&r);
+            assert_eq!(got.len(), real.len(), "{file} flow {i}: {real:?} → {got:?}");
+            let (flags, seq, ack) = got[0];
+            assert_eq!(flags, real[0], "{file} flow {i}: the probe's flags");
             let ip = Ipv4Packet::new_checked(&r.packets[0].bytes[..]).unwrap();
-            TcpPacket::new_checked(ip.payload())
+            let data = TcpPacket::new_checked(ip.payload())
                 .unwrap()
                 .payload()
-                .len()
-        };
-        assert_eq!(data, 0, "ps04 flow {i}: a probe carries no data");
-        assert_eq!(r.packets[0].direction, netdiffd::flows::Direction::Forward);
-        if let Some(&(answer, answer_seq, answer_ack)) = got.get(1) {
-            assert_eq!(real[1], RST | ACK, "ps04 flow {i}");
-            assert_eq!(answer, RST | ACK, "ps04 flow {i}");
-            assert_eq!(answer_seq, 0, "the answer has sequence number 0");
-            let consumed = u32::from(flags & FIN != 0);
-            assert_eq!(answer_ack, seq.wrapping_add(consumed), "ps04 flow {i}");
-            assert_eq!(r.packets[1].direction, netdiffd::flows::Direction::Backward);
+                .len();
+            assert_eq!(data, 0, "{file} flow {i}: a probe carries no data");
+            assert_eq!(r.packets[0].direction, Direction::Forward);
+            if stealth {
+                assert_eq!(ack, 0, "a stealth probe acknowledges nothing");
+            }
+            if let Some(&(answer, answer_seq, answer_ack)) = got.get(1) {
+                assert_eq!(r.packets[1].direction, Direction::Backward);
+                if stealth {
+                    assert_eq!(real[1], RST | ACK, "{file} flow {i}");
+                    assert_eq!(answer, RST | ACK, "{file} flow {i}");
+                    assert_eq!(answer_seq, 0, "the answer has sequence number 0");
+                    let consumed = u32::from(flags & FIN != 0);
+                    assert_eq!(answer_ack, seq.wrapping_add(consumed), "{file} flow {i}");
+                } else {
+                    assert_eq!(answer, RST, "{file} flow {i}");
+                    assert_eq!(answer_seq, ack, "the RST takes the probe's acknowledgement");
+                }
+            }
+            *seen.entry(real[0]).or_insert(0) += 1;
+            repaired.push(r);
         }
-        *seen.entry(real[0]).or_insert(0) += 1;
-        repaired.push(r);
     }
-    // FIN, Xmas (FIN, PSH, URG) and Null probes, each by the hundred.
+    // FIN, Xmas (FIN, PSH, URG), Null and ACK probes, each by the hundred.
     let kinds: Vec<u16> = seen.keys().copied().collect();
-    assert_eq!(kinds, [0, FIN, FIN | PSH | URG], "{seen:?}");
+    assert_eq!(kinds, [0, FIN, ACK, FIN | PSH | URG], "{seen:?}");
     assert!(seen.values().all(|&n| n >= 100), "{seen:?}");
     let out = tmp("probes.pcap");
     written_strict_and_tshark_clean("probes", &repaired, &out);

@@ -35,7 +35,7 @@ impl FramingArgs {
 /// The test bed's addressing and the repair policies.
 #[derive(Debug, Clone, clap::Args)]
 pub struct TestBedArgs {
-    /// TCP opening: `always` (SYN, SYN-ACK, ACK; stealth probes stay probes) or `as-generated`.
+    /// TCP opening: `always` (SYN, SYN-ACK, ACK; scan probes stay probes) or `as-generated`.
     #[arg(long, default_value = "always")]
     pub handshake: HandshakePolicy,
     /// Pool of client addresses.

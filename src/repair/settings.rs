@@ -8,8 +8,8 @@ use std::str::FromStr;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum HandshakePolicy {
-    /// Every TCP flow opens with SYN, SYN-ACK, ACK, but a scanner's stealth probe (a FIN, Null
-    /// or Xmas segment and its answer), which opens no connection.
+    /// Every TCP flow opens with SYN, SYN-ACK, ACK, but a scanner's probe (a FIN, Null, Xmas or
+    /// ACK-scan segment and its answer), which opens no connection.
     #[default]
     Always,
     /// Flows whose first generated packet is a SYN get the handshake; others start mid-stream.

@@ -78,8 +78,8 @@ pub(super) struct Connection<'a> {
     mss_cap: u16,
     /// The flow opens with a SYN, SYN-ACK, ACK handshake.
     handshake: bool,
-    /// The flow is a scanner's stealth probe ([`is_probe`]) and the target's reset.
-    probe: bool,
+    /// The flow is a scanner's probe and the target's reset ([`probe_of`]).
+    probe: Option<Probe>,
     /// Options the client's SYN asked for.
     client_syn: AskedOptions,
     /// Options the server's SYN-ACK asked for.
@@ -96,13 +96,32 @@ pub(super) struct Connection<'a> {
     start_ns: u64,
 }
 
-/// Whether a flow is a scanner's stealth probe and its answer: at most two packets, the first
-/// with neither SYN nor ACK nor RST (a FIN, Null or Xmas probe). No segment of a connection
-/// but a reset lacks both SYN and ACK, so such a flow opens no connection, under any handshake
-/// policy: its probe keeps its FIN, PSH and URG flags, and a second packet is the target's
-/// RST-ACK (a closed port's answer).
-fn is_probe(rows: &[GeneratedRow]) -> bool {
-    rows.len() <= 2 && rows[0].tcp().flags() & (flags::SYN | flags::ACK | flags::RST) == 0
+/// A scanner's probe that opens no connection, and how the target answers it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Probe {
+    /// A FIN, Null or Xmas probe (neither SYN, ACK nor RST), answered by a closed port's
+    /// RST-ACK with sequence number 0 acknowledging it.
+    Stealth,
+    /// An ACK probe (a firewall-mapping ACK scan), answered by an RST whose sequence number is
+    /// the probe's acknowledgement.
+    Ack,
+}
+
+/// The probe a flow is, if it is one: at most two packets, the first with neither SYN, ACK
+/// nor RST (no segment of a connection but a reset lacks both SYN and ACK); or exactly two, a
+/// bare ACK answered by a reset. Under any handshake policy such a flow opens no connection:
+/// its probe keeps its flags (FIN, PSH and URG; or ACK alone) and no data, and a second packet
+/// is the target's reset.
+fn probe_of(rows: &[GeneratedRow]) -> Option<Probe> {
+    let first = rows[0].tcp().flags();
+    let bare_ack = first & (flags::SYN | flags::FIN | flags::RST) == 0 && first & flags::ACK != 0;
+    if rows.len() <= 2 && first & (flags::SYN | flags::ACK | flags::RST) == 0 {
+        Some(Probe::Stealth)
+    } else if rows.len() == 2 && bare_ack && rows[1].tcp().flags() & flags::RST != 0 {
+        Some(Probe::Ack)
+    } else {
+        None
+    }
 }
 
 /// Per packet: whether a generated FIN there counts, which it does only when its side sends
@@ -132,8 +151,9 @@ impl<'a> Connection<'a> {
         report: &mut RepairReport,
     ) -> Connection<'a> {
         let first_syn = rows[0].tcp().flags() & (flags::SYN | flags::ACK) == flags::SYN;
-        let probe = is_probe(rows);
-        let handshake = !probe && (settings.handshake == HandshakePolicy::Always || first_syn);
+        let probe = probe_of(rows);
+        let handshake =
+            probe.is_none() && (settings.handshake == HandshakePolicy::Always || first_syn);
         if handshake && !first_syn {
             report.applied(Rule::TcpHandshake);
         }
@@ -193,7 +213,7 @@ impl<'a> Connection<'a> {
         report: &mut RepairReport,
     ) -> Segment {
         let handshake = (self.handshake && index < 3).then_some(index);
-        let opening = handshake.or((self.probe && index < 2).then_some(index));
+        let opening = handshake.or((self.probe.is_some() && index < 2).then_some(index));
         if let Some(step) = opening {
             let want = if step == 1 {
                 Direction::Backward
@@ -235,8 +255,8 @@ impl<'a> Connection<'a> {
     /// it there: answering the SYN, the server refuses the connection (RST-ACK, a closed port);
     /// answering the SYN-ACK, the client aborts a half-open connection (RST, as SYN scans and
     /// SYN floods do). A SYN, an RST or a closed side carries no payload, and PSH goes with a
-    /// payload. A stealth probe ([`is_probe`]) keeps its FIN, PSH and URG (Xmas: all three;
-    /// Null: none), carries no payload, and its answer is an RST-ACK.
+    /// payload. A probe ([`probe_of`]) keeps its FIN, PSH and URG (Xmas: all three; Null: none)
+    /// or its bare ACK and carries no payload; its answer is an RST-ACK, or an RST to an ACK.
     pub(super) fn flags(&self, seg: &mut Segment, report: &mut RepairReport) {
         let i = seg.index;
         let generated = self.rows[i].tcp().flags();
@@ -247,9 +267,15 @@ impl<'a> Connection<'a> {
             Some(1) => flags::SYN | flags::ACK,
             Some(_) if resets => flags::RST,
             Some(_) => flags::ACK,
-            None if self.probe && i == 0 => generated & (flags::FIN | flags::PSH | flags::URG),
-            None if self.probe => flags::RST | flags::ACK,
-            None => flags::ACK | (generated & (flags::PSH | flags::FIN | flags::RST)),
+            None => match self.probe {
+                Some(Probe::Stealth) if i == 0 => {
+                    generated & (flags::FIN | flags::PSH | flags::URG)
+                }
+                Some(Probe::Stealth) => flags::RST | flags::ACK,
+                Some(Probe::Ack) if i == 0 => flags::ACK,
+                Some(Probe::Ack) => flags::RST,
+                None => flags::ACK | (generated & (flags::PSH | flags::FIN | flags::RST)),
+            },
         };
         if f & flags::RST != 0 && i + 1 < self.packets {
             f &= !flags::RST;
@@ -263,10 +289,10 @@ impl<'a> Connection<'a> {
         if closed {
             f &= !(flags::FIN | flags::PSH);
         }
-        if f & (flags::SYN | flags::RST) != 0 || closed || self.probe {
+        if f & (flags::SYN | flags::RST) != 0 || closed || self.probe.is_some() {
             seg.payload = 0;
         }
-        if seg.payload == 0 && !self.probe {
+        if seg.payload == 0 && self.probe != Some(Probe::Stealth) {
             f &= !flags::PSH;
         }
         seg.flags = f;
@@ -380,9 +406,12 @@ impl<'a> Connection<'a> {
     /// past it.
     pub(super) fn advance(&mut self, seg: &Segment, options: Vec<u8>) -> TcpPlan {
         let f = seg.flags;
-        // A reset refusing a SYN or answering a probe has sequence number zero: the segment it
-        // answers carried no ACK to take it from (RFC 9293 3.10.7.1).
-        let refuses = (seg.handshake == Some(1) || self.probe) && f & flags::RST != 0;
+        // A reset refusing a SYN or answering a stealth probe has sequence number zero: the
+        // segment it answers carried no ACK to take it from (RFC 9293 3.10.7.1). One answering
+        // an ACK probe takes the probe's acknowledgement, which is this side's next sequence
+        // number.
+        let refuses =
+            (seg.handshake == Some(1) || self.probe == Some(Probe::Stealth)) && f & flags::RST != 0;
         let seq = match seg.retransmits {
             _ if refuses => 0,
             Some(start) => start,
