@@ -197,6 +197,17 @@ fn repaired_tcp(flow: &RepairedFlow) -> Vec<(u16, u32, u32)> {
         .collect()
 }
 
+/// The TCP flows of a lab-corpus capture, each with its index among all the capture's flows.
+fn lab_tcp_flows(file: &str) -> Vec<(usize, Flow)> {
+    let lab = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/lab-corpus");
+    let (flows, _) = flows_from_capture(&lab.join(file), FlowSettings::default(), None).unwrap();
+    flows
+        .into_iter()
+        .enumerate()
+        .filter(|(_, f)| f.key.proto == IpProtocol::Tcp)
+        .collect()
+}
+
 /// TCP flags of a real flow's packets.
 fn real_flags(flow: &Flow) -> Vec<u16> {
     flow.packets
@@ -214,20 +225,12 @@ fn real_flags(flow: &Flow) -> Vec<u16> {
 #[test]
 fn refused_and_aborted_handshakes_stay_so() {
     use netdiffd::wire::tcp::flags::{ACK, RST, SYN};
-    let lab = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/lab-corpus");
     let (mut refused, mut aborted) = (0, 0);
     let mut repaired = Vec::new();
     for file in ["portscan/ps06.pcap", "syn_flood/syn01.pcap"] {
-        let (flows, _) =
-            flows_from_capture(&lab.join(file), FlowSettings::default(), None).unwrap();
-        for (i, f) in flows
-            .iter()
-            .enumerate()
-            .filter(|(_, f)| f.key.proto == IpProtocol::Tcp)
-            .take(400)
-        {
-            let real = real_flags(f);
-            let r = repair_real(f, i as u64);
+        for (i, f) in lab_tcp_flows(file).into_iter().take(400) {
+            let real = real_flags(&f);
+            let r = repair_real(&f, i as u64);
             let got = repaired_tcp(&r);
             if real == [SYN, RST | ACK] {
                 refused += 1;
@@ -275,23 +278,16 @@ fn scan_probes_stay_probes() {
     use netdiffd::flows::Direction;
     use netdiffd::wire::tcp::flags::{ACK, FIN, PSH, RST, URG};
     use netdiffd::wire::{ipv4::Ipv4Packet, tcp::TcpPacket};
-    let lab = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/lab-corpus");
     let mut seen = std::collections::BTreeMap::new();
     let mut repaired = Vec::new();
     for file in ["portscan/ps04.pcap", "portscan/ps03.pcap"] {
-        let (flows, _) =
-            flows_from_capture(&lab.join(file), FlowSettings::default(), None).unwrap();
-        for (i, f) in flows
-            .iter()
-            .enumerate()
-            .filter(|(_, f)| f.key.proto == IpProtocol::Tcp)
-        {
-            let real = real_flags(f);
+        for (i, f) in lab_tcp_flows(file) {
+            let real = real_flags(&f);
             let stealth = real[0] & !(FIN | PSH | URG) == 0;
             if !stealth && real != [ACK, RST] {
                 continue;
             }
-            let r = repair_real(f, i as u64);
+            let r = repair_real(&f, i as u64);
             let got = repaired_tcp(&r);
             assert_eq!(got.len(), real.len(), "{file} flow {i}: {real:?} → {got:?}");
             let (flags, seq, ack) = got[0];
