@@ -36,9 +36,9 @@ pub struct GenerateArgs {
     /// Generate the structure too, instead of taking it from a real flow of the class.
     #[arg(long)]
     pub free_structure: bool,
-    /// Generate each packet's TCP flags, direction, SYN option layout and IPv4 marks (TTL,
-    /// type of service, don't-fragment) too, instead of keeping those of the real flow whose
-    /// structure the generated flow takes
+    /// Generate each packet's kind too — TCP flags, direction, a SYN's window and options, IPv4
+    /// marks (TTL, type of service, don't-fragment) — instead of keeping those of the real flow
+    /// whose structure the generated flow takes
     #[arg(long)]
     pub generate_kinds: bool,
     /// Flows per sampling batch.

@@ -249,9 +249,7 @@ fn byte(bits: &[Bit]) -> u8 {
 }
 
 fn word(bits: &[Bit]) -> u16 {
-    bits.iter()
-        .take(16)
-        .fold(0, |a, &b| (a << 1) | u16::from(b == 1))
+    u16::from_be_bytes([byte(bits), byte(bits.get(8..).unwrap_or_default())])
 }
 
 impl Template {

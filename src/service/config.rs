@@ -88,8 +88,8 @@ pub struct ModelSection {
     pub batch: usize,
     /// Generate the packet structure too instead of taking it from a real flow of the class.
     pub free_structure: bool,
-    /// Generate each packet's TCP flags, direction and IPv4 marks too instead of keeping the
-    /// real flow's.
+    /// Generate each packet's kind too — TCP flags, direction, a SYN's window and options, IPv4
+    /// marks — instead of keeping the real flow's.
     pub generate_kinds: bool,
 }
 

@@ -76,7 +76,8 @@ impl SynOptions {
     }
 
     /// The same layout without its values (what cards of earlier versions recorded).
-    pub fn without_values(&self) -> SynOptions {
+    #[cfg(test)]
+    fn without_values(&self) -> SynOptions {
         let mut bytes = self.bytes;
         for (j, b) in bytes.iter_mut().enumerate() {
             if self.values & (1 << j) != 0 {
