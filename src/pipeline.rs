@@ -3,14 +3,17 @@
 //! its training captures (or at an overriding exponential pace), so that many flows interleave
 //! on the wire.
 
-use crate::model::arrivals::exponential;
+use crate::flows::FlowKey;
+use crate::model::arrivals::{exponential, HostDraw};
 use crate::model::{sample_with, GeneratedFlow, LoadedModel, ModelError, SampleSettings};
 use crate::repair::{repair_flow, FlowInput, RepairError, RepairSettings, RepairedFlow};
 use crate::seed::salt;
 use crate::truth::GroundTruth;
+use crate::wire::IpProtocol;
 use rand::rngs::StdRng;
 use rand::Rng;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::net::Ipv4Addr;
 use std::time::Instant;
 
 /// Largest number of flows one job may ask for.
@@ -210,6 +213,13 @@ pub fn generate_observed(
     // order batches finish in.
     let mut starts = FlowStarts::new(model, settings);
     let start_ns: Vec<u64> = classes.iter().map(|&c| starts.next(c)).collect();
+    let mut hosts = FlowHosts::new(model, settings);
+    let hosts: Vec<Option<[Ipv4Addr; 2]>> = classes.iter().map(|&c| hosts.next(c)).collect();
+    // Every flow of the job has a 5-tuple of its own, and every ICMP flow a host pair of its
+    // own: flows between the same hosts to the same server port would otherwise be one flow
+    // to a device's logs and to the ground truth (ICMP flows even with other identifiers:
+    // Community IDs take an ICMP flow's type and code, flow tables its identifier or none).
+    let mut identities = HashSet::new();
     let t = Instant::now();
     let mut repair_seconds = 0.0;
     let mut repaired: Vec<Option<(String, RepairedFlow)>> = vec![None; classes.len()];
@@ -228,14 +238,33 @@ pub fn generate_observed(
                 seed: settings.sample.seed,
                 ..settings.repair.clone()
             };
-            let input = FlowInput {
+            let mut input = FlowInput {
                 rows: &g.rows,
                 directions: Some(&g.directions),
                 iat_ns: Some(&g.iat_ns),
                 hints: Some(&class.hints),
+                server_port: g.server_port,
+                hosts: hosts[i],
+                client_port: None,
             };
-            let r = repair_flow(&input, &rs, i as u64)
+            let mut r = repair_flow(&input, &rs, i as u64)
                 .map_err(|source| JobError::Repair { index: i, source })?;
+            // Taken: the next client port up, as a client's stack gives its next connection;
+            // where a host pair's ports run out (an ICMP flow has none), a client of its own.
+            let mut tries = 0u64;
+            while !identities.insert(identity(&r.key)) {
+                tries += 1;
+                if r.key.proto == IpProtocol::Icmp || tries > MAX_PORT_TRIES {
+                    let nth = (i as u64) << 20 | tries;
+                    let seed = crate::seed::derive(settings.sample.seed, salt::FLOW_HOSTS, nth);
+                    input.hosts = Some([rs.client_pool.host(seed), r.key.server]);
+                    input.client_port = None;
+                } else {
+                    input.client_port = Some(next_client_port(r.key.client_port));
+                }
+                r = repair_flow(&input, &rs, i as u64)
+                    .map_err(|source| JobError::Repair { index: i, source })?;
+            }
             observer.flow_repaired(&class.name, &r);
             repaired[i] = Some((class.name.clone(), r));
         }
@@ -303,6 +332,72 @@ impl<'a> FlowStarts<'a> {
                 first
             }
         }
+    }
+}
+
+/// Which hosts each flow of a job runs between, per class as its flows shared hosts in its
+/// training captures (learned shares, [`HostDraw`]): a generated port scan is one scanner
+/// sweeping one target, a brute force one attacker's connections to one server, a flood of
+/// spoofed sources new sources throughout. Each host is an address drawn from its pool. None
+/// for classes of cards that learned no sharing: repair draws both addresses for each flow.
+struct FlowHosts<'a> {
+    model: &'a LoadedModel,
+    pools: [crate::repair::Ipv4Cidr; 2],
+    /// Per class and side, the draw and the address of each host drawn.
+    drawn: HashMap<usize, [(HostDraw, Vec<Ipv4Addr>); 2]>,
+    rng: StdRng,
+}
+
+impl<'a> FlowHosts<'a> {
+    fn new(model: &'a LoadedModel, settings: &JobSettings) -> Self {
+        FlowHosts {
+            model,
+            pools: [settings.repair.client_pool, settings.repair.server_pool],
+            drawn: HashMap::new(),
+            rng: crate::seed::rng(settings.sample.seed, salt::FLOW_HOSTS, 0),
+        }
+    }
+
+    /// The client and server of the class's next flow.
+    fn next(&mut self, class: usize) -> Option<[Ipv4Addr; 2]> {
+        let reuse = self.model.card.classes[class].arrivals.host_reuse?;
+        let drawn = self.drawn.entry(class).or_default();
+        let mut out = [Ipv4Addr::UNSPECIFIED; 2];
+        for (side, share) in [reuse.client, reuse.server].into_iter().enumerate() {
+            let (draw, addrs) = &mut drawn[side];
+            let h = draw.next(share, &mut self.rng) as usize;
+            if h == addrs.len() {
+                addrs.push(self.pools[side].host(self.rng.random::<u64>()));
+            }
+            out[side] = addrs[h];
+        }
+        Some(out)
+    }
+}
+
+/// What no two flows of a job may share: the 5-tuple, and for ICMP the host pair.
+fn identity(key: &FlowKey) -> FlowKey {
+    match key.proto {
+        IpProtocol::Icmp => FlowKey {
+            client_port: 0,
+            server_port: 0,
+            ..*key
+        },
+        _ => *key,
+    }
+}
+
+/// Client ports tried for a flow whose 5-tuple another flow of the job has, before it gets a
+/// client address of its own.
+const MAX_PORT_TRIES: u64 = 64;
+
+/// The client port after `port`, within the ephemeral range 1024-65535 (an ICMP query's
+/// identifier too).
+fn next_client_port(port: u16) -> u16 {
+    if (1024..u16::MAX).contains(&port) {
+        port + 1
+    } else {
+        1024
     }
 }
 

@@ -40,6 +40,8 @@ pub mod salt {
     pub const CLASS_ORDER: u64 = 0x6d1;
     /// The start times of a generation job's flows.
     pub const FLOW_STARTS: u64 = 0xf10;
+    /// The hosts of a generation job's flows.
+    pub const FLOW_HOSTS: u64 = 0x4057;
     /// The bootstrap sample of a random forest's tree, by tree index.
     pub const FOREST_BOOTSTRAP: u64 = 0x5eed_f0e5_7000_0000;
     /// The features a random forest's tree draws at its nodes, by tree index.
@@ -73,6 +75,7 @@ mod tests {
             salt::CARD_CLASSES,
             salt::CLASS_ORDER,
             salt::FLOW_STARTS,
+            salt::FLOW_HOSTS,
             salt::FOREST_BOOTSTRAP,
             salt::FOREST_FEATURES,
             salt::TIME_CALIBRATION,

@@ -107,3 +107,56 @@ fn no_generated_flow_copies_a_training_flow() {
         "{copies} of {windows} windows of 1000 generated flows are exact copies of training windows"
     );
 }
+
+#[test]
+fn generated_sessions_share_hosts_as_their_class_did() {
+    // A lab brute force is one attacker's connections to one server, a port scan one scanner
+    // sweeping one target; the card learned from the captures that nearly every flow of these
+    // classes came from a client, and went to a server, that an earlier flow had.
+    let model = load_model(&root().join("models/default"), &candle_core::Device::Cpu).unwrap();
+    for name in ["bruteforce", "portscan"] {
+        let class = &model.card.classes[model.card.class_index(name).unwrap()];
+        let r = class.arrivals.host_reuse.expect("learned");
+        assert!(r.client > 0.9 && r.server > 0.9, "{name}: {r:?}");
+    }
+    let dir = std::env::temp_dir().join(format!("netdiffd-hosts-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    common::netdiffd_ok(&[
+        "generate",
+        "--model",
+        &root().join("models/default").to_string_lossy(),
+        "--mix",
+        "bruteforce=1,portscan=1",
+        "--flows",
+        "200",
+        "-o",
+        &dir.join("s.pcap").to_string_lossy(),
+        "--labels",
+        &dir.join("s.csv").to_string_lossy(),
+    ]);
+    let truth = std::fs::read_to_string(dir.join("s.csv")).unwrap();
+    let mut hosts: std::collections::BTreeMap<&str, [HashSet<&str>; 2]> = Default::default();
+    let mut tuples = HashSet::new();
+    for line in truth.lines().skip(1) {
+        let f: Vec<&str> = line.split(',').collect();
+        let (class, client, server) = (f[2], f[5], f[7]);
+        let h = hosts.entry(class).or_default();
+        h[0].insert(client);
+        h[1].insert(server);
+        // Each flow a 5-tuple of its own, though most share both hosts and a server port.
+        assert!(tuples.insert((f[4], client, f[6], server, f[8])), "{line}");
+    }
+    assert_eq!(tuples.len(), 200);
+    for (class, [clients, servers]) in &hosts {
+        // Each flow with hosts of its own would give about 100 of each.
+        assert!(
+            clients.len() <= 20 && servers.len() <= 20,
+            "{class}: {} clients, {} servers",
+            clients.len(),
+            servers.len()
+        );
+    }
+    assert_eq!(hosts.len(), 2);
+    common::assert_check_strict_passes(&dir.join("s.pcap"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -433,3 +433,69 @@ fn generated_syns_offer_their_templates_options() {
     );
     common::assert_check_strict_passes(&dir.0.join("https.pcap"));
 }
+
+#[test]
+fn generated_flows_reach_their_templates_server_ports() {
+    // nmap's SYN scan of a lab host: each flow a SYN to its own port, answered by an RST-ACK
+    // (closed) or a SYN-ACK (open). A tiny model trained for a few steps draws ports no scan
+    // reached; the flows keep their templates' server ports, so a generated scan spreads over
+    // the real scan's ports instead of falling back to the class's most common one.
+    let dir = TempDir(std::env::temp_dir().join(format!("netdiffd-port-{}", std::process::id())));
+    let card = tiny_model(
+        &dir.0,
+        "portscan",
+        &[lab("portscan", "ps06.pcap")],
+        &[],
+        "10",
+    );
+    let template_ports: std::collections::HashSet<u16> = card["classes"][0]["templates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|t| {
+            t.as_str()?
+                .strip_prefix(':')?
+                .split(' ')
+                .next()?
+                .parse()
+                .ok()
+        })
+        .collect();
+    assert!(
+        template_ports.len() >= 50,
+        "the templates record the scan's ports: {template_ports:?}"
+    );
+    let p = |s: &str| dir.0.join(s).to_string_lossy().into_owned();
+    common::netdiffd_ok(&[
+        "generate",
+        "--model",
+        &p("model"),
+        "--mix",
+        "portscan",
+        "--flows",
+        "60",
+        "-o",
+        &p("scan.pcap"),
+    ]);
+    let mut reached = std::collections::HashSet::new();
+    for frame in CaptureReader::open(&dir.0.join("scan.pcap")).unwrap() {
+        let frame = frame.unwrap();
+        let ip = Ipv4Packet::new_checked(&frame.data[14..]).expect("IPv4");
+        // Sent by a client (the default client pool, 198.18.0.0/16), to the server's port.
+        if ip.protocol() != IpProtocol::Tcp || ip.src_addr().octets()[..2] != [198, 18] {
+            continue;
+        }
+        let port = TcpPacket::new_checked(ip.payload()).unwrap().dst_port();
+        assert!(
+            template_ports.contains(&port),
+            "a flow to port {port}, which no template's flow reached"
+        );
+        reached.insert(port);
+    }
+    assert!(
+        reached.len() >= 30,
+        "60 flows reached {} ports",
+        reached.len()
+    );
+    common::assert_check_strict_passes(&dir.0.join("scan.pcap"));
+}

@@ -279,7 +279,7 @@ fn damaged_model_files_fail_with_clear_errors() {
     std::fs::write(d.join(CARD_FILE), &text).unwrap();
     let mut card = load_card(&d).unwrap();
     for t in card.classes.iter_mut().flat_map(|c| &mut c.templates) {
-        for shape in &mut t.0 {
+        for shape in &mut t.shapes {
             if let Some(kind) = &mut shape.3 {
                 kind.ip = None;
             }
@@ -295,10 +295,41 @@ fn damaged_model_files_fail_with_clear_errors() {
         .classes
         .iter()
         .flat_map(|c| &c.templates)
-        .flat_map(|t| &t.0)
+        .flat_map(|t| &t.shapes)
         .map(|s| s.3.expect("the kind is kept"))
         .collect();
     assert!(!kinds.is_empty() && kinds.iter().all(|k| k.ip.is_none()));
+
+    // Server ports: a bad one is refused, the port named; without them (cards made before the
+    // ports) the card loads with the same packets and no port to hold.
+    let d = copy("ports");
+    let mut card = load_card(&d).unwrap();
+    let port = card
+        .classes
+        .iter()
+        .flat_map(|c| &c.templates)
+        .find_map(|t| t.server_port)
+        .expect("a card made now records its templates' server ports");
+    let text = std::fs::read_to_string(d.join(CARD_FILE)).unwrap();
+    let written = format!("\":{port} ");
+    assert!(text.contains(&written), "written as {written:?}");
+    std::fs::write(d.join(CARD_FILE), text.replacen(&written, "\":65536 ", 1)).unwrap();
+    let e = load_model(&d, &Device::Cpu).err().expect("must fail");
+    assert!(
+        matches!(e, ModelError::Card { .. }) && e.to_string().contains(":65536"),
+        "{e}"
+    );
+    let before: Vec<_> = card.classes.iter().map(|c| c.templates.clone()).collect();
+    for t in card.classes.iter_mut().flat_map(|c| &mut c.templates) {
+        t.server_port = None;
+    }
+    save_card(&d, &card).unwrap();
+    let m = load_model(&d, &Device::Cpu).unwrap();
+    for (c, old) in m.card.classes.iter().zip(&before) {
+        for (t, o) in c.templates.iter().zip(old) {
+            assert_eq!((&t.shapes, t.server_port), (&o.shapes, None));
+        }
+    }
 
     // A missing weights file.
     let d = copy("missing");

@@ -29,6 +29,9 @@ fn repair_real(flow: &Flow, index: u64) -> RepairedFlow {
         directions: Some(&dirs),
         iat_ns: Some(&iat),
         hints: None,
+        server_port: None,
+        hosts: None,
+        client_port: None,
     };
     let settings = RepairSettings {
         start_ns: flow.packets[0].ts_ns,
@@ -326,6 +329,57 @@ fn scan_probes_stay_probes() {
     let out = tmp("probes.pcap");
     written_strict_and_tshark_clean("probes", &repaired, &out);
     std::fs::remove_file(&out).unwrap();
+}
+
+/// A server port the generator held from a real flow is kept even where the class's list of
+/// common ports does not hold it: ps06's SYN scan reaches hundreds of ports, and each repaired
+/// flow reaches its own (forward packets to it, backward packets from it), where without the
+/// held port every flow falls back to the class's most common port.
+#[test]
+fn a_held_server_port_is_kept() {
+    use netdiffd::flows::Direction;
+    use netdiffd::repair::ClassHints;
+    use netdiffd::wire::{ipv4::Ipv4Packet, tcp::TcpPacket};
+    let hints = ClassHints {
+        server_ports: vec![443],
+        ..ClassHints::default()
+    };
+    let mut ports = std::collections::BTreeSet::new();
+    for (i, f) in lab_tcp_flows("portscan/ps06.pcap").into_iter().take(400) {
+        let rows = netdiffd::nprint::flow_rows(&f.packets);
+        let dirs: Vec<_> = f.packets.iter().map(|p| p.direction).collect();
+        let repair = |server_port| {
+            let input = FlowInput {
+                rows: &rows,
+                directions: Some(&dirs),
+                iat_ns: None,
+                hints: Some(&hints),
+                server_port,
+                hosts: None,
+                client_port: None,
+            };
+            repair_flow(&input, &RepairSettings::default(), i as u64).unwrap()
+        };
+        let real = f.key.server_port;
+        assert_eq!(
+            repair(None).key.server_port,
+            443,
+            "flow {i} without a held port"
+        );
+        let r = repair(Some(real));
+        assert_eq!(r.key.server_port, real, "flow {i}");
+        for p in &r.packets {
+            let ip = Ipv4Packet::new_checked(&p.bytes[..]).unwrap();
+            let tcp = TcpPacket::new_checked(ip.payload()).unwrap();
+            let port = match p.direction {
+                Direction::Forward => tcp.dst_port(),
+                Direction::Backward => tcp.src_port(),
+            };
+            assert_eq!(port, real, "flow {i}: {:?} packet", p.direction);
+        }
+        ports.insert(real);
+    }
+    assert!(ports.len() >= 100, "ps06 scans {} ports", ports.len());
 }
 
 /// Real ICMP flows keep the kind of each message through repair: echo and timestamp queries

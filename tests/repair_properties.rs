@@ -47,6 +47,9 @@ fn repair_real(f: &Flow) -> RepairedFlow {
         directions: None,
         iat_ns: None,
         hints: None,
+        server_port: None,
+        hosts: None,
+        client_port: None,
     };
     repair_flow(&input, &settings(1), 0).unwrap()
 }
@@ -174,6 +177,9 @@ fn repair_checked(rows: &[Bit], case: u64, what: &str) -> RepairedFlow {
         directions: None,
         iat_ns: None,
         hints: None,
+        server_port: None,
+        hosts: None,
+        client_port: None,
     };
     let f = repair_flow(&input, &settings(case), case).unwrap();
     assert_compliant(&f, what);
@@ -261,6 +267,9 @@ fn repair_is_deterministic_for_a_seed() {
         directions: None,
         iat_ns: None,
         hints: None,
+        server_port: None,
+        hosts: None,
+        client_port: None,
     };
     let a = repair_flow(&input, &settings(7), 3).unwrap();
     let b = repair_flow(&input, &settings(7), 3).unwrap();

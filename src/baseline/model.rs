@@ -103,6 +103,9 @@ impl ClassModel {
                 directions: None,
                 iat_ns: None,
                 hints: self.hints.as_ref(),
+                server_port: None,
+                hosts: None,
+                client_port: None,
             };
             let s = RepairSettings {
                 start_ns: settings

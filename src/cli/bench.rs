@@ -133,6 +133,9 @@ fn bench_repair(a: &BenchArgs) -> anyhow::Result<i32> {
         directions: None,
         iat_ns: None,
         hints: None,
+        server_port: None,
+        hosts: None,
+        client_port: None,
     };
     let settings = RepairSettings::default();
     let reps = 20;

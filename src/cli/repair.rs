@@ -65,6 +65,9 @@ pub fn run(a: &RepairArgs) -> anyhow::Result<i32> {
         directions: None,
         iat_ns: has_timing.then_some(iat.as_slice()),
         hints: None,
+        server_port: None,
+        hosts: None,
+        client_port: None,
     };
     let flow = repair_flow(&input, &settings, 0)
         .with_context(|| format!("repairing {}", a.input.display()))?;

@@ -16,6 +16,9 @@ use std::path::{Path, PathBuf};
 /// Format version of dataset files.
 pub const DATASET_VERSION: u32 = 2;
 
+/// The host number of windows read from a set made before hosts were recorded.
+pub const UNKNOWN_HOST: u32 = u32::MAX;
+
 /// Errors building, writing or reading a training set.
 #[derive(Debug, thiserror::Error)]
 pub enum DatasetError {
@@ -111,6 +114,11 @@ pub struct Window {
     pub iat_ns: Vec<u64>,
     /// Server port of the flow (0 for ICMP).
     pub server_port: u16,
+    /// Which of its capture's hosts the flow's client and server are: hosts numbered in the
+    /// order they first appear in the capture's flows, no address kept ([`UNKNOWN_HOST`] in
+    /// sets made before hosts were recorded). Flow arrivals learn from them how often a class's
+    /// flows come from, and go to, a host that an earlier flow of the capture had.
+    pub hosts: [u32; 2],
     /// The flow the window belongs to (numbered across the set; a flow's windows are
     /// consecutive and in order).
     pub flow: usize,
@@ -187,6 +195,9 @@ struct Description {
     window_file: Vec<usize>,
     window_len: Vec<usize>,
     window_server_port: Vec<u16>,
+    /// Client and server host numbers a window (absent in sets made before them).
+    #[serde(default)]
+    window_hosts: Vec<[u32; 2]>,
     window_flow: Vec<usize>,
     window_flow_start_ns: Vec<u64>,
 }
@@ -278,7 +289,13 @@ impl Dataset {
                 .expect("class listed");
             let (flows, skipped) = flows_from_capture(path, settings.flows, Some(label.clone()))?;
             let before = ds.windows.len();
+            let mut host_numbers: HashMap<std::net::Ipv4Addr, u32> = HashMap::new();
+            let mut host = |addr| {
+                let next = host_numbers.len() as u32;
+                *host_numbers.entry(addr).or_insert(next)
+            };
             for f in &flows {
+                let hosts = [host(f.key.client), host(f.key.server)];
                 let flow = ds.windows.last().map_or(0, |w| w.flow + 1);
                 let kept = &f.packets[..f.packets.len().min(settings.max_flow_packets)];
                 let flow_start_ns = kept.first().map_or(0, |p| p.ts_ns);
@@ -310,6 +327,7 @@ impl Dataset {
                         } else {
                             f.key.server_port
                         },
+                        hosts,
                         flow,
                         flow_start_ns,
                     });
@@ -384,6 +402,7 @@ impl Dataset {
             window_file: self.windows.iter().map(|w| w.file).collect(),
             window_len: self.windows.iter().map(|w| w.len).collect(),
             window_server_port: self.windows.iter().map(|w| w.server_port).collect(),
+            window_hosts: self.windows.iter().map(|w| w.hosts).collect(),
             window_flow: self.windows.iter().map(|w| w.flow).collect(),
             window_flow_start_ns: self.windows.iter().map(|w| w.flow_start_ns).collect(),
         };
@@ -470,6 +489,7 @@ impl Dataset {
             || d.window_server_port.len() != n
             || d.window_flow.len() != n
             || d.window_flow_start_ns.len() != n
+            || !(d.window_hosts.is_empty() || d.window_hosts.len() == n)
         {
             return Err(fmt("window lists of different lengths".into()));
         }
@@ -504,6 +524,7 @@ impl Dataset {
                     })
                     .collect(),
                 server_port: d.window_server_port[i],
+                hosts: d.window_hosts.get(i).copied().unwrap_or([UNKNOWN_HOST; 2]),
                 flow: d.window_flow[i],
                 flow_start_ns: d.window_flow_start_ns[i],
             });

@@ -69,6 +69,9 @@ pub struct GeneratedFlow {
     pub directions: Vec<Direction>,
     /// Per-packet gaps since the previous packet (ns).
     pub iat_ns: Vec<u64>,
+    /// The server port held from the flow's template (a real training flow's), which repair
+    /// keeps; None without a template or one that records no port.
+    pub server_port: Option<u16>,
 }
 
 impl GeneratedFlow {
@@ -434,5 +437,6 @@ fn finish_flow(p: &mut Pending, ch: usize, times: &ClassTimes) -> GeneratedFlow 
         rows: std::mem::take(&mut p.decoded),
         directions: std::mem::take(&mut p.directions),
         iat_ns,
+        server_port: p.template.as_ref().and_then(|t| t.server_port),
     }
 }

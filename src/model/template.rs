@@ -19,6 +19,9 @@ const TCP_FLAGS: std::ops::Range<usize> = 416 + 104..416 + 112;
 const TCP_WINDOW: usize = 416 + 112;
 /// Model-layout position of the TCP options (after the 20-byte fixed header).
 const TCP_OPTIONS: usize = 416 + 160;
+/// Model-layout positions of the TCP and UDP source ports (the destination port follows).
+const TCP_PORTS: usize = 416;
+const UDP_PORTS: usize = 416 + 480;
 /// Model-layout positions of the IPv4 type of service, don't-fragment flag and TTL.
 const IP_TOS: usize = 8;
 const IP_DONT_FRAG: usize = 49;
@@ -80,18 +83,28 @@ pub struct IpMarks {
 /// as a sixth part ([`SynOptions`]), a SYN's window as `~window`, and the IPv4 marks as
 /// `@ttl.tos.df` ([`IpMarks`]), a run of equal shapes as `shape*count` (e.g.
 /// `6.5.10.2.0.2:4=1460-4:2-8:10-1-3:3=7~64240@64.0.1
-/// 6.5.10.18.1.2:4=1460-4:2-8:10-1-3:3=7~65160@63.0.1 6.5.8.16.0@64.0.1*2`).
+/// 6.5.10.18.1.2:4=1460-4:2-8:10-1-3:3=7~65160@63.0.1 6.5.8.16.0@64.0.1*2`), led by the
+/// flow's server port as `:port` where the card records it (`:22 6.5.10.2.0…`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(into = "String", try_from = "String")]
-pub struct Template(pub Vec<PacketShape>);
+pub struct Template {
+    /// The packets' shapes, in flow order.
+    pub shapes: Vec<PacketShape>,
+    /// The real flow's server port (TCP and UDP; None for ICMP and in cards of earlier
+    /// versions). Which port a flow reaches is one choice per flow — a scan's next port, an FTP
+    /// data connection's passive port — which the network, drawing each packet's bits,
+    /// answered with its class's most common port (96 of 100 port-scan flows went to 443);
+    /// held from the template, a class's flows reach the ports its real flows reached.
+    pub server_port: Option<u16>,
+}
 
 impl From<Template> for String {
     fn from(t: Template) -> String {
-        let mut parts: Vec<String> = Vec::new();
+        let mut parts: Vec<String> = t.server_port.map(|p| format!(":{p}")).into_iter().collect();
         let mut i = 0;
-        while i < t.0.len() {
-            let s = t.0[i];
-            let run = t.0[i..].iter().take_while(|&&x| x == s).count();
+        while i < t.shapes.len() {
+            let s = t.shapes[i];
+            let run = t.shapes[i..].iter().take_while(|&&x| x == s).count();
             let mut part = format!("{}.{}.{}", u8::from(s.0), s.1, s.2);
             if let Some(k) = s.3 {
                 part += &format!(".{}.{}", k.tcp_flags, u8::from(k.backward));
@@ -119,7 +132,15 @@ impl TryFrom<String> for Template {
     type Error = String;
     fn try_from(s: String) -> Result<Self, Self::Error> {
         let mut shapes = Vec::new();
-        for part in s.split_whitespace() {
+        let mut parts = s.split_whitespace().peekable();
+        let server_port = match parts.next_if(|p| p.starts_with(':')) {
+            Some(p) => match p[1..].parse::<u16>() {
+                Ok(port) if port != 0 => Some(port),
+                _ => return Err(format!("bad server port {p:?} (expected :1..65535)")),
+            },
+            None => None,
+        };
+        for part in parts {
             let (p, run) = match part.split_once('*') {
                 Some((p, n)) => match n.parse::<usize>() {
                     Ok(n) if (1..=MAX_TEMPLATE_PACKETS).contains(&n) => (p, n),
@@ -209,7 +230,10 @@ impl TryFrom<String> for Template {
             };
             shapes.extend(std::iter::repeat_n(shape, run));
         }
-        Ok(Template(shapes))
+        Ok(Template {
+            shapes,
+            server_port,
+        })
     }
 }
 
@@ -253,20 +277,35 @@ fn word(bits: &[Bit]) -> u16 {
 }
 
 impl Template {
-    /// The template of a window (its packets' protocols and header lengths).
-    pub fn of(w: &Window) -> Template {
-        Template(Self::shapes(w).collect())
+    /// A template of these shapes, without a server port.
+    pub fn new(shapes: Vec<PacketShape>) -> Template {
+        Template {
+            shapes,
+            server_port: None,
+        }
     }
 
-    /// The template of a whole flow: the shapes of its windows, in order.
+    /// The template of a window (its packets' shapes and kinds, its flow's server port).
+    pub fn of(w: &Window) -> Template {
+        Self::of_flow([w])
+    }
+
+    /// The template of a whole flow: the shapes of its windows, in order, and its server port.
     pub fn of_flow<'a>(windows: impl IntoIterator<Item = &'a Window>) -> Template {
-        Template(windows.into_iter().flat_map(Self::shapes).collect())
+        let windows: Vec<&Window> = windows.into_iter().collect();
+        Template {
+            shapes: windows.iter().flat_map(|w| Self::shapes(w)).collect(),
+            server_port: windows.iter().map(|w| w.server_port).find(|&p| p != 0),
+        }
     }
 
     /// A slice of `len` packets of the template from packet `start` (shorter at its end).
     pub fn slice(&self, start: usize, len: usize) -> Template {
-        let end = (start + len).min(self.0.len());
-        Template(self.0[start.min(end)..end].to_vec())
+        let end = (start + len).min(self.shapes.len());
+        Template {
+            shapes: self.shapes[start.min(end)..end].to_vec(),
+            server_port: self.server_port,
+        }
     }
 
     fn shapes(w: &Window) -> impl Iterator<Item = PacketShape> + '_ {
@@ -305,10 +344,10 @@ impl Template {
         })
     }
 
-    /// The same template without its packets' kinds (shapes alone).
+    /// The same template without its packets' kinds and its server port (shapes alone).
     pub fn without_kinds(&self) -> Template {
-        Template(
-            self.0
+        Template::new(
+            self.shapes
                 .iter()
                 .map(|&PacketShape(p, i, l, _)| PacketShape(p, i, l, None))
                 .collect(),
@@ -318,10 +357,11 @@ impl Template {
     /// Writes the values that packet `p`'s kind fixes into `row` (model layout plus side
     /// channels) and marks them in `held`: the direction, the IPv4 marks, for TCP the data
     /// offset, the flag bits and a SYN's window and option layout (kind and length bytes,
-    /// NOPs, padding, the MSS and shift values).
+    /// NOPs, padding, the MSS and shift values), and the template's server port (the
+    /// destination port of a forward TCP or UDP packet, the source port of a backward one).
     /// Returns false (and writes nothing) when the template does not record the packet's kind.
     pub fn hold_kind(&self, p: usize, row: &mut [f32], held: &mut [f32]) -> bool {
-        let Some(PacketShape(proto, _, l4, Some(kind))) = self.0.get(p).copied() else {
+        let Some(PacketShape(proto, _, l4, Some(kind))) = self.shapes.get(p).copied() else {
             return false;
         };
         let mut hold = |first: usize, bits: usize, value: u16| {
@@ -350,6 +390,14 @@ impl Template {
                 hold(TCP_OPTIONS + at * 8, 8, value.into());
             }
         }
+        let ports = match proto {
+            IpProtocol::Tcp => Some(TCP_PORTS),
+            IpProtocol::Udp => Some(UDP_PORTS),
+            _ => None,
+        };
+        if let (Some(first), Some(port)) = (ports, self.server_port) {
+            hold(if kind.backward { first } else { first + 16 }, 16, port);
+        }
         row[MODEL_WIDTH] = if kind.backward { -1.0 } else { 1.0 };
         held[MODEL_WIDTH] = 1.0;
         true
@@ -357,12 +405,12 @@ impl Template {
 
     /// Packets in the template.
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.shapes.len()
     }
 
     /// True when the template has no packets.
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.shapes.is_empty()
     }
 
     /// Writes the structure conditioning for `l` rows (mask of populated positions and the
@@ -375,7 +423,7 @@ impl Template {
         for p in 0..l {
             let row = &mut rows[p * c..(p + 1) * c];
             row[MODEL_WIDTH] = 1.0;
-            if let Some(s) = self.0.get(p) {
+            if let Some(s) = self.shapes.get(p) {
                 for r in populated_ranges(*s) {
                     row[r].fill(1.0);
                 }
@@ -386,7 +434,7 @@ impl Template {
     /// True at populated positions of packet `p` (model layout).
     pub fn populated(&self, p: usize) -> Vec<bool> {
         let mut v = vec![false; MODEL_WIDTH];
-        if let Some(s) = self.0.get(p) {
+        if let Some(s) = self.shapes.get(p) {
             for r in populated_ranges(*s) {
                 v[r].fill(true);
             }
@@ -428,7 +476,7 @@ mod tests {
 
     #[test]
     fn templates_serialise_as_compact_strings() {
-        let t = Template(vec![
+        let t = Template::new(vec![
             PacketShape(IpProtocol::Tcp, 5, 10, None),
             PacketShape(IpProtocol::Udp, 5, 2, None),
         ]);
@@ -436,7 +484,7 @@ mod tests {
         assert!(serde_json::from_str::<Template>("\"6.3.10\"").is_err());
         assert!(serde_json::from_str::<Template>("\"6.5\"").is_err());
         // Runs of equal shapes are written once with their count.
-        let long = Template(
+        let long = Template::new(
             [
                 vec![PacketShape(IpProtocol::Tcp, 5, 10, None)],
                 vec![PacketShape(IpProtocol::Tcp, 5, 8, None); 300],
@@ -458,19 +506,19 @@ mod tests {
                 ip: None,
             })
         };
-        let scan = Template(vec![
+        let scan = Template::new(vec![
             PacketShape(IpProtocol::Tcp, 5, 6, kind(0x02, false)),
             PacketShape(IpProtocol::Tcp, 5, 5, kind(0x14, true)),
             PacketShape(IpProtocol::Tcp, 5, 5, kind(0x14, true)),
         ]);
         assert_writes(&scan, "\"6.5.6.2.0 6.5.5.20.1*2\"");
         assert_eq!(
-            scan.without_kinds().0[1],
+            scan.without_kinds().shapes[1],
             PacketShape(IpProtocol::Tcp, 5, 5, None)
         );
         // A SYN's option layout as a sixth part; a card of an earlier version has none.
         let layout = SynOptions::parse("2:4-4:2-8:10-1-3:3", 20).unwrap();
-        let syn = Template(vec![
+        let syn = Template::new(vec![
             PacketShape(
                 IpProtocol::Tcp,
                 5,
@@ -494,14 +542,14 @@ mod tests {
                 ..kind(0x10, false).unwrap()
             })
         };
-        let t = Template(vec![
+        let t = Template::new(vec![
             PacketShape(IpProtocol::Tcp, 5, 5, marked(64, true)),
             PacketShape(IpProtocol::Tcp, 5, 5, marked(64, true)),
             PacketShape(IpProtocol::Tcp, 5, 5, marked(128, false)),
         ]);
         assert_writes(&t, "\"6.5.5.16.0@64.0.1*2 6.5.5.16.0@128.0.0\"");
         // A SYN's option values (MSS, shift) in its layout, its window after it, then marks.
-        let syn = Template(vec![PacketShape(
+        let syn = Template::new(vec![PacketShape(
             IpProtocol::Tcp,
             5,
             10,
@@ -550,7 +598,7 @@ mod tests {
     #[test]
     fn a_packet_kind_holds_its_direction_and_flag_bits() {
         let ch = MODEL_WIDTH + SIDE_CHANNELS;
-        let t = Template(vec![
+        let t = Template::new(vec![
             PacketShape(
                 IpProtocol::Tcp,
                 5,
@@ -618,6 +666,57 @@ mod tests {
             assert!(!t.hold_kind(p, &mut row, &mut held));
             assert!(held.iter().all(|&h| h == 0.0));
         }
+    }
+
+    #[test]
+    fn a_template_holds_its_flows_server_port() {
+        let kind = |backward| {
+            Some(PacketKind {
+                tcp_flags: 0,
+                backward,
+                syn_options: None,
+                syn_window: None,
+                ip: None,
+            })
+        };
+        let t = Template {
+            shapes: vec![
+                PacketShape(IpProtocol::Udp, 5, 2, kind(false)),
+                PacketShape(IpProtocol::Udp, 5, 2, kind(true)),
+                PacketShape(IpProtocol::Icmp, 5, 2, kind(false)),
+            ],
+            server_port: Some(8080),
+        };
+        assert_writes(&t, "\":8080 17.5.2.0.0 17.5.2.0.1 1.5.2.0.0\"");
+        assert_eq!(t.slice(1, 1).server_port, Some(8080));
+        assert_eq!(t.without_kinds().server_port, None);
+        for bad in [":0", ":65536", ":x", ":"] {
+            let e = serde_json::from_str::<Template>(&format!("\"{bad} 6.5.5\"")).unwrap_err();
+            assert!(e.to_string().contains(bad), "{bad}: {e}");
+        }
+        let ch = MODEL_WIDTH + SIDE_CHANNELS;
+        let port = |row: &[f32], at: usize| {
+            row[at..at + 16]
+                .iter()
+                .fold(0u16, |a, &v| (a << 1) | u16::from(v > 0.0))
+        };
+        // Forward: the destination port; backward: the source port; the other port is the
+        // network's to choose.
+        for (p, held_at, free_at) in [
+            (0, UDP_PORTS + 16, UDP_PORTS),
+            (1, UDP_PORTS, UDP_PORTS + 16),
+        ] {
+            let (mut row, mut held) = (vec![0f32; ch], vec![0f32; ch]);
+            assert!(t.hold_kind(p, &mut row, &mut held));
+            assert_eq!(port(&row, held_at), 8080, "packet {p}");
+            assert!(held[held_at..held_at + 16].iter().all(|&h| h == 1.0));
+            assert!(held[free_at..free_at + 16].iter().all(|&h| h == 0.0));
+            assert!(held[TCP_PORTS..TCP_PORTS + 32].iter().all(|&h| h == 0.0));
+        }
+        // ICMP has no ports: only its direction is held.
+        let (mut row, mut held) = (vec![0f32; ch], vec![0f32; ch]);
+        assert!(t.hold_kind(2, &mut row, &mut held));
+        assert_eq!(held.iter().sum::<f32>(), 1.0);
     }
 
     /// A one-packet window of a TCP packet (flags, options) from 10.0.0.1:12345 to
@@ -688,6 +787,7 @@ mod tests {
             backward: vec![false],
             iat_ns: vec![0],
             server_port: 443,
+            hosts: [0, 1],
             flow: 0,
             flow_start_ns: 0,
         }
@@ -710,7 +810,11 @@ mod tests {
                 dont_frag: true,
             }),
         };
-        assert_eq!(t.0, vec![PacketShape(IpProtocol::Tcp, 5, 8, Some(ack))]);
+        assert_eq!(
+            t.shapes,
+            vec![PacketShape(IpProtocol::Tcp, 5, 8, Some(ack))]
+        );
+        assert_eq!(t.server_port, Some(443));
         let m = t.populated(0);
         for (i, &b) in bits.iter().enumerate() {
             assert_eq!(m[i], b != VACANT, "position {i}");
@@ -725,20 +829,20 @@ mod tests {
         ];
         let t = Template::of(&tcp_window(0x02, &opts));
         let layout = SynOptions::of(&opts).unwrap();
-        let PacketShape(_, _, 10, Some(kind)) = t.0[0] else {
-            panic!("{:?}", t.0[0]);
+        let PacketShape(_, _, 10, Some(kind)) = t.shapes[0] else {
+            panic!("{:?}", t.shapes[0]);
         };
         assert_eq!(kind.syn_options, Some(layout));
         assert_eq!(kind.syn_window, Some(0x1000));
         // Held: direction, IPv4 marks (TTL, TOS, don't-fragment), data offset, flags, the
-        // window, the kind/length bytes and NOP (9 of the 20 bytes) and the MSS and shift
-        // values (3 bytes); the timestamps are left to the network.
+        // window, the kind/length bytes and NOP (9 of the 20 bytes), the MSS and shift values
+        // (3 bytes) and the server port the SYN goes to; the timestamps are left to the network.
         let ch = MODEL_WIDTH + SIDE_CHANNELS;
         let (mut row, mut held) = (vec![0f32; ch], vec![0f32; ch]);
         assert!(t.hold_kind(0, &mut row, &mut held));
         assert_eq!(
             held.iter().filter(|&&h| h == 1.0).count(),
-            1 + 17 + 4 + 8 + 16 + 12 * 8
+            1 + 17 + 4 + 8 + 16 + 12 * 8 + 16
         );
         let window = row[TCP_WINDOW..TCP_WINDOW + 16]
             .iter()
@@ -761,11 +865,11 @@ mod tests {
             assert_eq!(got, want, "option byte {b}");
         }
         // An ACK records no layout nor window, a SYN whose options do not parse no layout.
-        let ack = Template::of(&tcp_window(0x10, &opts)).0[0].3.unwrap();
+        let ack = Template::of(&tcp_window(0x10, &opts)).shapes[0].3.unwrap();
         assert_eq!((ack.syn_options, ack.syn_window), (None, None));
         let garbage = [8, 40, 0, 0];
         assert_eq!(
-            Template::of(&tcp_window(0x02, &garbage)).0[0]
+            Template::of(&tcp_window(0x02, &garbage)).shapes[0]
                 .3
                 .unwrap()
                 .syn_options,

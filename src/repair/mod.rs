@@ -62,6 +62,17 @@ pub struct FlowInput<'a> {
     pub iat_ns: Option<&'a [u64]>,
     /// The class's fallback statistics.
     pub hints: Option<&'a ClassHints>,
+    /// A server port the generator took from a real flow of the class, kept as it is (a port
+    /// scan reaches its real scans' ports, not the class's most common one); None to keep a
+    /// generated server port only where it is plausible.
+    pub server_port: Option<u16>,
+    /// The client's and the server's addresses, when the caller chose them (flows of one
+    /// session share them); None to draw each from its pool.
+    pub hosts: Option<[Ipv4Addr; 2]>,
+    /// The client's port (an ICMP query's identifier), when the caller chose it (to keep two
+    /// flows between the same hosts apart); None to keep the generated one where it is
+    /// ephemeral.
+    pub client_port: Option<u16>,
 }
 
 /// One repaired packet: a complete IPv4 packet and its time.
@@ -166,7 +177,7 @@ pub fn repair_flow(
             payload_len: rows[i].payload_len(l4_len(&rows[i])),
         })
         .collect();
-    let sides = sides(&rows, &plans, proto, settings, input.hints, &mut rng);
+    let sides = sides(&rows, &plans, proto, settings, input, &mut rng);
     for _ in sides.iter().filter(|s| s.ttl_raised) {
         report.applied(Rule::TtlRaised);
     }
@@ -351,7 +362,7 @@ fn sides(
     plans: &[PacketPlan],
     proto: IpProtocol,
     settings: &RepairSettings,
-    hints: Option<&ClassHints>,
+    input: &FlowInput<'_>,
     rng: &mut StdRng,
 ) -> [Side; 2] {
     let first_of = |d: Direction| {
@@ -394,24 +405,30 @@ fn sides(
     // of the UDP datagram its errors quote, as a UDP flow's are chosen.
     let icmp_errors = matches!(icmp::Message::of(fwd).0, icmp::Message::Error { .. });
     let (client_port, server_port) = if proto == IpProtocol::Icmp && !icmp_errors {
-        (gen_client_port, gen_server_port)
+        let id = input.client_port.unwrap_or(gen_client_port);
+        (id, id)
     } else {
-        let client = if gen_client_port >= 1024 {
+        let client = if let Some(port) = input.client_port {
+            port
+        } else if gen_client_port >= 1024 {
             gen_client_port
         } else {
             rng.random_range(49152..=65535)
         };
-        let known = hints.map(|h| h.server_ports.as_slice()).unwrap_or(&[]);
+        let known = input
+            .hints
+            .map(|h| h.server_ports.as_slice())
+            .unwrap_or(&[]);
         let plausible = if known.is_empty() {
             gen_server_port != 0
                 && (gen_server_port < 1024 || COMMON_SERVICE_PORTS.contains(&gen_server_port))
         } else {
             known.contains(&gen_server_port)
         };
-        let server = if plausible {
-            gen_server_port
-        } else {
-            known.first().copied().unwrap_or(443)
+        let server = match input.server_port.filter(|&p| p != 0) {
+            Some(held) => held,
+            None if plausible => gen_server_port,
+            None => known.first().copied().unwrap_or(443),
         };
         (client, server)
     };
@@ -426,8 +443,18 @@ fn sides(
     };
     let (client_ttl, client_ttl_raised) = ttl_of(Direction::Forward);
     let (server_ttl, server_ttl_raised) = ttl_of(Direction::Backward);
+    // The pools are drawn from even when the caller chose the hosts, so that every later
+    // choice of the flow is the same either way.
+    let mut client_addr = settings.client_pool.host(rng.random::<u64>());
+    let mut server_addr = settings.server_pool.host(rng.random::<u64>());
+    if let Some([c, s]) = input.hosts {
+        (client_addr, server_addr) = (c, s);
+    }
+    if server_addr == client_addr {
+        server_addr = settings.server_pool.host(rng.random::<u64>() | 1);
+    }
     let client = Side {
-        addr: settings.client_pool.host(rng.random::<u64>()),
+        addr: client_addr,
         port: client_port,
         ttl: client_ttl,
         ttl_raised: client_ttl_raised,
@@ -435,10 +462,6 @@ fn sides(
         isn: tcp_isn(fwd),
         ts_base: tsval(fwd),
     };
-    let mut server_addr = settings.server_pool.host(rng.random::<u64>());
-    if server_addr == client.addr {
-        server_addr = settings.server_pool.host(rng.random::<u64>() | 1);
-    }
     let server = Side {
         addr: server_addr,
         port: server_port,
