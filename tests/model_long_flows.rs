@@ -106,6 +106,18 @@ fn tiny_model(
     serde_json::from_str(&std::fs::read_to_string(dir.join("model/card.json")).unwrap()).unwrap()
 }
 
+/// Generates `flows` flows of `mix` (with `extra` options) with the model `tiny_model` made in
+/// `dir`, into `dir/out`, and returns that path.
+fn generate_tiny(dir: &Path, mix: &str, flows: &str, extra: &[&str], out: &str) -> PathBuf {
+    let (model, pcap) = (dir.join("model"), dir.join(out));
+    let mut args = vec!["generate", "--model", model.to_str().unwrap(), "--mix", mix];
+    args.extend(["--flows", flows]);
+    args.extend(extra);
+    args.extend(["-o", pcap.to_str().unwrap()]);
+    common::netdiffd_ok(&args);
+    pcap
+}
+
 fn lab(class: &str, file: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../shared/lab-corpus")
@@ -121,39 +133,19 @@ fn a_class_of_300_packet_tcp_flows_yields_whole_coherent_flows() {
         .map(|f| lab("bulk_download", f))
         .collect();
     let card = tiny_model(&dir.0, "bulk", &bulk, &["--max-flow-packets", "300"], "40");
-    let p = |s: &str| dir.0.join(s).to_string_lossy().into_owned();
     // Every template is a whole 300-packet TCP flow.
     let templates = card["classes"][0]["templates"].as_array().unwrap();
     assert_eq!(templates.len(), 5, "five real flows of 300+ packets");
     for t in templates {
-        let shapes: usize = t
-            .as_str()
-            .unwrap()
-            .split_whitespace()
+        let shapes: usize = template_packets(t)
             .map(|s| s.split_once('*').map_or(1, |(_, n)| n.parse().unwrap()))
             .sum();
         assert_eq!(shapes, 300, "{t}");
-        assert!(t
-            .as_str()
-            .unwrap()
-            .split_whitespace()
-            .all(|s| s.starts_with("6.")));
+        assert!(template_packets(t).all(|s| s.starts_with("6.")));
     }
 
-    common::netdiffd_ok(&[
-        "generate",
-        "--model",
-        &p("model"),
-        "--mix",
-        "bulk=1",
-        "--flows",
-        "4",
-        "--seed",
-        "3",
-        "-o",
-        &p("long.pcap"),
-    ]);
-    let conns = connections(&dir.0.join("long.pcap"));
+    let pcap = generate_tiny(&dir.0, "bulk=1", "4", &["--seed", "3"], "long.pcap");
+    let conns = connections(&pcap);
     assert_eq!(conns.len(), 4, "four connections");
     for (key, pkts) in &conns {
         assert!(pkts.len() > 64, "{key:?}: only {} packets", pkts.len());
@@ -204,8 +196,8 @@ fn a_class_of_300_packet_tcp_flows_yields_whole_coherent_flows() {
         );
     }
 
-    common::assert_check_strict_passes(&dir.0.join("long.pcap"));
-    let e = common::tshark_expert(&dir.0.join("long.pcap"));
+    common::assert_check_strict_passes(&pcap);
+    let e = common::tshark_expert(&pcap);
     assert_eq!(e.errors, 0, "{:#?}", e.in_section("Errors"));
     assert_eq!(e.warnings, 0, "{:#?}", e.in_section("Warnings"));
 }
@@ -214,6 +206,14 @@ fn a_class_of_300_packet_tcp_flows_yields_whole_coherent_flows() {
 type TemplatePacket = (bool, u16, u8);
 
 /// The packet sequences of a card's templates, read from their strings.
+/// A card template's packets as written (`shape*run`), without the flow's `:port`.
+fn template_packets(t: &serde_json::Value) -> impl Iterator<Item = &str> {
+    t.as_str()
+        .unwrap()
+        .split_whitespace()
+        .filter(|p| !p.starts_with(':'))
+}
+
 fn template_kinds(card: &serde_json::Value) -> Vec<Vec<TemplatePacket>> {
     card["classes"][0]["templates"]
         .as_array()
@@ -221,7 +221,7 @@ fn template_kinds(card: &serde_json::Value) -> Vec<Vec<TemplatePacket>> {
         .iter()
         .map(|t| {
             let mut kinds = Vec::new();
-            for part in t.as_str().unwrap().split_whitespace() {
+            for part in template_packets(t) {
                 let (shape, run) = part
                     .split_once('*')
                     .map_or((part, 1), |(s, n)| (s, n.parse().unwrap()));
@@ -250,7 +250,6 @@ fn generated_flows_keep_their_templates_packet_kinds() {
     // templates' flags and directions, and repair keeps the refusal.
     let dir = TempDir(std::env::temp_dir().join(format!("netdiffd-kinds-{}", std::process::id())));
     let card = tiny_model(&dir.0, "scan", &[lab("portscan", "ps06.pcap")], &[], "10");
-    let p = |s: &str| dir.0.join(s).to_string_lossy().into_owned();
     let templates = template_kinds(&card);
     let kinds: Vec<Vec<(bool, u16)>> = templates
         .iter()
@@ -268,19 +267,9 @@ fn generated_flows_keep_their_templates_packet_kinds() {
         .map(|p| p.2)
         .collect();
     assert!(syn_ttls.len() >= 10, "the SYNs' TTLs: {syn_ttls:?}");
-    common::netdiffd_ok(&[
-        "generate",
-        "--model",
-        &p("model"),
-        "--mix",
-        "scan",
-        "--flows",
-        "30",
-        "-o",
-        &p("scan.pcap"),
-    ]);
+    let pcap = generate_tiny(&dir.0, "scan", "30", &[], "scan.pcap");
     // The capture's one ping gives a template too; every other flow is a TCP connection.
-    let conns = connections(&dir.0.join("scan.pcap"));
+    let conns = connections(&pcap);
     assert!(
         conns.len() >= 25,
         "{} TCP connections of 30 flows",
@@ -312,7 +301,7 @@ fn generated_flows_keep_their_templates_packet_kinds() {
         generated_syn_ttls.len() >= 5,
         "the generated SYNs' TTLs spread as the templates' do: {generated_syn_ttls:?}"
     );
-    common::assert_check_strict_passes(&dir.0.join("scan.pcap"));
+    common::assert_check_strict_passes(&pcap);
 }
 
 /// What a template's SYN or SYN-ACK offers, as the tests read it: SYN-ACK or not, its option
@@ -324,7 +313,7 @@ type SynOffer = (bool, Vec<u8>, u16, Option<u32>, Option<u32>);
 fn template_syn_offers(card: &serde_json::Value) -> Vec<SynOffer> {
     let mut out = Vec::new();
     for t in card["classes"][0]["templates"].as_array().unwrap() {
-        for part in t.as_str().unwrap().split_whitespace() {
+        for part in template_packets(t) {
             let shape = part.split('*').next().unwrap();
             let shape = shape.split('@').next().unwrap();
             let v: Vec<&str> = shape.split('.').collect();
@@ -378,20 +367,9 @@ fn generated_syns_offer_their_templates_options() {
         offers.iter().all(|o| o.3.is_some() && o.4.is_some()),
         "every template SYN records its MSS and shift: {offers:?}"
     );
-    let p = |s: &str| dir.0.join(s).to_string_lossy().into_owned();
-    common::netdiffd_ok(&[
-        "generate",
-        "--model",
-        &p("model"),
-        "--mix",
-        "https",
-        "--flows",
-        "12",
-        "-o",
-        &p("https.pcap"),
-    ]);
+    let pcap = generate_tiny(&dir.0, "https", "12", &[], "https.pcap");
     let (mut syns, mut later) = (0, 0);
-    for frame in CaptureReader::open(&dir.0.join("https.pcap")).unwrap() {
+    for frame in CaptureReader::open(&pcap).unwrap() {
         let frame = frame.unwrap();
         let ip = Ipv4Packet::new_checked(&frame.data[14..]).expect("IPv4");
         let tcp = TcpPacket::new_checked(ip.payload()).expect("TCP");
@@ -431,7 +409,7 @@ fn generated_syns_offer_their_templates_options() {
         syns >= 20 && later > syns,
         "{syns} SYNs, {later} later segments"
     );
-    common::assert_check_strict_passes(&dir.0.join("https.pcap"));
+    common::assert_check_strict_passes(&pcap);
 }
 
 #[test]
@@ -465,20 +443,9 @@ fn generated_flows_reach_their_templates_server_ports() {
         template_ports.len() >= 50,
         "the templates record the scan's ports: {template_ports:?}"
     );
-    let p = |s: &str| dir.0.join(s).to_string_lossy().into_owned();
-    common::netdiffd_ok(&[
-        "generate",
-        "--model",
-        &p("model"),
-        "--mix",
-        "portscan",
-        "--flows",
-        "60",
-        "-o",
-        &p("scan.pcap"),
-    ]);
+    let pcap = generate_tiny(&dir.0, "portscan", "60", &[], "scan.pcap");
     let mut reached = std::collections::HashSet::new();
-    for frame in CaptureReader::open(&dir.0.join("scan.pcap")).unwrap() {
+    for frame in CaptureReader::open(&pcap).unwrap() {
         let frame = frame.unwrap();
         let ip = Ipv4Packet::new_checked(&frame.data[14..]).expect("IPv4");
         // Sent by a client (the default client pool, 198.18.0.0/16), to the server's port.
@@ -497,5 +464,5 @@ fn generated_flows_reach_their_templates_server_ports() {
         "60 flows reached {} ports",
         reached.len()
     );
-    common::assert_check_strict_passes(&dir.0.join("scan.pcap"));
+    common::assert_check_strict_passes(&pcap);
 }
