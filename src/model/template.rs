@@ -93,7 +93,7 @@ pub struct Template {
     /// The real flow's server port (TCP and UDP; None for ICMP and in cards of earlier
     /// versions). Which port a flow reaches is one choice per flow — a scan's next port, an FTP
     /// data connection's passive port — which the network, drawing each packet's bits,
-    /// answered with its class's most common port (96 of 100 port-scan flows went to 443);
+    /// answered with its class's most common port (100 of 100 port-scan flows went to 443);
     /// held from the template, a class's flows reach the ports its real flows reached.
     pub server_port: Option<u16>,
 }
