@@ -331,6 +331,22 @@ fn damaged_model_files_fail_with_clear_errors() {
         }
     }
 
+    // Host sharing that is no share: refused, the class and field named.
+    let d = copy("hosts");
+    let mut card: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join(CARD_FILE)).unwrap()).unwrap();
+    let name = card["classes"][0]["name"].as_str().unwrap().to_string();
+    card["classes"][0]["arrivals"]["host_reuse"] =
+        serde_json::json!({"client": 1.5, "server": 0.5});
+    std::fs::write(d.join(CARD_FILE), card.to_string()).unwrap();
+    let e = load_model(&d, &Device::Cpu).err().expect("must fail");
+    assert!(
+        matches!(e, ModelError::Card { .. })
+            && e.to_string().contains(&name)
+            && e.to_string().contains("host_reuse.client is 1.5"),
+        "{e}"
+    );
+
     // A missing weights file.
     let d = copy("missing");
     std::fs::remove_file(d.join(WEIGHTS_FILE)).unwrap();

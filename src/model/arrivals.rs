@@ -46,6 +46,18 @@ pub struct HostReuse {
 }
 
 impl HostReuse {
+    /// Refuses shares that are not within 0..=1 (a damaged card), naming the field.
+    pub fn check(&self) -> Result<(), String> {
+        for (side, share) in [("client", self.client), ("server", self.server)] {
+            if !(0.0..=1.0).contains(&share) {
+                return Err(format!(
+                    "arrivals.host_reuse.{side} is {share}, not a share within 0..=1"
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Learns the shares from each flow's capture file, start time and host numbers.
     fn learn(flows: &[(usize, u64, u64, [u32; 2])]) -> Option<HostReuse> {
         if flows.iter().any(|f| f.3.contains(&UNKNOWN_HOST)) {

@@ -308,7 +308,9 @@ pub fn load_card(dir: &Path) -> Result<ModelCard, ModelError> {
         });
     }
     for c in &card.classes {
-        if let Some(why) = c.time_calibration.as_ref().and_then(|t| t.check().err()) {
+        let calibration = c.time_calibration.as_ref().and_then(|t| t.check().err());
+        let hosts = c.arrivals.host_reuse.and_then(|h| h.check().err());
+        if let Some(why) = calibration.or(hosts) {
             return Err(ModelError::Card {
                 path,
                 why: format!("class {}: {why}", c.name),
