@@ -250,9 +250,10 @@ pub fn generate_observed(
             let mut r = repair_flow(&input, &rs, i as u64)
                 .map_err(|source| JobError::Repair { index: i, source })?;
             // Taken: the next client port up, as a client's stack gives its next connection;
-            // where a host pair's ports run out (an ICMP flow has none), a client of its own.
+            // where a host pair's ports run out (an ICMP flow has none), a client of its own;
+            // where the pools are too small for that too, the flow shares its identity.
             let mut tries = 0u64;
-            while !identities.insert(identity(&r.key)) {
+            while !identities.insert(identity(&r.key)) && tries < 2 * MAX_PORT_TRIES {
                 tries += 1;
                 if r.key.proto == IpProtocol::Icmp || tries > MAX_PORT_TRIES {
                     let nth = (i as u64) << 20 | tries;

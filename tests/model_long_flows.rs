@@ -466,3 +466,42 @@ fn generated_flows_reach_their_templates_server_ports() {
     );
     common::assert_check_strict_passes(&pcap);
 }
+
+#[test]
+fn pools_of_one_host_each_still_generate() {
+    // A job keeps every flow's 5-tuple apart where the pools allow, ICMP flows on host pairs of
+    // their own; with one client and one server the ICMP tunnel's flows cannot be kept apart,
+    // and the job still ends, with every flow.
+    let dir = TempDir(std::env::temp_dir().join(format!("netdiffd-pools-{}", std::process::id())));
+    let tunnel =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/tunnel/icmp-tunnel.pcap");
+    tiny_model(
+        &dir.0,
+        "tunnel",
+        &[tunnel],
+        &["--max-flow-packets", "16"],
+        "5",
+    );
+    let labels = dir.0.join("p.csv");
+    let labels_arg = labels.to_str().unwrap();
+    let pools = [
+        "--client-pool",
+        "192.0.2.1/32",
+        "--server-pool",
+        "192.0.2.2/32",
+    ];
+    let extra = [&pools[..], &["--labels", labels_arg]].concat();
+    generate_tiny(&dir.0, "tunnel", "6", &extra, "p.pcap");
+    let truth = std::fs::read_to_string(&labels).unwrap();
+    let rows: Vec<Vec<&str>> = truth
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect())
+        .collect();
+    assert_eq!(rows.len(), 6, "{truth}");
+    assert!(
+        rows.iter()
+            .all(|f| f[4] == "icmp" && f[5] == "192.0.2.1" && f[7] == "192.0.2.2"),
+        "{truth}"
+    );
+}
