@@ -181,6 +181,30 @@ fn sampled_times_are_calibrated_to_the_real_gaps() {
     }
 }
 
+/// Edits class `class` of the card in the model copy `d` as JSON, writes the card, and asserts
+/// that loading the model fails with a card error naming the class and saying `says`; the
+/// edited card comes back.
+fn refused_class_edit(
+    d: &std::path::Path,
+    class: usize,
+    says: &str,
+    edit: impl FnOnce(&mut serde_json::Value),
+) -> serde_json::Value {
+    let mut card: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join(CARD_FILE)).unwrap()).unwrap();
+    let name = card["classes"][class]["name"].as_str().unwrap().to_string();
+    edit(&mut card["classes"][class]);
+    std::fs::write(d.join(CARD_FILE), card.to_string()).unwrap();
+    let e = load_model(d, &Device::Cpu).err().expect("must fail");
+    assert!(
+        matches!(e, ModelError::Card { .. })
+            && e.to_string().contains(&name)
+            && e.to_string().contains(says),
+        "{e}"
+    );
+    card
+}
+
 #[test]
 fn damaged_model_files_fail_with_clear_errors() {
     let (dir, model_dir, _) = trained("damage");
@@ -243,18 +267,9 @@ fn damaged_model_files_fail_with_clear_errors() {
     // A time calibration of another number of bins: refused, the class named; without one the
     // card loads (cards made before calibration).
     let d = copy("calibration");
-    let mut card: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(d.join(CARD_FILE)).unwrap()).unwrap();
-    let name = card["classes"][1]["name"].as_str().unwrap().to_string();
-    card["classes"][1]["time_calibration"]["sampled_bins"] = serde_json::json!([1, 2, 3]);
-    std::fs::write(d.join(CARD_FILE), card.to_string()).unwrap();
-    let e = load_model(&d, &Device::Cpu).err().expect("must fail");
-    assert!(
-        matches!(e, ModelError::Card { .. })
-            && e.to_string().contains(&name)
-            && e.to_string().contains("time_calibration has 3 bins"),
-        "{e}"
-    );
+    let mut card = refused_class_edit(&d, 1, "time_calibration has 3 bins", |c| {
+        c["time_calibration"]["sampled_bins"] = serde_json::json!([1, 2, 3]);
+    });
     for c in card["classes"].as_array_mut().unwrap() {
         c.as_object_mut().unwrap().remove("time_calibration");
     }
@@ -332,20 +347,9 @@ fn damaged_model_files_fail_with_clear_errors() {
     }
 
     // Host sharing that is no share: refused, the class and field named.
-    let d = copy("hosts");
-    let mut card: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(d.join(CARD_FILE)).unwrap()).unwrap();
-    let name = card["classes"][0]["name"].as_str().unwrap().to_string();
-    card["classes"][0]["arrivals"]["host_reuse"] =
-        serde_json::json!({"client": 1.5, "server": 0.5});
-    std::fs::write(d.join(CARD_FILE), card.to_string()).unwrap();
-    let e = load_model(&d, &Device::Cpu).err().expect("must fail");
-    assert!(
-        matches!(e, ModelError::Card { .. })
-            && e.to_string().contains(&name)
-            && e.to_string().contains("host_reuse.client is 1.5"),
-        "{e}"
-    );
+    refused_class_edit(&copy("hosts"), 0, "host_reuse.client is 1.5", |c| {
+        c["arrivals"]["host_reuse"] = serde_json::json!({"client": 1.5, "server": 0.5});
+    });
 
     // A missing weights file.
     let d = copy("missing");
