@@ -5,8 +5,12 @@
 
 use crate::flows::FlowKey;
 use crate::model::arrivals::{exponential, HostDraw};
+use crate::model::checkpoint::CardClass;
+use crate::model::template::{SynOptions, Template};
 use crate::model::{sample_with, GeneratedFlow, LoadedModel, ModelError, SampleSettings};
-use crate::repair::{repair_flow, FlowInput, RepairError, RepairSettings, RepairedFlow};
+use crate::repair::{
+    repair_flow, FlowInput, Opening, RepairError, RepairSettings, RepairedFlow, SynOffer,
+};
 use crate::seed::salt;
 use crate::truth::GroundTruth;
 use crate::wire::IpProtocol;
@@ -215,6 +219,7 @@ pub fn generate_observed(
     let start_ns: Vec<u64> = classes.iter().map(|&c| starts.next(c)).collect();
     let mut hosts = FlowHosts::new(model, settings);
     let hosts: Vec<Option<[Ipv4Addr; 2]>> = classes.iter().map(|&c| hosts.next(c)).collect();
+    let openings: Vec<Vec<Opening>> = model.card.classes.iter().map(class_openings).collect();
     // Every flow of the job has a 5-tuple of its own, and every ICMP flow a host pair of its
     // own: flows between the same hosts to the same server port would otherwise be one flow
     // to a device's logs and to the ground truth (ICMP flows even with other identifiers:
@@ -246,6 +251,7 @@ pub fn generate_observed(
                 server_port: g.server_port,
                 hosts: hosts[i],
                 client_port: None,
+                opening: pick_opening(&openings[g.class], settings.sample.seed, i),
             };
             let mut r = repair_flow(&input, &rs, i as u64)
                 .map_err(|source| JobError::Repair { index: i, source })?;
@@ -334,6 +340,35 @@ impl<'a> FlowStarts<'a> {
             }
         }
     }
+}
+
+/// The openings of a class's templates that recorded one (a real SYN and SYN-ACK each, as
+/// often as its templates hold it), for the handshakes repair makes where a flow was generated
+/// from a template of a connection's middle: its SYNs then offer a real stack's window and
+/// options, not a data segment's.
+fn class_openings(class: &CardClass) -> Vec<Opening> {
+    let offer = |(window, options): (u16, SynOptions)| SynOffer {
+        window,
+        options: options.bytes(),
+    };
+    class
+        .templates
+        .iter()
+        .filter_map(Template::opening)
+        .map(|[client, server]| Opening {
+            client: offer(client),
+            server: offer(server),
+        })
+        .collect()
+}
+
+/// The opening of a job's flow `index` among its class's `openings` (None when it has none).
+fn pick_opening(openings: &[Opening], seed: u64, index: usize) -> Option<&Opening> {
+    if openings.is_empty() {
+        return None;
+    }
+    let mut rng = crate::seed::rng(seed, salt::FLOW_OPENINGS, index as u64);
+    openings.get(rng.random_range(0..openings.len()))
 }
 
 /// Which hosts each flow of a job runs between, per class as its flows shared hosts in its

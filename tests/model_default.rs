@@ -160,3 +160,65 @@ fn generated_sessions_share_hosts_as_their_class_did() {
     common::assert_check_strict_passes(&dir.join("s.pcap"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The SYN and SYN-ACK fingerprints (ACK flag, window, MSS, window shift) tshark reads in the
+/// TCP SYNs of `pcap`.
+fn syn_fingerprints(pcap: &std::path::Path) -> Vec<String> {
+    let out = Command::new("tshark")
+        .arg("-r")
+        .arg(pcap)
+        .args(["-Y", "tcp.flags.syn==1", "-T", "fields"])
+        .args(["-e", "tcp.flags.ack", "-e", "tcp.window_size_value"])
+        .args([
+            "-e",
+            "tcp.options.mss_val",
+            "-e",
+            "tcp.options.wscale.shift",
+        ])
+        .output()
+        .expect("tshark runs");
+    assert!(out.status.success(), "tshark on {pcap:?}");
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn generated_handshakes_offer_real_syns() {
+    // Most of these classes' real flows were captured from their middle: the handshake repair
+    // makes for them takes a real SYN and SYN-ACK of the class. Before, it took the first data
+    // segments' windows and options (SYNs with a window of 383 and no MSS).
+    let dir = std::env::temp_dir().join(format!("netdiffd-syns-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for class in ["instagram", "whatsapp"] {
+        let mut real = HashSet::new();
+        for f in list_captures(&root().join("../shared/corpus").join(class)).unwrap() {
+            real.extend(syn_fingerprints(&f));
+        }
+        let out = dir.join(format!("{class}.pcap"));
+        common::netdiffd_ok(&[
+            "generate",
+            "--model",
+            &root().join("models/default").to_string_lossy(),
+            "--mix",
+            class,
+            "--flows",
+            "60",
+            "--max-flow-packets",
+            "4",
+            "-o",
+            &out.to_string_lossy(),
+        ]);
+        let generated = syn_fingerprints(&out);
+        assert!(generated.len() >= 60, "{class}: {} SYNs", generated.len());
+        let unknown: Vec<&String> = generated.iter().filter(|s| !real.contains(*s)).collect();
+        assert!(
+            unknown.is_empty(),
+            "{class}: {unknown:?} not among {real:?}"
+        );
+        common::assert_check_strict_passes(&out);
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

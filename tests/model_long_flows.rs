@@ -6,6 +6,7 @@
 mod common;
 
 use netdiffd::capture::CaptureReader;
+use netdiffd::flows::{flows_from_capture, Direction, FlowSettings};
 use netdiffd::wire::ipv4::Ipv4Packet;
 use netdiffd::wire::tcp::{flags, TcpPacket};
 use netdiffd::wire::IpProtocol;
@@ -504,4 +505,84 @@ fn pools_of_one_host_each_still_generate() {
             .all(|f| f[4] == "icmp" && f[5] == "192.0.2.1" && f[7] == "192.0.2.2"),
         "{truth}"
     );
+}
+
+/// Share of the packets sent in direction `forward` that carry a full segment (at least 1,400
+/// payload bytes), over the first `n` packets of each connection of `conns` with at least `n`.
+fn full_segment_share(
+    conns: &HashMap<(u32, u16, u32, u16), Vec<Seen>>,
+    n: usize,
+    forward: bool,
+) -> f64 {
+    let sent: Vec<&Seen> = conns
+        .values()
+        .filter(|c| c.len() >= n)
+        .flat_map(|c| &c[..n])
+        .filter(|s| s.forward == forward)
+        .collect();
+    assert!(!sent.is_empty());
+    sent.iter().filter(|s| s.payload >= 1400).count() as f64 / sent.len() as f64
+}
+
+#[test]
+fn generated_payload_lengths_follow_the_real_ones() {
+    // The lab's bulk downloads: after the request the server sends full segments and the
+    // client pure ACKs. A tiny model trained for a few steps sends full segments both ways; the
+    // card's length calibration maps each direction's lengths onto the real flows' (its
+    // templates', the first 300 packets of each download), and the same card without it leaves
+    // them as drawn.
+    let dir = TempDir(std::env::temp_dir().join(format!("netdiffd-len-{}", std::process::id())));
+    let bulk: Vec<PathBuf> = ["bulk01.pcap", "bulk02.pcap", "bulk03.pcap"]
+        .iter()
+        .map(|f| lab("bulk_download", f))
+        .collect();
+    let mut card = tiny_model(&dir.0, "bulk", &bulk, &["--max-flow-packets", "300"], "10");
+    let groups = card["classes"][0]["length_calibration"]["groups"]
+        .as_array()
+        .expect("a card made now calibrates lengths");
+    assert!(groups.iter().any(|g| g["sampled"].is_array()), "{groups:?}");
+    // The real downloads' first 300 packets, read with the flow splitter (the captures hold
+    // ARP frames besides).
+    let mut real = HashMap::new();
+    for f in &bulk {
+        let (flows, _) = flows_from_capture(f, FlowSettings::default(), None).unwrap();
+        for (i, flow) in flows.iter().enumerate() {
+            let seen = flow.packets.iter().map(|p| Seen {
+                ts_ns: p.ts_ns,
+                forward: p.direction == Direction::Forward,
+                ttl: 0,
+                seq: 0,
+                flags: 0,
+                payload: p.payload_len,
+            });
+            real.insert((i as u32, 0, 0, real.len() as u16), seen.collect());
+        }
+    }
+    let want = [true, false].map(|fwd| full_segment_share(&real, 300, fwd));
+    assert!(
+        want[0] < 0.1 && want[1] > 0.5,
+        "the real downloads' server sends full segments, the client ACKs: {want:?}"
+    );
+    let with = generate_tiny(&dir.0, "bulk=1", "8", &["--seed", "3"], "with.pcap");
+    card["classes"][0]
+        .as_object_mut()
+        .unwrap()
+        .remove("length_calibration");
+    std::fs::write(dir.0.join("model/card.json"), card.to_string()).unwrap();
+    let without = generate_tiny(&dir.0, "bulk=1", "8", &["--seed", "3"], "without.pcap");
+    let got =
+        |pcap: &Path| [true, false].map(|fwd| full_segment_share(&connections(pcap), 64, fwd));
+    let off = |shares: [f64; 2]| [0, 1].map(|d| (shares[d] - want[d]).abs());
+    let (with, without) = (got(&with), got(&without));
+    // Client, server: the calibrated shares within 0.15 of the real ones, and nearer than the
+    // uncalibrated ones.
+    assert!(
+        off(with).iter().all(|&d| d < 0.15),
+        "calibrated {with:?}, real {want:?}"
+    );
+    assert!(
+        off(with).iter().sum::<f64>() < off(without).iter().sum::<f64>(),
+        "calibrated {with:?}, uncalibrated {without:?}, real {want:?}"
+    );
+    common::assert_check_strict_passes(&dir.0.join("with.pcap"));
 }

@@ -346,6 +346,27 @@ fn damaged_model_files_fail_with_clear_errors() {
         }
     }
 
+    // Length quantiles: a group of another number of them, or out of order, is refused, the
+    // class, group and side named; without them the card loads (cards made before them).
+    let d = copy("lengths");
+    let group = |real: Vec<u16>| serde_json::json!({"groups": [{"protocol": 17, "backward": true, "real": real}]});
+    refused_class_edit(&d, 0, "UDP backward: 3 real quantiles", |c| {
+        c["length_calibration"] = group(vec![1, 2, 3]);
+    });
+    let mut card = refused_class_edit(&d, 0, "real quantiles not in ascending order", |c| {
+        c["length_calibration"] = group((0..=64).rev().collect());
+    });
+    for c in card["classes"].as_array_mut().unwrap() {
+        c.as_object_mut().unwrap().remove("length_calibration");
+    }
+    std::fs::write(d.join(CARD_FILE), card.to_string()).unwrap();
+    let m = load_model(&d, &Device::Cpu).unwrap();
+    assert!(m
+        .card
+        .classes
+        .iter()
+        .all(|c| c.length_calibration.is_none()));
+
     // Host sharing that is no share: refused, the class and field named.
     refused_class_edit(&copy("hosts"), 0, "host_reuse.client is 1.5", |c| {
         c["arrivals"]["host_reuse"] = serde_json::json!({"client": 1.5, "server": 0.5});

@@ -32,6 +32,7 @@ fn repair_real(flow: &Flow, index: u64) -> RepairedFlow {
         server_port: None,
         hosts: None,
         client_port: None,
+        opening: None,
     };
     let settings = RepairSettings {
         start_ns: flow.packets[0].ts_ns,
@@ -357,6 +358,7 @@ fn a_held_server_port_is_kept() {
                 server_port,
                 hosts: None,
                 client_port: None,
+                opening: None,
             };
             repair_flow(&input, &RepairSettings::default(), i as u64).unwrap()
         };
@@ -435,5 +437,112 @@ fn icmp_queries_and_errors_keep_their_kind() {
     }
     let out = tmp("icmp.pcap");
     written_strict_and_tshark_clean("icmp", &repaired, &out);
+    std::fs::remove_file(&out).unwrap();
+}
+
+/// A handshake repair makes for a flow captured from its middle (most of Instagram's flows
+/// began before their capture) offers the opening it is given — a real Linux SYN and SYN-ACK
+/// of a lab web capture: their windows, MSS and window shifts — instead of the first data
+/// segments' windows and options (no MSS; a window that the real connection scaled). The
+/// output passes `check --strict` and tshark.
+/// A SYN as a test reads it: its window, MSS and window shift.
+type SynSeen = (u16, (Option<u16>, Option<u8>));
+
+#[test]
+fn a_made_handshake_offers_the_given_opening() {
+    use netdiffd::repair::{Opening, SynOffer};
+    use netdiffd::wire::tcp::{flags, parse_options, TcpOption};
+    use netdiffd::wire::{ipv4::Ipv4Packet, tcp::TcpPacket};
+    let tcp_of = |p: &netdiffd::flows::FlowPacket| {
+        let t = TcpPacket::new_checked(p.transport_header().to_vec()).unwrap();
+        (t.flags(), t.window(), t.options().to_vec())
+    };
+    let (_, web) = lab_tcp_flows("web_browse/web01.pcap")
+        .into_iter()
+        .find(|(_, f)| f.packets.len() > 2 && tcp_of(&f.packets[0]).0 == flags::SYN)
+        .expect("web01 has a complete TCP flow");
+    let offer = |p| {
+        let (_, window, options) = tcp_of(p);
+        SynOffer { window, options }
+    };
+    let opening = Opening {
+        client: offer(&web.packets[0]),
+        server: offer(&web.packets[1]),
+    };
+    let asked = |o: &[u8]| {
+        let opts = parse_options(o).unwrap();
+        let mss = opts.iter().find_map(|o| match o {
+            TcpOption::Mss(m) => Some(*m),
+            _ => None,
+        });
+        let shift = opts.iter().find_map(|o| match o {
+            TcpOption::WindowScale(s) => Some(*s),
+            _ => None,
+        });
+        (mss, shift)
+    };
+    let want = [&opening.client, &opening.server].map(|s| (s.window, asked(&s.options)));
+    assert!(want
+        .iter()
+        .all(|(_, (mss, shift))| mss.is_some() && shift.is_some()));
+    let (flows, _) = flows_from_capture(
+        &corpus("instagram/instagram.pcap"),
+        FlowSettings::default(),
+        None,
+    )
+    .unwrap();
+    let mid: Vec<&Flow> = flows
+        .iter()
+        .filter(|f| f.key.proto == IpProtocol::Tcp && f.packets.len() >= 8)
+        .filter(|f| tcp_of(&f.packets[0]).0 & flags::SYN == 0)
+        .take(8)
+        .collect();
+    assert!(
+        mid.len() >= 4,
+        "instagram has {} mid-connection flows",
+        mid.len()
+    );
+    let mut repaired = Vec::new();
+    for (i, f) in mid.into_iter().enumerate() {
+        let rows = netdiffd::nprint::flow_rows(&f.packets);
+        let dirs: Vec<_> = f.packets.iter().map(|p| p.direction).collect();
+        let repair = |opening| {
+            let input = FlowInput {
+                rows: &rows,
+                directions: Some(&dirs),
+                iat_ns: None,
+                hints: None,
+                server_port: None,
+                hosts: None,
+                client_port: None,
+                opening,
+            };
+            repair_flow(&input, &RepairSettings::default(), i as u64).unwrap()
+        };
+        let syns = |r: &RepairedFlow| -> Vec<SynSeen> {
+            r.packets[..2]
+                .iter()
+                .map(|p| {
+                    let ip = Ipv4Packet::new_checked(&p.bytes[..]).unwrap();
+                    let tcp = TcpPacket::new_checked(ip.payload()).unwrap();
+                    assert!(tcp.flags() & flags::SYN != 0, "flow {i}: a handshake");
+                    (tcp.window(), asked(tcp.options()))
+                })
+                .collect()
+        };
+        let with = repair(Some(&opening));
+        assert_eq!(syns(&with), want, "flow {i} with the opening");
+        // Without: the first two data segments' windows, and their options offer no MSS.
+        let without = syns(&repair(None));
+        let data_windows: Vec<u16> = f.packets[..2].iter().map(|p| tcp_of(p).1).collect();
+        assert_eq!(
+            without.iter().map(|s| s.0).collect::<Vec<_>>(),
+            data_windows,
+            "flow {i} without"
+        );
+        repaired.push(with);
+    }
+    let out = tmp("openings.pcap");
+    written_strict_and_tshark_clean("openings", &repaired, &out);
     std::fs::remove_file(&out).unwrap();
 }

@@ -106,6 +106,7 @@ impl ClassModel {
                 server_port: None,
                 hosts: None,
                 client_port: None,
+                opening: None,
             };
             let s = RepairSettings {
                 start_ns: settings

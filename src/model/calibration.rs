@@ -8,7 +8,10 @@
 
 use super::checkpoint::{LoadedModel, ModelError};
 use super::encoding::{iat_bin, TIME_BINS};
+use super::lengths::LengthCounts;
 use super::sample::{sample, SampleSettings};
+use crate::flows::Direction;
+use crate::nprint::layout::{standard_to_model, MODEL_WIDTH, STANDARD_WIDTH};
 use serde::{Deserialize, Serialize};
 
 /// How often the model itself chose each time bin for a class, counted over flows it sampled
@@ -118,8 +121,10 @@ fn flows_for(lens: impl Iterator<Item = usize>, least: usize) -> usize {
 }
 
 /// Samples flows of every class of `m` with `settings` — at least `least` a class, more for a
-/// class of short flows ([`CALIBRATION_GAPS`]) — its calibration set aside so that the counts
-/// are the network's own, and gives every class of its card the counts.
+/// class of short flows ([`CALIBRATION_GAPS`]) — its calibrations set aside so that the counts
+/// are the network's own, and gives every class of its card the counts: of time bins, and of
+/// payload lengths for its [length calibration](super::lengths) where the card has its real
+/// side.
 pub fn calibrate(
     m: &mut LoadedModel,
     least: usize,
@@ -129,22 +134,36 @@ pub fn calibrate(
     let mut flows = Vec::new();
     for (c, class) in m.card.classes.iter_mut().enumerate() {
         class.time_calibration = None;
+        if let Some(l) = &mut class.length_calibration {
+            l.clear_sampled();
+        }
         let n = flows_for(class.templates.iter().map(|t| t.len()), least);
         order.extend(std::iter::repeat_n(c, n));
         flows.push(n);
     }
     let mut counts = vec![vec![0u64; TIME_BINS]; flows.len()];
+    let mut lengths: Vec<LengthCounts> = flows.iter().map(|_| LengthCounts::default()).collect();
+    let mut row = Vec::with_capacity(MODEL_WIDTH);
     for flow in sample(m, &order, 0, settings)? {
         for &gap in flow.iat_ns.iter().skip(1) {
             counts[flow.class][iat_bin(gap)] += 1;
         }
+        for (std_row, &d) in flow.rows.chunks_exact(STANDARD_WIDTH).zip(&flow.directions) {
+            row.clear();
+            standard_to_model(std_row, &mut row);
+            lengths[flow.class].push(&row, d == Direction::Backward);
+        }
     }
-    for ((c, sampled_bins), flows) in m.card.classes.iter_mut().zip(counts).zip(flows) {
+    let classes = m.card.classes.iter_mut().zip(counts).zip(lengths);
+    for (((c, sampled_bins), lengths), flows) in classes.zip(flows) {
         c.time_calibration = Some(TimeCalibration {
             flows,
             steps: settings.steps,
             sampled_bins,
         });
+        if let Some(l) = &mut c.length_calibration {
+            l.set_sampled(lengths);
+        }
     }
     Ok(())
 }

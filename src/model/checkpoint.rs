@@ -7,6 +7,7 @@ use super::calibration::TimeCalibration;
 use super::config::ModelConfig;
 use super::dataset::CaptureFile;
 use super::denoiser::Denoiser;
+use super::lengths::LengthCalibration;
 use super::template::Template;
 use crate::corpus::ClassHints;
 use candle_core::{DType, Device, Tensor};
@@ -97,6 +98,11 @@ pub struct CardClass {
     /// network chose them).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub time_calibration: Option<TimeCalibration>,
+    /// The payload lengths of the class's templates' real flows and of the model's own samples,
+    /// by protocol and direction, to calibrate sampled lengths (absent in cards made before it
+    /// existed: lengths as the network chose them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub length_calibration: Option<LengthCalibration>,
 }
 
 /// How the model was trained.
@@ -309,8 +315,9 @@ pub fn load_card(dir: &Path) -> Result<ModelCard, ModelError> {
     }
     for c in &card.classes {
         let calibration = c.time_calibration.as_ref().and_then(|t| t.check().err());
+        let lengths = c.length_calibration.as_ref().and_then(|l| l.check().err());
         let hosts = c.arrivals.host_reuse.and_then(|h| h.check().err());
-        if let Some(why) = calibration.or(hosts) {
+        if let Some(why) = calibration.or(lengths).or(hosts) {
             return Err(ModelError::Card {
                 path,
                 why: format!("class {}: {why}", c.name),

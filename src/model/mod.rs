@@ -10,6 +10,7 @@ pub mod config;
 pub mod dataset;
 pub mod denoiser;
 pub mod encoding;
+pub mod lengths;
 pub mod sample;
 pub mod schedule;
 pub mod template;

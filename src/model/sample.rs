@@ -3,12 +3,14 @@
 //! shapes, with its packets' TCP flags and directions kept by inpainting where the card records
 //! them), or free structure. Flows longer than the network's window are made window by
 //! window with the end of the previous window as context. Every flow's noise comes from its own
-//! seed, so a flow does not depend on the batch it ran in. Decoded time bins go through the
-//! card's [calibration](super::calibration) where it has one.
+//! seed, so a flow does not depend on the batch it ran in. Decoded time bins and payload lengths
+//! go through the card's [time](super::calibration) and [length](super::lengths) calibrations
+//! where it has them.
 
 use super::calibration::BinMap;
 use super::checkpoint::{CardClass, LoadedModel, ModelError};
 use super::encoding::{decoded_bin, quantise_row, GapsByBin};
+use super::lengths::LengthMap;
 use super::normal;
 use super::schedule::Ddim;
 use super::template::{no_structure, Template};
@@ -110,6 +112,9 @@ struct Pending {
     class: usize,
     template: Option<Template>,
     rng: StdRng,
+    /// The draws of the flow's length calibration: a stream apart, so that calibrating lengths
+    /// leaves the flow's other draws as they were.
+    length_rng: StdRng,
     /// Rows the flow will have (the template's length; in free-structure mode the most it may
     /// have, shortened when an all-vacant row ends it).
     rows: usize,
@@ -191,6 +196,7 @@ pub fn sample_with<E: From<ModelError>>(
                 class,
                 template,
                 rng,
+                length_rng: seed::rng(settings.seed, salt::LENGTHS, first_index + i as u64),
                 rows,
                 values: Vec::new(),
                 base: 0,
@@ -200,7 +206,7 @@ pub fn sample_with<E: From<ModelError>>(
             }
         })
         .collect();
-    let times: Vec<ClassTimes> = m.card.classes.iter().map(ClassTimes::of).collect();
+    let maps: Vec<ClassMaps> = m.card.classes.iter().map(ClassMaps::of).collect();
     // Flows run in batches of similar length, so that few rows are padding.
     pending.sort_by_key(|p| (std::cmp::Reverse(p.rows), p.index));
     for chunk in pending.chunks_mut(settings.batch.max(1)) {
@@ -225,12 +231,12 @@ pub fn sample_with<E: From<ModelError>>(
             }
             start += rows - context;
             for p in active {
-                decode_rows(p, start, ch);
+                decode_rows(p, start, ch, &maps[p.class]);
             }
         }
         let mut done = Vec::with_capacity(chunk.len());
         for p in chunk.iter_mut() {
-            done.push((p.index, finish_flow(p, ch, &times[p.class])));
+            done.push((p.index, finish_flow(p, ch, &maps[p.class])));
         }
         if !on_batch(done, started.elapsed().as_secs_f64())? {
             return Ok(false);
@@ -370,8 +376,9 @@ fn denoise_window(
 /// In free-structure mode, values within this distance of 0 are vacant.
 const FREE_VACANT: f32 = 1.0 / 3.0;
 
-/// Decodes the flow's rows before row `upto` that are not decoded yet and drops their values.
-fn decode_rows(p: &mut Pending, upto: usize, ch: usize) {
+/// Decodes the flow's rows before row `upto` that are not decoded yet (payload lengths
+/// calibrated where the class has a map) and drops their values.
+fn decode_rows(p: &mut Pending, upto: usize, ch: usize, maps: &ClassMaps) {
     let upto = upto.min(p.base + p.values.len() / ch);
     let mut model_row = Vec::with_capacity(MODEL_WIDTH);
     for r in p.base..upto {
@@ -379,11 +386,15 @@ fn decode_rows(p: &mut Pending, upto: usize, ch: usize) {
         model_row.clear();
         let pop = p.template.as_ref().map(|t| t.populated(r));
         quantise_row(v, pop.as_deref(), &mut model_row);
+        let backward = v[MODEL_WIDTH] < 0.0;
+        if let Some(lengths) = &maps.lengths {
+            lengths.apply(&mut model_row, backward, &mut p.length_rng);
+        }
         model_to_standard(&model_row, &mut p.decoded);
-        p.directions.push(if v[MODEL_WIDTH] >= 0.0 {
-            Direction::Forward
-        } else {
+        p.directions.push(if backward {
             Direction::Backward
+        } else {
+            Direction::Forward
         });
         p.bins.push(decoded_bin(&v[MODEL_WIDTH + 1..]) as u8);
     }
@@ -391,30 +402,33 @@ fn decode_rows(p: &mut Pending, upto: usize, ch: usize) {
     p.base = upto;
 }
 
-/// What a class's decoded time bins become: the calibration map onto its real gaps' bins (when
-/// the card has one) and its real gaps within each bin.
-struct ClassTimes {
-    map: Option<BinMap>,
+/// What a class's decoded values become: its time bins go through the calibration map onto its
+/// real gaps' bins (when the card has one) and are placed among its real gaps within each bin;
+/// its payload lengths go through its length map (when the card has one).
+struct ClassMaps {
+    time_map: Option<BinMap>,
     gaps: GapsByBin,
+    lengths: Option<LengthMap>,
 }
 
-impl ClassTimes {
-    fn of(c: &CardClass) -> ClassTimes {
+impl ClassMaps {
+    fn of(c: &CardClass) -> ClassMaps {
         let gaps = GapsByBin::new(&c.hints.iat_samples_ns);
-        ClassTimes {
-            map: c
+        ClassMaps {
+            time_map: c
                 .time_calibration
                 .as_ref()
                 .and_then(|t| BinMap::new(&t.sampled_bins, &gaps.counts())),
             gaps,
+            lengths: c.length_calibration.as_ref().and_then(LengthMap::new),
         }
     }
 }
 
 /// Decodes the flow's last rows and hands the whole flow over (bins calibrated, then times
 /// placed within them, draws in row order).
-fn finish_flow(p: &mut Pending, ch: usize, times: &ClassTimes) -> GeneratedFlow {
-    decode_rows(p, p.rows, ch);
+fn finish_flow(p: &mut Pending, ch: usize, maps: &ClassMaps) -> GeneratedFlow {
+    decode_rows(p, p.rows, ch, maps);
     p.values = Vec::new();
     let iat_ns = p
         .bins
@@ -425,11 +439,11 @@ fn finish_flow(p: &mut Pending, ch: usize, times: &ClassTimes) -> GeneratedFlow 
             if r == 0 {
                 return 0;
             }
-            let bin = match &times.map {
+            let bin = match &maps.time_map {
                 Some(map) => map.map(usize::from(bin), p.rng.random()),
                 None => usize::from(bin),
             };
-            times.gaps.place(bin, jitter)
+            maps.gaps.place(bin, jitter)
         })
         .collect();
     GeneratedFlow {

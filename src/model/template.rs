@@ -4,6 +4,7 @@
 
 use super::dataset::Window;
 use crate::nprint::layout::{Bit, MODEL_WIDTH};
+use crate::wire::tcp::flags;
 use crate::wire::IpProtocol;
 use serde::{Deserialize, Serialize};
 
@@ -11,10 +12,10 @@ mod syn_options;
 pub use syn_options::SynOptions;
 
 /// Model-layout position of the TCP data offset (the TCP block starts at bit 416).
-const TCP_DATA_OFFSET: usize = 416 + 96;
+pub(super) const TCP_DATA_OFFSET: usize = 416 + 96;
 /// Model-layout positions of the TCP flags byte (CWR … FIN; the NS bit before them is kept
 /// with the reserved bits).
-const TCP_FLAGS: std::ops::Range<usize> = 416 + 104..416 + 112;
+pub(super) const TCP_FLAGS: std::ops::Range<usize> = 416 + 104..416 + 112;
 /// Model-layout position of the TCP window (bytes 14-15 of the header).
 const TCP_WINDOW: usize = 416 + 112;
 /// Model-layout position of the TCP options (after the 20-byte fixed header).
@@ -257,22 +258,22 @@ impl IpMarks {
 
 /// True for a TCP SYN or SYN-ACK, the packets whose option layout a template records.
 fn is_syn(proto: IpProtocol, tcp_flags: u8) -> bool {
-    proto == IpProtocol::Tcp && u16::from(tcp_flags) & crate::wire::tcp::flags::SYN != 0
+    proto == IpProtocol::Tcp && u16::from(tcp_flags) & flags::SYN != 0
 }
 
-fn nibble(bits: &[Bit]) -> u8 {
+pub(super) fn nibble(bits: &[Bit]) -> u8 {
     bits.iter()
         .take(4)
         .fold(0, |a, &b| (a << 1) | u8::from(b == 1))
 }
 
-fn byte(bits: &[Bit]) -> u8 {
+pub(super) fn byte(bits: &[Bit]) -> u8 {
     bits.iter()
         .take(8)
         .fold(0, |a, &b| (a << 1) | u8::from(b == 1))
 }
 
-fn word(bits: &[Bit]) -> u16 {
+pub(super) fn word(bits: &[Bit]) -> u16 {
     u16::from_be_bytes([byte(bits), byte(bits.get(8..).unwrap_or_default())])
 }
 
@@ -342,6 +343,23 @@ impl Template {
             };
             PacketShape(proto, ihl, l4, Some(kind))
         })
+    }
+
+    /// The client's SYN and the server's SYN-ACK the template's flow opened with, each as its
+    /// window and option layout, when its first two packets are those and the card recorded
+    /// both (None for a flow captured from its middle, a scan's probe, a refused SYN).
+    pub fn opening(&self) -> Option<[(u16, SynOptions); 2]> {
+        let syn = |p: usize, want: u16, backward: bool| {
+            let PacketShape(IpProtocol::Tcp, _, _, Some(k)) = *self.shapes.get(p)? else {
+                return None;
+            };
+            let f = u16::from(k.tcp_flags) & (flags::SYN | flags::ACK | flags::RST);
+            (f == want && k.backward == backward).then_some((k.syn_window?, k.syn_options?))
+        };
+        Some([
+            syn(0, flags::SYN, false)?,
+            syn(1, flags::SYN | flags::ACK, true)?,
+        ])
     }
 
     /// The same template without its packets' kinds and its server port (shapes alone).
@@ -875,5 +893,29 @@ mod tests {
                 .syn_options,
             None
         );
+    }
+
+    #[test]
+    fn a_template_gives_the_opening_its_flow_began_with() {
+        let complete = ":443 6.5.10.2.0.2:4=1460-4:2-8:10-1-3:3=6~14600@64.0.1 \
+                        6.5.10.18.1.2:4=1430-4:2-8:10-1-3:3=5~14480@57.0.1 6.5.8.16.0@64.0.1";
+        let t = Template::try_from(complete.to_string()).unwrap();
+        let [(cw, co), (sw, so)] = t.opening().expect("SYN then SYN-ACK");
+        assert_eq!((cw, sw), (14600, 14480));
+        // Kinds, lengths, NOPs and the stack's MSS and shift; the timestamps left zero.
+        assert_eq!(
+            co.bytes(),
+            [2, 4, 0x05, 0xb4, 4, 2, 8, 10, 0, 0, 0, 0, 0, 0, 0, 0, 1, 3, 3, 6]
+        );
+        assert_eq!(&so.bytes()[..4], [2, 4, 0x05, 0x96]);
+        // A flow captured from its middle, a SYN left unanswered, a refused SYN: no opening.
+        for s in [
+            ":443 6.5.8.16.0@64.0.1 6.5.8.16.1@57.0.1",
+            ":443 6.5.10.2.0.2:4=1460-4:2-8:10-1-3:3=6~14600@64.0.1",
+            ":443 6.5.10.2.0.2:4=1460-4:2-8:10-1-3:3=6~14600@64.0.1 6.5.5.20.1@57.0.1",
+        ] {
+            let t = Template::try_from(s.to_string()).unwrap();
+            assert_eq!(t.opening(), None, "{s}");
+        }
     }
 }

@@ -11,9 +11,11 @@ use super::calibration::calibrate;
 use super::checkpoint::{load_model, save_card, CardClass, ModelCard, ModelError};
 use super::config::ModelConfig;
 use super::dataset::{Dataset, Window};
+use super::lengths::{LengthCalibration, LengthCounts};
 use super::sample::SampleSettings;
 use super::template::Template;
 use crate::corpus::HintsBuilder;
+use crate::nprint::layout::MODEL_WIDTH;
 use candle_core::Device;
 use rand::rngs::StdRng;
 use std::collections::BTreeMap;
@@ -128,6 +130,7 @@ pub fn train(
     // Into the card as written: one read back may differ from it in a float's last digit.
     for (c, sampled) in card.classes.iter_mut().zip(m.card.classes) {
         c.time_calibration = sampled.time_calibration;
+        c.length_calibration = sampled.length_calibration;
     }
     save_card(output.dir, &card)?;
     Ok(card)
@@ -191,7 +194,16 @@ fn card_classes(ds: &Dataset, by_class: &[Vec<&Window>], seed: u64) -> Vec<CardC
             // Whole flows: a flow's windows are consecutive in the set.
             let flows: Vec<&[&Window]> = ws.chunk_by(|a, b| a.flow == b.flow).collect();
             let files: Vec<usize> = flows.iter().map(|f| f[0].file).collect();
-            let templates = draw_templates(&files, TEMPLATES, &mut rng)
+            let drawn = draw_templates(&files, TEMPLATES, &mut rng);
+            // Sampled lengths are calibrated on those of the flows the templates come from,
+            // which are what the generated flows' kinds and directions follow.
+            let mut real_lengths = LengthCounts::default();
+            for w in drawn.iter().flat_map(|&i| flows[i].iter()) {
+                for (p, row) in w.bits.chunks_exact(MODEL_WIDTH).take(w.len).enumerate() {
+                    real_lengths.push(row, w.backward.get(p).copied().unwrap_or(false));
+                }
+            }
+            let templates = drawn
                 .into_iter()
                 .map(|i| Template::of_flow(flows[i].iter().copied()))
                 .collect();
@@ -209,6 +221,7 @@ fn card_classes(ds: &Dataset, by_class: &[Vec<&Window>], seed: u64) -> Vec<CardC
                 arrivals,
                 hints: hints.finish(),
                 time_calibration: None,
+                length_calibration: LengthCalibration::of_real(real_lengths),
             }
         })
         .collect()

@@ -21,6 +21,7 @@ pub use crate::corpus::ClassHints;
 pub use report::{FieldChange, RepairReport};
 pub use rules::Rule;
 pub use settings::{CidrError, HandshakePolicy, Ipv4Cidr, PayloadFill, RepairSettings};
+pub use tcp::{Opening, SynOffer};
 
 use crate::flows::{Direction, FlowKey};
 use crate::nprint::layout::{Bit, STANDARD_WIDTH};
@@ -73,6 +74,10 @@ pub struct FlowInput<'a> {
     /// flows between the same hosts apart); None to keep the generated one where it is
     /// ephemeral.
     pub client_port: Option<u16>,
+    /// A real SYN and SYN-ACK of the flow's class, for the handshake repair makes where the
+    /// generated TCP flow begins mid-connection; None to make it from the flow's first two
+    /// packets' windows and options.
+    pub opening: Option<&'a Opening>,
 }
 
 /// One repaired packet: a complete IPv4 packet and its time.
@@ -208,6 +213,7 @@ pub fn repair_flow(
             &mut plans,
             settings,
             &sides,
+            input.opening,
             &mut report,
         ))
     } else {

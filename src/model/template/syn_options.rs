@@ -110,6 +110,16 @@ impl SynOptions {
         self.len == 0
     }
 
+    /// The option bytes of a SYN with this layout: what [`fixed`](Self::fixed) fixes, and zero
+    /// where the connection chooses (the timestamps).
+    pub fn bytes(&self) -> Vec<u8> {
+        let mut out = vec![0; self.len()];
+        for (i, v) in self.fixed() {
+            out[i] = v;
+        }
+        out
+    }
+
     /// The bytes the layout fixes, with their values: kinds, lengths, NOPs, the held MSS and
     /// shift, and every byte from an end-of-list on (padding, zero).
     pub fn fixed(&self) -> Vec<(usize, u8)> {

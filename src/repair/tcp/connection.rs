@@ -4,7 +4,7 @@
 
 use super::options::{scan, segment_options, syn_options, AskedOptions, Negotiated};
 use super::side::TcpSide;
-use super::{after, TcpPlan};
+use super::{after, Opening, SynOffer, TcpPlan};
 use crate::flows::Direction;
 use crate::repair::generated::GeneratedRow;
 use crate::repair::report::RepairReport;
@@ -80,6 +80,9 @@ pub(super) struct Connection<'a> {
     handshake: bool,
     /// The flow is a scanner's probe and the target's reset ([`probe_of`]).
     probe: Option<Probe>,
+    /// Per side (client, server): the real SYN its handshake packet takes, where the flow was
+    /// generated without that SYN and repair was given an opening.
+    offers: [Option<&'a SynOffer>; 2],
     /// Options the client's SYN asked for.
     client_syn: AskedOptions,
     /// Options the server's SYN-ACK asked for.
@@ -142,12 +145,15 @@ impl<'a> Connection<'a> {
     /// Negotiates the connection: whether it opens with a handshake (by the `always` policy,
     /// or because the flow was generated with one), and the options both SYNs agree on
     /// (without a handshake: timestamps when most generated packets carry them, SACK, no
-    /// window scaling).
+    /// window scaling). Where the flow was generated without its SYN or its SYN-ACK, the
+    /// handshake's packet offers the window and options of `opening`'s where there is one,
+    /// else those of the generated packet it replaces.
     pub(super) fn negotiate(
         rows: &'a [GeneratedRow],
         plans: &[PacketPlan],
         settings: &RepairSettings,
         sides: &'a [Side; 2],
+        opening: Option<&'a Opening>,
         report: &mut RepairReport,
     ) -> Connection<'a> {
         let first_syn = rows[0].tcp().flags() & (flags::SYN | flags::ACK) == flags::SYN;
@@ -157,8 +163,23 @@ impl<'a> Connection<'a> {
         if handshake && !first_syn {
             report.applied(Rule::TcpHandshake);
         }
-        let client_syn = scan(rows[0].tcp_options());
-        let server_syn = rows.get(1).map_or(client_syn, |r| scan(r.tcp_options()));
+        let syn_ack = rows.get(1).is_some_and(|r| {
+            r.tcp().flags() & (flags::SYN | flags::ACK | flags::RST) == flags::SYN | flags::ACK
+        });
+        let offers = [
+            opening
+                .filter(|_| handshake && !first_syn)
+                .map(|o| &o.client),
+            opening.filter(|_| handshake && !syn_ack).map(|o| &o.server),
+        ];
+        let client_syn = match offers[0] {
+            Some(o) => scan(&o.options),
+            None => scan(rows[0].tcp_options()),
+        };
+        let server_syn = match offers[1] {
+            Some(o) => scan(&o.options),
+            None => rows.get(1).map_or(client_syn, |r| scan(r.tcp_options())),
+        };
         let negotiated = if handshake {
             Negotiated {
                 timestamps: client_syn.ts.is_some() && server_syn.ts.is_some(),
@@ -191,6 +212,7 @@ impl<'a> Connection<'a> {
             mss_cap: settings.mtu.saturating_sub(40).max(536),
             handshake,
             probe,
+            offers,
             client_syn,
             server_syn,
             negotiated,
@@ -201,6 +223,14 @@ impl<'a> Connection<'a> {
             honoured_fin: honoured_fins(rows, plans),
             last_fin: None,
             start_ns: plans[0].ts_ns,
+        }
+    }
+
+    /// The real SYN that the segment, a SYN or SYN-ACK of a handshake repair makes, takes.
+    fn offer(&self, seg: &Segment) -> Option<&'a SynOffer> {
+        match seg.handshake {
+            Some(h @ 0..=1) => self.offers[h],
+            _ => None,
         }
     }
 
@@ -335,7 +365,10 @@ impl<'a> Connection<'a> {
     /// what both support), else those of an established segment (timestamps as negotiated,
     /// SACK blocks inside the data the peer sent).
     pub(super) fn options(&self, seg: &Segment) -> Vec<u8> {
-        let generated = self.rows[seg.index].tcp_options();
+        let generated = match self.offer(seg) {
+            Some(o) => o.options.as_slice(),
+            None => self.rows[seg.index].tcp_options(),
+        };
         if seg.flags & flags::SYN != 0 {
             let (asked, allowed) = if seg.side == 0 {
                 let a = self.client_syn;
@@ -424,6 +457,11 @@ impl<'a> Connection<'a> {
             peer.record_acked(peer.next_seq);
             peer.next_seq
         };
+        let window = match self.offer(seg) {
+            Some(o) => o.window,
+            None => self.rows[seg.index].tcp().window(),
+        }
+        .max(1);
         let me = &mut self.state[seg.side];
         if seg.retransmits.is_none() {
             me.record_sent(seq, f, seg.payload);
@@ -432,7 +470,6 @@ impl<'a> Connection<'a> {
             me.fin_sent = true;
             self.last_fin = Some(seg.side);
         }
-        let window = self.rows[seg.index].tcp().window().max(1);
         me.record_window(window, f);
         TcpPlan {
             seq,

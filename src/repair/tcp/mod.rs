@@ -30,6 +30,28 @@ pub struct TcpPlan {
     pub options: Vec<u8>,
 }
 
+/// What one side's SYN offered, as its stack sent it: its window and its option bytes (the
+/// timestamps' values are the connection's own and are rewritten).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SynOffer {
+    /// The window field.
+    pub window: u16,
+    /// The option bytes, a multiple of 4.
+    pub options: Vec<u8>,
+}
+
+/// A real TCP opening: the client's SYN and the server's SYN-ACK. Repair opens with it a flow
+/// that was generated from the middle of a connection (a capture started after its SYN), whose
+/// first packets' windows and options are a data segment's — no stack's SYN (a window of 383,
+/// no MSS).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Opening {
+    /// The client's SYN.
+    pub client: SynOffer,
+    /// The server's SYN-ACK.
+    pub server: SynOffer,
+}
+
 /// True when `a` comes after `b` in sequence space (RFC 1982 serial arithmetic).
 fn after(a: u32, b: u32) -> bool {
     (a.wrapping_sub(b) as i32) > 0
@@ -37,15 +59,17 @@ fn after(a: u32, b: u32) -> bool {
 
 /// Plans the TCP packets of a flow. `plans` holds directions, times and generated payload
 /// lengths; they come back with the directions and payload lengths repaired, and cut off
-/// after the packet that closes the connection.
+/// after the packet that closes the connection. A handshake made for a flow generated without
+/// one takes its SYNs' windows and options from `opening` when there is one.
 pub(super) fn plan_tcp(
     rows: &[GeneratedRow],
     plans: &mut Vec<PacketPlan>,
     settings: &RepairSettings,
     sides: &[Side; 2],
+    opening: Option<&Opening>,
     report: &mut RepairReport,
 ) -> Vec<TcpPlan> {
-    let mut conn = Connection::negotiate(rows, plans, settings, sides, report);
+    let mut conn = Connection::negotiate(rows, plans, settings, sides, opening, report);
     let mut out = Vec::with_capacity(plans.len());
     for (i, plan) in plans.iter_mut().enumerate() {
         let mut seg = conn.direction(i, plan, report);

@@ -1,0 +1,395 @@
+//! Length calibration: the network draws a packet's total length bit by bit, and class by class
+//! it commits too often to the common values. Teams' TCP segments carry over 1,000 payload bytes
+//! in a quarter of the real packets and in 4 % of the sampled ones; 94 % of its TCP payloads are
+//! a multiple of 4 bytes. When a card is made it keeps, for each protocol and direction of a
+//! class, quantiles of the payload lengths of its templates' real flows and, once the model is
+//! trained, quantiles of the payload lengths the model itself samples; sampling then maps each
+//! packet's payload length through the model's quantiles onto the real ones (quantile mapping,
+//! as [time calibration](super::calibration) does for gaps). A longer payload stays longer, the
+//! class's payloads together follow its real ones, and lengths between two real quantiles are
+//! drawn between them instead of ending in the network's rounded bits.
+
+use super::template::{byte, nibble, word, TCP_DATA_OFFSET, TCP_FLAGS};
+use crate::nprint::layout::{Bit, MODEL_WIDTH};
+use crate::wire::tcp::flags;
+use crate::wire::IpProtocol;
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Quantile intervals a group keeps: its lengths at 0, 1/64, …, 64/64 of its payloads.
+pub const LENGTH_QUANTILES: usize = 64;
+/// Payloads a group needs for its quantiles to mean something; a smaller group is left as the
+/// network draws it.
+const MIN_PAYLOADS: usize = 64;
+
+/// Model-layout positions: IPv4 total length, protocol and header length; UDP length.
+const IP_TOTAL_LENGTH: usize = 16;
+const IP_PROTOCOL: usize = 72;
+const IP_HEADER_LENGTH: usize = 4;
+const UDP_LENGTH: usize = 416 + 480 + 32;
+
+/// The payload lengths of one protocol and direction of a class: the real flows' quantiles and
+/// the model's own.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LengthGroup {
+    /// IP protocol number (6 TCP, 17 UDP, 1 ICMP).
+    pub protocol: u8,
+    /// Packets sent by the flow's responder.
+    pub backward: bool,
+    /// Quantiles of the real payload lengths ([`LENGTH_QUANTILES`] + 1 values, ascending).
+    pub real: Vec<u16>,
+    /// Quantiles of the sampled payload lengths, as many; empty until the model has been
+    /// sampled (and for a group it sampled too few packets of).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sampled: Vec<u16>,
+}
+
+/// A class's length calibration: one group per protocol and direction with enough packets.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LengthCalibration {
+    /// The groups, by protocol then direction.
+    pub groups: Vec<LengthGroup>,
+}
+
+/// The payload of one packet (a model-layout row), by group: TCP (but a SYN's or a reset's,
+/// which carry none whatever the class), UDP and ICMP; None for other rows.
+fn payload_of(row: &[Bit]) -> Option<(u8, u16)> {
+    let proto = byte(&row[IP_PROTOCOL..IP_PROTOCOL + 8]);
+    let ip = u16::from(nibble(&row[IP_HEADER_LENGTH..IP_HEADER_LENGTH + 4])) * 4;
+    let transport = match IpProtocol::from(proto) {
+        IpProtocol::Tcp => {
+            let f = u16::from(byte(&row[TCP_FLAGS]));
+            if f & (flags::SYN | flags::RST) != 0 {
+                return None;
+            }
+            u16::from(nibble(&row[TCP_DATA_OFFSET..TCP_DATA_OFFSET + 4])) * 4
+        }
+        IpProtocol::Udp | IpProtocol::Icmp => 8,
+        _ => return None,
+    };
+    let total = word(&row[IP_TOTAL_LENGTH..IP_TOTAL_LENGTH + 16]);
+    Some((proto, total.saturating_sub(ip + transport)))
+}
+
+/// Writes `value` into the 16 bits of `row` from `first`, most significant first.
+fn put_word(row: &mut [Bit], first: usize, value: u16) {
+    for (i, b) in row[first..first + 16].iter_mut().enumerate() {
+        *b = Bit::from(value & (1 << (15 - i)) != 0);
+    }
+}
+
+/// Gives the packet of `row` a payload of `payload` bytes: its IPv4 total length and, for UDP,
+/// its UDP length.
+fn set_payload(row: &mut [Bit], proto: u8, old: u16, payload: u16) {
+    let total = word(&row[IP_TOTAL_LENGTH..IP_TOTAL_LENGTH + 16]);
+    let headers = total.saturating_sub(old);
+    let total = headers.saturating_add(payload);
+    put_word(row, IP_TOTAL_LENGTH, total);
+    if IpProtocol::from(proto) == IpProtocol::Udp {
+        put_word(row, UDP_LENGTH, 8u16.saturating_add(payload));
+    }
+}
+
+/// Payload lengths counted by group, to be turned into quantiles.
+#[derive(Debug, Default)]
+pub struct LengthCounts(BTreeMap<(u8, bool), Vec<u16>>);
+
+impl LengthCounts {
+    /// Counts the payload of a model-layout row sent in the direction `backward` says.
+    pub fn push(&mut self, row: &[Bit], backward: bool) {
+        if let Some((proto, len)) = payload_of(row) {
+            self.0.entry((proto, backward)).or_default().push(len);
+        }
+    }
+
+    /// Each group's quantiles, for groups of at least [`MIN_PAYLOADS`] payloads.
+    fn quantiles(self) -> BTreeMap<(u8, bool), Vec<u16>> {
+        self.0
+            .into_iter()
+            .filter(|(_, v)| v.len() >= MIN_PAYLOADS)
+            .map(|(k, mut v)| {
+                v.sort_unstable();
+                let n = v.len() - 1;
+                let q = (0..=LENGTH_QUANTILES)
+                    .map(|j| v[j * n / LENGTH_QUANTILES])
+                    .collect();
+                (k, q)
+            })
+            .collect()
+    }
+}
+
+impl LengthCalibration {
+    /// The real side of a class's calibration, from the payloads of its templates' real flows;
+    /// None when no group has enough of them.
+    pub fn of_real(counts: LengthCounts) -> Option<LengthCalibration> {
+        let groups: Vec<LengthGroup> = counts
+            .quantiles()
+            .into_iter()
+            .map(|((protocol, backward), real)| LengthGroup {
+                protocol,
+                backward,
+                real,
+                sampled: Vec::new(),
+            })
+            .collect();
+        (!groups.is_empty()).then_some(LengthCalibration { groups })
+    }
+
+    /// Forgets the model's side (so that sampling draws lengths as the network does).
+    pub fn clear_sampled(&mut self) {
+        for g in &mut self.groups {
+            g.sampled.clear();
+        }
+    }
+
+    /// Sets the model's side from the payloads it sampled; a group it sampled too few of stays
+    /// without.
+    pub fn set_sampled(&mut self, counts: LengthCounts) {
+        let mut q = counts.quantiles();
+        for g in &mut self.groups {
+            g.sampled = q.remove(&(g.protocol, g.backward)).unwrap_or_default();
+        }
+    }
+
+    /// Why the calibration cannot be used, if it cannot.
+    pub fn check(&self) -> Result<(), String> {
+        for g in &self.groups {
+            let name = format!(
+                "length_calibration group {} {}",
+                IpProtocol::from(g.protocol),
+                if g.backward { "backward" } else { "forward" }
+            );
+            for (side, q) in [("real", &g.real), ("sampled", &g.sampled)] {
+                if side == "sampled" && q.is_empty() {
+                    continue;
+                }
+                if q.len() != LENGTH_QUANTILES + 1 {
+                    return Err(format!(
+                        "{name}: {} {side} quantiles, this build uses {}",
+                        q.len(),
+                        LENGTH_QUANTILES + 1
+                    ));
+                }
+                if q.windows(2).any(|w| w[0] > w[1]) {
+                    return Err(format!("{name}: {side} quantiles not in ascending order"));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The payload at `q` in [0, 1] of the quantiles `qs`, drawn linearly between the two around it.
+fn at_quantile(qs: &[u16], q: f64) -> u16 {
+    let k = (qs.len() - 1) as f64;
+    let t = q.clamp(0.0, 1.0) * k;
+    let j = (t as usize).min(qs.len() - 2);
+    let (a, b) = (f64::from(qs[j]), f64::from(qs[j + 1]));
+    (a + (b - a) * (t - j as f64)).round() as u16
+}
+
+/// The share of payloads below `x` and up to `x` by the quantiles `qs`: the slice of [0, 1]
+/// that `x` takes (a point where `x` falls between two quantiles).
+fn share_of(qs: &[u16], x: u16) -> (f64, f64) {
+    let k = (qs.len() - 1) as f64;
+    let below = qs.partition_point(|&s| s < x);
+    let upto = qs.partition_point(|&s| s <= x);
+    if upto > below {
+        // x is a quantile (an atom of the lengths where several are).
+        return (below as f64 / k, (upto - 1) as f64 / k);
+    }
+    if below == 0 {
+        return (0.0, 0.0);
+    }
+    if below == qs.len() {
+        return (1.0, 1.0);
+    }
+    let (a, b) = (f64::from(qs[below - 1]), f64::from(qs[below]));
+    let at = ((below - 1) as f64 + (f64::from(x) - a) / (b - a)) / k;
+    (at, at)
+}
+
+/// A class's monotone maps from the model's payload lengths to the real ones, by group.
+#[derive(Debug, Clone)]
+pub struct LengthMap(Vec<((u8, bool), LengthGroup)>);
+
+impl LengthMap {
+    /// The maps of the groups of `c` that have both sides; None when none has.
+    pub fn new(c: &LengthCalibration) -> Option<LengthMap> {
+        let groups: Vec<_> = c
+            .groups
+            .iter()
+            .filter(|g| !g.sampled.is_empty() && g.real.len() == g.sampled.len())
+            .map(|g| ((g.protocol, g.backward), g.clone()))
+            .collect();
+        (!groups.is_empty()).then_some(LengthMap(groups))
+    }
+
+    /// The real payload length for the model's `len` in the group, at `u` in [0, 1) within the
+    /// slice of the model's payloads it takes.
+    fn map(g: &LengthGroup, len: u16, u: f64) -> u16 {
+        let (lo, hi) = share_of(&g.sampled, len);
+        at_quantile(&g.real, lo + (hi - lo) * u)
+    }
+
+    /// Maps the payload length of the packet of `row` (model layout), sent in the direction
+    /// `backward` says, when its group has a map.
+    pub fn apply(&self, row: &mut [Bit], backward: bool, rng: &mut impl Rng) {
+        debug_assert_eq!(row.len(), MODEL_WIDTH);
+        let Some((proto, len)) = payload_of(row) else {
+            return;
+        };
+        if let Some((_, g)) = self.0.iter().find(|(k, _)| *k == (proto, backward)) {
+            let mapped = Self::map(g, len, rng.random());
+            if mapped != len {
+                set_payload(row, proto, len, mapped);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    /// A model-layout row of a packet of `proto` with `payload` bytes (20-byte IPv4 header,
+    /// 32-byte TCP header with the ACK flag) and `flags` for TCP.
+    fn row(proto: u8, tcp_flags: u8, payload: u16) -> Vec<Bit> {
+        let mut r = vec![0 as Bit; MODEL_WIDTH];
+        let bits = |r: &mut Vec<Bit>, first: usize, n: usize, v: u16| {
+            for i in 0..n {
+                r[first + i] = Bit::from(v & (1 << (n - 1 - i)) != 0);
+            }
+        };
+        bits(&mut r, IP_HEADER_LENGTH, 4, 5);
+        bits(&mut r, IP_PROTOCOL, 8, proto.into());
+        let transport = match proto {
+            6 => {
+                bits(&mut r, TCP_DATA_OFFSET, 4, 8);
+                bits(&mut r, TCP_FLAGS.start, 8, tcp_flags.into());
+                32
+            }
+            _ => {
+                bits(&mut r, UDP_LENGTH, 16, 8 + payload);
+                8
+            }
+        };
+        bits(&mut r, IP_TOTAL_LENGTH, 16, 20 + transport + payload);
+        r
+    }
+
+    fn counts(proto: u8, backward: bool, lens: impl IntoIterator<Item = u16>) -> LengthCounts {
+        let mut c = LengthCounts::default();
+        for l in lens {
+            c.push(&row(proto, 0x10, l), backward);
+        }
+        c
+    }
+
+    #[test]
+    fn payloads_are_read_and_written_through_the_headers() {
+        let r = row(6, 0x18, 100);
+        assert_eq!(payload_of(&r), Some((6, 100)));
+        // A SYN and a reset carry no payload whatever their class: not counted.
+        assert_eq!(payload_of(&row(6, 0x02, 0)), None);
+        assert_eq!(payload_of(&row(6, 0x14, 0)), None);
+        let mut u = row(17, 0, 30);
+        assert_eq!(payload_of(&u), Some((17, 30)));
+        set_payload(&mut u, 17, 30, 1200);
+        assert_eq!(payload_of(&u), Some((17, 1200)));
+        assert_eq!(word(&u[UDP_LENGTH..UDP_LENGTH + 16]), 1208);
+        assert_eq!(word(&u[IP_TOTAL_LENGTH..IP_TOTAL_LENGTH + 16]), 1228);
+        // Vacant bits (another protocol's block) are no payload.
+        assert_eq!(payload_of(&vec![-1; MODEL_WIDTH]), None);
+    }
+
+    #[test]
+    fn small_groups_get_no_quantiles() {
+        assert!(LengthCalibration::of_real(counts(6, false, 0..MIN_PAYLOADS as u16 - 1)).is_none());
+        let c = LengthCalibration::of_real(counts(6, true, 0..1000)).unwrap();
+        assert_eq!(c.groups.len(), 1);
+        let g = &c.groups[0];
+        assert!(g.backward && g.protocol == 6);
+        assert_eq!(g.real.len(), LENGTH_QUANTILES + 1);
+        assert_eq!((g.real[0], g.real[LENGTH_QUANTILES]), (0, 999));
+        assert!(g.sampled.is_empty());
+        // No sampled side yet: no map.
+        assert!(LengthMap::new(&c).is_none());
+    }
+
+    /// The model samples lengths too small and on multiples of 4; the real ones are a mix of
+    /// pure ACKs and full segments. Mapped, the sampled lengths follow the real shares.
+    #[test]
+    fn lengths_drawn_as_sampled_come_out_as_real() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+        let real: Vec<u16> = (0..4000)
+            .map(|i| match i % 4 {
+                0 | 1 => 0,
+                2 => 1448,
+                _ => rng.random_range(1..1448),
+            })
+            .collect();
+        let sampled = |rng: &mut rand::rngs::StdRng| -> u16 {
+            if rng.random_bool(0.6) {
+                0
+            } else {
+                4 * rng.random_range(1..200)
+            }
+        };
+        let model: Vec<u16> = (0..4000).map(|_| sampled(&mut rng)).collect();
+        let mut c = LengthCalibration::of_real(counts(6, false, real)).unwrap();
+        c.set_sampled(counts(6, false, model));
+        assert!(c.check().is_ok());
+        let map = LengthMap::new(&c).unwrap();
+        let (mut zero, mut full, mut odd, n) = (0, 0, 0, 20_000);
+        for _ in 0..n {
+            let mut r = row(6, 0x10, sampled(&mut rng));
+            map.apply(&mut r, false, &mut rng);
+            let (_, len) = payload_of(&r).unwrap();
+            zero += usize::from(len == 0);
+            full += usize::from(len == 1448);
+            odd += usize::from(len % 4 != 0);
+        }
+        let share = |k: usize| k as f64 / n as f64;
+        assert!((share(zero) - 0.5).abs() < 0.04, "zero {}", share(zero));
+        assert!((share(full) - 0.25).abs() < 0.04, "full {}", share(full));
+        assert!(share(odd) > 0.1, "odd lengths {}", share(odd));
+        // The other direction has no group: left as it is.
+        let mut r = row(6, 0x10, 40);
+        map.apply(&mut r, true, &mut rng);
+        assert_eq!(payload_of(&r), Some((6, 40)));
+    }
+
+    #[test]
+    fn the_map_keeps_the_order_of_lengths() {
+        let mut c = LengthCalibration::of_real(counts(17, false, (0..500).map(|i| i * 3))).unwrap();
+        c.set_sampled(counts(17, false, (0..500).map(|i| (i / 7) * 8)));
+        let map = LengthMap::new(&c).unwrap();
+        let g = &map.0[0].1;
+        for u in [0.0, 0.5, 0.99] {
+            let out: Vec<u16> = (0..600).map(|x| LengthMap::map(g, x, u)).collect();
+            assert!(out.windows(2).all(|w| w[0] <= w[1]), "u {u}");
+        }
+    }
+
+    #[test]
+    fn bad_quantiles_are_refused_by_name() {
+        let mut c = LengthCalibration::of_real(counts(17, true, 0..100)).unwrap();
+        c.groups[0].real.pop();
+        let why = c.check().unwrap_err();
+        assert!(
+            why.contains("UDP backward") && why.contains("64 real"),
+            "{why}"
+        );
+        let mut c = LengthCalibration::of_real(counts(17, true, 0..100)).unwrap();
+        c.groups[0].sampled = (0..=LENGTH_QUANTILES as u16).rev().collect();
+        let why = c.check().unwrap_err();
+        assert!(
+            why.contains("sampled quantiles not in ascending order"),
+            "{why}"
+        );
+    }
+}
