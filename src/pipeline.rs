@@ -251,7 +251,7 @@ pub fn generate_observed(
                 server_port: g.server_port,
                 hosts: hosts[i],
                 client_port: None,
-                opening: pick_opening(&openings[g.class], settings.sample.seed, i),
+                openings: &openings[g.class],
             };
             let mut r = repair_flow(&input, &rs, i as u64)
                 .map_err(|source| JobError::Repair { index: i, source })?;
@@ -360,15 +360,6 @@ fn class_openings(class: &CardClass) -> Vec<Opening> {
             server: offer(server),
         })
         .collect()
-}
-
-/// The opening of a job's flow `index` among its class's `openings` (None when it has none).
-fn pick_opening(openings: &[Opening], seed: u64, index: usize) -> Option<&Opening> {
-    if openings.is_empty() {
-        return None;
-    }
-    let mut rng = crate::seed::rng(seed, salt::FLOW_OPENINGS, index as u64);
-    openings.get(rng.random_range(0..openings.len()))
 }
 
 /// Which hosts each flow of a job runs between, per class as its flows shared hosts in its

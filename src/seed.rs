@@ -48,8 +48,7 @@ pub mod salt {
     pub const FOREST_FEATURES: u64 = 0xfea7_0000;
     /// The flows a finished model samples to calibrate its times.
     pub const TIME_CALIBRATION: u64 = 0x7_1e5;
-    /// The real opening a generation job's flow takes for the handshake repair makes, by flow
-    /// index.
+    /// The real opening a repaired flow takes for the handshake repair makes, by flow index.
     pub const FLOW_OPENINGS: u64 = 0x5_1a0c;
     /// The draws of a generated flow's length calibration, by flow index.
     pub const LENGTHS: u64 = 0x1e_9745;

@@ -32,7 +32,7 @@ fn repair_real(flow: &Flow, index: u64) -> RepairedFlow {
         server_port: None,
         hosts: None,
         client_port: None,
-        opening: None,
+        openings: &[],
     };
     let settings = RepairSettings {
         start_ns: flow.packets[0].ts_ns,
@@ -358,7 +358,7 @@ fn a_held_server_port_is_kept() {
                 server_port,
                 hosts: None,
                 client_port: None,
-                opening: None,
+                openings: &[],
             };
             repair_flow(&input, &RepairSettings::default(), i as u64).unwrap()
         };
@@ -506,7 +506,7 @@ fn a_made_handshake_offers_the_given_opening() {
     for (i, f) in mid.into_iter().enumerate() {
         let rows = netdiffd::nprint::flow_rows(&f.packets);
         let dirs: Vec<_> = f.packets.iter().map(|p| p.direction).collect();
-        let repair = |opening| {
+        let repair = |openings| {
             let input = FlowInput {
                 rows: &rows,
                 directions: Some(&dirs),
@@ -515,7 +515,7 @@ fn a_made_handshake_offers_the_given_opening() {
                 server_port: None,
                 hosts: None,
                 client_port: None,
-                opening,
+                openings,
             };
             repair_flow(&input, &RepairSettings::default(), i as u64).unwrap()
         };
@@ -530,10 +530,10 @@ fn a_made_handshake_offers_the_given_opening() {
                 })
                 .collect()
         };
-        let with = repair(Some(&opening));
+        let with = repair(std::slice::from_ref(&opening));
         assert_eq!(syns(&with), want, "flow {i} with the opening");
         // Without: the first two data segments' windows, and their options offer no MSS.
-        let without = syns(&repair(None));
+        let without = syns(&repair(&[]));
         let data_windows: Vec<u16> = f.packets[..2].iter().map(|p| tcp_of(p).1).collect();
         assert_eq!(
             without.iter().map(|s| s.0).collect::<Vec<_>>(),

@@ -50,7 +50,7 @@ fn repair_real(f: &Flow) -> RepairedFlow {
         server_port: None,
         hosts: None,
         client_port: None,
-        opening: None,
+        openings: &[],
     };
     repair_flow(&input, &settings(1), 0).unwrap()
 }
@@ -181,7 +181,7 @@ fn repair_checked(rows: &[Bit], case: u64, what: &str) -> RepairedFlow {
         server_port: None,
         hosts: None,
         client_port: None,
-        opening: None,
+        openings: &[],
     };
     let f = repair_flow(&input, &settings(case), case).unwrap();
     assert_compliant(&f, what);
@@ -272,7 +272,7 @@ fn repair_is_deterministic_for_a_seed() {
         server_port: None,
         hosts: None,
         client_port: None,
-        opening: None,
+        openings: &[],
     };
     let a = repair_flow(&input, &settings(7), 3).unwrap();
     let b = repair_flow(&input, &settings(7), 3).unwrap();

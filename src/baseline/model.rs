@@ -106,7 +106,7 @@ impl ClassModel {
                 server_port: None,
                 hosts: None,
                 client_port: None,
-                opening: None,
+                openings: &[],
             };
             let s = RepairSettings {
                 start_ns: settings

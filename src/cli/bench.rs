@@ -136,7 +136,7 @@ fn bench_repair(a: &BenchArgs) -> anyhow::Result<i32> {
         server_port: None,
         hosts: None,
         client_port: None,
-        opening: None,
+        openings: &[],
     };
     let settings = RepairSettings::default();
     let reps = 20;

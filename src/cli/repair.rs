@@ -68,7 +68,7 @@ pub fn run(a: &RepairArgs) -> anyhow::Result<i32> {
         server_port: None,
         hosts: None,
         client_port: None,
-        opening: None,
+        openings: &[],
     };
     let flow = repair_flow(&input, &settings, 0)
         .with_context(|| format!("repairing {}", a.input.display()))?;

@@ -3,7 +3,9 @@
 //! in a quarter of the real packets and in 4 % of the sampled ones; 94 % of its TCP payloads are
 //! a multiple of 4 bytes. When a card is made it keeps, for each protocol and direction of a
 //! class, quantiles of the payload lengths of its templates' real flows and, once the model is
-//! trained, quantiles of the payload lengths the model itself samples; sampling then maps each
+//! trained, quantiles of the payload lengths the model itself samples (for TCP also segments
+//! with PSH apart from those without, where each kind has enough of them: the template holds
+//! the flags, and a pushed segment carries data); sampling then maps each
 //! packet's payload length through the model's quantiles onto the real ones (quantile mapping,
 //! as [time calibration](super::calibration) does for gaps). A longer payload stays longer, the
 //! class's payloads together follow its real ones, and lengths between two real quantiles are
@@ -29,14 +31,19 @@ const IP_PROTOCOL: usize = 72;
 const IP_HEADER_LENGTH: usize = 4;
 const UDP_LENGTH: usize = 416 + 480 + 32;
 
-/// The payload lengths of one protocol and direction of a class: the real flows' quantiles and
-/// the model's own.
+/// The payload lengths of one protocol and direction of a class (for TCP, of its segments with
+/// PSH or of those without): the real flows' quantiles and the model's own.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LengthGroup {
     /// IP protocol number (6 TCP, 17 UDP, 1 ICMP).
     pub protocol: u8,
     /// Packets sent by the flow's responder.
     pub backward: bool,
+    /// For TCP, the segments with the PSH flag (a sender's last segment of a write: never
+    /// empty), or those without; None for all of the direction's packets (the one group of UDP
+    /// and ICMP, and TCP's fallback where a kind has too few).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub psh: Option<bool>,
     /// Quantiles of the real payload lengths ([`LENGTH_QUANTILES`] + 1 values, ascending).
     pub real: Vec<u16>,
     /// Quantiles of the sampled payload lengths, as many; empty until the model has been
@@ -45,31 +52,37 @@ pub struct LengthGroup {
     pub sampled: Vec<u16>,
 }
 
-/// A class's length calibration: one group per protocol and direction with enough packets.
+/// A class's length calibration: one group per protocol and direction with enough packets, and
+/// for TCP one per PSH or not too.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LengthCalibration {
     /// The groups, by protocol then direction.
     pub groups: Vec<LengthGroup>,
 }
 
-/// The payload of one packet (a model-layout row), by group: TCP (but a SYN's or a reset's,
-/// which carry none whatever the class), UDP and ICMP; None for other rows.
-fn payload_of(row: &[Bit]) -> Option<(u8, u16)> {
+/// A packet's group but its direction: protocol number, and for TCP whether PSH is set (None:
+/// every packet of the protocol).
+type Kind = (u8, Option<bool>);
+
+/// The payload of one packet (a model-layout row) and its kind: TCP (but a SYN's or a
+/// reset's, which carry none whatever the class), UDP and ICMP; None for other rows.
+fn payload_of(row: &[Bit]) -> Option<(Kind, u16)> {
     let proto = byte(&row[IP_PROTOCOL..IP_PROTOCOL + 8]);
     let ip = u16::from(nibble(&row[IP_HEADER_LENGTH..IP_HEADER_LENGTH + 4])) * 4;
-    let transport = match IpProtocol::from(proto) {
+    let (transport, psh) = match IpProtocol::from(proto) {
         IpProtocol::Tcp => {
             let f = u16::from(byte(&row[TCP_FLAGS]));
             if f & (flags::SYN | flags::RST) != 0 {
                 return None;
             }
-            u16::from(nibble(&row[TCP_DATA_OFFSET..TCP_DATA_OFFSET + 4])) * 4
+            let doff = u16::from(nibble(&row[TCP_DATA_OFFSET..TCP_DATA_OFFSET + 4]));
+            (doff * 4, Some(f & flags::PSH != 0))
         }
-        IpProtocol::Udp | IpProtocol::Icmp => 8,
+        IpProtocol::Udp | IpProtocol::Icmp => (8, None),
         _ => return None,
     };
     let total = word(&row[IP_TOTAL_LENGTH..IP_TOTAL_LENGTH + 16]);
-    Some((proto, total.saturating_sub(ip + transport)))
+    Some(((proto, psh), total.saturating_sub(ip + transport)))
 }
 
 /// Writes `value` into the 16 bits of `row` from `first`, most significant first.
@@ -93,18 +106,24 @@ fn set_payload(row: &mut [Bit], proto: u8, old: u16, payload: u16) {
 
 /// Payload lengths counted by group, to be turned into quantiles.
 #[derive(Debug, Default)]
-pub struct LengthCounts(BTreeMap<(u8, bool), Vec<u16>>);
+pub struct LengthCounts(BTreeMap<(Kind, bool), Vec<u16>>);
 
 impl LengthCounts {
     /// Counts the payload of a model-layout row sent in the direction `backward` says.
     pub fn push(&mut self, row: &[Bit], backward: bool) {
-        if let Some((proto, len)) = payload_of(row) {
-            self.0.entry((proto, backward)).or_default().push(len);
+        if let Some((kind, len)) = payload_of(row) {
+            if kind.1.is_some() {
+                self.0.entry((kind, backward)).or_default().push(len);
+            }
+            self.0
+                .entry(((kind.0, None), backward))
+                .or_default()
+                .push(len);
         }
     }
 
     /// Each group's quantiles, for groups of at least [`MIN_PAYLOADS`] payloads.
-    fn quantiles(self) -> BTreeMap<(u8, bool), Vec<u16>> {
+    fn quantiles(self) -> BTreeMap<(Kind, bool), Vec<u16>> {
         self.0
             .into_iter()
             .filter(|(_, v)| v.len() >= MIN_PAYLOADS)
@@ -127,9 +146,10 @@ impl LengthCalibration {
         let groups: Vec<LengthGroup> = counts
             .quantiles()
             .into_iter()
-            .map(|((protocol, backward), real)| LengthGroup {
+            .map(|(((protocol, psh), backward), real)| LengthGroup {
                 protocol,
                 backward,
+                psh,
                 real,
                 sampled: Vec::new(),
             })
@@ -149,7 +169,9 @@ impl LengthCalibration {
     pub fn set_sampled(&mut self, counts: LengthCounts) {
         let mut q = counts.quantiles();
         for g in &mut self.groups {
-            g.sampled = q.remove(&(g.protocol, g.backward)).unwrap_or_default();
+            g.sampled = q
+                .remove(&((g.protocol, g.psh), g.backward))
+                .unwrap_or_default();
         }
     }
 
@@ -157,9 +179,14 @@ impl LengthCalibration {
     pub fn check(&self) -> Result<(), String> {
         for g in &self.groups {
             let name = format!(
-                "length_calibration group {} {}",
+                "length_calibration group {} {}{}",
                 IpProtocol::from(g.protocol),
-                if g.backward { "backward" } else { "forward" }
+                if g.backward { "backward" } else { "forward" },
+                match g.psh {
+                    Some(true) => " PSH",
+                    Some(false) => " without PSH",
+                    None => "",
+                }
             );
             for (side, q) in [("real", &g.real), ("sampled", &g.sampled)] {
                 if side == "sampled" && q.is_empty() {
@@ -213,7 +240,7 @@ fn share_of(qs: &[u16], x: u16) -> (f64, f64) {
 
 /// A class's monotone maps from the model's payload lengths to the real ones, by group.
 #[derive(Debug, Clone)]
-pub struct LengthMap(Vec<((u8, bool), LengthGroup)>);
+pub struct LengthMap(Vec<((Kind, bool), LengthGroup)>);
 
 impl LengthMap {
     /// The maps of the groups of `c` that have both sides; None when none has.
@@ -222,7 +249,7 @@ impl LengthMap {
             .groups
             .iter()
             .filter(|g| !g.sampled.is_empty() && g.real.len() == g.sampled.len())
-            .map(|g| ((g.protocol, g.backward), g.clone()))
+            .map(|g| (((g.protocol, g.psh), g.backward), g.clone()))
             .collect();
         (!groups.is_empty()).then_some(LengthMap(groups))
     }
@@ -235,16 +262,31 @@ impl LengthMap {
     }
 
     /// Maps the payload length of the packet of `row` (model layout), sent in the direction
-    /// `backward` says, when its group has a map.
+    /// `backward` says, through its kind's map where it has one, else its protocol's; a pushed
+    /// segment is never left empty where the group has real data.
     pub fn apply(&self, row: &mut [Bit], backward: bool, rng: &mut impl Rng) {
         debug_assert_eq!(row.len(), MODEL_WIDTH);
-        let Some((proto, len)) = payload_of(row) else {
+        let Some((kind, len)) = payload_of(row) else {
             return;
         };
-        if let Some((_, g)) = self.0.iter().find(|(k, _)| *k == (proto, backward)) {
-            let mapped = Self::map(g, len, rng.random());
+        // The packet's own kind where it has a map, else its protocol's.
+        let g = [kind, (kind.0, None)]
+            .into_iter()
+            .find_map(|k| self.0.iter().find(|(key, _)| *key == (k, backward)));
+        if let Some((_, g)) = g {
+            let mut mapped = Self::map(g, len, rng.random());
+            if mapped == 0 && kind.1 == Some(true) {
+                // A pushed segment carries data (repair would otherwise drop its PSH): one of
+                // the group's real lengths that are not empty, where it has any.
+                let first = g.real.partition_point(|&v| v == 0);
+                if first < g.real.len() {
+                    let empty = first as f64 / (g.real.len() - 1) as f64;
+                    let q = empty + (1.0 - empty) * rng.random::<f64>();
+                    mapped = at_quantile(&g.real, q).max(1);
+                }
+            }
             if mapped != len {
-                set_payload(row, proto, len, mapped);
+                set_payload(row, kind.0, len, mapped);
             }
         }
     }
@@ -292,14 +334,15 @@ mod tests {
     #[test]
     fn payloads_are_read_and_written_through_the_headers() {
         let r = row(6, 0x18, 100);
-        assert_eq!(payload_of(&r), Some((6, 100)));
+        assert_eq!(payload_of(&r), Some(((6, Some(true)), 100)));
+        assert_eq!(payload_of(&row(6, 0x10, 0)), Some(((6, Some(false)), 0)));
         // A SYN and a reset carry no payload whatever their class: not counted.
         assert_eq!(payload_of(&row(6, 0x02, 0)), None);
         assert_eq!(payload_of(&row(6, 0x14, 0)), None);
         let mut u = row(17, 0, 30);
-        assert_eq!(payload_of(&u), Some((17, 30)));
+        assert_eq!(payload_of(&u), Some(((17, None), 30)));
         set_payload(&mut u, 17, 30, 1200);
-        assert_eq!(payload_of(&u), Some((17, 1200)));
+        assert_eq!(payload_of(&u), Some(((17, None), 1200)));
         assert_eq!(word(&u[UDP_LENGTH..UDP_LENGTH + 16]), 1208);
         assert_eq!(word(&u[IP_TOTAL_LENGTH..IP_TOTAL_LENGTH + 16]), 1228);
         // Vacant bits (another protocol's block) are no payload.
@@ -309,15 +352,19 @@ mod tests {
     #[test]
     fn small_groups_get_no_quantiles() {
         assert!(LengthCalibration::of_real(counts(6, false, 0..MIN_PAYLOADS as u16 - 1)).is_none());
-        let c = LengthCalibration::of_real(counts(6, true, 0..1000)).unwrap();
+        let c = LengthCalibration::of_real(counts(17, true, 0..1000)).unwrap();
         assert_eq!(c.groups.len(), 1);
         let g = &c.groups[0];
-        assert!(g.backward && g.protocol == 6);
+        assert!(g.backward && g.protocol == 17 && g.psh.is_none());
         assert_eq!(g.real.len(), LENGTH_QUANTILES + 1);
         assert_eq!((g.real[0], g.real[LENGTH_QUANTILES]), (0, 999));
         assert!(g.sampled.is_empty());
         // No sampled side yet: no map.
         assert!(LengthMap::new(&c).is_none());
+        // TCP: the kind's group and the protocol's.
+        let c = LengthCalibration::of_real(counts(6, true, 0..1000)).unwrap();
+        let kinds: Vec<_> = c.groups.iter().map(|g| g.psh).collect();
+        assert_eq!(kinds, [None, Some(false)]);
     }
 
     /// The model samples lengths too small and on multiples of 4; the real ones are a mix of
@@ -360,7 +407,63 @@ mod tests {
         // The other direction has no group: left as it is.
         let mut r = row(6, 0x10, 40);
         map.apply(&mut r, true, &mut rng);
-        assert_eq!(payload_of(&r), Some((6, 40)));
+        assert_eq!(payload_of(&r), Some(((6, Some(false)), 40)));
+    }
+
+    /// Pushed segments carry data; the model gives some of them none, and puts data on pure
+    /// ACKs. Each kind is mapped onto its own real lengths.
+    #[test]
+    fn pushed_segments_and_acks_are_calibrated_apart() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+        let mut real = LengthCounts::default();
+        let mut model = LengthCounts::default();
+        for i in 0..2000u16 {
+            real.push(&row(6, 0x10, if i % 10 < 7 { 0 } else { 1448 }), true);
+            real.push(&row(6, 0x18, 100 + i % 400), true);
+            model.push(
+                &row(6, 0x10, if i % 2 == 0 { 0 } else { 500 + i % 900 }),
+                true,
+            );
+            model.push(&row(6, 0x18, if i % 4 == 0 { 0 } else { i % 300 }), true);
+        }
+        let mut c = LengthCalibration::of_real(real).unwrap();
+        c.set_sampled(model);
+        assert_eq!(c.groups.len(), 3, "PSH, no PSH, both");
+        let map = LengthMap::new(&c).unwrap();
+        let (mut acks_empty, mut pushed_empty, n) = (0, 0, 4000);
+        for i in 0..n {
+            let mut ack = row(6, 0x10, if i % 2 == 0 { 0 } else { 500 + i % 900 });
+            map.apply(&mut ack, true, &mut rng);
+            acks_empty += usize::from(payload_of(&ack).unwrap().1 == 0);
+            let mut pushed = row(6, 0x18, if i % 4 == 0 { 0 } else { i % 300 });
+            map.apply(&mut pushed, true, &mut rng);
+            pushed_empty += usize::from(payload_of(&pushed).unwrap().1 == 0);
+        }
+        assert_eq!(pushed_empty, 0, "a pushed segment left empty");
+        let share = acks_empty as f64 / n as f64;
+        assert!((share - 0.7).abs() < 0.05, "ACKs without data {share}");
+        // A kind with too few packets of its own goes through its protocol's map: pushed
+        // segments of the model's full size become the direction's largest real ones, and one
+        // the map would leave empty takes one of the direction's real non-empty lengths.
+        let mut real = LengthCounts::default();
+        let mut model = LengthCounts::default();
+        for i in 0..200u16 {
+            real.push(&row(6, 0x10, 0), false);
+            model.push(&row(6, 0x10, 0), false);
+            if i % 10 == 0 {
+                real.push(&row(6, 0x18, 300), false);
+                model.push(&row(6, 0x18, 1448), false);
+            }
+        }
+        let mut c = LengthCalibration::of_real(real).unwrap();
+        c.set_sampled(model);
+        let map = LengthMap::new(&c).unwrap();
+        let mut pushed = row(6, 0x18, 1448);
+        map.apply(&mut pushed, false, &mut rng);
+        assert_eq!(payload_of(&pushed), Some(((6, Some(true)), 300)));
+        let mut pushed = row(6, 0x18, 0);
+        map.apply(&mut pushed, false, &mut rng);
+        assert_eq!(payload_of(&pushed), Some(((6, Some(true)), 300)));
     }
 
     #[test]

@@ -21,6 +21,7 @@ pub use crate::corpus::ClassHints;
 pub use report::{FieldChange, RepairReport};
 pub use rules::Rule;
 pub use settings::{CidrError, HandshakePolicy, Ipv4Cidr, PayloadFill, RepairSettings};
+use tcp::Openings;
 pub use tcp::{Opening, SynOffer};
 
 use crate::flows::{Direction, FlowKey};
@@ -74,10 +75,11 @@ pub struct FlowInput<'a> {
     /// flows between the same hosts apart); None to keep the generated one where it is
     /// ephemeral.
     pub client_port: Option<u16>,
-    /// A real SYN and SYN-ACK of the flow's class, for the handshake repair makes where the
-    /// generated TCP flow begins mid-connection; None to make it from the flow's first two
+    /// Real SYN and SYN-ACK pairs of the flow's class, for the handshake repair makes where the
+    /// generated TCP flow begins mid-connection: it takes one at random among those that agree
+    /// with the flow's packets on timestamps. Empty to make it from the flow's first two
     /// packets' windows and options.
-    pub opening: Option<&'a Opening>,
+    pub openings: &'a [Opening],
 }
 
 /// One repaired packet: a complete IPv4 packet and its time.
@@ -213,7 +215,11 @@ pub fn repair_flow(
             &mut plans,
             settings,
             &sides,
-            input.opening,
+            Openings {
+                all: input.openings,
+                draw: crate::seed::rng(settings.seed, crate::seed::salt::FLOW_OPENINGS, flow_index)
+                    .random(),
+            },
             &mut report,
         ))
     } else {

@@ -4,7 +4,7 @@
 
 use super::options::{scan, segment_options, syn_options, AskedOptions, Negotiated};
 use super::side::TcpSide;
-use super::{after, Opening, SynOffer, TcpPlan};
+use super::{after, Opening, Openings, SynOffer, TcpPlan};
 use crate::flows::Direction;
 use crate::repair::generated::GeneratedRow;
 use crate::repair::report::RepairReport;
@@ -127,6 +127,45 @@ fn probe_of(rows: &[GeneratedRow]) -> Option<Probe> {
     }
 }
 
+/// The real SYNs the handshake's made packets take (client, server; `made` says which sides
+/// repair makes): one of `openings`, drawn among those with which the handshake negotiates
+/// timestamps exactly when `timestamps` (most generated packets carry them), else among all.
+fn pick_opening<'a>(
+    rows: &[GeneratedRow],
+    made: [bool; 2],
+    timestamps: bool,
+    openings: Openings<'a>,
+) -> [Option<&'a SynOffer>; 2] {
+    if openings.all.is_empty() || made == [false, false] {
+        return [None, None];
+    }
+    let generated_ts = |i: usize| {
+        rows.get(i)
+            .is_some_and(|r| scan(r.tcp_options()).ts.is_some())
+    };
+    let agrees = |o: &&Opening| {
+        let client = if made[0] {
+            scan(&o.client.options).ts.is_some()
+        } else {
+            generated_ts(0)
+        };
+        let server = if made[1] {
+            scan(&o.server.options).ts.is_some()
+        } else {
+            generated_ts(1)
+        };
+        (client && server) == timestamps
+    };
+    let fitting: Vec<&Opening> = openings.all.iter().filter(agrees).collect();
+    let pool: Vec<&Opening> = if fitting.is_empty() {
+        openings.all.iter().collect()
+    } else {
+        fitting
+    };
+    let o = pool[(openings.draw % pool.len() as u64) as usize];
+    [made[0].then_some(&o.client), made[1].then_some(&o.server)]
+}
+
 /// Per packet: whether a generated FIN there counts, which it does only when its side sends
 /// no more data afterwards; elsewhere it is generation noise that would cut the flow.
 fn honoured_fins(rows: &[GeneratedRow], plans: &[PacketPlan]) -> Vec<bool> {
@@ -146,14 +185,16 @@ impl<'a> Connection<'a> {
     /// or because the flow was generated with one), and the options both SYNs agree on
     /// (without a handshake: timestamps when most generated packets carry them, SACK, no
     /// window scaling). Where the flow was generated without its SYN or its SYN-ACK, the
-    /// handshake's packet offers the window and options of `opening`'s where there is one,
-    /// else those of the generated packet it replaces.
+    /// handshake's packet offers the window and options of one of `openings` where there are
+    /// any — one that negotiates timestamps exactly when most generated packets carry them, so
+    /// that its data segments keep theirs (or stay without) — else those of the generated
+    /// packet it replaces.
     pub(super) fn negotiate(
         rows: &'a [GeneratedRow],
         plans: &[PacketPlan],
         settings: &RepairSettings,
         sides: &'a [Side; 2],
-        opening: Option<&'a Opening>,
+        openings: Openings<'a>,
         report: &mut RepairReport,
     ) -> Connection<'a> {
         let first_syn = rows[0].tcp().flags() & (flags::SYN | flags::ACK) == flags::SYN;
@@ -166,12 +207,12 @@ impl<'a> Connection<'a> {
         let syn_ack = rows.get(1).is_some_and(|r| {
             r.tcp().flags() & (flags::SYN | flags::ACK | flags::RST) == flags::SYN | flags::ACK
         });
-        let offers = [
-            opening
-                .filter(|_| handshake && !first_syn)
-                .map(|o| &o.client),
-            opening.filter(|_| handshake && !syn_ack).map(|o| &o.server),
-        ];
+        let made = [handshake && !first_syn, handshake && !syn_ack];
+        let with_ts = rows
+            .iter()
+            .filter(|r| scan(r.tcp_options()).ts.is_some())
+            .count();
+        let offers = pick_opening(rows, made, with_ts * 2 > rows.len(), openings);
         let client_syn = match offers[0] {
             Some(o) => scan(&o.options),
             None => scan(rows[0].tcp_options()),
@@ -187,10 +228,6 @@ impl<'a> Connection<'a> {
                 sack: client_syn.sack_ok && server_syn.sack_ok,
             }
         } else {
-            let with_ts = rows
-                .iter()
-                .filter(|r| scan(r.tcp_options()).ts.is_some())
-                .count();
             Negotiated {
                 timestamps: with_ts * 2 > rows.len(),
                 window_scale: false,

@@ -52,6 +52,15 @@ pub struct Opening {
     pub server: SynOffer,
 }
 
+/// The openings a flow may take, and the random number that picks one.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Openings<'a> {
+    /// Real openings of the flow's class.
+    pub all: &'a [Opening],
+    /// A random number of the flow's own.
+    pub draw: u64,
+}
+
 /// True when `a` comes after `b` in sequence space (RFC 1982 serial arithmetic).
 fn after(a: u32, b: u32) -> bool {
     (a.wrapping_sub(b) as i32) > 0
@@ -60,16 +69,16 @@ fn after(a: u32, b: u32) -> bool {
 /// Plans the TCP packets of a flow. `plans` holds directions, times and generated payload
 /// lengths; they come back with the directions and payload lengths repaired, and cut off
 /// after the packet that closes the connection. A handshake made for a flow generated without
-/// one takes its SYNs' windows and options from `opening` when there is one.
+/// one takes its SYNs' windows and options from one of `openings` when there are any.
 pub(super) fn plan_tcp(
     rows: &[GeneratedRow],
     plans: &mut Vec<PacketPlan>,
     settings: &RepairSettings,
     sides: &[Side; 2],
-    opening: Option<&Opening>,
+    openings: Openings<'_>,
     report: &mut RepairReport,
 ) -> Vec<TcpPlan> {
-    let mut conn = Connection::negotiate(rows, plans, settings, sides, opening, report);
+    let mut conn = Connection::negotiate(rows, plans, settings, sides, openings, report);
     let mut out = Vec::with_capacity(plans.len());
     for (i, plan) in plans.iter_mut().enumerate() {
         let mut seg = conn.direction(i, plan, report);
