@@ -508,20 +508,18 @@ fn pools_of_one_host_each_still_generate() {
 }
 
 /// Share of the packets sent in direction `forward` that carry a full segment (at least 1,400
-/// payload bytes), over the first `n` packets of each connection of `conns` with at least `n`.
-fn full_segment_share(
-    conns: &HashMap<(u32, u16, u32, u16), Vec<Seen>>,
-    n: usize,
-    forward: bool,
-) -> f64 {
-    let sent: Vec<&Seen> = conns
-        .values()
+/// payload bytes), over the first `n` packets of each connection of `conns` (each packet as
+/// its direction, forward or not, and its payload length) with at least `n`.
+fn full_segment_share(conns: &[Vec<(bool, u32)>], n: usize, forward: bool) -> f64 {
+    let sent: Vec<u32> = conns
+        .iter()
         .filter(|c| c.len() >= n)
         .flat_map(|c| &c[..n])
-        .filter(|s| s.forward == forward)
+        .filter(|&&(f, _)| f == forward)
+        .map(|&(_, payload)| payload)
         .collect();
     assert!(!sent.is_empty());
-    sent.iter().filter(|s| s.payload >= 1400).count() as f64 / sent.len() as f64
+    sent.iter().filter(|&&p| p >= 1400).count() as f64 / sent.len() as f64
 }
 
 #[test]
@@ -543,20 +541,14 @@ fn generated_payload_lengths_follow_the_real_ones() {
     assert!(groups.iter().any(|g| g["sampled"].is_array()), "{groups:?}");
     // The real downloads' first 300 packets, read with the flow splitter (the captures hold
     // ARP frames besides).
-    let mut real = HashMap::new();
+    let mut real = Vec::new();
     for f in &bulk {
         let (flows, _) = flows_from_capture(f, FlowSettings::default(), None).unwrap();
-        for (i, flow) in flows.iter().enumerate() {
-            let seen = flow.packets.iter().map(|p| Seen {
-                ts_ns: p.ts_ns,
-                forward: p.direction == Direction::Forward,
-                ttl: 0,
-                seq: 0,
-                flags: 0,
-                payload: p.payload_len,
-            });
-            real.insert((i as u32, 0, 0, real.len() as u16), seen.collect());
-        }
+        real.extend(flows.iter().map(|flow| {
+            let sent = flow.packets.iter();
+            sent.map(|p| (p.direction == Direction::Forward, p.payload_len))
+                .collect::<Vec<_>>()
+        }));
     }
     let want = [true, false].map(|fwd| full_segment_share(&real, 300, fwd));
     assert!(
@@ -570,8 +562,13 @@ fn generated_payload_lengths_follow_the_real_ones() {
         .remove("length_calibration");
     std::fs::write(dir.0.join("model/card.json"), card.to_string()).unwrap();
     let without = generate_tiny(&dir.0, "bulk=1", "8", &["--seed", "3"], "without.pcap");
-    let got =
-        |pcap: &Path| [true, false].map(|fwd| full_segment_share(&connections(pcap), 64, fwd));
+    let got = |pcap: &Path| {
+        let conns: Vec<Vec<(bool, u32)>> = connections(pcap)
+            .into_values()
+            .map(|c| c.iter().map(|s| (s.forward, s.payload)).collect())
+            .collect();
+        [true, false].map(|fwd| full_segment_share(&conns, 64, fwd))
+    };
     let off = |shares: [f64; 2]| [0, 1].map(|d| (shares[d] - want[d]).abs());
     let (with, without) = (got(&with), got(&without));
     // Client, server: the calibrated shares within 0.15 of the real ones, and nearer than the

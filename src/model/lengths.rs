@@ -11,7 +11,10 @@
 //! class's payloads together follow its real ones, and lengths between two real quantiles are
 //! drawn between them instead of ending in the network's rounded bits.
 
-use super::template::{byte, nibble, word, TCP_DATA_OFFSET, TCP_FLAGS};
+use super::template::{
+    byte, nibble, word, IP_HEADER_LENGTH, IP_PROTOCOL, IP_TOTAL_LENGTH, TCP_DATA_OFFSET, TCP_FLAGS,
+    UDP_PORTS,
+};
 use crate::nprint::layout::{Bit, MODEL_WIDTH};
 use crate::wire::tcp::flags;
 use crate::wire::IpProtocol;
@@ -25,11 +28,8 @@ pub const LENGTH_QUANTILES: usize = 64;
 /// network draws it.
 const MIN_PAYLOADS: usize = 64;
 
-/// Model-layout positions: IPv4 total length, protocol and header length; UDP length.
-const IP_TOTAL_LENGTH: usize = 16;
-const IP_PROTOCOL: usize = 72;
-const IP_HEADER_LENGTH: usize = 4;
-const UDP_LENGTH: usize = 416 + 480 + 32;
+/// Model-layout position of the UDP length (after the two ports).
+const UDP_LENGTH: usize = UDP_PORTS + 32;
 
 /// The payload lengths of one protocol and direction of a class (for TCP, of its segments with
 /// PSH or of those without): the real flows' quantiles and the model's own.

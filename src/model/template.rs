@@ -11,6 +11,10 @@ use serde::{Deserialize, Serialize};
 mod syn_options;
 pub use syn_options::SynOptions;
 
+/// Model-layout positions of the IPv4 header length, total length and protocol.
+pub(super) const IP_HEADER_LENGTH: usize = 4;
+pub(super) const IP_TOTAL_LENGTH: usize = 16;
+pub(super) const IP_PROTOCOL: usize = 72;
 /// Model-layout position of the TCP data offset (the TCP block starts at bit 416).
 pub(super) const TCP_DATA_OFFSET: usize = 416 + 96;
 /// Model-layout positions of the TCP flags byte (CWR … FIN; the NS bit before them is kept
@@ -22,7 +26,7 @@ const TCP_WINDOW: usize = 416 + 112;
 const TCP_OPTIONS: usize = 416 + 160;
 /// Model-layout positions of the TCP and UDP source ports (the destination port follows).
 const TCP_PORTS: usize = 416;
-const UDP_PORTS: usize = 416 + 480;
+pub(super) const UDP_PORTS: usize = 416 + 480;
 /// Model-layout positions of the IPv4 type of service, don't-fragment flag and TTL.
 const IP_TOS: usize = 8;
 const IP_DONT_FRAG: usize = 49;
@@ -312,8 +316,8 @@ impl Template {
     fn shapes(w: &Window) -> impl Iterator<Item = PacketShape> + '_ {
         (0..w.len).map(|p| {
             let row = &w.bits[p * MODEL_WIDTH..(p + 1) * MODEL_WIDTH];
-            let ihl = nibble(&row[4..8]).clamp(5, 15);
-            let proto = IpProtocol::from(byte(&row[72..80]));
+            let ihl = nibble(&row[IP_HEADER_LENGTH..IP_HEADER_LENGTH + 4]).clamp(5, 15);
+            let proto = IpProtocol::from(byte(&row[IP_PROTOCOL..IP_PROTOCOL + 8]));
             let (l4, tcp_flags) = match proto {
                 IpProtocol::Tcp => (
                     nibble(&row[TCP_DATA_OFFSET..TCP_DATA_OFFSET + 4]).clamp(5, 15),

@@ -217,8 +217,8 @@ pub fn repair_flow(
             &sides,
             Openings {
                 all: input.openings,
-                draw: crate::seed::rng(settings.seed, crate::seed::salt::FLOW_OPENINGS, flow_index)
-                    .random(),
+                seed: settings.seed,
+                flow: flow_index,
             },
             &mut report,
         ))

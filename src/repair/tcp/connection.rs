@@ -11,7 +11,9 @@ use crate::repair::report::RepairReport;
 use crate::repair::rules::Rule;
 use crate::repair::settings::{HandshakePolicy, RepairSettings};
 use crate::repair::{PacketPlan, Side};
+use crate::seed::salt;
 use crate::wire::tcp::flags;
+use rand::Rng;
 
 /// Index of the side that sends in direction `d`: 0 the client, 1 the server.
 fn side_of(d: Direction) -> usize {
@@ -129,16 +131,18 @@ fn probe_of(rows: &[GeneratedRow]) -> Option<Probe> {
 
 /// The real SYNs the handshake's made packets take (client, server; `made` says which sides
 /// repair makes): one of `openings`, drawn among those with which the handshake negotiates
-/// timestamps exactly when `timestamps` (most generated packets carry them), else among all.
+/// timestamps exactly when `timestamps()` says (most generated packets carry them), else among
+/// all. Nothing is counted or drawn where there is nothing to choose.
 fn pick_opening<'a>(
     rows: &[GeneratedRow],
     made: [bool; 2],
-    timestamps: bool,
+    timestamps: impl FnOnce() -> bool,
     openings: Openings<'a>,
 ) -> [Option<&'a SynOffer>; 2] {
     if openings.all.is_empty() || made == [false, false] {
         return [None, None];
     }
+    let timestamps = timestamps();
     let generated_ts = |i: usize| {
         rows.get(i)
             .is_some_and(|r| scan(r.tcp_options()).ts.is_some())
@@ -162,7 +166,8 @@ fn pick_opening<'a>(
     } else {
         fitting
     };
-    let o = pool[(openings.draw % pool.len() as u64) as usize];
+    let draw: u64 = crate::seed::rng(openings.seed, salt::FLOW_OPENINGS, openings.flow).random();
+    let o = pool[(draw % pool.len() as u64) as usize];
     [made[0].then_some(&o.client), made[1].then_some(&o.server)]
 }
 
@@ -208,11 +213,14 @@ impl<'a> Connection<'a> {
             r.tcp().flags() & (flags::SYN | flags::ACK | flags::RST) == flags::SYN | flags::ACK
         });
         let made = [handshake && !first_syn, handshake && !syn_ack];
-        let with_ts = rows
-            .iter()
-            .filter(|r| scan(r.tcp_options()).ts.is_some())
-            .count();
-        let offers = pick_opening(rows, made, with_ts * 2 > rows.len(), openings);
+        let most_carry_ts = || {
+            let with_ts = rows
+                .iter()
+                .filter(|r| scan(r.tcp_options()).ts.is_some())
+                .count();
+            with_ts * 2 > rows.len()
+        };
+        let offers = pick_opening(rows, made, most_carry_ts, openings);
         let client_syn = match offers[0] {
             Some(o) => scan(&o.options),
             None => scan(rows[0].tcp_options()),
@@ -229,7 +237,7 @@ impl<'a> Connection<'a> {
             }
         } else {
             Negotiated {
-                timestamps: with_ts * 2 > rows.len(),
+                timestamps: most_carry_ts(),
                 window_scale: false,
                 sack: true,
             }

@@ -52,13 +52,15 @@ pub struct Opening {
     pub server: SynOffer,
 }
 
-/// The openings a flow may take, and the random number that picks one.
+/// The openings a flow may take, and the seed of the draw that picks one.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Openings<'a> {
     /// Real openings of the flow's class.
     pub all: &'a [Opening],
-    /// A random number of the flow's own.
-    pub draw: u64,
+    /// The repair run's seed.
+    pub seed: u64,
+    /// The flow's index in its run (the draw is the flow's own).
+    pub flow: u64,
 }
 
 /// True when `a` comes after `b` in sequence space (RFC 1982 serial arithmetic).
