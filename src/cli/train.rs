@@ -40,9 +40,11 @@ pub struct TrainArgs {
     /// Save a checkpoint every N steps.
     #[arg(long, default_value_t = 500)]
     pub checkpoint_every: usize,
-    /// Flows of each class the finished model samples at least to calibrate its times (a class
-    /// of short flows samples more, up to 16 times as many, to count about 1,024 gaps); 0: no
-    /// calibration, times as the network chooses them.
+    /// Flows of each class the finished model samples at least to calibrate its times and
+    /// payload lengths (a class of short flows samples more, up to 16 times as many, to count
+    /// about 1,024 gaps; for the lengths of a flow's first 16 packets, position by position, a
+    /// class samples up to four times as many, the extra ones one window long); 0: no
+    /// calibration, times and lengths as the network chooses them.
     #[arg(long, default_value_t = TIME_CALIBRATION_FLOWS)]
     pub calibration_flows: usize,
     /// Continue from MODEL_DIR/checkpoint if present.

@@ -8,7 +8,7 @@
 
 use super::checkpoint::{LoadedModel, ModelError};
 use super::encoding::{iat_bin, TIME_BINS};
-use super::lengths::LengthCounts;
+use super::lengths::{LengthCounts, LENGTH_POSITIONS};
 use super::sample::{sample, SampleSettings};
 use crate::flows::Direction;
 use crate::nprint::layout::{standard_to_model, MODEL_WIDTH, STANDARD_WIDTH};
@@ -105,6 +105,12 @@ impl BinMap {
 pub const CALIBRATION_GAPS: usize = 1024;
 /// The most flows a class samples for its calibration, as a multiple of the least.
 const MAX_FLOWS_FACTOR: usize = 16;
+/// Flows of a class whose leading packets' lengths are counted, position by position, for its
+/// [length calibration](super::lengths), as a multiple of the least calibration flows (128 by
+/// default): its calibration flows, and as many more as it lacks, sampled one window long (the
+/// leading packets are all in the first window, which a longer flow's are denoised in just the
+/// same).
+pub const LEADING_FLOWS_FACTOR: usize = 4;
 
 /// Flows to sample for a class whose templates are `lens` packets long: at least `least`, more
 /// when they would count fewer than [`CALIBRATION_GAPS`] gaps, at most `MAX_FLOWS_FACTOR` times
@@ -124,7 +130,7 @@ fn flows_for(lens: impl Iterator<Item = usize>, least: usize) -> usize {
 /// class of short flows ([`CALIBRATION_GAPS`]) — its calibrations set aside so that the counts
 /// are the network's own, and gives every class of its card the counts: of time bins, and of
 /// payload lengths for its [length calibration](super::lengths) where the card has its real
-/// side.
+/// side (for the leading packets of [`LEADING_FLOWS_FACTOR`] times `least` flows a class).
 pub fn calibrate(
     m: &mut LoadedModel,
     least: usize,
@@ -148,10 +154,37 @@ pub fn calibrate(
         for &gap in flow.iat_ns.iter().skip(1) {
             counts[flow.class][iat_bin(gap)] += 1;
         }
-        for (std_row, &d) in flow.rows.chunks_exact(STANDARD_WIDTH).zip(&flow.directions) {
+        let rows = flow.rows.chunks_exact(STANDARD_WIDTH).zip(&flow.directions);
+        for (position, (std_row, &d)) in rows.enumerate() {
             row.clear();
             standard_to_model(std_row, &mut row);
-            lengths[flow.class].push(&row, d == Direction::Backward);
+            lengths[flow.class].push(&row, d == Direction::Backward, position);
+        }
+    }
+    let leading: Vec<usize> = m
+        .card
+        .classes
+        .iter()
+        .zip(&flows)
+        .enumerate()
+        .filter(|(_, (class, _))| class.length_calibration.is_some())
+        .flat_map(|(c, (_, &n))| {
+            std::iter::repeat_n(c, (least * LEADING_FLOWS_FACTOR).saturating_sub(n))
+        })
+        .collect();
+    if !leading.is_empty() {
+        let window = m.card.config.max_packets;
+        let one_window = SampleSettings {
+            max_flow_packets: Some(settings.max_flow_packets.map_or(window, |n| n.min(window))),
+            ..settings.clone()
+        };
+        for flow in sample(m, &leading, order.len() as u64, &one_window)? {
+            let rows = flow.rows.chunks_exact(STANDARD_WIDTH).zip(&flow.directions);
+            for (position, (std_row, &d)) in rows.take(LENGTH_POSITIONS).enumerate() {
+                row.clear();
+                standard_to_model(std_row, &mut row);
+                lengths[flow.class].push_leading(&row, d == Direction::Backward, position);
+            }
         }
     }
     let classes = m.card.classes.iter_mut().zip(counts).zip(lengths);

@@ -10,6 +10,11 @@
 //! as [time calibration](super::calibration) does for gaps). A longer payload stays longer, the
 //! class's payloads together follow its real ones, and lengths between two real quantiles are
 //! drawn between them instead of ending in the network's rounded bits.
+//!
+//! A flow's first [`LENGTH_POSITIONS`] packets are also calibrated position by position: there a
+//! protocol fixes lengths by where a message sits (a BitTorrent peer's 68-byte handshake, a TLS
+//! client hello, an SSH banner), the network learned them so, and a map fitted to the class's
+//! whole distribution moved them wherever that distribution differs from the real one.
 
 use super::template::{
     byte, nibble, word, IP_HEADER_LENGTH, IP_PROTOCOL, IP_TOTAL_LENGTH, TCP_DATA_OFFSET, TCP_FLAGS,
@@ -27,6 +32,13 @@ pub const LENGTH_QUANTILES: usize = 64;
 /// Payloads a group needs for its quantiles to mean something; a smaller group is left as the
 /// network draws it.
 const MIN_PAYLOADS: usize = 64;
+/// Leading packets of a flow with groups of their own, position by position (where there are
+/// enough of a kind at a position); the classifiers read a flow's first 16 packets too.
+pub const LENGTH_POSITIONS: usize = 16;
+/// Payloads a group of one leading position needs: fewer than a class-wide group, since a
+/// class of few flows (BitTorrent's 25, SSH's 12) has no more payloads of a kind at a position
+/// than flows, and a protocol's message there is mostly one length or a few.
+const MIN_LEADING_PAYLOADS: usize = 8;
 
 /// Model-layout position of the UDP length (after the two ports).
 const UDP_LENGTH: usize = UDP_PORTS + 32;
@@ -44,6 +56,10 @@ pub struct LengthGroup {
     /// and ICMP, and TCP's fallback where a kind has too few).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub psh: Option<bool>,
+    /// For a group of one leading packet of a flow, its row (below [`LENGTH_POSITIONS`]); None
+    /// for the class's packets at every position.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub position: Option<u16>,
     /// Quantiles of the real payload lengths ([`LENGTH_QUANTILES`] + 1 values, ascending).
     pub real: Vec<u16>,
     /// Quantiles of the sampled payload lengths, as many; empty until the model has been
@@ -52,17 +68,26 @@ pub struct LengthGroup {
     pub sampled: Vec<u16>,
 }
 
-/// A class's length calibration: one group per protocol and direction with enough packets, and
-/// for TCP one per PSH or not too.
+/// A class's length calibration: one group per protocol and direction with enough packets, for
+/// TCP one per PSH or not too, and one per kind and direction at each leading position.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LengthCalibration {
-    /// The groups, by protocol then direction.
+    /// The groups, by protocol and kind, then direction, then position.
     pub groups: Vec<LengthGroup>,
 }
 
 /// A packet's group but its direction: protocol number, and for TCP whether PSH is set (None:
 /// every packet of the protocol).
 type Kind = (u8, Option<bool>);
+
+/// A group's key: the kind, whether sent backward, and the leading position (None: any).
+type Key = (Kind, bool, Option<u16>);
+
+impl LengthGroup {
+    fn key(&self) -> Key {
+        ((self.protocol, self.psh), self.backward, self.position)
+    }
+}
 
 /// The payload of one packet (a model-layout row) and its kind: TCP (but a SYN's or a
 /// reset's, which carry none whatever the class), UDP and ICMP; None for other rows.
@@ -104,29 +129,57 @@ fn set_payload(row: &mut [Bit], proto: u8, old: u16, payload: u16) {
     }
 }
 
+/// The leading position a flow's row `row` has a group for, if any.
+fn leading(row: usize) -> Option<u16> {
+    (row < LENGTH_POSITIONS).then_some(row as u16)
+}
+
 /// Payload lengths counted by group, to be turned into quantiles.
 #[derive(Debug, Default)]
-pub struct LengthCounts(BTreeMap<(Kind, bool), Vec<u16>>);
+pub struct LengthCounts(BTreeMap<Key, Vec<u16>>);
 
 impl LengthCounts {
-    /// Counts the payload of a model-layout row sent in the direction `backward` says.
-    pub fn push(&mut self, row: &[Bit], backward: bool) {
+    /// Counts the payload of a model-layout row, the flow's row `position`, sent in the
+    /// direction `backward` says: in its kind's and its protocol's groups, and in its
+    /// position's group when it is a leading packet.
+    pub fn push(&mut self, row: &[Bit], backward: bool, position: usize) {
         if let Some((kind, len)) = payload_of(row) {
             if kind.1.is_some() {
-                self.0.entry((kind, backward)).or_default().push(len);
+                self.0.entry((kind, backward, None)).or_default().push(len);
             }
             self.0
-                .entry(((kind.0, None), backward))
+                .entry(((kind.0, None), backward, None))
+                .or_default()
+                .push(len);
+            self.push_leading(row, backward, position);
+        }
+    }
+
+    /// Counts the payload of a model-layout row in its position's group only (nothing past the
+    /// leading positions): for flows sampled to calibrate their first packets, which would
+    /// weigh a class's leading packets above its others in the class-wide groups.
+    pub fn push_leading(&mut self, row: &[Bit], backward: bool, position: usize) {
+        if let (Some(pos), Some((kind, len))) = (leading(position), payload_of(row)) {
+            self.0
+                .entry((kind, backward, Some(pos)))
                 .or_default()
                 .push(len);
         }
     }
 
-    /// Each group's quantiles, for groups of at least [`MIN_PAYLOADS`] payloads.
-    fn quantiles(self) -> BTreeMap<(Kind, bool), Vec<u16>> {
+    /// Each group's quantiles, for groups of at least [`MIN_PAYLOADS`] payloads
+    /// ([`MIN_LEADING_PAYLOADS`] for a leading position's).
+    fn quantiles(self) -> BTreeMap<Key, Vec<u16>> {
         self.0
             .into_iter()
-            .filter(|(_, v)| v.len() >= MIN_PAYLOADS)
+            .filter(|((_, _, position), v)| {
+                v.len()
+                    >= if position.is_some() {
+                        MIN_LEADING_PAYLOADS
+                    } else {
+                        MIN_PAYLOADS
+                    }
+            })
             .map(|(k, mut v)| {
                 v.sort_unstable();
                 let n = v.len() - 1;
@@ -146,13 +199,16 @@ impl LengthCalibration {
         let groups: Vec<LengthGroup> = counts
             .quantiles()
             .into_iter()
-            .map(|(((protocol, psh), backward), real)| LengthGroup {
-                protocol,
-                backward,
-                psh,
-                real,
-                sampled: Vec::new(),
-            })
+            .map(
+                |(((protocol, psh), backward, position), real)| LengthGroup {
+                    protocol,
+                    backward,
+                    psh,
+                    position,
+                    real,
+                    sampled: Vec::new(),
+                },
+            )
             .collect();
         (!groups.is_empty()).then_some(LengthCalibration { groups })
     }
@@ -169,9 +225,7 @@ impl LengthCalibration {
     pub fn set_sampled(&mut self, counts: LengthCounts) {
         let mut q = counts.quantiles();
         for g in &mut self.groups {
-            g.sampled = q
-                .remove(&((g.protocol, g.psh), g.backward))
-                .unwrap_or_default();
+            g.sampled = q.remove(&g.key()).unwrap_or_default();
         }
     }
 
@@ -179,15 +233,26 @@ impl LengthCalibration {
     pub fn check(&self) -> Result<(), String> {
         for g in &self.groups {
             let name = format!(
-                "length_calibration group {} {}{}",
+                "length_calibration group {} {}{}{}",
                 IpProtocol::from(g.protocol),
                 if g.backward { "backward" } else { "forward" },
                 match g.psh {
                     Some(true) => " PSH",
                     Some(false) => " without PSH",
                     None => "",
+                },
+                match g.position {
+                    Some(p) => format!(" at packet {p}"),
+                    None => String::new(),
                 }
             );
+            if g.position
+                .is_some_and(|p| usize::from(p) >= LENGTH_POSITIONS)
+            {
+                return Err(format!(
+                    "{name}: this build calibrates the first {LENGTH_POSITIONS} packets by position"
+                ));
+            }
             for (side, q) in [("real", &g.real), ("sampled", &g.sampled)] {
                 if side == "sampled" && q.is_empty() {
                     continue;
@@ -240,16 +305,16 @@ fn share_of(qs: &[u16], x: u16) -> (f64, f64) {
 
 /// A class's monotone maps from the model's payload lengths to the real ones, by group.
 #[derive(Debug, Clone)]
-pub struct LengthMap(Vec<((Kind, bool), LengthGroup)>);
+pub struct LengthMap(BTreeMap<Key, LengthGroup>);
 
 impl LengthMap {
     /// The maps of the groups of `c` that have both sides; None when none has.
     pub fn new(c: &LengthCalibration) -> Option<LengthMap> {
-        let groups: Vec<_> = c
+        let groups: BTreeMap<_, _> = c
             .groups
             .iter()
             .filter(|g| !g.sampled.is_empty() && g.real.len() == g.sampled.len())
-            .map(|g| (((g.protocol, g.psh), g.backward), g.clone()))
+            .map(|g| (g.key(), g.clone()))
             .collect();
         (!groups.is_empty()).then_some(LengthMap(groups))
     }
@@ -261,19 +326,21 @@ impl LengthMap {
         at_quantile(&g.real, lo + (hi - lo) * u)
     }
 
-    /// Maps the payload length of the packet of `row` (model layout), sent in the direction
-    /// `backward` says, through its kind's map where it has one, else its protocol's; a pushed
-    /// segment is never left empty where the group has real data.
-    pub fn apply(&self, row: &mut [Bit], backward: bool, rng: &mut impl Rng) {
+    /// Maps the payload length of the packet of `row` (model layout), the flow's row
+    /// `position`, sent in the direction `backward` says, through the map of its kind at its
+    /// position where it has one, else its kind's, else its protocol's; a pushed segment is
+    /// never left empty where the group has real data.
+    pub fn apply(&self, row: &mut [Bit], backward: bool, position: usize, rng: &mut impl Rng) {
         debug_assert_eq!(row.len(), MODEL_WIDTH);
         let Some((kind, len)) = payload_of(row) else {
             return;
         };
-        // The packet's own kind where it has a map, else its protocol's.
-        let g = [kind, (kind.0, None)]
+        let at = leading(position).map(|p| (kind, backward, Some(p)));
+        let g = at
             .into_iter()
-            .find_map(|k| self.0.iter().find(|(key, _)| *key == (k, backward)));
-        if let Some((_, g)) = g {
+            .chain([(kind, backward, None), ((kind.0, None), backward, None)])
+            .find_map(|k| self.0.get(&k));
+        if let Some(g) = g {
             let mut mapped = Self::map(g, len, rng.random());
             if mapped == 0 && kind.1 == Some(true) {
                 // A pushed segment carries data (repair would otherwise drop its PSH): one of
@@ -296,6 +363,9 @@ impl LengthMap {
 mod tests {
     use super::*;
     use rand::SeedableRng;
+
+    /// A flow's row past the leading positions: the class-wide groups only.
+    const LATE: usize = LENGTH_POSITIONS;
 
     /// A model-layout row of a packet of `proto` with `payload` bytes (20-byte IPv4 header,
     /// 32-byte TCP header with the ACK flag) and `flags` for TCP.
@@ -326,7 +396,7 @@ mod tests {
     fn counts(proto: u8, backward: bool, lens: impl IntoIterator<Item = u16>) -> LengthCounts {
         let mut c = LengthCounts::default();
         for l in lens {
-            c.push(&row(proto, 0x10, l), backward);
+            c.push(&row(proto, 0x10, l), backward, LATE);
         }
         c
     }
@@ -365,6 +435,15 @@ mod tests {
         let c = LengthCalibration::of_real(counts(6, true, 0..1000)).unwrap();
         let kinds: Vec<_> = c.groups.iter().map(|g| g.psh).collect();
         assert_eq!(kinds, [None, Some(false)]);
+        // A leading position needs fewer: a class of few flows has no more there than flows.
+        let leading = |n: u16| {
+            let mut c = LengthCounts::default();
+            (0..n).for_each(|l| c.push_leading(&row(17, 0, l), false, 0));
+            LengthCalibration::of_real(c)
+        };
+        assert!(leading(MIN_LEADING_PAYLOADS as u16 - 1).is_none());
+        let c = leading(MIN_LEADING_PAYLOADS as u16).unwrap();
+        assert_eq!(c.groups[0].position, Some(0));
     }
 
     /// The model samples lengths too small and on multiples of 4; the real ones are a mix of
@@ -394,7 +473,7 @@ mod tests {
         let (mut zero, mut full, mut odd, n) = (0, 0, 0, 20_000);
         for _ in 0..n {
             let mut r = row(6, 0x10, sampled(&mut rng));
-            map.apply(&mut r, false, &mut rng);
+            map.apply(&mut r, false, LATE, &mut rng);
             let (_, len) = payload_of(&r).unwrap();
             zero += usize::from(len == 0);
             full += usize::from(len == 1448);
@@ -406,7 +485,7 @@ mod tests {
         assert!(share(odd) > 0.1, "odd lengths {}", share(odd));
         // The other direction has no group: left as it is.
         let mut r = row(6, 0x10, 40);
-        map.apply(&mut r, true, &mut rng);
+        map.apply(&mut r, true, LATE, &mut rng);
         assert_eq!(payload_of(&r), Some(((6, Some(false)), 40)));
     }
 
@@ -418,13 +497,18 @@ mod tests {
         let mut real = LengthCounts::default();
         let mut model = LengthCounts::default();
         for i in 0..2000u16 {
-            real.push(&row(6, 0x10, if i % 10 < 7 { 0 } else { 1448 }), true);
-            real.push(&row(6, 0x18, 100 + i % 400), true);
+            real.push(&row(6, 0x10, if i % 10 < 7 { 0 } else { 1448 }), true, LATE);
+            real.push(&row(6, 0x18, 100 + i % 400), true, LATE);
             model.push(
                 &row(6, 0x10, if i % 2 == 0 { 0 } else { 500 + i % 900 }),
                 true,
+                LATE,
             );
-            model.push(&row(6, 0x18, if i % 4 == 0 { 0 } else { i % 300 }), true);
+            model.push(
+                &row(6, 0x18, if i % 4 == 0 { 0 } else { i % 300 }),
+                true,
+                LATE,
+            );
         }
         let mut c = LengthCalibration::of_real(real).unwrap();
         c.set_sampled(model);
@@ -433,10 +517,10 @@ mod tests {
         let (mut acks_empty, mut pushed_empty, n) = (0, 0, 4000);
         for i in 0..n {
             let mut ack = row(6, 0x10, if i % 2 == 0 { 0 } else { 500 + i % 900 });
-            map.apply(&mut ack, true, &mut rng);
+            map.apply(&mut ack, true, LATE, &mut rng);
             acks_empty += usize::from(payload_of(&ack).unwrap().1 == 0);
             let mut pushed = row(6, 0x18, if i % 4 == 0 { 0 } else { i % 300 });
-            map.apply(&mut pushed, true, &mut rng);
+            map.apply(&mut pushed, true, LATE, &mut rng);
             pushed_empty += usize::from(payload_of(&pushed).unwrap().1 == 0);
         }
         assert_eq!(pushed_empty, 0, "a pushed segment left empty");
@@ -448,22 +532,79 @@ mod tests {
         let mut real = LengthCounts::default();
         let mut model = LengthCounts::default();
         for i in 0..200u16 {
-            real.push(&row(6, 0x10, 0), false);
-            model.push(&row(6, 0x10, 0), false);
+            real.push(&row(6, 0x10, 0), false, LATE);
+            model.push(&row(6, 0x10, 0), false, LATE);
             if i % 10 == 0 {
-                real.push(&row(6, 0x18, 300), false);
-                model.push(&row(6, 0x18, 1448), false);
+                real.push(&row(6, 0x18, 300), false, LATE);
+                model.push(&row(6, 0x18, 1448), false, LATE);
             }
         }
         let mut c = LengthCalibration::of_real(real).unwrap();
         c.set_sampled(model);
         let map = LengthMap::new(&c).unwrap();
         let mut pushed = row(6, 0x18, 1448);
-        map.apply(&mut pushed, false, &mut rng);
+        map.apply(&mut pushed, false, LATE, &mut rng);
         assert_eq!(payload_of(&pushed), Some(((6, Some(true)), 300)));
         let mut pushed = row(6, 0x18, 0);
-        map.apply(&mut pushed, false, &mut rng);
+        map.apply(&mut pushed, false, LATE, &mut rng);
         assert_eq!(payload_of(&pushed), Some(((6, Some(true)), 300)));
+    }
+
+    /// A protocol's message at a fixed position (a 68-byte handshake as the client's first
+    /// data) keeps its real length where the network drew it right, though the class-wide map,
+    /// fitted to a distribution the network drew far from the real one, would move it.
+    #[test]
+    fn leading_packets_are_calibrated_by_position() {
+        const AT: usize = 3;
+        let mut real = LengthCounts::default();
+        let mut model = LengthCounts::default();
+        for i in 0..400u16 {
+            real.push(&row(6, 0x18, 68), false, AT);
+            model.push(&row(6, 0x18, 68), false, AT);
+            // Later pushed segments: smaller real ones, the network's far larger.
+            for j in 0..3 {
+                real.push(&row(6, 0x18, 20 + (i + j) % 40), false, LATE);
+            }
+            model.push(&row(6, 0x18, 1000 + i % 400), false, LATE);
+            model.push(&row(6, 0x18, 1000 + i % 400), false, LATE);
+        }
+        // Flows sampled for their leading packets only count there.
+        let mut only_leading = LengthCounts::default();
+        only_leading.push_leading(&row(6, 0x18, 68), false, AT);
+        only_leading.push_leading(&row(6, 0x18, 68), false, LATE);
+        assert_eq!(only_leading.0.len(), 1);
+        assert!(only_leading
+            .0
+            .contains_key(&((6, Some(true)), false, Some(AT as u16))));
+        let mut c = LengthCalibration::of_real(real).unwrap();
+        c.set_sampled(model);
+        assert!(c.check().is_ok());
+        let at: Vec<_> = c.groups.iter().filter_map(|g| g.position).collect();
+        assert_eq!(at, [AT as u16]);
+        let map = LengthMap::new(&c).unwrap();
+        let mut rng = rand::rngs::StdRng::seed_from_u64(9);
+        for _ in 0..100 {
+            let mut r = row(6, 0x18, 68);
+            map.apply(&mut r, false, AT, &mut rng);
+            assert_eq!(payload_of(&r).unwrap().1, 68);
+            // The same length elsewhere in the flow (a position without a group, or past the
+            // leading ones) goes through the class-wide map: the network's 68 is its lowest
+            // third, which the real ones fill with the later segments' smaller lengths.
+            for p in [AT + 1, LATE] {
+                let mut r = row(6, 0x18, 68);
+                map.apply(&mut r, false, p, &mut rng);
+                let len = payload_of(&r).unwrap().1;
+                assert!((20..60).contains(&len), "position {p}: {len}");
+            }
+        }
+        // A position group past what this build calibrates is refused by name.
+        c.groups.iter_mut().for_each(|g| {
+            if g.position.is_some() {
+                g.position = Some(LENGTH_POSITIONS as u16);
+            }
+        });
+        let why = c.check().unwrap_err();
+        assert!(why.contains("TCP forward PSH at packet 16"), "{why}");
     }
 
     #[test]
@@ -471,7 +612,7 @@ mod tests {
         let mut c = LengthCalibration::of_real(counts(17, false, (0..500).map(|i| i * 3))).unwrap();
         c.set_sampled(counts(17, false, (0..500).map(|i| (i / 7) * 8)));
         let map = LengthMap::new(&c).unwrap();
-        let g = &map.0[0].1;
+        let g = map.0.values().next().unwrap();
         for u in [0.0, 0.5, 0.99] {
             let out: Vec<u16> = (0..600).map(|x| LengthMap::map(g, x, u)).collect();
             assert!(out.windows(2).all(|w| w[0] <= w[1]), "u {u}");

@@ -388,7 +388,7 @@ fn decode_rows(p: &mut Pending, upto: usize, ch: usize, maps: &ClassMaps) {
         quantise_row(v, pop.as_deref(), &mut model_row);
         let backward = v[MODEL_WIDTH] < 0.0;
         if let Some(lengths) = &maps.lengths {
-            lengths.apply(&mut model_row, backward, &mut p.length_rng);
+            lengths.apply(&mut model_row, backward, r, &mut p.length_rng);
         }
         model_to_standard(&model_row, &mut p.decoded);
         p.directions.push(if backward {

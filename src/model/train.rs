@@ -198,9 +198,13 @@ fn card_classes(ds: &Dataset, by_class: &[Vec<&Window>], seed: u64) -> Vec<CardC
             // Sampled lengths are calibrated on those of the flows the templates come from,
             // which are what the generated flows' kinds and directions follow.
             let mut real_lengths = LengthCounts::default();
-            for w in drawn.iter().flat_map(|&i| flows[i].iter()) {
-                for (p, row) in w.bits.chunks_exact(MODEL_WIDTH).take(w.len).enumerate() {
-                    real_lengths.push(row, w.backward.get(p).copied().unwrap_or(false));
+            for &i in &drawn {
+                let rows = flows[i].iter().flat_map(|w| {
+                    let backward = w.backward.iter().copied().chain(std::iter::repeat(false));
+                    w.bits.chunks_exact(MODEL_WIDTH).take(w.len).zip(backward)
+                });
+                for (position, (row, backward)) in rows.enumerate() {
+                    real_lengths.push(row, backward, position);
                 }
             }
             let templates = drawn
