@@ -532,9 +532,27 @@ fn a_made_handshake_offers_the_given_opening() {
         };
         let with = repair(std::slice::from_ref(&opening));
         assert_eq!(syns(&with), want, "flow {i} with the opening");
-        // Without: the first two data segments' windows, and their options offer no MSS.
+        // The handshake comes ahead of the flow's own packets, which all stay: the client's
+        // ACK, then the real first segment with its payload.
+        let payload = |b: &[u8]| {
+            let ip = Ipv4Packet::new_checked(b).unwrap();
+            let tcp = TcpPacket::new_checked(ip.payload()).unwrap();
+            (tcp.flags(), ip.payload().len() - tcp.header_len())
+        };
+        assert_eq!(with.packets.len(), f.packets.len() + 3, "flow {i}");
+        assert_eq!(payload(&with.packets[2].bytes), (flags::ACK, 0), "flow {i}");
+        let first = &f.packets[0];
+        let real_first = usize::from(first.total_len()) - first.headers.len();
+        assert_eq!(payload(&with.packets[3].bytes).1, real_first, "flow {i}");
+        // Without: the SYN takes the first data segment's window and the SYN-ACK the server's
+        // first one's, and their options offer no MSS.
         let without = syns(&repair(&[]));
-        let data_windows: Vec<u16> = f.packets[..2].iter().map(|p| tcp_of(p).1).collect();
+        let server_first = f
+            .packets
+            .iter()
+            .find(|p| p.direction == netdiffd::flows::Direction::Backward)
+            .unwrap_or(first);
+        let data_windows = vec![tcp_of(first).1, tcp_of(server_first).1];
         assert_eq!(
             without.iter().map(|s| s.0).collect::<Vec<_>>(),
             data_windows,

@@ -141,7 +141,7 @@ pub fn repair_flow(
     if !input.rows.len().is_multiple_of(STANDARD_WIDTH) {
         return Err(RepairError::Width(input.rows.len()));
     }
-    let all_rows: Vec<&[Bit]> = input.rows.chunks(STANDARD_WIDTH).collect();
+    let mut all_rows: Vec<&[Bit]> = input.rows.chunks(STANDARD_WIDTH).collect();
     let n = all_rows
         .iter()
         .position(|r| is_vacant_row(r))
@@ -152,7 +152,7 @@ pub fn repair_flow(
     check_side_channel("directions", input.directions.map(|d| d.len()), n)?;
     check_side_channel("inter-arrival times", input.iat_ns.map(|d| d.len()), n)?;
     let mut rng = crate::seed::rng(settings.seed, crate::seed::salt::REPAIR, flow_index);
-    let rows: Vec<GeneratedRow> = all_rows[..n]
+    let mut rows: Vec<GeneratedRow> = all_rows[..n]
         .iter()
         .map(|r| GeneratedRow::read(r))
         .collect();
@@ -166,7 +166,10 @@ pub fn repair_flow(
         report.applied(Rule::OneProtocol);
     }
     let mut directions = directions(&rows, input, proto, &mut rng);
-    if directions[0] == Direction::Backward {
+    // A TCP flow generated from a connection's middle gets a handshake of its own ahead of its
+    // packets (after the sides are chosen from the generated packets alone).
+    let opens_mid = proto == IpProtocol::Tcp && tcp::opens_mid_connection(&rows, settings);
+    if directions[0] == Direction::Backward && !opens_mid {
         // A flow opens from its client side: a stateful device admits a flow by its first
         // packet, and real captures that begin with a server's packet started mid-flow.
         directions[0] = Direction::Forward;
@@ -208,6 +211,9 @@ pub fn repair_flow(
                 }
             }
         }
+    }
+    if opens_mid {
+        tcp::prepend_handshake(&mut rows, &mut plans, &mut all_rows, settings);
     }
     let tcp_plans = if proto == IpProtocol::Tcp {
         Some(tcp::plan_tcp(

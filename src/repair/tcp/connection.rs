@@ -103,7 +103,7 @@ pub(super) struct Connection<'a> {
 
 /// A scanner's probe that opens no connection, and how the target answers it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Probe {
+pub(super) enum Probe {
     /// A FIN, Null or Xmas probe (neither SYN, ACK nor RST), answered by a closed port's
     /// RST-ACK with sequence number 0 acknowledging it.
     Stealth,
@@ -117,7 +117,7 @@ enum Probe {
 /// bare ACK answered by a reset. Under any handshake policy such a flow opens no connection:
 /// its probe keeps its flags (FIN, PSH and URG; or ACK alone) and no data, and a second packet
 /// is the target's reset.
-fn probe_of(rows: &[GeneratedRow]) -> Option<Probe> {
+pub(super) fn probe_of(rows: &[GeneratedRow]) -> Option<Probe> {
     let first = rows[0].tcp().flags();
     let bare_ack = first & (flags::SYN | flags::FIN | flags::RST) == 0 && first & flags::ACK != 0;
     if rows.len() <= 2 && first & (flags::SYN | flags::ACK | flags::RST) == 0 {

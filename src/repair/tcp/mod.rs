@@ -5,6 +5,7 @@
 //! direction, flags, timestamps, options, payload bounds, advance.
 
 mod connection;
+mod made;
 mod options;
 mod side;
 
@@ -14,6 +15,7 @@ use super::rules::Rule;
 use super::settings::RepairSettings;
 use super::{PacketPlan, Side};
 use connection::Connection;
+pub(super) use made::{opens_mid_connection, prepend_handshake};
 
 /// The TCP header fields decided for one packet (ports and checksum are filled later).
 #[derive(Debug, Clone, PartialEq, Eq)]
