@@ -99,8 +99,9 @@ pub struct CardClass {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub time_calibration: Option<TimeCalibration>,
     /// The payload lengths of the class's templates' real flows and of the model's own samples,
-    /// by protocol and direction, to calibrate sampled lengths (absent in cards made before it
-    /// existed: lengths as the network chose them).
+    /// by protocol, direction and kind of TCP segment, and for a flow's first packets by
+    /// position too, to calibrate sampled lengths (absent in cards made before it existed:
+    /// lengths as the network chose them).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub length_calibration: Option<LengthCalibration>,
 }
