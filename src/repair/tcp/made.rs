@@ -29,10 +29,10 @@ pub(in crate::repair) fn opens_mid_connection(
 /// payload; the SYN at the flow's start, the SYN-ACK one round trip later (the flow's shortest
 /// gap from a client packet to a server one), the ACK and then the flow's own first packet each
 /// after its shortest gap, every generated packet that much later.
-pub(in crate::repair) fn prepend_handshake<'a>(
+pub(in crate::repair) fn prepend_handshake(
     rows: &mut Vec<GeneratedRow>,
     plans: &mut Vec<PacketPlan>,
-    bits: &mut Vec<&'a [Bit]>,
+    bits: &mut Vec<&[Bit]>,
     settings: &RepairSettings,
 ) {
     let gaps = || plans.windows(2).map(|w| (w, w[1].ts_ns - w[0].ts_ns));
@@ -69,4 +69,79 @@ pub(in crate::repair) fn prepend_handshake<'a>(
     rows.splice(0..0, made_rows);
     bits.splice(0..0, made_bits);
     plans.splice(0..0, made_plans);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nprint::layout::STANDARD_WIDTH;
+
+    /// Model rows of `n` packets, all bits 0 (TCP flags none) but the first packet's SYN when
+    /// `syn`; the standard layout's TCP flags are the 14th byte of the block after IPv4's 480 bits.
+    fn rows(n: usize, syn: bool) -> Vec<Vec<Bit>> {
+        let mut rows = vec![vec![0 as Bit; STANDARD_WIDTH]; n];
+        if syn {
+            rows[0][480 + 13 * 8 + 6] = 1;
+        }
+        rows
+    }
+
+    fn read(rows: &[Vec<Bit>]) -> Vec<GeneratedRow> {
+        rows.iter().map(|r| GeneratedRow::read(r)).collect()
+    }
+
+    #[test]
+    fn only_flows_from_a_connections_middle_get_a_handshake_ahead() {
+        let always = RepairSettings::default();
+        assert!(opens_mid_connection(&read(&rows(3, false)), &always));
+        assert!(!opens_mid_connection(&read(&rows(3, true)), &always));
+        // Two packets neither SYN, ACK nor RST: a stealth probe and its answer, kept so.
+        assert!(!opens_mid_connection(&read(&rows(2, false)), &always));
+        let as_generated = RepairSettings {
+            handshake: HandshakePolicy::AsGenerated,
+            ..RepairSettings::default()
+        };
+        assert!(!opens_mid_connection(&read(&rows(3, false)), &as_generated));
+    }
+
+    #[test]
+    fn the_handshake_comes_one_round_trip_ahead_of_the_flow() {
+        const MS: u64 = 1_000_000;
+        let bits = rows(3, false);
+        let mut generated = read(&bits);
+        let mut refs: Vec<&[Bit]> = bits.iter().map(Vec::as_slice).collect();
+        let plan = |direction, ts_ns| PacketPlan {
+            direction,
+            ts_ns,
+            payload_len: 100,
+        };
+        // A server speaks first here (a banner); the client answers 30 ms later, the server 40
+        // ms after that, the client again 5 ms later.
+        let mut plans = vec![
+            plan(Direction::Backward, 1_000 * MS),
+            plan(Direction::Forward, 1_030 * MS),
+            plan(Direction::Backward, 1_070 * MS),
+        ];
+        plans.push(plan(Direction::Forward, 1_075 * MS));
+        generated.push(generated[0].clone());
+        refs.push(refs[0]);
+        prepend_handshake(
+            &mut generated,
+            &mut plans,
+            &mut refs,
+            &RepairSettings::default(),
+        );
+        assert_eq!((generated.len(), refs.len(), plans.len()), (7, 7, 7));
+        let at: Vec<u64> = plans.iter().map(|p| p.ts_ns / MS).collect();
+        // Round trip: the 40 ms from a client packet to a server one; the ACK and the first
+        // generated packet each after the flow's shortest gap (5 ms).
+        assert_eq!(at, [1_000, 1_040, 1_045, 1_050, 1_080, 1_120, 1_125]);
+        let dirs: Vec<Direction> = plans.iter().map(|p| p.direction).collect();
+        use Direction::{Backward as B, Forward as F};
+        assert_eq!(dirs, [F, B, F, B, F, B, F]);
+        let payloads: Vec<usize> = plans.iter().map(|p| p.payload_len).collect();
+        assert_eq!(payloads, [0, 0, 0, 100, 100, 100, 100]);
+        // The SYN-ACK is made from the server's first packet (here the flow's first).
+        assert!(std::ptr::eq(refs[1], refs[3]));
+    }
 }
