@@ -9,9 +9,9 @@
 use super::checkpoint::{LoadedModel, ModelError};
 use super::encoding::{iat_bin, TIME_BINS};
 use super::lengths::{LengthCounts, LENGTH_POSITIONS};
-use super::sample::{sample, SampleSettings};
+use super::sample::{sample, GeneratedFlow, SampleSettings};
 use crate::flows::Direction;
-use crate::nprint::layout::{standard_to_model, MODEL_WIDTH, STANDARD_WIDTH};
+use crate::nprint::layout::{standard_to_model, Bit, MODEL_WIDTH, STANDARD_WIDTH};
 use serde::{Deserialize, Serialize};
 
 /// How often the model itself chose each time bin for a class, counted over flows it sampled
@@ -150,16 +150,25 @@ pub fn calibrate(
     let mut counts = vec![vec![0u64; TIME_BINS]; flows.len()];
     let mut lengths: Vec<LengthCounts> = flows.iter().map(|_| LengthCounts::default()).collect();
     let mut row = Vec::with_capacity(MODEL_WIDTH);
+    // The first `upto` packets of `flow`, each in the model layout with whether it was sent
+    // backward and its row.
+    let mut count_lengths =
+        |flow: &GeneratedFlow, upto: usize, count: &mut dyn FnMut(&[Bit], bool, usize)| {
+            let rows = flow.rows.chunks_exact(STANDARD_WIDTH).zip(&flow.directions);
+            for (position, (std_row, &d)) in rows.take(upto).enumerate() {
+                row.clear();
+                standard_to_model(std_row, &mut row);
+                count(&row, d == Direction::Backward, position);
+            }
+        };
     for flow in sample(m, &order, 0, settings)? {
         for &gap in flow.iat_ns.iter().skip(1) {
             counts[flow.class][iat_bin(gap)] += 1;
         }
-        let rows = flow.rows.chunks_exact(STANDARD_WIDTH).zip(&flow.directions);
-        for (position, (std_row, &d)) in rows.enumerate() {
-            row.clear();
-            standard_to_model(std_row, &mut row);
-            lengths[flow.class].push(&row, d == Direction::Backward, position);
-        }
+        let class = &mut lengths[flow.class];
+        count_lengths(&flow, usize::MAX, &mut |r, backward, p| {
+            class.push(r, backward, p)
+        });
     }
     let leading: Vec<usize> = m
         .card
@@ -179,12 +188,10 @@ pub fn calibrate(
             ..settings.clone()
         };
         for flow in sample(m, &leading, order.len() as u64, &one_window)? {
-            let rows = flow.rows.chunks_exact(STANDARD_WIDTH).zip(&flow.directions);
-            for (position, (std_row, &d)) in rows.take(LENGTH_POSITIONS).enumerate() {
-                row.clear();
-                standard_to_model(std_row, &mut row);
-                lengths[flow.class].push_leading(&row, d == Direction::Backward, position);
-            }
+            let class = &mut lengths[flow.class];
+            count_lengths(&flow, LENGTH_POSITIONS, &mut |r, backward, p| {
+                class.push_leading(r, backward, p)
+            });
         }
     }
     let classes = m.card.classes.iter_mut().zip(counts).zip(lengths);

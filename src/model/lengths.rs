@@ -151,7 +151,7 @@ impl LengthCounts {
                 .entry(((kind.0, None), backward, None))
                 .or_default()
                 .push(len);
-            self.push_leading(row, backward, position);
+            self.add_leading(kind, len, backward, position);
         }
     }
 
@@ -159,7 +159,14 @@ impl LengthCounts {
     /// leading positions): for flows sampled to calibrate their first packets, which would
     /// weigh a class's leading packets above its others in the class-wide groups.
     pub fn push_leading(&mut self, row: &[Bit], backward: bool, position: usize) {
-        if let (Some(pos), Some((kind, len))) = (leading(position), payload_of(row)) {
+        if let Some((kind, len)) = payload_of(row) {
+            self.add_leading(kind, len, backward, position);
+        }
+    }
+
+    /// Counts a payload of `kind` in its position's group, when `position` is a leading one.
+    fn add_leading(&mut self, kind: Kind, len: u16, backward: bool, position: usize) {
+        if let Some(pos) = leading(position) {
             self.0
                 .entry((kind, backward, Some(pos)))
                 .or_default()
