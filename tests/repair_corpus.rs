@@ -564,3 +564,123 @@ fn a_made_handshake_offers_the_given_opening() {
     written_strict_and_tshark_clean("openings", &repaired, &out);
     std::fs::remove_file(&out).unwrap();
 }
+
+/// Real flows whose capture began one packet into the handshake (their first packet the
+/// server's SYN-ACK) get the client's SYN alone ahead: the flow's own SYN-ACK answers it with
+/// the server's real window and options, and every real packet stays, in its own direction.
+#[test]
+fn a_flow_opening_with_its_syn_ack_gets_only_the_syn_ahead() {
+    use netdiffd::flows::Direction;
+    use netdiffd::wire::ipv4::Ipv4Packet;
+    use netdiffd::wire::tcp::{flags, parse_options, TcpOption, TcpPacket};
+    let real_tcp = |p: &netdiffd::flows::FlowPacket| {
+        let t = TcpPacket::new_checked(p.transport_header().to_vec()).unwrap();
+        (t.flags(), t.window(), t.options().to_vec())
+    };
+    let mut repaired = Vec::new();
+    for file in ["instagram/instagram.pcap", "gaming/steam.pcap"] {
+        let (flows, _) = flows_from_capture(&corpus(file), FlowSettings::default(), None).unwrap();
+        let opened_late: Vec<&Flow> = flows
+            .iter()
+            .filter(|f| f.key.proto == IpProtocol::Tcp && f.packets.len() >= 2)
+            .filter(|f| {
+                real_tcp(&f.packets[0]).0 & (flags::SYN | flags::ACK) == flags::SYN | flags::ACK
+            })
+            .collect();
+        assert!(
+            !opened_late.is_empty(),
+            "{file} has a flow opening with its SYN-ACK"
+        );
+        for f in opened_late {
+            let r = repair_real(f, repaired.len() as u64);
+            let what = format!("{file}, flow of {} packets", f.packets.len());
+            let seen: Vec<(u16, u16, Vec<u8>, usize, Direction)> = r
+                .packets
+                .iter()
+                .map(|p| {
+                    let ip = Ipv4Packet::new_checked(&p.bytes[..]).unwrap();
+                    let tcp = TcpPacket::new_checked(ip.payload()).unwrap();
+                    let payload = ip.payload().len() - tcp.header_len();
+                    (
+                        tcp.flags(),
+                        tcp.window(),
+                        tcp.options().to_vec(),
+                        payload,
+                        p.direction,
+                    )
+                })
+                .collect();
+            assert_eq!(seen.len(), f.packets.len() + 1, "{what}: one packet ahead");
+            assert_eq!(seen[0].0, flags::SYN, "{what}: a bare SYN first");
+            assert_eq!(seen[0].4, Direction::Forward, "{what}: from the client");
+            let (syn_ack, window, options) = real_tcp(&f.packets[0]);
+            assert_eq!(seen[1].0, syn_ack, "{what}: the real SYN-ACK next");
+            assert_eq!(seen[1].4, Direction::Backward, "{what}: from the server");
+            // Its offer: the real window and options, timestamps aside (the SYN-ACK echoes the
+            // made SYN's clock).
+            fn without_ts(o: &[u8]) -> Vec<TcpOption<'_>> {
+                parse_options(o)
+                    .unwrap()
+                    .into_iter()
+                    .filter(|o| !matches!(o, TcpOption::Timestamps(..)))
+                    .collect()
+            }
+            let tsval = |o: &[u8]| {
+                parse_options(o).unwrap().into_iter().find_map(|o| match o {
+                    TcpOption::Timestamps(tsval, tsecr) => Some((tsval, tsecr)),
+                    _ => None,
+                })
+            };
+            assert_eq!(
+                (seen[1].1, without_ts(&seen[1].2)),
+                (window, without_ts(&options)),
+                "{what}: its offer"
+            );
+            if let Some((_, echoed)) = tsval(&seen[1].2) {
+                assert_eq!(
+                    Some(echoed),
+                    tsval(&seen[0].2).map(|t| t.0),
+                    "{what}: TSecr"
+                );
+            }
+            // The real packets after it keep their directions and (all but a few repair must
+            // change) their payload lengths.
+            let kept = f.packets[1..]
+                .iter()
+                .zip(&seen[2..])
+                .filter(|(p, s)| {
+                    p.direction == s.4 && usize::from(p.total_len()) - p.headers.len() == s.3
+                })
+                .count();
+            assert!(
+                kept * 10 >= (f.packets.len() - 1) * 9,
+                "{what}: {kept} of {} real packets kept",
+                f.packets.len() - 1
+            );
+            // Without the real directions repair reads them from the addresses, the first
+            // SYN-ACK's sender being the server.
+            let rows = netdiffd::nprint::flow_rows(&f.packets);
+            let input = FlowInput {
+                rows: &rows,
+                directions: None,
+                iat_ns: None,
+                hints: None,
+                server_port: None,
+                hosts: None,
+                client_port: None,
+                openings: &[],
+            };
+            let read = repair_flow(&input, &RepairSettings::default(), 0).unwrap();
+            let dirs = |r: &RepairedFlow| r.packets.iter().map(|p| p.direction).collect::<Vec<_>>();
+            assert_eq!(
+                dirs(&read),
+                dirs(&r),
+                "{what}: directions read from addresses"
+            );
+            repaired.push(r);
+        }
+    }
+    let out = tmp("syn-ack-first.pcap");
+    written_strict_and_tshark_clean("syn-ack first", &repaired, &out);
+    std::fs::remove_file(&out).unwrap();
+}

@@ -10,12 +10,15 @@
 # binary BIN names) and jq.
 # CORPORA="../shared/lab-corpus" evaluates on one corpus only (and generates only its classes);
 # KEEP=1 keeps the work folder (real links, synthetic captures).
+# SEED=N draws the model's flows with seed N and the baselines, samplings and forests with N - 1
+# (default 1: the shipped report), to tell a difference from sampling noise.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 model=${1:-models/default}
 flows=${2:-100}
 out=${3:-docs/eval}
 bin=${BIN:-target/release/netdiffd}
+seed=${SEED:-1}
 work=$(mktemp -d /tmp/netdiffd-eval.XXXXXX)
 [ -n "${KEEP:-}" ] || trap 'rm -rf "$work"' EXIT
 
@@ -51,10 +54,11 @@ synth=$work/synthetic
 for class in $(jq -r '.classes[].name' "$model/card.json"); do
     [ -d "$real/$class" ] || continue
     mkdir -p "$synth/$class"
-    "$bin" generate --model "$model" --mix "$class=1" --flows "$flows" --seed 1 \
+    "$bin" generate --model "$model" --mix "$class=1" --flows "$flows" --seed "$seed" \
         -o "$synth/$class/synthetic.pcap" | tail -1
 done
 
 mkdir -p "$out"
-"$bin" eval --real "$real" --synthetic "$synth" --baselines --holdout-files "$holdout" -o "$out"
+"$bin" eval --real "$real" --synthetic "$synth" --baselines --holdout-files "$holdout" \
+    --seed $((seed - 1)) -o "$out"
 rm -rf "$out/baselines"

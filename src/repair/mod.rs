@@ -125,7 +125,7 @@ struct Side {
 }
 
 /// What is decided for each packet before its headers are built.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct PacketPlan {
     direction: Direction,
     ts_ns: u64,
@@ -166,10 +166,13 @@ pub fn repair_flow(
         report.applied(Rule::OneProtocol);
     }
     let mut directions = directions(&rows, input, proto, &mut rng);
-    // A TCP flow generated from a connection's middle gets a handshake of its own ahead of its
-    // packets (after the sides are chosen from the generated packets alone).
-    let opens_mid = proto == IpProtocol::Tcp && tcp::opens_mid_connection(&rows, settings);
-    if directions[0] == Direction::Backward && !opens_mid {
+    // A TCP flow generated without the start of its connection gets the packets it lacks ahead
+    // of its own (after the sides are chosen from the generated packets alone).
+    let ahead = match proto {
+        IpProtocol::Tcp => tcp::Ahead::of(&rows, settings),
+        _ => tcp::Ahead::Nothing,
+    };
+    if directions[0] == Direction::Backward && !ahead.makes_syn() {
         // A flow opens from its client side: a stateful device admits a flow by its first
         // packet, and real captures that begin with a server's packet started mid-flow.
         directions[0] = Direction::Forward;
@@ -212,13 +215,12 @@ pub fn repair_flow(
             }
         }
     }
-    if opens_mid {
-        tcp::prepend_handshake(&mut rows, &mut plans, &mut all_rows, settings);
-    }
+    tcp::prepend(ahead, &mut rows, &mut plans, &mut all_rows, settings);
     let tcp_plans = if proto == IpProtocol::Tcp {
         Some(tcp::plan_tcp(
             &rows,
             &mut plans,
+            ahead,
             settings,
             &sides,
             Openings {
@@ -313,16 +315,24 @@ fn directions(
     let first = &rows[0];
     let (fs, fd) = (first.ip().src_addr(), first.ip().dst_addr());
     let (ps, pd) = ports(first);
+    // The first packet's sender is the client, but for a SYN-ACK's (as the flow table reads a
+    // capture that begins one packet into a handshake).
+    let opener = if proto == IpProtocol::Tcp && tcp::is_syn_ack(first.tcp().flags()) {
+        Direction::Backward
+    } else {
+        Direction::Forward
+    };
+    let answer = opener.reversed();
     let mut out = Vec::with_capacity(rows.len());
-    let mut prev = Direction::Forward;
+    let mut prev = opener;
     for (i, r) in rows.iter().enumerate() {
         let d = if i == 0 {
-            Direction::Forward
+            opener
         } else if first.has_addresses && r.has_addresses && fs != fd {
             if r.ip().src_addr() == fd {
-                Direction::Backward
+                answer
             } else {
-                Direction::Forward
+                opener
             }
         } else if proto == IpProtocol::Icmp {
             if r.icmp().msg_type() == crate::wire::icmp::kind::ECHO_REPLY {
@@ -331,9 +341,9 @@ fn directions(
                 Direction::Forward
             }
         } else if ps != pd && ports(r) == (pd, ps) {
-            Direction::Backward
+            answer
         } else if ps != pd && ports(r) == (ps, pd) {
-            Direction::Forward
+            opener
         } else {
             let p_fwd = if prev == Direction::Forward {
                 chain[0]

@@ -4,12 +4,12 @@
 
 use super::options::{scan, segment_options, syn_options, AskedOptions, Negotiated};
 use super::side::TcpSide;
-use super::{after, Opening, Openings, SynOffer, TcpPlan};
+use super::{after, is_bare_syn, is_syn_ack, Ahead, Opening, Openings, SynOffer, TcpPlan};
 use crate::flows::Direction;
 use crate::repair::generated::GeneratedRow;
 use crate::repair::report::RepairReport;
 use crate::repair::rules::Rule;
-use crate::repair::settings::{HandshakePolicy, RepairSettings};
+use crate::repair::settings::RepairSettings;
 use crate::repair::{PacketPlan, Side};
 use crate::seed::salt;
 use crate::wire::tcp::flags;
@@ -186,33 +186,34 @@ fn honoured_fins(rows: &[GeneratedRow], plans: &[PacketPlan]) -> Vec<bool> {
 }
 
 impl<'a> Connection<'a> {
-    /// Negotiates the connection: whether it opens with a handshake (by the `always` policy,
-    /// or because the flow was generated with one), and the options both SYNs agree on
+    /// Negotiates the connection: whether it opens with a handshake (one repair put `ahead`
+    /// of the generated packets, or the flow's own SYN), and the options both SYNs agree on
     /// (without a handshake: timestamps when most generated packets carry them, SACK, no
-    /// window scaling). Where the flow was generated without its SYN or its SYN-ACK, the
-    /// handshake's packet offers the window and options of one of `openings` where there are
-    /// any — one that negotiates timestamps exactly when most generated packets carry them, so
-    /// that its data segments keep theirs (or stay without) — else those of the generated
-    /// packet it replaces.
+    /// window scaling). Where repair made the SYN or the SYN-ACK (or the flow's second packet
+    /// is no SYN-ACK), that packet offers the window and options of one of `openings` where
+    /// there are any — one that negotiates timestamps exactly when most generated packets carry
+    /// them, so that its data segments keep theirs (or stay without) — else those of the
+    /// generated packet it is made from.
     pub(super) fn negotiate(
         rows: &'a [GeneratedRow],
         plans: &[PacketPlan],
+        ahead: Ahead,
         settings: &RepairSettings,
         sides: &'a [Side; 2],
         openings: Openings<'a>,
         report: &mut RepairReport,
     ) -> Connection<'a> {
-        let first_syn = rows[0].tcp().flags() & (flags::SYN | flags::ACK) == flags::SYN;
         let probe = probe_of(rows);
         let handshake =
-            probe.is_none() && (settings.handshake == HandshakePolicy::Always || first_syn);
-        if handshake && !first_syn {
+            probe.is_none() && (ahead.makes_syn() || is_bare_syn(rows[0].tcp().flags()));
+        if ahead.makes_syn() {
             report.applied(Rule::TcpHandshake);
         }
-        let syn_ack = rows.get(1).is_some_and(|r| {
-            r.tcp().flags() & (flags::SYN | flags::ACK | flags::RST) == flags::SYN | flags::ACK
-        });
-        let made = [handshake && !first_syn, handshake && !syn_ack];
+        let syn_ack = rows.get(1).is_some_and(|r| is_syn_ack(r.tcp().flags()));
+        let made = [
+            ahead.makes_syn(),
+            handshake && (ahead == Ahead::Handshake || !syn_ack),
+        ];
         let most_carry_ts = || {
             let with_ts = rows
                 .iter()

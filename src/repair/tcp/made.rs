@@ -1,40 +1,70 @@
-//! The handshake repair puts ahead of a TCP flow generated from a connection's middle (its
-//! template a real flow whose capture began after the SYN): three packets of their own — the
-//! client's SYN, the server's SYN-ACK and the client's ACK — so that the flow's generated
-//! packets all stay, its first application messages (a BitTorrent peer's handshake, a TLS
-//! record, a server's banner) included, as a real connection's follow its handshake.
+//! The packets repair puts ahead of a TCP flow that was generated without the start of its
+//! connection (its template a real flow whose capture began after the SYN): the client's SYN,
+//! the server's SYN-ACK and the client's ACK of their own, or the SYN alone where the flow opens
+//! with its server's SYN-ACK, so that the flow's generated packets all stay, its first
+//! application messages (a BitTorrent peer's handshake, a TLS record, a server's banner)
+//! included, as a real connection's follow its handshake.
 
 use super::connection::probe_of;
+use super::{is_bare_syn, is_syn_ack};
 use crate::flows::Direction;
 use crate::nprint::layout::Bit;
 use crate::repair::generated::GeneratedRow;
 use crate::repair::settings::{HandshakePolicy, RepairSettings};
 use crate::repair::PacketPlan;
-use crate::wire::tcp::flags;
 
-/// Whether repair opens the TCP flow of `rows` with a handshake of its own ahead of its
-/// packets: the policy asks for handshakes, the first packet is no SYN, and the flow is no
-/// scan probe (which stays as it is).
-pub(in crate::repair) fn opens_mid_connection(
-    rows: &[GeneratedRow],
-    settings: &RepairSettings,
-) -> bool {
-    settings.handshake == HandshakePolicy::Always
-        && rows[0].tcp().flags() & flags::SYN == 0
-        && probe_of(rows).is_none()
+/// What repair puts ahead of a generated TCP flow to open its connection. This is the one
+/// place that says whether a flow begins with its connection or in its middle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(in crate::repair) enum Ahead {
+    /// Nothing: the flow opens with its own SYN, is a scanner's probe (which opens no
+    /// connection), or the policy keeps flows as generated.
+    Nothing,
+    /// The client's SYN: the flow opens with its server's SYN-ACK (a capture begun one packet
+    /// into the handshake).
+    Syn,
+    /// SYN, SYN-ACK and ACK: the flow was generated from a connection's middle.
+    Handshake,
 }
 
-/// Puts the made handshake's three packets ahead of the flow: the SYN and the ACK made from its
-/// first generated packet and the SYN-ACK from its server's first (else the first), none with
-/// payload; the SYN at the flow's start, the SYN-ACK one round trip later (the flow's shortest
-/// gap from a client packet to a server one), the ACK and then the flow's own first packet each
-/// after its shortest gap, every generated packet that much later.
-pub(in crate::repair) fn prepend_handshake(
+impl Ahead {
+    /// What the TCP flow of `rows` lacks of its opening, under `settings`' handshake policy.
+    pub(in crate::repair) fn of(rows: &[GeneratedRow], settings: &RepairSettings) -> Ahead {
+        let first = rows[0].tcp().flags();
+        if settings.handshake != HandshakePolicy::Always
+            || is_bare_syn(first)
+            || probe_of(rows).is_some()
+        {
+            Ahead::Nothing
+        } else if is_syn_ack(first) {
+            Ahead::Syn
+        } else {
+            Ahead::Handshake
+        }
+    }
+
+    /// Whether repair makes the client's SYN (it does whenever it puts anything ahead).
+    pub(in crate::repair) fn makes_syn(self) -> bool {
+        self != Ahead::Nothing
+    }
+}
+
+/// Puts the packets `ahead` names ahead of the flow, none with payload: the SYN made from its
+/// first generated packet at the flow's start, and for a whole handshake the SYN-ACK made from
+/// its server's first packet (else the first) and the ACK made from the first. The packet after
+/// the SYN comes one round trip later (the flow's shortest gap from a client packet to a server
+/// one); the ACK and then the flow's own first packet each after its shortest gap; every
+/// generated packet that much later.
+pub(in crate::repair) fn prepend(
+    ahead: Ahead,
     rows: &mut Vec<GeneratedRow>,
     plans: &mut Vec<PacketPlan>,
     bits: &mut Vec<&[Bit]>,
     settings: &RepairSettings,
 ) {
+    if ahead == Ahead::Nothing {
+        return;
+    }
     let gaps = || plans.windows(2).map(|w| (w, w[1].ts_ns - w[0].ts_ns));
     let quick = gaps().map(|(_, g)| g).min();
     let round_trip = gaps()
@@ -50,18 +80,21 @@ pub(in crate::repair) fn prepend_handshake(
         .position(|p| p.direction == Direction::Backward)
         .unwrap_or(0);
     let start = plans[0].ts_ns;
-    let made = [
+    let whole = [
         (0, Direction::Forward, start),
         (server, Direction::Backward, start + round_trip),
         (0, Direction::Forward, start + round_trip + quick),
     ];
-    let shift = round_trip + 2 * quick;
+    let (made, shift) = match ahead {
+        Ahead::Syn => (&whole[..1], round_trip),
+        _ => (&whole[..], round_trip + 2 * quick),
+    };
     for p in plans.iter_mut() {
         p.ts_ns = p.ts_ns.saturating_add(shift);
     }
-    let made_rows = made.map(|(row, ..)| rows[row].clone());
-    let made_bits = made.map(|(row, ..)| bits[row]);
-    let made_plans = made.map(|(_, direction, ts_ns)| PacketPlan {
+    let made_rows: Vec<GeneratedRow> = made.iter().map(|&(row, ..)| rows[row].clone()).collect();
+    let made_bits: Vec<&[Bit]> = made.iter().map(|&(row, ..)| bits[row]).collect();
+    let made_plans = made.iter().map(|&(_, direction, ts_ns)| PacketPlan {
         direction,
         ts_ns,
         payload_len: 0,
@@ -75,15 +108,29 @@ pub(in crate::repair) fn prepend_handshake(
 mod tests {
     use super::*;
     use crate::nprint::layout::STANDARD_WIDTH;
+    use crate::wire::tcp::flags;
 
-    /// Model rows of `n` packets, all bits 0 (TCP flags none) but the first packet's SYN when
-    /// `syn`; the standard layout's TCP flags are the 14th byte of the block after IPv4's 480 bits.
-    fn rows(n: usize, syn: bool) -> Vec<Vec<Bit>> {
+    const MS: u64 = 1_000_000;
+
+    /// Standard-layout rows of `n` packets, all bits 0 (no TCP flags) but the first packet's
+    /// `first` flags; the TCP flags are the 14th byte of the block after IPv4's 480 bits, the
+    /// highest flag first.
+    fn rows(n: usize, first: u16) -> Vec<Vec<Bit>> {
         let mut rows = vec![vec![0 as Bit; STANDARD_WIDTH]; n];
-        if syn {
-            rows[0][480 + 13 * 8 + 6] = 1;
+        for bit in 0..8 {
+            if first & (1 << bit) != 0 {
+                rows[0][480 + 13 * 8 + 7 - bit] = 1;
+            }
         }
         rows
+    }
+
+    fn plan(direction: Direction, ts_ns: u64) -> PacketPlan {
+        PacketPlan {
+            direction,
+            ts_ns,
+            payload_len: 100,
+        }
     }
 
     fn read(rows: &[Vec<Bit>]) -> Vec<GeneratedRow> {
@@ -91,30 +138,36 @@ mod tests {
     }
 
     #[test]
-    fn only_flows_from_a_connections_middle_get_a_handshake_ahead() {
+    fn a_flow_gets_ahead_what_it_lacks_of_its_opening() {
         let always = RepairSettings::default();
-        assert!(opens_mid_connection(&read(&rows(3, false)), &always));
-        assert!(!opens_mid_connection(&read(&rows(3, true)), &always));
+        let ahead = |n, first| Ahead::of(&read(&rows(n, first)), &always);
+        assert_eq!(ahead(3, flags::SYN), Ahead::Nothing);
+        assert_eq!(ahead(3, flags::SYN | flags::ACK), Ahead::Syn);
+        assert_eq!(ahead(3, flags::ACK | flags::PSH), Ahead::Handshake);
+        // A SYN-ACK with RST is no answer that opens a connection.
+        assert_eq!(
+            ahead(3, flags::SYN | flags::ACK | flags::RST),
+            Ahead::Handshake
+        );
         // Two packets neither SYN, ACK nor RST: a stealth probe and its answer, kept so.
-        assert!(!opens_mid_connection(&read(&rows(2, false)), &always));
+        assert_eq!(ahead(2, flags::FIN), Ahead::Nothing);
         let as_generated = RepairSettings {
             handshake: HandshakePolicy::AsGenerated,
             ..RepairSettings::default()
         };
-        assert!(!opens_mid_connection(&read(&rows(3, false)), &as_generated));
+        for first in [flags::ACK, flags::SYN | flags::ACK] {
+            assert_eq!(
+                Ahead::of(&read(&rows(3, first)), &as_generated),
+                Ahead::Nothing
+            );
+        }
     }
 
     #[test]
     fn the_handshake_comes_one_round_trip_ahead_of_the_flow() {
-        const MS: u64 = 1_000_000;
-        let bits = rows(3, false);
+        let bits = rows(3, flags::ACK);
         let mut generated = read(&bits);
         let mut refs: Vec<&[Bit]> = bits.iter().map(Vec::as_slice).collect();
-        let plan = |direction, ts_ns| PacketPlan {
-            direction,
-            ts_ns,
-            payload_len: 100,
-        };
         // A server speaks first here (a banner); the client answers 30 ms later, the server 40
         // ms after that, the client again 5 ms later.
         let mut plans = vec![
@@ -125,7 +178,8 @@ mod tests {
         plans.push(plan(Direction::Forward, 1_075 * MS));
         generated.push(generated[0].clone());
         refs.push(refs[0]);
-        prepend_handshake(
+        prepend(
+            Ahead::Handshake,
             &mut generated,
             &mut plans,
             &mut refs,
@@ -143,5 +197,61 @@ mod tests {
         assert_eq!(payloads, [0, 0, 0, 100, 100, 100, 100]);
         // The SYN-ACK is made from the server's first packet (here the flow's first).
         assert!(std::ptr::eq(refs[1], refs[3]));
+    }
+
+    #[test]
+    fn a_flow_opening_with_its_syn_ack_gets_the_syn_one_round_trip_ahead() {
+        let bits = rows(3, flags::SYN | flags::ACK);
+        let mut generated = read(&bits);
+        let mut refs: Vec<&[Bit]> = bits.iter().map(Vec::as_slice).collect();
+        // The server's SYN-ACK, the client's ACK 2 ms later, its request 1 ms after that, the
+        // server's answer 30 ms later.
+        let mut plans = vec![
+            plan(Direction::Backward, 1_000 * MS),
+            plan(Direction::Forward, 1_002 * MS),
+            plan(Direction::Forward, 1_003 * MS),
+        ];
+        plans.push(plan(Direction::Backward, 1_033 * MS));
+        generated.push(generated[2].clone());
+        refs.push(refs[2]);
+        prepend(
+            Ahead::Syn,
+            &mut generated,
+            &mut plans,
+            &mut refs,
+            &RepairSettings::default(),
+        );
+        assert_eq!((generated.len(), refs.len(), plans.len()), (5, 5, 5));
+        let at: Vec<u64> = plans.iter().map(|p| p.ts_ns / MS).collect();
+        // Round trip: the 30 ms from the request to the answer.
+        assert_eq!(at, [1_000, 1_030, 1_032, 1_033, 1_063]);
+        use Direction::{Backward as B, Forward as F};
+        let dirs: Vec<Direction> = plans.iter().map(|p| p.direction).collect();
+        assert_eq!(dirs, [F, B, F, F, B]);
+        assert_eq!(plans[0].payload_len, 0);
+        // The SYN is made from the flow's first packet; the SYN-ACK is the generated one.
+        assert!(std::ptr::eq(refs[0], refs[1]));
+        assert_eq!(generated[1].tcp().flags(), flags::SYN | flags::ACK);
+    }
+
+    #[test]
+    fn nothing_ahead_leaves_the_flow_as_it_is() {
+        let bits = rows(2, flags::SYN);
+        let mut generated = read(&bits);
+        let mut refs: Vec<&[Bit]> = bits.iter().map(Vec::as_slice).collect();
+        let mut plans = vec![
+            plan(Direction::Forward, 1_000 * MS),
+            plan(Direction::Backward, 1_010 * MS),
+        ];
+        let before = plans.clone();
+        prepend(
+            Ahead::Nothing,
+            &mut generated,
+            &mut plans,
+            &mut refs,
+            &RepairSettings::default(),
+        );
+        assert_eq!((generated.len(), refs.len()), (2, 2));
+        assert_eq!(plans, before);
     }
 }

@@ -14,8 +14,19 @@ use super::report::RepairReport;
 use super::rules::Rule;
 use super::settings::RepairSettings;
 use super::{PacketPlan, Side};
+use crate::wire::tcp::flags;
 use connection::Connection;
-pub(super) use made::{opens_mid_connection, prepend_handshake};
+pub(super) use made::{prepend, Ahead};
+
+/// A SYN that opens a connection: SYN without ACK (a client's first packet).
+fn is_bare_syn(f: u16) -> bool {
+    f & (flags::SYN | flags::ACK) == flags::SYN
+}
+
+/// A server's answer to a SYN: SYN and ACK without RST.
+pub(super) fn is_syn_ack(f: u16) -> bool {
+    f & (flags::SYN | flags::ACK | flags::RST) == flags::SYN | flags::ACK
+}
 
 /// The TCP header fields decided for one packet (ports and checksum are filled later).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,17 +83,19 @@ fn after(a: u32, b: u32) -> bool {
 
 /// Plans the TCP packets of a flow. `plans` holds directions, times and generated payload
 /// lengths; they come back with the directions and payload lengths repaired, and cut off
-/// after the packet that closes the connection. A handshake made for a flow generated without
-/// one takes its SYNs' windows and options from one of `openings` when there are any.
+/// after the packet that closes the connection. `ahead` says which packets of its opening repair
+/// put ahead of the generated ones ([`prepend`]); a made SYN or SYN-ACK takes its window and
+/// options from one of `openings` when there are any.
 pub(super) fn plan_tcp(
     rows: &[GeneratedRow],
     plans: &mut Vec<PacketPlan>,
+    ahead: Ahead,
     settings: &RepairSettings,
     sides: &[Side; 2],
     openings: Openings<'_>,
     report: &mut RepairReport,
 ) -> Vec<TcpPlan> {
-    let mut conn = Connection::negotiate(rows, plans, settings, sides, openings, report);
+    let mut conn = Connection::negotiate(rows, plans, ahead, settings, sides, openings, report);
     let mut out = Vec::with_capacity(plans.len());
     for (i, plan) in plans.iter_mut().enumerate() {
         let mut seg = conn.direction(i, plan, report);
