@@ -244,14 +244,13 @@ pub fn generate_observed(
                 ..settings.repair.clone()
             };
             let mut input = FlowInput {
-                rows: &g.rows,
                 directions: Some(&g.directions),
                 iat_ns: Some(&g.iat_ns),
                 hints: Some(&class.hints),
                 server_port: g.server_port,
                 hosts: hosts[i],
-                client_port: None,
                 openings: &openings[g.class],
+                ..FlowInput::bare(&g.rows)
             };
             let mut r = repair_flow(&input, &rs, i as u64)
                 .map_err(|source| JobError::Repair { index: i, source })?;

@@ -25,14 +25,9 @@ fn repair_real(flow: &Flow, index: u64) -> RepairedFlow {
     let dirs: Vec<_> = flow.packets.iter().map(|p| p.direction).collect();
     let iat: Vec<_> = flow.packets.iter().map(|p| p.iat_ns).collect();
     let input = FlowInput {
-        rows: &rows,
         directions: Some(&dirs),
         iat_ns: Some(&iat),
-        hints: None,
-        server_port: None,
-        hosts: None,
-        client_port: None,
-        openings: &[],
+        ..FlowInput::bare(&rows)
     };
     let settings = RepairSettings {
         start_ns: flow.packets[0].ts_ns,
@@ -351,14 +346,10 @@ fn a_held_server_port_is_kept() {
         let dirs: Vec<_> = f.packets.iter().map(|p| p.direction).collect();
         let repair = |server_port| {
             let input = FlowInput {
-                rows: &rows,
                 directions: Some(&dirs),
-                iat_ns: None,
                 hints: Some(&hints),
                 server_port,
-                hosts: None,
-                client_port: None,
-                openings: &[],
+                ..FlowInput::bare(&rows)
             };
             repair_flow(&input, &RepairSettings::default(), i as u64).unwrap()
         };
@@ -508,14 +499,9 @@ fn a_made_handshake_offers_the_given_opening() {
         let dirs: Vec<_> = f.packets.iter().map(|p| p.direction).collect();
         let repair = |openings| {
             let input = FlowInput {
-                rows: &rows,
                 directions: Some(&dirs),
-                iat_ns: None,
-                hints: None,
-                server_port: None,
-                hosts: None,
-                client_port: None,
                 openings,
+                ..FlowInput::bare(&rows)
             };
             repair_flow(&input, &RepairSettings::default(), i as u64).unwrap()
         };
@@ -660,16 +646,7 @@ fn a_flow_opening_with_its_syn_ack_gets_only_the_syn_ahead() {
             // Without the real directions repair reads them from the addresses, the first
             // SYN-ACK's sender being the server.
             let rows = netdiffd::nprint::flow_rows(&f.packets);
-            let input = FlowInput {
-                rows: &rows,
-                directions: None,
-                iat_ns: None,
-                hints: None,
-                server_port: None,
-                hosts: None,
-                client_port: None,
-                openings: &[],
-            };
+            let input = FlowInput::bare(&rows);
             let read = repair_flow(&input, &RepairSettings::default(), 0).unwrap();
             let dirs = |r: &RepairedFlow| r.packets.iter().map(|p| p.direction).collect::<Vec<_>>();
             assert_eq!(

@@ -42,16 +42,7 @@ fn rows_of(f: &Flow, max: usize) -> Vec<Bit> {
 /// but the rows (seed 1, flow 0).
 fn repair_real(f: &Flow) -> RepairedFlow {
     let rows = rows_of(f, 64);
-    let input = FlowInput {
-        rows: &rows,
-        directions: None,
-        iat_ns: None,
-        hints: None,
-        server_port: None,
-        hosts: None,
-        client_port: None,
-        openings: &[],
-    };
+    let input = FlowInput::bare(&rows);
     repair_flow(&input, &settings(1), 0).unwrap()
 }
 
@@ -173,16 +164,7 @@ fn settings(seed: u64) -> RepairSettings {
 /// Repairs bare generated rows (no directions, timing or hints) with the settings of `case`,
 /// and checks the result is compliant; `what` names the case in failures.
 fn repair_checked(rows: &[Bit], case: u64, what: &str) -> RepairedFlow {
-    let input = FlowInput {
-        rows,
-        directions: None,
-        iat_ns: None,
-        hints: None,
-        server_port: None,
-        hosts: None,
-        client_port: None,
-        openings: &[],
-    };
+    let input = FlowInput::bare(rows);
     let f = repair_flow(&input, &settings(case), case).unwrap();
     assert_compliant(&f, what);
     f
@@ -264,16 +246,7 @@ fn corpus_flows_with_vacant_bits_scattered_or_removed() {
 fn repair_is_deterministic_for_a_seed() {
     let flows = corpus_flows();
     let rows = rows_of(&flows[0], 64);
-    let input = FlowInput {
-        rows: &rows,
-        directions: None,
-        iat_ns: None,
-        hints: None,
-        server_port: None,
-        hosts: None,
-        client_port: None,
-        openings: &[],
-    };
+    let input = FlowInput::bare(&rows);
     let a = repair_flow(&input, &settings(7), 3).unwrap();
     let b = repair_flow(&input, &settings(7), 3).unwrap();
     let c = repair_flow(&input, &settings(8), 3).unwrap();

@@ -99,14 +99,8 @@ impl ClassModel {
         for i in 0..n {
             let rows = self.sample(&mut rng);
             let input = FlowInput {
-                rows: &rows,
-                directions: None,
-                iat_ns: None,
                 hints: self.hints.as_ref(),
-                server_port: None,
-                hosts: None,
-                client_port: None,
-                openings: &[],
+                ..FlowInput::bare(&rows)
             };
             let s = RepairSettings {
                 start_ns: settings

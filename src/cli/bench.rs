@@ -128,16 +128,7 @@ fn bench_repair(a: &BenchArgs) -> anyhow::Result<i32> {
         .join("../reference/netdiffusion/generated_netflix_5.nprint");
     let table = read_csv(&path).with_context(|| format!("reading {}", path.display()))?;
     let rows = table.to_standard();
-    let input = FlowInput {
-        rows: &rows,
-        directions: None,
-        iat_ns: None,
-        hints: None,
-        server_port: None,
-        hosts: None,
-        client_port: None,
-        openings: &[],
-    };
+    let input = FlowInput::bare(&rows);
     let settings = RepairSettings::default();
     let reps = 20;
     let mut times = Vec::new();

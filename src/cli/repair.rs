@@ -61,14 +61,8 @@ pub fn run(a: &RepairArgs) -> anyhow::Result<i32> {
     };
     let has_timing = m.abs_ns.is_some() || m.gaps_ns.is_some();
     let input = FlowInput {
-        rows: &m.rows,
-        directions: None,
         iat_ns: has_timing.then_some(iat.as_slice()),
-        hints: None,
-        server_port: None,
-        hosts: None,
-        client_port: None,
-        openings: &[],
+        ..FlowInput::bare(&m.rows)
     };
     let flow = repair_flow(&input, &settings, 0)
         .with_context(|| format!("repairing {}", a.input.display()))?;

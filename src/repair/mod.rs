@@ -82,6 +82,23 @@ pub struct FlowInput<'a> {
     pub openings: &'a [Opening],
 }
 
+impl<'a> FlowInput<'a> {
+    /// A flow of generated rows alone, nothing said besides (repair reads directions from the
+    /// rows, draws timing and hosts); set what the generator said with struct update syntax.
+    pub fn bare(rows: &'a [Bit]) -> Self {
+        FlowInput {
+            rows,
+            directions: None,
+            iat_ns: None,
+            hints: None,
+            server_port: None,
+            hosts: None,
+            client_port: None,
+            openings: &[],
+        }
+    }
+}
+
 /// One repaired packet: a complete IPv4 packet and its time.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RepairedPacket {
