@@ -35,6 +35,26 @@ impl Direction {
     }
 }
 
+/// Whether the sender of a flow's first packet is its client, read from that packet alone: a
+/// TCP SYN's sender is the client and a SYN-ACK's (SYN with ACK) the server; an ICMP echo
+/// reply's sender is the server, any other ICMP message's the client; otherwise (a capture
+/// begun mid-flow) the side on a well-known port (below 1024) sending to a higher one is the
+/// server. The flow table reads a capture's flows so, and repair a flow's rows when it is not
+/// told their directions. `ports` are the packet's source and destination ports.
+pub fn first_sender_is_client(
+    proto: IpProtocol,
+    tcp_flags: u16,
+    icmp_type: u8,
+    ports: [u16; 2],
+) -> bool {
+    use crate::wire::tcp::flags;
+    match proto {
+        IpProtocol::Tcp if tcp_flags & flags::SYN != 0 => tcp_flags & flags::ACK == 0,
+        IpProtocol::Icmp => icmp_type != crate::wire::icmp::kind::ECHO_REPLY,
+        _ => !(ports[0] < 1024 && ports[1] >= 1024),
+    }
+}
+
 /// The identity of a flow, oriented client → server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct FlowKey {
@@ -184,5 +204,37 @@ impl Default for FlowSettings {
             idle_timeout_ns: 120_000_000_000,
             active_timeout_ns: 1_800_000_000_000,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::icmp::kind;
+    use crate::wire::tcp::flags;
+
+    #[test]
+    fn the_first_packet_says_who_the_client_is() {
+        let tcp = |f, ports| first_sender_is_client(IpProtocol::Tcp, f, 0, ports);
+        assert!(tcp(flags::SYN, [443, 50_000]), "a SYN is the client's");
+        assert!(
+            !tcp(flags::SYN | flags::ACK, [50_000, 443]),
+            "a SYN-ACK the server's"
+        );
+        assert!(
+            !tcp(flags::ACK, [443, 50_000]),
+            "mid-stream: the well-known port serves"
+        );
+        assert!(tcp(flags::ACK, [50_000, 443]));
+        assert!(
+            tcp(flags::ACK, [5_000, 6_000]),
+            "no well-known port: the sender"
+        );
+        let udp = |ports| first_sender_is_client(IpProtocol::Udp, 0, 0, ports);
+        assert!(!udp([53, 40_000]));
+        assert!(udp([40_000, 53]));
+        let icmp = |t| first_sender_is_client(IpProtocol::Icmp, 0, t, [0, 0]);
+        assert!(!icmp(kind::ECHO_REPLY));
+        assert!(icmp(kind::ECHO_REQUEST));
     }
 }

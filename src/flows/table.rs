@@ -3,7 +3,6 @@
 use super::{Direction, Flow, FlowKey, FlowPacket, FlowSettings};
 use crate::capture::{dissect, CaptureError, CaptureReader, Frame, SkipCounts, SkipReason};
 use crate::capture::{L3, L4};
-use crate::wire::icmp::kind as icmp_kind;
 use crate::wire::tcp::flags;
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
@@ -172,12 +171,13 @@ impl FlowTable {
 
 /// Whether the sender of a flow's first packet is its client.
 fn client_is_source(l4: &L4<'_>, sport: u16, dport: u16) -> bool {
-    match l4 {
-        L4::Tcp(t) if t.has(flags::SYN) => !t.has(flags::ACK),
-        L4::Icmp(i) => i.msg_type() != icmp_kind::ECHO_REPLY,
-        // Mid-stream start: the side on a well-known port is the server.
-        _ => !(sport < 1024 && dport >= 1024),
-    }
+    use crate::wire::IpProtocol;
+    let (proto, tcp_flags, icmp_type) = match l4 {
+        L4::Tcp(t) => (IpProtocol::Tcp, t.flags(), 0),
+        L4::Icmp(i) => (IpProtocol::Icmp, 0, i.msg_type()),
+        L4::Udp(_) => (IpProtocol::Udp, 0, 0),
+    };
+    super::first_sender_is_client(proto, tcp_flags, icmp_type, [sport, dport])
 }
 
 /// Reads the capture at `path` into flows labelled `label`.

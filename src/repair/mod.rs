@@ -332,12 +332,17 @@ fn directions(
     let first = &rows[0];
     let (fs, fd) = (first.ip().src_addr(), first.ip().dst_addr());
     let (ps, pd) = ports(first);
-    // The first packet's sender is the client, but for a SYN-ACK's (as the flow table reads a
-    // capture that begins one packet into a handshake).
-    let opener = if proto == IpProtocol::Tcp && tcp::is_syn_ack(first.tcp().flags()) {
-        Direction::Backward
-    } else {
+    // Who sent the first packet, read as the flow table reads a capture's first packet.
+    let client_first = crate::flows::first_sender_is_client(
+        proto,
+        first.tcp().flags(),
+        first.icmp().msg_type(),
+        [ps, pd],
+    );
+    let opener = if client_first {
         Direction::Forward
+    } else {
+        Direction::Backward
     };
     let answer = opener.reversed();
     let mut out = Vec::with_capacity(rows.len());

@@ -24,7 +24,7 @@ fn is_bare_syn(f: u16) -> bool {
 }
 
 /// A server's answer to a SYN: SYN and ACK without RST.
-pub(super) fn is_syn_ack(f: u16) -> bool {
+fn is_syn_ack(f: u16) -> bool {
     f & (flags::SYN | flags::ACK | flags::RST) == flags::SYN | flags::ACK
 }
 
