@@ -171,13 +171,12 @@ impl FlowTable {
 
 /// Whether the sender of a flow's first packet is its client.
 fn client_is_source(l4: &L4<'_>, sport: u16, dport: u16) -> bool {
-    use crate::wire::IpProtocol;
-    let (proto, tcp_flags, icmp_type) = match l4 {
-        L4::Tcp(t) => (IpProtocol::Tcp, t.flags(), 0),
-        L4::Icmp(i) => (IpProtocol::Icmp, 0, i.msg_type()),
-        L4::Udp(_) => (IpProtocol::Udp, 0, 0),
+    let (tcp_flags, icmp_type) = match l4 {
+        L4::Tcp(t) => (t.flags(), 0),
+        L4::Icmp(i) => (0, i.msg_type()),
+        L4::Udp(_) => (0, 0),
     };
-    super::first_sender_is_client(proto, tcp_flags, icmp_type, [sport, dport])
+    super::first_sender_is_client(l4.proto(), tcp_flags, icmp_type, [sport, dport])
 }
 
 /// Reads the capture at `path` into flows labelled `label`.
