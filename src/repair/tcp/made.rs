@@ -163,95 +163,103 @@ mod tests {
         }
     }
 
-    #[test]
-    fn the_handshake_comes_one_round_trip_ahead_of_the_flow() {
-        let bits = rows(3, flags::ACK);
+    /// Runs [`prepend`] on a flow of one packet per `(direction, ms)` of `timeline`, the first
+    /// with the `first` flags: the flags, plans and, for each packet after, the index of the
+    /// generated packet its bits come from.
+    fn prepended(
+        ahead: Ahead,
+        first: u16,
+        timeline: &[(Direction, u64)],
+    ) -> (Vec<u16>, Vec<PacketPlan>, Vec<usize>) {
+        let bits = rows(timeline.len(), first);
         let mut generated = read(&bits);
         let mut refs: Vec<&[Bit]> = bits.iter().map(Vec::as_slice).collect();
-        // A server speaks first here (a banner); the client answers 30 ms later, the server 40
-        // ms after that, the client again 5 ms later.
-        let mut plans = vec![
-            plan(Direction::Backward, 1_000 * MS),
-            plan(Direction::Forward, 1_030 * MS),
-            plan(Direction::Backward, 1_070 * MS),
-        ];
-        plans.push(plan(Direction::Forward, 1_075 * MS));
-        generated.push(generated[0].clone());
-        refs.push(refs[0]);
+        let mut plans: Vec<PacketPlan> = timeline.iter().map(|&(d, ms)| plan(d, ms * MS)).collect();
         prepend(
-            Ahead::Handshake,
+            ahead,
             &mut generated,
             &mut plans,
             &mut refs,
             &RepairSettings::default(),
         );
-        assert_eq!((generated.len(), refs.len(), plans.len()), (7, 7, 7));
-        let at: Vec<u64> = plans.iter().map(|p| p.ts_ns / MS).collect();
+        assert_eq!((generated.len(), refs.len()), (plans.len(), plans.len()));
+        let from = refs
+            .iter()
+            .map(|r| {
+                bits.iter()
+                    .position(|b| std::ptr::eq(b.as_slice(), *r))
+                    .unwrap()
+            })
+            .collect();
+        let flags = generated.iter().map(|g| g.tcp().flags()).collect();
+        (flags, plans, from)
+    }
+
+    fn at_ms(plans: &[PacketPlan]) -> Vec<u64> {
+        plans.iter().map(|p| p.ts_ns / MS).collect()
+    }
+
+    fn directions(plans: &[PacketPlan]) -> Vec<Direction> {
+        plans.iter().map(|p| p.direction).collect()
+    }
+
+    use Direction::{Backward as B, Forward as F};
+
+    #[test]
+    fn the_handshake_comes_one_round_trip_ahead_of_the_flow() {
+        // A server speaks first here (a banner); the client answers 30 ms later, the server 40
+        // ms after that, the client again 5 ms later.
+        let (_, plans, from) = prepended(
+            Ahead::Handshake,
+            flags::ACK,
+            &[(B, 1_000), (F, 1_030), (B, 1_070), (F, 1_075)],
+        );
         // Round trip: the 40 ms from a client packet to a server one; the ACK and the first
         // generated packet each after the flow's shortest gap (5 ms).
-        assert_eq!(at, [1_000, 1_040, 1_045, 1_050, 1_080, 1_120, 1_125]);
-        let dirs: Vec<Direction> = plans.iter().map(|p| p.direction).collect();
-        use Direction::{Backward as B, Forward as F};
-        assert_eq!(dirs, [F, B, F, B, F, B, F]);
+        assert_eq!(
+            at_ms(&plans),
+            [1_000, 1_040, 1_045, 1_050, 1_080, 1_120, 1_125]
+        );
+        assert_eq!(directions(&plans), [F, B, F, B, F, B, F]);
         let payloads: Vec<usize> = plans.iter().map(|p| p.payload_len).collect();
         assert_eq!(payloads, [0, 0, 0, 100, 100, 100, 100]);
-        // The SYN-ACK is made from the server's first packet (here the flow's first).
-        assert!(std::ptr::eq(refs[1], refs[3]));
+        // SYN and ACK made from the first packet, the SYN-ACK from the server's first (here
+        // the flow's first too).
+        assert_eq!(from, [0, 0, 0, 0, 1, 2, 3]);
+    }
+
+    #[test]
+    fn the_syn_ack_is_made_from_the_servers_first_packet() {
+        let (_, _, from) = prepended(
+            Ahead::Handshake,
+            flags::ACK,
+            &[(F, 1_000), (F, 1_010), (B, 1_040)],
+        );
+        assert_eq!(from, [0, 2, 0, 0, 1, 2]);
     }
 
     #[test]
     fn a_flow_opening_with_its_syn_ack_gets_the_syn_one_round_trip_ahead() {
-        let bits = rows(3, flags::SYN | flags::ACK);
-        let mut generated = read(&bits);
-        let mut refs: Vec<&[Bit]> = bits.iter().map(Vec::as_slice).collect();
         // The server's SYN-ACK, the client's ACK 2 ms later, its request 1 ms after that, the
         // server's answer 30 ms later.
-        let mut plans = vec![
-            plan(Direction::Backward, 1_000 * MS),
-            plan(Direction::Forward, 1_002 * MS),
-            plan(Direction::Forward, 1_003 * MS),
-        ];
-        plans.push(plan(Direction::Backward, 1_033 * MS));
-        generated.push(generated[2].clone());
-        refs.push(refs[2]);
-        prepend(
+        let (flags_seen, plans, from) = prepended(
             Ahead::Syn,
-            &mut generated,
-            &mut plans,
-            &mut refs,
-            &RepairSettings::default(),
+            flags::SYN | flags::ACK,
+            &[(B, 1_000), (F, 1_002), (F, 1_003), (B, 1_033)],
         );
-        assert_eq!((generated.len(), refs.len(), plans.len()), (5, 5, 5));
-        let at: Vec<u64> = plans.iter().map(|p| p.ts_ns / MS).collect();
         // Round trip: the 30 ms from the request to the answer.
-        assert_eq!(at, [1_000, 1_030, 1_032, 1_033, 1_063]);
-        use Direction::{Backward as B, Forward as F};
-        let dirs: Vec<Direction> = plans.iter().map(|p| p.direction).collect();
-        assert_eq!(dirs, [F, B, F, F, B]);
+        assert_eq!(at_ms(&plans), [1_000, 1_030, 1_032, 1_033, 1_063]);
+        assert_eq!(directions(&plans), [F, B, F, F, B]);
         assert_eq!(plans[0].payload_len, 0);
         // The SYN is made from the flow's first packet; the SYN-ACK is the generated one.
-        assert!(std::ptr::eq(refs[0], refs[1]));
-        assert_eq!(generated[1].tcp().flags(), flags::SYN | flags::ACK);
+        assert_eq!(from, [0, 0, 1, 2, 3]);
+        assert_eq!(flags_seen[1], flags::SYN | flags::ACK);
     }
 
     #[test]
     fn nothing_ahead_leaves_the_flow_as_it_is() {
-        let bits = rows(2, flags::SYN);
-        let mut generated = read(&bits);
-        let mut refs: Vec<&[Bit]> = bits.iter().map(Vec::as_slice).collect();
-        let mut plans = vec![
-            plan(Direction::Forward, 1_000 * MS),
-            plan(Direction::Backward, 1_010 * MS),
-        ];
-        let before = plans.clone();
-        prepend(
-            Ahead::Nothing,
-            &mut generated,
-            &mut plans,
-            &mut refs,
-            &RepairSettings::default(),
-        );
-        assert_eq!((generated.len(), refs.len()), (2, 2));
-        assert_eq!(plans, before);
+        let (_, plans, from) = prepended(Ahead::Nothing, flags::SYN, &[(F, 1_000), (B, 1_010)]);
+        assert_eq!(plans, [plan(F, 1_000 * MS), plan(B, 1_010 * MS)]);
+        assert_eq!(from, [0, 1]);
     }
 }
