@@ -691,3 +691,89 @@ fn repair_reads_directions_as_the_flow_table_does() {
         "{server_first} flows begin with a server's packet"
     );
 }
+
+/// A side's segments carry no more than the MSS its peer's SYN offered, less their own TCP
+/// options, and a SYN keeps an MSS above the test bed's (a loopback stack's 65,495): real
+/// Instagram flows that began mid-connection, opened with a lab client's SYN whose MSS is set
+/// to 1,200 or to 65,495.
+#[test]
+fn segments_keep_within_the_peers_mss() {
+    use netdiffd::flows::Direction;
+    use netdiffd::repair::{Opening, Rule, SynOffer};
+    use netdiffd::wire::ipv4::Ipv4Packet;
+    use netdiffd::wire::tcp::{flags, option_kind, options_lenient, TcpPacket};
+    let tcp_of = |p: &netdiffd::flows::FlowPacket| {
+        let t = TcpPacket::new_checked(p.transport_header().to_vec()).unwrap();
+        (t.flags(), t.window(), t.options().to_vec())
+    };
+    let (_, web) = lab_tcp_flows("web_browse/web01.pcap")
+        .into_iter()
+        .find(|(_, f)| f.packets.len() > 2 && tcp_of(&f.packets[0]).0 == flags::SYN)
+        .expect("web01 has a complete TCP flow");
+    let with_mss = |p, mss: u16| {
+        let (_, window, mut options) = tcp_of(p);
+        let at = options.iter().position(|&k| k == option_kind::MSS).unwrap();
+        options[at + 2..at + 4].copy_from_slice(&mss.to_be_bytes());
+        SynOffer { window, options }
+    };
+    let (flows, _) = flows_from_capture(
+        &corpus("instagram/instagram.pcap"),
+        FlowSettings::default(),
+        None,
+    )
+    .unwrap();
+    let mid: Vec<&Flow> = flows
+        .iter()
+        .filter(|f| f.key.proto == IpProtocol::Tcp && f.packets.len() >= 8)
+        .filter(|f| tcp_of(&f.packets[0]).0 & flags::SYN == 0)
+        .collect();
+    let mut repaired = Vec::new();
+    let mut cut = 0;
+    for mss in [1200u16, 65_495] {
+        let opening = Opening {
+            client: with_mss(&web.packets[0], mss),
+            server: with_mss(&web.packets[1], 1460),
+        };
+        for (i, f) in mid.iter().enumerate() {
+            let rows = netdiffd::nprint::flow_rows(&f.packets);
+            let dirs: Vec<_> = f.packets.iter().map(|p| p.direction).collect();
+            let input = FlowInput {
+                directions: Some(&dirs),
+                openings: std::slice::from_ref(&opening),
+                ..FlowInput::bare(&rows)
+            };
+            let index = repaired.len() as u64;
+            let r = repair_flow(&input, &RepairSettings::default(), index).unwrap();
+            let mut largest_to_client = 0;
+            for p in &r.packets {
+                let ip = Ipv4Packet::new_checked(&p.bytes[..]).unwrap();
+                let tcp = TcpPacket::new_checked(ip.payload()).unwrap();
+                let data_and_options = ip.payload().len() - 20;
+                if tcp.flags() & flags::SYN != 0 && p.direction == Direction::Forward {
+                    let offered = options_lenient(tcp.options()).find_map(|(k, d)| {
+                        (k == option_kind::MSS).then(|| u16::from_be_bytes([d[0], d[1]]))
+                    });
+                    assert_eq!(offered, Some(mss), "flow {i}: the SYN keeps its MSS");
+                }
+                if p.direction == Direction::Backward && tcp.flags() & flags::SYN == 0 {
+                    largest_to_client = largest_to_client.max(data_and_options);
+                }
+            }
+            assert!(
+                largest_to_client <= usize::from(mss),
+                "flow {i}, MSS {mss}: a server segment of {largest_to_client} bytes"
+            );
+            cut += r
+                .report
+                .rules_applied
+                .get(&Rule::TcpMssBound)
+                .copied()
+                .unwrap_or(0);
+            repaired.push(r);
+        }
+    }
+    assert!(cut > 0, "no server segment needed cutting");
+    let out = tmp("mss.pcap");
+    written_strict_and_tshark_clean("mss", &repaired, &out);
+    std::fs::remove_file(&out).unwrap();
+}

@@ -38,6 +38,8 @@ struct TcpSide {
     fin: Option<(u32, u32)>,
     fin_acked: bool,
     rst: bool,
+    /// The MSS this side's SYN offered (the default 536 when it offered none).
+    mss: Option<u16>,
     /// The payload bytes sent over the last 64 KiB of sequence space.
     sent: SentBytes,
 }
@@ -239,6 +241,18 @@ fn tcp_rules(flow: &mut FlowState, dir: usize, t: &TcpFacts<'_>, sink: &mut Sink
             }
         } else {
             me.isn = Some(t.seq);
+            me.mss = t.syn_mss;
+        }
+    }
+    if let Some(mss) = peer.mss {
+        // The MSS counts data alone: the sender's own TCP options come out of it (RFC 6691).
+        if t.payload_len + t.options_len > u32::from(mss) {
+            sink.hit(Rule::TcpExceedsMss, || {
+                format!(
+                    "{} bytes of data and {} of options, the peer's SYN offered an MSS of {mss}",
+                    t.payload_len, t.options_len
+                )
+            });
         }
     }
 

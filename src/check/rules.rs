@@ -171,6 +171,11 @@ rules! {
     /// number) and RST payloads are exempt. Counted per segment.
     TcpConflictingOverlap => "tcp-conflicting-overlap", Error,
         "a segment over sequence space its side already sent carries the same bytes there";
+    /// A segment carries more data and TCP options than the MSS its peer's SYN offered (536
+    /// when it offered none; RFC 9293 3.7.1, RFC 6691). Real captures show it where the
+    /// capturing host's NIC segments (TSO/GSO), a firewall that enforces the MSS drops it.
+    TcpExceedsMss => "tcp-exceeds-mss", Warning,
+        "a segment's data plus TCP options fit in the MSS the peer's SYN offered";
     /// The echo identifier changes between echo messages of an ICMP flow.
     IcmpEchoIdentChanged => "icmp-echo-ident-changed", Warning,
         "ICMP echo identifier constant within a flow (an address pair)";

@@ -836,3 +836,30 @@ fn keep_alives_rst_payloads_and_syn_data_are_not_conflicts() {
         assert_eq!(r.count(Rule::TcpConflictingOverlap), want, "{r}");
     }
 }
+
+#[test]
+fn a_segment_beyond_the_peers_mss_is_a_warning() {
+    // The client offers an MSS of 1,000; the server offers none, so the client may send 536
+    // bytes a segment (RFC 9293 3.7.1). A segment's TCP options come out of the MSS.
+    const MSS_1000: [u8; 4] = [2, 4, 0x03, 0xe8];
+    const TWELVE_NOPS: [u8; 12] = [1; 12];
+    let mut c = Conn::new();
+    c.send(0, SYN, &MSS_1000, 0)
+        .send(1, SYN | ACK, &[], 0)
+        .send(0, ACK, &[], 0)
+        .send(1, ACK, &[], 1000)
+        .send(1, ACK, &TWELVE_NOPS, 988)
+        .send(1, ACK, &TWELVE_NOPS, 989)
+        .send(0, ACK, &[], 536)
+        .send(0, ACK | PSH, &[], 537);
+    let r = check(&c.frames);
+    only(&r, Rule::TcpExceedsMss, 2);
+    assert_eq!(Rule::TcpExceedsMss.severity(), Severity::Warning);
+    let ex = &r.rules[&Rule::TcpExceedsMss].examples;
+    assert_eq!((ex[0].record, ex[1].record), (6, 8));
+    assert_eq!(
+        ex[0].detail,
+        "989 bytes of data and 12 of options, the peer's SYN offered an MSS of 1000"
+    );
+    assert!(ex[1].detail.ends_with("an MSS of 536"), "{}", ex[1].detail);
+}

@@ -33,6 +33,9 @@ crate::rule_enum::rule_enum! {
         /// A handshake packet was moved to the side that sends it (SYN and ACK from the client,
         /// SYN-ACK from the server).
         TcpHandshakeDirection => "tcp-handshake-direction";
+        /// A segment's payload was cut to the MSS its peer's SYN offered, less the segment's own
+        /// TCP options.
+        TcpMssBound => "tcp-mss-bound";
         /// A generated retransmission kept its earlier sequence number, with no more data than
         /// the segment it repeats.
         TcpRetransmissionKept => "tcp-retransmission-kept";

@@ -2,7 +2,7 @@
 //! state, and the steps that decide one segment (direction, flags, timestamps and options,
 //! payload bounds, advance).
 
-use super::options::{scan, segment_options, syn_options, AskedOptions, Negotiated};
+use super::options::{scan, segment_options, syn_options, AskedOptions, Negotiated, DEFAULT_MSS};
 use super::side::TcpSide;
 use super::{after, is_bare_syn, is_syn_ack, Ahead, Opening, Openings, SynOffer, TcpPlan};
 use crate::flows::Direction;
@@ -449,8 +449,10 @@ impl<'a> Connection<'a> {
     }
 
     /// Step 5, payload bounds: within the MTU after the headers and `options_len` option bytes,
-    /// strictly below the peer's window less the bytes in flight (a segment that fills it
-    /// exactly is flagged by analysers), and no longer than the segment it retransmits.
+    /// within the MSS the peer's SYN offered less those option bytes (a firewall that enforces
+    /// it drops a larger segment), strictly below the peer's window less the bytes in flight (a
+    /// segment that fills it exactly is flagged by analysers), and no longer than the segment
+    /// it retransmits.
     pub(super) fn payload_bounds(
         &self,
         seg: &mut Segment,
@@ -462,6 +464,14 @@ impl<'a> Connection<'a> {
         if seg.payload > max_payload {
             seg.payload = max_payload;
             report.applied(Rule::LengthClamp);
+        }
+        // The MSS counts data alone: a sender's own TCP options come out of it (RFC 6691).
+        if let Some(mss) = peer.mss {
+            let max_data = usize::from(mss).saturating_sub(options_len);
+            if seg.payload > max_data {
+                seg.payload = max_data;
+                report.applied(Rule::TcpMssBound);
+            }
         }
         let room = peer.window.saturating_sub(me.in_flight() + 1) as usize;
         if seg.payload > room {
@@ -517,6 +527,9 @@ impl<'a> Connection<'a> {
             self.last_fin = Some(seg.side);
         }
         me.record_window(window, f);
+        if f & flags::SYN != 0 {
+            me.mss = Some(scan(&options).mss.unwrap_or(DEFAULT_MSS));
+        }
         TcpPlan {
             seq,
             ack,

@@ -4,6 +4,10 @@
 
 use crate::wire::tcp::{option_kind as kind, parse_options, TcpOption};
 
+/// The MSS a side assumes of a peer whose SYN offered none (RFC 9293 3.7.1), and the least
+/// MSS repair keeps in a SYN (every IPv4 host takes 576-byte datagrams).
+pub const DEFAULT_MSS: u16 = 536;
+
 /// What the two SYNs agreed on.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Negotiated {
@@ -64,8 +68,10 @@ pub fn scan(opts: &[u8]) -> AskedOptions {
 
 /// The SYN options to send: the generated ones when they are well-formed and carry exactly
 /// the timestamps and window scale of `allowed` (what the client offers; for a SYN-ACK, what
-/// both sides support) — in their order, with the MSS brought within 536..=`mss_cap` and the
-/// shift set to `wscale` — else a rebuilt set.
+/// both sides support) — in their order, with an MSS below [`DEFAULT_MSS`] raised to `mss_cap`
+/// and the shift set to `wscale` — else a rebuilt set (its MSS the asked one, else `mss_cap`).
+/// An MSS above `mss_cap` stays: it is what the stack offered (a loopback's 65,495), and the
+/// peer's segments are bounded by the MTU as well.
 pub fn syn_options(
     generated: &[u8],
     asked: &AskedOptions,
@@ -91,10 +97,7 @@ pub fn syn_options(
         }
     }
     let mut o = Vec::with_capacity(20);
-    let mss = asked
-        .mss
-        .filter(|m| (536..=mss_cap).contains(m))
-        .unwrap_or(mss_cap);
+    let mss = asked.mss.filter(|&m| m >= DEFAULT_MSS).unwrap_or(mss_cap);
     o.extend_from_slice(&[kind::MSS, 4]);
     o.extend_from_slice(&mss.to_be_bytes());
     if allowed.sack {
@@ -170,7 +173,7 @@ fn patched(opts: &[u8], tsval: u32, tsecr: u32, syn: Option<(u16, u8)>) -> Vec<u
                     }
                     (kind::MSS, 4, Some((mss_cap, _))) => {
                         let m = u16::from_be_bytes([out[i + 2], out[i + 3]]);
-                        if !(536..=mss_cap).contains(&m) {
+                        if m < DEFAULT_MSS {
                             out[i + 2..i + 4].copy_from_slice(&mss_cap.to_be_bytes());
                         }
                     }

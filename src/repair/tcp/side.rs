@@ -25,6 +25,9 @@ pub(super) struct TcpSide {
     pub(super) sent_tsvals: HashSet<u32>,
     /// Latest TSecr this side sent.
     pub(super) last_tsecr: u32,
+    /// The MSS this side's SYN offered (536, the default a peer assumes, when it offered
+    /// none); None before its SYN, and in a connection without a handshake.
+    pub(super) mss: Option<u16>,
     /// Start → length of each data segment sent (what a retransmission may repeat).
     segments: HashMap<u32, u32>,
 }
@@ -42,6 +45,7 @@ impl TcpSide {
             last_tsval: side.ts_base,
             sent_tsvals: HashSet::new(),
             last_tsecr: 0,
+            mss: None,
             segments: HashMap::new(),
         }
     }
