@@ -266,15 +266,19 @@ mod tests {
             window_scale: true,
             sack: true,
         };
-        // Window scale 20 and MSS 65535 in the generated SYN: kept in their place (NOP first,
-        // the generated stack's order), the shift clamped and the MSS capped.
-        let gen = [1, 3, 3, 20, 2, 4, 0xff, 0xff];
+        // Window scale 20 and MSS 512 in the generated SYN: kept in their place (NOP first,
+        // the generated stack's order), the shift clamped and the MSS raised to the cap.
+        let gen = [1, 3, 3, 20, 2, 4, 0x02, 0x00];
         let no_ts = Negotiated {
             timestamps: false,
             ..allowed
         };
         let o = syn_options(&gen, &scan(&gen), &no_ts, 1460, 14, 0, 0);
         assert_eq!(o, [1, 3, 3, 14, 2, 4, 0x05, 0xb4]);
+        // An MSS above the cap stays (a loopback stack's 65,495): the MTU bounds the segments.
+        let gen = [1, 3, 3, 7, 2, 4, 0xff, 0xd7];
+        let o = syn_options(&gen, &scan(&gen), &no_ts, 1460, 7, 0, 0);
+        assert_eq!(o, gen);
         // An MSS inside the range is kept as generated.
         let gen = [2, 4, 0x05, 0x78, 1, 3, 3, 7];
         let o = syn_options(&gen, &scan(&gen), &no_ts, 1460, 7, 0, 0);
