@@ -48,7 +48,8 @@ pub(crate) struct TcpFacts<'a> {
     pub payload_len: u32,
     /// Bytes of TCP options (header length less 20).
     pub options_len: u32,
-    /// On a SYN, the MSS it offers (536, the default, when it carries no MSS option).
+    /// On a SYN, the MSS it offers (536, the default, when it carries no MSS option); None
+    /// where the capture cut its options.
     pub syn_mss: Option<u16>,
     /// The payload bytes in the capture (fewer than `payload_len` when the capture cut the
     /// packet).

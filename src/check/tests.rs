@@ -863,3 +863,18 @@ fn a_segment_beyond_the_peers_mss_is_a_warning() {
     );
     assert!(ex[1].detail.ends_with("an MSS of 536"), "{}", ex[1].detail);
 }
+
+#[test]
+fn a_syn_whose_options_the_capture_cut_offers_no_known_mss() {
+    const MSS_1000: [u8; 4] = [2, 4, 0x03, 0xe8];
+    let mut c = Conn::new();
+    c.send(0, SYN, &MSS_1000, 0)
+        .send(1, SYN | ACK, &[], 0)
+        .send(0, ACK, &[], 0)
+        .send(1, ACK, &[], 1200);
+    assert_eq!(check(&c.frames).count(Rule::TcpExceedsMss), 1);
+    // The capture kept the SYN's IPv4 and TCP headers but not its options.
+    c.frames[0].data.truncate(40);
+    let r = check(&c.frames);
+    assert_eq!(r.count(Rule::TcpExceedsMss), 0, "{r}");
+}

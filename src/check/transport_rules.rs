@@ -76,8 +76,8 @@ pub(crate) fn check_tcp<'a>(seg: &Segment<'a>, sink: &mut Sink<'_>) -> Option<Tc
         flags: f,
         payload_len: (seg.claimed_len - hl) as u32,
         options_len: (hl - TCP_MIN) as u32,
-        syn_mss: syn.then(|| {
-            let options = seg.bytes.get(TCP_MIN..hl).unwrap_or(&[]);
+        // Unknown where the capture cut the SYN's options.
+        syn_mss: seg.bytes.get(TCP_MIN..hl).filter(|_| syn).map(|options| {
             tcp::options_lenient(options)
                 .find_map(|(kind, data)| match (kind, data) {
                     (tcp::option_kind::MSS, &[hi, lo]) => Some(u16::from_be_bytes([hi, lo])),
