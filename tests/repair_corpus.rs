@@ -36,6 +36,14 @@ fn repair_real(flow: &Flow, index: u64) -> RepairedFlow {
     repair_flow(&input, &settings, index).expect("real flows repair")
 }
 
+/// Writes `flows` to a temporary capture, asserts that `check --strict` passes and tshark
+/// reports no error, and removes it.
+fn assert_strict_and_tshark_clean(what: &str, flows: &[RepairedFlow]) {
+    let out = tmp(&format!("{}.pcap", what.replace(' ', "-")));
+    written_strict_and_tshark_clean(what, flows, &out);
+    std::fs::remove_file(&out).unwrap();
+}
+
 /// Writes `flows` to `out` and asserts that `check --strict` passes and tshark reports no
 /// error; the frames written and tshark's summary come back.
 fn written_strict_and_tshark_clean(
@@ -260,9 +268,7 @@ fn refused_and_aborted_handshakes_stay_so() {
         refused >= 100 && aborted >= 100,
         "{refused} refused, {aborted} aborted"
     );
-    let out = tmp("resets.pcap");
-    written_strict_and_tshark_clean("resets", &repaired, &out);
-    std::fs::remove_file(&out).unwrap();
+    assert_strict_and_tshark_clean("resets", &repaired);
 }
 
 /// Real scans that open no connection stay probes through repair: nmap's FIN, Xmas and Null
@@ -322,9 +328,7 @@ fn scan_probes_stay_probes() {
     let kinds: Vec<u16> = seen.keys().copied().collect();
     assert_eq!(kinds, [0, FIN, ACK, FIN | PSH | URG], "{seen:?}");
     assert!(seen.values().all(|&n| n >= 100), "{seen:?}");
-    let out = tmp("probes.pcap");
-    written_strict_and_tshark_clean("probes", &repaired, &out);
-    std::fs::remove_file(&out).unwrap();
+    assert_strict_and_tshark_clean("probes", &repaired);
 }
 
 /// A server port the generator held from a real flow is kept even where the class's list of
@@ -426,9 +430,38 @@ fn icmp_queries_and_errors_keep_their_kind() {
     for kind in [(8, 0), (0, 0), (13, 0), (14, 0), (3, 3), (3, 10)] {
         assert!(seen.contains(&kind), "no ICMP {kind:?} among {seen:?}");
     }
-    let out = tmp("icmp.pcap");
-    written_strict_and_tshark_clean("icmp", &repaired, &out);
-    std::fs::remove_file(&out).unwrap();
+    assert_strict_and_tshark_clean("icmp", &repaired);
+}
+
+/// A real TCP packet's flags, window and option bytes.
+fn tcp_of(p: &netdiffd::flows::FlowPacket) -> (u16, u16, Vec<u8>) {
+    let t = netdiffd::wire::tcp::TcpPacket::new_checked(p.transport_header().to_vec()).unwrap();
+    (t.flags(), t.window(), t.options().to_vec())
+}
+
+/// A complete TCP connection of the lab web capture (its SYN and SYN-ACK are a Linux stack's).
+fn lab_web_connection() -> Flow {
+    lab_tcp_flows("web_browse/web01.pcap")
+        .into_iter()
+        .map(|(_, f)| f)
+        .find(|f| f.packets.len() > 2 && tcp_of(&f.packets[0]).0 == netdiffd::wire::tcp::flags::SYN)
+        .expect("web01 has a complete TCP flow")
+}
+
+/// The TCP flows of 8 packets or more of Instagram's capture that began mid-connection (no
+/// SYN first).
+fn instagram_mid_connection_flows() -> Vec<Flow> {
+    let (flows, _) = flows_from_capture(
+        &corpus("instagram/instagram.pcap"),
+        FlowSettings::default(),
+        None,
+    )
+    .unwrap();
+    flows
+        .into_iter()
+        .filter(|f| f.key.proto == IpProtocol::Tcp && f.packets.len() >= 8)
+        .filter(|f| tcp_of(&f.packets[0]).0 & netdiffd::wire::tcp::flags::SYN == 0)
+        .collect()
 }
 
 /// A handshake repair makes for a flow captured from its middle (most of Instagram's flows
@@ -444,14 +477,7 @@ fn a_made_handshake_offers_the_given_opening() {
     use netdiffd::repair::{Opening, SynOffer};
     use netdiffd::wire::tcp::{flags, parse_options, TcpOption};
     use netdiffd::wire::{ipv4::Ipv4Packet, tcp::TcpPacket};
-    let tcp_of = |p: &netdiffd::flows::FlowPacket| {
-        let t = TcpPacket::new_checked(p.transport_header().to_vec()).unwrap();
-        (t.flags(), t.window(), t.options().to_vec())
-    };
-    let (_, web) = lab_tcp_flows("web_browse/web01.pcap")
-        .into_iter()
-        .find(|(_, f)| f.packets.len() > 2 && tcp_of(&f.packets[0]).0 == flags::SYN)
-        .expect("web01 has a complete TCP flow");
+    let web = lab_web_connection();
     let offer = |p| {
         let (_, window, options) = tcp_of(p);
         SynOffer { window, options }
@@ -476,16 +502,8 @@ fn a_made_handshake_offers_the_given_opening() {
     assert!(want
         .iter()
         .all(|(_, (mss, shift))| mss.is_some() && shift.is_some()));
-    let (flows, _) = flows_from_capture(
-        &corpus("instagram/instagram.pcap"),
-        FlowSettings::default(),
-        None,
-    )
-    .unwrap();
-    let mid: Vec<&Flow> = flows
-        .iter()
-        .filter(|f| f.key.proto == IpProtocol::Tcp && f.packets.len() >= 8)
-        .filter(|f| tcp_of(&f.packets[0]).0 & flags::SYN == 0)
+    let mid: Vec<Flow> = instagram_mid_connection_flows()
+        .into_iter()
         .take(8)
         .collect();
     assert!(
@@ -546,9 +564,7 @@ fn a_made_handshake_offers_the_given_opening() {
         );
         repaired.push(with);
     }
-    let out = tmp("openings.pcap");
-    written_strict_and_tshark_clean("openings", &repaired, &out);
-    std::fs::remove_file(&out).unwrap();
+    assert_strict_and_tshark_clean("openings", &repaired);
 }
 
 /// Real flows whose capture began one packet into the handshake (their first packet the
@@ -559,10 +575,6 @@ fn a_flow_opening_with_its_syn_ack_gets_only_the_syn_ahead() {
     use netdiffd::flows::Direction;
     use netdiffd::wire::ipv4::Ipv4Packet;
     use netdiffd::wire::tcp::{flags, parse_options, TcpOption, TcpPacket};
-    let real_tcp = |p: &netdiffd::flows::FlowPacket| {
-        let t = TcpPacket::new_checked(p.transport_header().to_vec()).unwrap();
-        (t.flags(), t.window(), t.options().to_vec())
-    };
     let mut repaired = Vec::new();
     for file in ["instagram/instagram.pcap", "gaming/steam.pcap"] {
         let (flows, _) = flows_from_capture(&corpus(file), FlowSettings::default(), None).unwrap();
@@ -570,7 +582,7 @@ fn a_flow_opening_with_its_syn_ack_gets_only_the_syn_ahead() {
             .iter()
             .filter(|f| f.key.proto == IpProtocol::Tcp && f.packets.len() >= 2)
             .filter(|f| {
-                real_tcp(&f.packets[0]).0 & (flags::SYN | flags::ACK) == flags::SYN | flags::ACK
+                tcp_of(&f.packets[0]).0 & (flags::SYN | flags::ACK) == flags::SYN | flags::ACK
             })
             .collect();
         assert!(
@@ -599,7 +611,7 @@ fn a_flow_opening_with_its_syn_ack_gets_only_the_syn_ahead() {
             assert_eq!(seen.len(), f.packets.len() + 1, "{what}: one packet ahead");
             assert_eq!(seen[0].0, flags::SYN, "{what}: a bare SYN first");
             assert_eq!(seen[0].4, Direction::Forward, "{what}: from the client");
-            let (syn_ack, window, options) = real_tcp(&f.packets[0]);
+            let (syn_ack, window, options) = tcp_of(&f.packets[0]);
             assert_eq!(seen[1].0, syn_ack, "{what}: the real SYN-ACK next");
             assert_eq!(seen[1].4, Direction::Backward, "{what}: from the server");
             // Its offer: the real window and options, timestamps aside (the SYN-ACK echoes the
@@ -646,9 +658,7 @@ fn a_flow_opening_with_its_syn_ack_gets_only_the_syn_ahead() {
             repaired.push(r);
         }
     }
-    let out = tmp("syn-ack-first.pcap");
-    written_strict_and_tshark_clean("syn-ack first", &repaired, &out);
-    std::fs::remove_file(&out).unwrap();
+    assert_strict_and_tshark_clean("syn-ack first", &repaired);
 }
 
 /// Told no directions, repair reads who sent each packet as the flow table reads a capture: on
@@ -702,31 +712,14 @@ fn segments_keep_within_the_peers_mss() {
     use netdiffd::repair::{Opening, Rule, SynOffer};
     use netdiffd::wire::ipv4::Ipv4Packet;
     use netdiffd::wire::tcp::{flags, option_kind, options_lenient, TcpPacket};
-    let tcp_of = |p: &netdiffd::flows::FlowPacket| {
-        let t = TcpPacket::new_checked(p.transport_header().to_vec()).unwrap();
-        (t.flags(), t.window(), t.options().to_vec())
-    };
-    let (_, web) = lab_tcp_flows("web_browse/web01.pcap")
-        .into_iter()
-        .find(|(_, f)| f.packets.len() > 2 && tcp_of(&f.packets[0]).0 == flags::SYN)
-        .expect("web01 has a complete TCP flow");
+    let web = lab_web_connection();
     let with_mss = |p, mss: u16| {
         let (_, window, mut options) = tcp_of(p);
         let at = options.iter().position(|&k| k == option_kind::MSS).unwrap();
         options[at + 2..at + 4].copy_from_slice(&mss.to_be_bytes());
         SynOffer { window, options }
     };
-    let (flows, _) = flows_from_capture(
-        &corpus("instagram/instagram.pcap"),
-        FlowSettings::default(),
-        None,
-    )
-    .unwrap();
-    let mid: Vec<&Flow> = flows
-        .iter()
-        .filter(|f| f.key.proto == IpProtocol::Tcp && f.packets.len() >= 8)
-        .filter(|f| tcp_of(&f.packets[0]).0 & flags::SYN == 0)
-        .collect();
+    let mid = instagram_mid_connection_flows();
     let mut repaired = Vec::new();
     let mut cut = 0;
     for mss in [1200u16, 65_495] {
@@ -773,7 +766,5 @@ fn segments_keep_within_the_peers_mss() {
         }
     }
     assert!(cut > 0, "no server segment needed cutting");
-    let out = tmp("mss.pcap");
-    written_strict_and_tshark_clean("mss", &repaired, &out);
-    std::fs::remove_file(&out).unwrap();
+    assert_strict_and_tshark_clean("mss", &repaired);
 }
