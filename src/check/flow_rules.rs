@@ -118,7 +118,7 @@ impl FlowRules {
         } else {
             (e.proto, b, a)
         };
-        let pure_syn = matches!(p.transport, Transport::Tcp(t) if t.flags & (flags::SYN | flags::ACK) == flags::SYN);
+        let pure_syn = matches!(p.transport, Transport::Tcp(t) if flags::is_bare_syn(t.flags));
         let idle = self.idle_timeout_ns;
         let restart = self
             .flows

@@ -9,9 +9,6 @@ use crate::wire::tcp::{self, flags, TcpPacket, MIN_HEADER_LEN as TCP_MIN};
 use crate::wire::udp::{self, UdpPacket, HEADER_LEN as UDP_LEN};
 use crate::wire::{be16, Field, IpProtocol};
 
-/// The MSS a side assumes of a peer whose SYN offered none (RFC 9293 3.7.1).
-const DEFAULT_MSS: u16 = 536;
-
 /// Checks a TCP segment; its facts when the header can be walked.
 pub(crate) fn check_tcp<'a>(seg: &Segment<'a>, sink: &mut Sink<'_>) -> Option<TcpFacts<'a>> {
     if seg.claimed_len < TCP_MIN {
@@ -77,14 +74,11 @@ pub(crate) fn check_tcp<'a>(seg: &Segment<'a>, sink: &mut Sink<'_>) -> Option<Tc
         payload_len: (seg.claimed_len - hl) as u32,
         options_len: (hl - TCP_MIN) as u32,
         // Unknown where the capture cut the SYN's options.
-        syn_mss: seg.bytes.get(TCP_MIN..hl).filter(|_| syn).map(|options| {
-            tcp::options_lenient(options)
-                .find_map(|(kind, data)| match (kind, data) {
-                    (tcp::option_kind::MSS, &[hi, lo]) => Some(u16::from_be_bytes([hi, lo])),
-                    _ => None,
-                })
-                .unwrap_or(DEFAULT_MSS)
-        }),
+        syn_mss: seg
+            .bytes
+            .get(TCP_MIN..hl)
+            .filter(|_| syn)
+            .map(tcp::offered_mss),
         payload: seg.bytes.get(hl..).unwrap_or(&[]),
     })
 }

@@ -84,7 +84,7 @@ impl FlowTable {
             (proto, dst, src)
         };
         let ts = frame.ts_ns;
-        let syn_only = tcp_flags & (flags::SYN | flags::ACK) == flags::SYN;
+        let syn_only = flags::is_bare_syn(tcp_flags);
 
         if let Some(open) = self.open.get(&canon) {
             let idle = ts.saturating_sub(open.last_ns) > self.settings.idle_timeout_ns;

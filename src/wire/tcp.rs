@@ -53,6 +53,16 @@ pub mod flags {
     pub const CWR: u16 = 0x080;
     /// NS (nonce sum, RFC 3540; now reserved).
     pub const NS: u16 = 0x100;
+
+    /// A SYN that opens a connection: SYN without ACK (a client's first packet).
+    pub fn is_bare_syn(f: u16) -> bool {
+        f & (SYN | ACK) == SYN
+    }
+
+    /// A server's answer to a SYN that opens the connection: SYN and ACK without RST.
+    pub fn is_syn_ack(f: u16) -> bool {
+        f & (SYN | ACK | RST) == SYN | ACK
+    }
 }
 
 /// A view of a TCP segment over a byte buffer.
@@ -333,6 +343,21 @@ pub enum OptionError {
         /// Length required.
         expected: usize,
     },
+}
+
+/// The MSS a side assumes of a peer whose SYN offered none (RFC 9293 3.7.1): every IPv4 host
+/// takes 576-byte datagrams.
+pub const DEFAULT_MSS: u16 = 536;
+
+/// The MSS a SYN with option bytes `opts` offers, read leniently: its MSS option's value, else
+/// [`DEFAULT_MSS`].
+pub fn offered_mss(opts: &[u8]) -> u16 {
+    options_lenient(opts)
+        .find_map(|(kind, data)| match (kind, data) {
+            (option_kind::MSS, &[hi, lo]) => Some(u16::from_be_bytes([hi, lo])),
+            _ => None,
+        })
+        .unwrap_or(DEFAULT_MSS)
 }
 
 /// Walks option bytes leniently, as a receiver or a reader of generated bits must: yields each

@@ -2,9 +2,9 @@
 //! state, and the steps that decide one segment (direction, flags, timestamps and options,
 //! payload bounds, advance).
 
-use super::options::{scan, segment_options, syn_options, AskedOptions, Negotiated, DEFAULT_MSS};
+use super::options::{scan, segment_options, syn_options, AskedOptions, Negotiated};
 use super::side::TcpSide;
-use super::{after, is_bare_syn, is_syn_ack, Ahead, Opening, Openings, SynOffer, TcpPlan};
+use super::{after, Ahead, Opening, Openings, SynOffer, TcpPlan};
 use crate::flows::Direction;
 use crate::repair::generated::GeneratedRow;
 use crate::repair::report::RepairReport;
@@ -12,7 +12,8 @@ use crate::repair::rules::Rule;
 use crate::repair::settings::RepairSettings;
 use crate::repair::{PacketPlan, Side};
 use crate::seed::salt;
-use crate::wire::tcp::flags;
+use crate::wire::tcp::flags::{self, is_bare_syn, is_syn_ack};
+use crate::wire::tcp::{offered_mss, DEFAULT_MSS};
 use rand::Rng;
 
 /// Index of the side that sends in direction `d`: 0 the client, 1 the server.
@@ -255,7 +256,7 @@ impl<'a> Connection<'a> {
             sides,
             packets: plans.len(),
             mtu: settings.mtu,
-            mss_cap: settings.mtu.saturating_sub(40).max(536),
+            mss_cap: settings.mtu.saturating_sub(40).max(DEFAULT_MSS),
             handshake,
             probe,
             offers,
@@ -528,7 +529,7 @@ impl<'a> Connection<'a> {
         }
         me.record_window(window, f);
         if f & flags::SYN != 0 {
-            me.mss = Some(scan(&options).mss.unwrap_or(DEFAULT_MSS));
+            me.mss = Some(offered_mss(&options));
         }
         TcpPlan {
             seq,

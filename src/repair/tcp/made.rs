@@ -6,12 +6,12 @@
 //! included, as a real connection's follow its handshake.
 
 use super::connection::probe_of;
-use super::{is_bare_syn, is_syn_ack};
 use crate::flows::Direction;
 use crate::nprint::layout::Bit;
 use crate::repair::generated::GeneratedRow;
 use crate::repair::settings::{HandshakePolicy, RepairSettings};
 use crate::repair::PacketPlan;
+use crate::wire::tcp::flags::{is_bare_syn, is_syn_ack};
 
 /// What repair puts ahead of a generated TCP flow to open its connection. This is the one
 /// place that says whether a flow begins with its connection or in its middle.

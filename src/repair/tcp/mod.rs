@@ -14,19 +14,8 @@ use super::report::RepairReport;
 use super::rules::Rule;
 use super::settings::RepairSettings;
 use super::{PacketPlan, Side};
-use crate::wire::tcp::flags;
 use connection::Connection;
 pub(super) use made::{prepend, Ahead};
-
-/// A SYN that opens a connection: SYN without ACK (a client's first packet).
-fn is_bare_syn(f: u16) -> bool {
-    f & (flags::SYN | flags::ACK) == flags::SYN
-}
-
-/// A server's answer to a SYN: SYN and ACK without RST.
-fn is_syn_ack(f: u16) -> bool {
-    f & (flags::SYN | flags::ACK | flags::RST) == flags::SYN | flags::ACK
-}
 
 /// The TCP header fields decided for one packet (ports and checksum are filled later).
 #[derive(Debug, Clone, PartialEq, Eq)]

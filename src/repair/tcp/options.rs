@@ -2,11 +2,7 @@
 //! belong on the packet (timestamps patched to the flow's clock, SACK blocks checked against
 //! the data really sent), and rebuilt in a standard order otherwise.
 
-use crate::wire::tcp::{option_kind as kind, parse_options, TcpOption};
-
-/// The MSS a side assumes of a peer whose SYN offered none (RFC 9293 3.7.1), and the least
-/// MSS repair keeps in a SYN (every IPv4 host takes 576-byte datagrams).
-pub const DEFAULT_MSS: u16 = 536;
+use crate::wire::tcp::{option_kind as kind, parse_options, TcpOption, DEFAULT_MSS};
 
 /// What the two SYNs agreed on.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -68,7 +64,8 @@ pub fn scan(opts: &[u8]) -> AskedOptions {
 
 /// The SYN options to send: the generated ones when they are well-formed and carry exactly
 /// the timestamps and window scale of `allowed` (what the client offers; for a SYN-ACK, what
-/// both sides support) — in their order, with an MSS below [`DEFAULT_MSS`] raised to `mss_cap`
+/// both sides support) — in their order, with an MSS below [`DEFAULT_MSS`] (the least repair
+/// keeps) raised to `mss_cap`
 /// and the shift set to `wscale` — else a rebuilt set (its MSS the asked one, else `mss_cap`).
 /// An MSS above `mss_cap` stays: it is what the stack offered (a loopback's 65,495), and the
 /// peer's segments are bounded by the MTU as well.
@@ -153,7 +150,7 @@ pub fn segment_options(
 
 /// `opts` with the timestamp option's values replaced and anything after an EOL zeroed (the
 /// padding after the end of the list must be zero); for a SYN (`syn`: the MSS cap and the
-/// window shift), its MSS brought within 536..=cap (the cap where it is out) and its shift set.
+/// window shift), an MSS below [`DEFAULT_MSS`] set to the cap and its shift set.
 fn patched(opts: &[u8], tsval: u32, tsecr: u32, syn: Option<(u16, u8)>) -> Vec<u8> {
     let mut out = opts.to_vec();
     let mut i = 0;
