@@ -703,9 +703,9 @@ fn repair_reads_directions_as_the_flow_table_does() {
 }
 
 /// A side's segments carry no more than the MSS its peer's SYN offered, less their own TCP
-/// options, and a SYN keeps an MSS above the test bed's (a loopback stack's 65,495): real
-/// Instagram flows that began mid-connection, opened with a lab client's SYN whose MSS is set
-/// to 1,200 or to 65,495.
+/// options, and a SYN keeps an MSS below 536 (an old stack's 512) or above the test bed's (a
+/// loopback stack's 65,495): real Instagram flows that began mid-connection, opened with a lab
+/// client's SYN whose MSS is set to 512, 1,200 or 65,495.
 #[test]
 fn segments_keep_within_the_peers_mss() {
     use netdiffd::flows::Direction;
@@ -722,7 +722,7 @@ fn segments_keep_within_the_peers_mss() {
     let mid = instagram_mid_connection_flows();
     let mut repaired = Vec::new();
     let mut cut = 0;
-    for mss in [1200u16, 65_495] {
+    for mss in [512u16, 1200, 65_495] {
         let opening = Opening {
             client: with_mss(&web.packets[0], mss),
             server: with_mss(&web.packets[1], 1460),
@@ -767,4 +767,45 @@ fn segments_keep_within_the_peers_mss() {
     }
     assert!(cut > 0, "no server segment needed cutting");
     assert_strict_and_tshark_clean("mss", &repaired);
+}
+
+/// A real SYN offering an MSS of 512 (an FTP client's, `ftp_mail/ftp-start-tls.pcap`) keeps it
+/// through repair, and the server's segments, 512 bytes at most in the capture, stay within it.
+#[test]
+fn a_real_syn_offering_512_keeps_it() {
+    use netdiffd::flows::Direction;
+    use netdiffd::wire::ipv4::Ipv4Packet;
+    use netdiffd::wire::tcp::{flags, offered_mss, TcpPacket};
+    let (flows, _) = flows_from_capture(
+        &corpus("ftp_mail/ftp-start-tls.pcap"),
+        FlowSettings::default(),
+        None,
+    )
+    .unwrap();
+    let flow = flows
+        .iter()
+        .find(|f| {
+            let (flags_of, _, options) = tcp_of(&f.packets[0]);
+            flags::is_bare_syn(flags_of) && offered_mss(&options) == 512
+        })
+        .expect("the capture's FTP control connection offers an MSS of 512");
+    let r = repair_real(flow, 0);
+    let mut server_data = 0;
+    for p in &r.packets {
+        let ip = Ipv4Packet::new_checked(&p.bytes[..]).unwrap();
+        let tcp = TcpPacket::new_checked(ip.payload()).unwrap();
+        if tcp.flags() & flags::SYN != 0 && p.direction == Direction::Forward {
+            assert_eq!(offered_mss(tcp.options()), 512, "the SYN keeps its MSS");
+        }
+        if p.direction == Direction::Backward && tcp.flags() & flags::SYN == 0 {
+            let data_and_options = ip.payload().len() - 20;
+            assert!(
+                data_and_options <= 512,
+                "a server segment of {data_and_options}"
+            );
+            server_data += ip.payload().len() - tcp.header_len();
+        }
+    }
+    assert!(server_data > 2 * 512, "the server sent {server_data} bytes");
+    assert_strict_and_tshark_clean("mss 512", std::slice::from_ref(&r));
 }

@@ -349,6 +349,11 @@ pub enum OptionError {
 /// takes 576-byte datagrams.
 pub const DEFAULT_MSS: u16 = 536;
 
+/// The least MSS a SYN may offer and be taken at its word: Linux's `TCP_MIN_MSS`, below which
+/// its stack neither advertises nor clamps. A real SYN may offer less than [`DEFAULT_MSS`] (old
+/// stacks' 512, tunnels' clamped values); a value below this one is no stack's.
+pub const MIN_MSS: u16 = 88;
+
 /// The MSS a SYN with option bytes `opts` offers, read leniently: its MSS option's value, else
 /// [`DEFAULT_MSS`].
 pub fn offered_mss(opts: &[u8]) -> u16 {

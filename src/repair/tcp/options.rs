@@ -2,7 +2,7 @@
 //! belong on the packet (timestamps patched to the flow's clock, SACK blocks checked against
 //! the data really sent), and rebuilt in a standard order otherwise.
 
-use crate::wire::tcp::{option_kind as kind, parse_options, TcpOption, DEFAULT_MSS};
+use crate::wire::tcp::{option_kind as kind, parse_options, TcpOption, MIN_MSS};
 
 /// What the two SYNs agreed on.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -64,9 +64,10 @@ pub fn scan(opts: &[u8]) -> AskedOptions {
 
 /// The SYN options to send: the generated ones when they are well-formed and carry exactly
 /// the timestamps and window scale of `allowed` (what the client offers; for a SYN-ACK, what
-/// both sides support) — in their order, with an MSS below [`DEFAULT_MSS`] (the least repair
-/// keeps) raised to `mss_cap`
-/// and the shift set to `wscale` — else a rebuilt set (its MSS the asked one, else `mss_cap`).
+/// both sides support) — in their order, with an MSS below [`MIN_MSS`] (no stack's) raised to
+/// `mss_cap` and the shift set to `wscale` — else a rebuilt set (its MSS the asked one, else
+/// `mss_cap`). An MSS between [`MIN_MSS`] and 536 stays too (an old stack's 512): the peer's
+/// segments are bounded by it.
 /// An MSS above `mss_cap` stays: it is what the stack offered (a loopback's 65,495), and the
 /// peer's segments are bounded by the MTU as well.
 pub fn syn_options(
@@ -94,7 +95,7 @@ pub fn syn_options(
         }
     }
     let mut o = Vec::with_capacity(20);
-    let mss = asked.mss.filter(|&m| m >= DEFAULT_MSS).unwrap_or(mss_cap);
+    let mss = asked.mss.filter(|&m| m >= MIN_MSS).unwrap_or(mss_cap);
     o.extend_from_slice(&[kind::MSS, 4]);
     o.extend_from_slice(&mss.to_be_bytes());
     if allowed.sack {
@@ -150,7 +151,7 @@ pub fn segment_options(
 
 /// `opts` with the timestamp option's values replaced and anything after an EOL zeroed (the
 /// padding after the end of the list must be zero); for a SYN (`syn`: the MSS cap and the
-/// window shift), an MSS below [`DEFAULT_MSS`] set to the cap and its shift set.
+/// window shift), an MSS below [`MIN_MSS`] set to the cap and its shift set.
 fn patched(opts: &[u8], tsval: u32, tsecr: u32, syn: Option<(u16, u8)>) -> Vec<u8> {
     let mut out = opts.to_vec();
     let mut i = 0;
@@ -170,7 +171,7 @@ fn patched(opts: &[u8], tsval: u32, tsecr: u32, syn: Option<(u16, u8)>) -> Vec<u
                     }
                     (kind::MSS, 4, Some((mss_cap, _))) => {
                         let m = u16::from_be_bytes([out[i + 2], out[i + 3]]);
-                        if m < DEFAULT_MSS {
+                        if m < MIN_MSS {
                             out[i + 2..i + 4].copy_from_slice(&mss_cap.to_be_bytes());
                         }
                     }
@@ -263,9 +264,9 @@ mod tests {
             window_scale: true,
             sack: true,
         };
-        // Window scale 20 and MSS 512 in the generated SYN: kept in their place (NOP first,
+        // Window scale 20 and MSS 60 in the generated SYN: kept in their place (NOP first,
         // the generated stack's order), the shift clamped and the MSS raised to the cap.
-        let gen = [1, 3, 3, 20, 2, 4, 0x02, 0x00];
+        let gen = [1, 3, 3, 20, 2, 4, 0x00, 60];
         let no_ts = Negotiated {
             timestamps: false,
             ..allowed
@@ -276,10 +277,21 @@ mod tests {
         let gen = [1, 3, 3, 7, 2, 4, 0xff, 0xd7];
         let o = syn_options(&gen, &scan(&gen), &no_ts, 1460, 7, 0, 0);
         assert_eq!(o, gen);
-        // An MSS inside the range is kept as generated.
-        let gen = [2, 4, 0x05, 0x78, 1, 3, 3, 7];
-        let o = syn_options(&gen, &scan(&gen), &no_ts, 1460, 7, 0, 0);
-        assert_eq!(o, gen);
+        // An MSS inside the range is kept as generated, an old stack's 512 and Linux's least
+        // (88) too.
+        for mss in [1400u16, 512, MIN_MSS] {
+            let [hi, lo] = mss.to_be_bytes();
+            let gen = [2, 4, hi, lo, 1, 3, 3, 7];
+            let o = syn_options(&gen, &scan(&gen), &no_ts, 1460, 7, 0, 0);
+            assert_eq!(o, gen, "MSS {mss}");
+        }
+        // Rebuilt options keep an asked MSS of 512 and raise one below 88.
+        let ts_only = [2, 4, 0x02, 0x00, 8, 10, 0, 0, 0, 1, 0, 0, 0, 0];
+        let o = syn_options(&ts_only, &scan(&ts_only), &no_ts, 1460, 7, 0, 0);
+        assert!(parse_options(&o).unwrap().contains(&TcpOption::Mss(512)));
+        let tiny = [2, 4, 0, 87, 8, 10, 0, 0, 0, 1, 0, 0, 0, 0];
+        let o = syn_options(&tiny, &scan(&tiny), &no_ts, 1460, 7, 0, 0);
+        assert!(parse_options(&o).unwrap().contains(&TcpOption::Mss(1460)));
         // Timestamps the client did not offer: rebuilt, in the standard order.
         let gen = [2, 4, 5, 0xb4, 1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 0];
         let o = syn_options(&gen, &scan(&gen), &no_ts, 1460, 14, 0, 0);
