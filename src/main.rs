@@ -9,7 +9,7 @@ fn main() {
     match cli::run(cli) {
         Ok(code) => std::process::exit(code),
         Err(e) => {
-            eprintln!("netdiffd: error: {e:#}");
+            eprintln!("netdiffd: error: {}", cli::error_line(&e));
             std::process::exit(2);
         }
     }

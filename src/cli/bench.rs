@@ -126,7 +126,7 @@ fn bench_repair(a: &BenchArgs) -> anyhow::Result<i32> {
     let path = a
         .corpus
         .join("../reference/netdiffusion/generated_netflix_5.nprint");
-    let table = read_csv(&path).with_context(|| format!("reading {}", path.display()))?;
+    let table = read_csv(&path).context("reading nPrint CSV")?;
     let rows = table.to_standard();
     let input = FlowInput::bare(&rows);
     let settings = RepairSettings::default();

@@ -34,7 +34,7 @@ pub fn load(path: &Path) -> anyhow::Result<MatrixInput> {
             gaps_ns: None,
         });
     }
-    let t = read_csv(path).with_context(|| format!("reading nPrint CSV {}", path.display()))?;
+    let t = read_csv(path).context("reading nPrint CSV")?;
     let abs_ns = t.abs_ts.as_ref().map(|v| {
         v.iter()
             .map(|&(s, us)| {

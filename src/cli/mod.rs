@@ -87,3 +87,57 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Score(a) => score::run(&a),
     }
 }
+
+/// An error and its causes as one line, `outer: cause: cause`, leaving out each cause whose text
+/// the line already holds: the library's errors spell their cause in their own message (so that
+/// an API response or a log line carries it) and also hand it on as their source, and printed
+/// whole the chain said it twice (`card.json: No such file or directory (os error 2): No such
+/// file or directory (os error 2)`).
+pub fn error_line(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::error_line;
+    use anyhow::Context;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("{path}: {source}")]
+    struct Spelt {
+        path: String,
+        source: std::io::Error,
+    }
+
+    fn missing() -> std::io::Error {
+        std::io::Error::new(std::io::ErrorKind::NotFound, "no such file")
+    }
+
+    #[test]
+    fn a_cause_is_said_once() {
+        let spelt = Spelt {
+            path: "card.json".into(),
+            source: missing(),
+        };
+        let e = anyhow::Error::new(spelt).context("loading model m");
+        assert_eq!(error_line(&e), "loading model m: card.json: no such file");
+        // A cause its outer message does not spell is kept, in chain order.
+        let e = anyhow::Error::new(missing())
+            .context("reading x")
+            .context("job 3");
+        assert_eq!(error_line(&e), "job 3: reading x: no such file");
+        let e: anyhow::Result<()> = Err(missing()).context("opening y");
+        assert_eq!(error_line(&e.unwrap_err()), "opening y: no such file");
+    }
+}
