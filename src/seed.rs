@@ -55,6 +55,8 @@ pub mod salt {
     /// Repair's choices for a flow (addresses, ports, ISNs, payload fill), by flow index: apart
     /// from the sampler's stream of the same flow.
     pub const REPAIR: u64 = 0x4e_9a17;
+    /// The evaluation's resamples of a synthetic set's flows, by set index.
+    pub const EVAL_RESAMPLES: u64 = 0xb0_0757;
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! Evaluation of synthetic traffic against real traffic (`netdiffd eval`), in three parts:
 //! statistical similarity of header fields and flow features ([`similarity`]; against held-out
-//! captures beside a real-vs-real floor, and in-distribution, in [`heldout`]), usefulness for
+//! captures beside a real-vs-real floor, and in-distribution, in [`heldout`]; how much of a
+//! held-out figure is sampling noise, in [`spread`]), usefulness for
 //! training classifiers ([`ml`]), and protocol compliance ([`compliance`]); with the baselines
 //! of [`crate::baseline`] generated and scored in the same run when asked. [`evaluate`] runs
 //! everything and writes `report.md`, `report.json` and PNG plots.
@@ -20,6 +21,7 @@ mod run;
 pub mod scenario;
 pub mod similarity;
 pub mod split;
+pub mod spread;
 pub mod tshark;
 
 pub use error::EvalError;

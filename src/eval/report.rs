@@ -5,11 +5,13 @@ use super::classify::ClassifierKind;
 use super::compliance::Compliance;
 use super::dataset::CaptureFile;
 use super::distance::Distances;
+use super::flow_features::FlowFeature;
 use super::heldout::{held_files, HeldOutSimilarity, InDistribution};
 use super::ml::{LabelLevel, MlReport, MlResult, Scenario};
 use super::run::BaselineFlows;
 use super::similarity::SetSimilarity;
 use super::split::ClassSplit;
+use super::spread::HeldOutSpread;
 use super::EvalError;
 use crate::atomic_file::AtomicFile;
 use serde::Serialize;
@@ -84,6 +86,9 @@ pub struct EvalReport {
     /// Part 1, the headline: each set and the real training files (the floor) against the
     /// held-out capture files, with each set's ratio to the floor.
     pub held_out: HeldOutSimilarity,
+    /// Part 1: the held-out figures of each set under resampling of its flows, and of the
+    /// differences between the first set and the others.
+    pub held_out_spread: HeldOutSpread,
     /// Part 1: each set against the real training flows of its classes.
     pub in_distribution: InDistribution,
     /// Part 2.
@@ -225,6 +230,8 @@ impl EvalReport {
              classes. Lower is better.\n"
         );
         self.held_out.write_markdown(s, &self.split);
+        let features: Vec<&'static str> = FlowFeature::ALL.iter().map(|f| f.name()).collect();
+        self.held_out_spread.write_markdown(s, &features);
         self.in_distribution.write_markdown(s);
         let _ = writeln!(
             s,

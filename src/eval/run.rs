@@ -8,6 +8,7 @@ use super::plot;
 use super::report::{EvalReport, SetSummary, Settings};
 use super::similarity::{compare_sets, profiles_by_class};
 use super::split::{split, Holdout};
+use super::spread::{held_out_spread, RESAMPLES};
 use super::tshark::tshark_available;
 use super::EvalError;
 use crate::baseline::{write_per_class, BaselineKind, ClassModel, DEFAULT_POSITIONS};
@@ -210,6 +211,11 @@ pub fn evaluate(cfg: &EvalConfig) -> Result<EvalReport, EvalError> {
         .collect();
     let split_profiles = RealProfiles::of(&real, &split);
     let held_out = held_out_similarity(&split_profiles, &synth_profiles);
+    let set_flows: Vec<(String, Vec<&Flow>)> = sets
+        .iter()
+        .map(|(s, _)| (s.name.clone(), s.flows.iter().collect()))
+        .collect();
+    let held_out_spread = held_out_spread(&split_profiles, &set_flows, RESAMPLES, cfg.seed);
     let in_distribution = in_distribution(&split_profiles, &synth_profiles);
     lap("similarity", &mut t);
 
@@ -251,6 +257,7 @@ pub fn evaluate(cfg: &EvalConfig) -> Result<EvalReport, EvalError> {
             .collect(),
         similarity,
         held_out,
+        held_out_spread,
         in_distribution,
         ml,
         compliance: comp,
