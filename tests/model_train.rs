@@ -8,16 +8,19 @@ use netdiffd::model::checkpoint::{
     load_card, load_model, save_card, LoadedModel, ModelError, CARD_FILE, FORMAT_VERSION,
     WEIGHTS_FILE,
 };
+use netdiffd::model::dataset::DatasetSettings;
 use netdiffd::model::encoding::iat_bin;
 use netdiffd::model::train::TIME_CALIBRATION_FLOWS;
-use netdiffd::model::{sample, train, SampleSettings, TrainOutput};
+use netdiffd::model::{rebuild_card, sample, train, SampleSettings, TrainOutput};
 use netdiffd::pipeline::{generate, ClassMix, JobError, JobSettings};
 use netdiffd::repair::RepairSettings;
 use std::path::PathBuf;
 
 #[path = "common/tiny_model.rs"]
 mod tiny_model;
-use tiny_model::{link_tiny_corpus, tiny_config, tiny_dataset, tiny_train_settings};
+use tiny_model::{
+    link_tiny_corpus, tiny_config, tiny_dataset, tiny_dataset_with, tiny_train_settings,
+};
 
 struct TempDir(PathBuf);
 impl Drop for TempDir {
@@ -380,4 +383,112 @@ fn damaged_model_files_fail_with_clear_errors() {
         matches!(e, ModelError::Io { .. }) && e.to_string().contains(WEIGHTS_FILE),
         "{e}"
     );
+}
+
+/// `train --card-only`: the card made anew from another training set of the same classes takes
+/// that set's flows (templates no longer than its `max_flow_packets`) and files, keeps the
+/// weights and the training record, and is calibrated; made anew from the set the model was
+/// trained on, it is the card training wrote; a set of other classes or window length is
+/// refused, naming them.
+#[test]
+fn a_card_made_anew_takes_the_new_set_and_keeps_the_weights() {
+    let (dir, model_dir, _) = trained("card");
+    let trained_card = load_card(&model_dir).unwrap();
+    let weights = std::fs::read(model_dir.join(WEIGHTS_FILE)).unwrap();
+    let longest = |c: &netdiffd::model::ModelCard| {
+        c.classes
+            .iter()
+            .flat_map(|k| k.templates.iter().map(|t| t.len()))
+            .max()
+            .unwrap()
+    };
+    assert!(
+        longest(&trained_card) > 4,
+        "the tiny corpus has flows of 5+ packets"
+    );
+
+    let short = tiny_dataset_with(
+        &dir.0,
+        DatasetSettings {
+            max_packets: 8,
+            max_flow_packets: 4,
+            holdout_one_file_per_class: false,
+            ..DatasetSettings::default()
+        },
+    );
+    let card = rebuild_card(
+        &short,
+        &model_dir,
+        "short",
+        TIME_CALIBRATION_FLOWS,
+        &Device::Cpu,
+    )
+    .unwrap();
+    assert_eq!(longest(&card), 4);
+    assert_eq!(card.training.dataset, "short");
+    assert_eq!(card.training.steps, trained_card.training.steps);
+    assert_eq!(card.weights, trained_card.weights);
+    assert!(card.classes.iter().all(|c| c.time_calibration.is_some()));
+    assert_eq!(
+        std::fs::read(model_dir.join(WEIGHTS_FILE)).unwrap(),
+        weights
+    );
+    // Written, and the model loads and samples with it.
+    let m = load_model(&model_dir, &Device::Cpu).unwrap();
+    assert_eq!(m.card.training.dataset, "short");
+    let s = SampleSettings {
+        steps: 4,
+        ..SampleSettings::default()
+    };
+    let flows = sample(&m, &[0, 1], 0, &s).unwrap();
+    assert!(
+        flows.iter().all(|f| f.len() <= 4),
+        "flows follow the short templates"
+    );
+
+    // From the set it was trained on: the card training wrote, templates and calibration alike.
+    let again = rebuild_card(
+        &tiny_dataset(&dir.0),
+        &model_dir,
+        "tiny",
+        TIME_CALIBRATION_FLOWS,
+        &Device::Cpu,
+    )
+    .unwrap();
+    for (a, b) in again.classes.iter().zip(&trained_card.classes) {
+        assert_eq!(a.templates, b.templates, "class {}", a.name);
+        assert_eq!(a.time_calibration, b.time_calibration, "class {}", a.name);
+    }
+
+    // Other classes, or windows of another length: refused, the card left as it was.
+    let one_class = dir.0.join("one-class");
+    std::fs::create_dir_all(one_class.join("dns")).unwrap();
+    for entry in std::fs::read_dir(dir.0.join("dns")).unwrap() {
+        let p = entry.unwrap().path();
+        std::os::unix::fs::symlink(
+            p.canonicalize().unwrap(),
+            one_class.join("dns").join(p.file_name().unwrap()),
+        )
+        .unwrap();
+    }
+    let before = std::fs::read(model_dir.join(CARD_FILE)).unwrap();
+    let e = rebuild_card(&tiny_dataset(&one_class), &model_dir, "x", 0, &Device::Cpu)
+        .expect_err("other classes");
+    assert!(
+        matches!(e, ModelError::Card { .. })
+            && e.to_string().contains("(dns)")
+            && e.to_string().contains("(dns, ftp_mail)"),
+        "{e}"
+    );
+    let wide = tiny_dataset_with(
+        &dir.0,
+        DatasetSettings {
+            max_packets: 16,
+            holdout_one_file_per_class: false,
+            ..DatasetSettings::default()
+        },
+    );
+    let e = rebuild_card(&wide, &model_dir, "x", 0, &Device::Cpu).expect_err("other windows");
+    assert!(e.to_string().contains("16 packets, the network's 8"), "{e}");
+    assert_eq!(std::fs::read(model_dir.join(CARD_FILE)).unwrap(), before);
 }

@@ -3,7 +3,9 @@
 use super::output::progress_bar;
 use anyhow::{bail, Context};
 use netdiffd::model::train::TIME_CALIBRATION_FLOWS;
-use netdiffd::model::{device_for, train, Dataset, ModelConfig, TrainOutput, TrainSettings};
+use netdiffd::model::{
+    device_for, rebuild_card, train, Dataset, ModelCard, ModelConfig, TrainOutput, TrainSettings,
+};
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -48,8 +50,15 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = TIME_CALIBRATION_FLOWS)]
     pub calibration_flows: usize,
     /// Continue from MODEL_DIR/checkpoint if present.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "card_only")]
     pub resume: bool,
+    /// Train nothing: make the card of the model in MODEL_DIR anew from DATA for the weights
+    /// already there (templates, flow arrivals, repair hints, calibrations), drawn with the seed
+    /// the model was trained with. DATA must have the model's classes, in its order: for a
+    /// training set with more captures of them, or a longer --max-flow-packets. The options of
+    /// the network and the optimiser are not used.
+    #[arg(long)]
+    pub card_only: bool,
     /// Device: auto, cpu or cuda:N.
     #[arg(long, default_value = "auto")]
     pub device: String,
@@ -73,6 +82,29 @@ pub fn run(a: &TrainArgs) -> anyhow::Result<i32> {
         bail!("--lr must be in (0, 1), got {}", a.lr);
     }
     let ds = Dataset::load(&a.data)?;
+    if a.card_only {
+        let device = device_for(&a.device)?;
+        let started = Instant::now();
+        let card = rebuild_card(
+            &ds,
+            &a.output,
+            &a.data.to_string_lossy(),
+            a.calibration_flows,
+            &device,
+        )?;
+        eprintln!(
+            "card of {} made anew from {}: {} templates over {} classes",
+            a.output.display(),
+            a.data.display(),
+            card.classes
+                .iter()
+                .map(|c| c.templates.len())
+                .sum::<usize>(),
+            card.classes.len()
+        );
+        report_calibration(&card, started);
+        return Ok(0);
+    }
     let cfg = ModelConfig {
         max_packets: ds.max_packets,
         d_model: a.d_model,
@@ -142,6 +174,12 @@ pub fn run(a: &TrainArgs) -> anyhow::Result<i32> {
         card.weights.params,
         a.output.display()
     );
+    report_calibration(&card, started);
+    Ok(0)
+}
+
+/// Says how many sampled flows calibrated the card and how long the run took.
+fn report_calibration(card: &ModelCard, started: Instant) {
     let calibrated: usize = card
         .classes
         .iter()
@@ -154,5 +192,4 @@ pub fn run(a: &TrainArgs) -> anyhow::Result<i32> {
             started.elapsed().as_secs_f64()
         );
     }
-    Ok(0)
 }

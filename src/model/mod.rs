@@ -21,7 +21,7 @@ pub use config::ModelConfig;
 pub use dataset::{Dataset, DatasetError, DatasetSettings, Split};
 pub use sample::{sample, sample_with, GeneratedFlow, SampleSettings};
 pub use schedule::{Ddim, NoiseSchedule};
-pub use train::{train, StepReport, TrainOutput, TrainSettings, Trainer};
+pub use train::{rebuild_card, train, StepReport, TrainOutput, TrainSettings, Trainer};
 
 use rand::Rng;
 

@@ -8,9 +8,11 @@
 
 use super::arrivals::FlowArrivals;
 use super::calibration::calibrate;
-use super::checkpoint::{load_model, save_card, CardClass, ModelCard, ModelError};
+use super::checkpoint::{
+    load_card, load_model, save_card, CardClass, ModelCard, ModelError, CARD_FILE,
+};
 use super::config::ModelConfig;
-use super::dataset::{Dataset, Window};
+use super::dataset::{Dataset, Split, Window};
 use super::lengths::{LengthCalibration, LengthCounts};
 use super::sample::SampleSettings;
 use super::template::Template;
@@ -116,23 +118,93 @@ pub fn train(
             trainer.checkpoint()?;
         }
     }
-    let mut card = trainer.finish()?;
-    if settings.time_calibration_flows == 0 {
+    let card = trainer.finish()?;
+    calibrated(output.dir, card, settings.time_calibration_flows, device)
+}
+
+/// Makes the card of the model in `dir` anew from `ds`, for the weights already there and
+/// without a step of training: templates, flow arrivals, repair hints and (with
+/// `calibration_flows` above 0) the calibrations, as [`train`] makes them at the end of a run
+/// and drawn with the seed the model was trained with. For a change of the training set that
+/// keeps its classes — more captures of them, a longer `max_flow_packets` — or of how cards are
+/// made. The classes of `ds` must be the card's, in its order (the network embeds them by
+/// index), and its windows as long as the network's.
+pub fn rebuild_card(
+    ds: &Dataset,
+    dir: &Path,
+    dataset_name: &str,
+    calibration_flows: usize,
+    device: &Device,
+) -> Result<ModelCard, ModelError> {
+    let mut card = load_card(dir)?;
+    let refuse = |why: String| ModelError::Card {
+        path: dir.join(CARD_FILE),
+        why,
+    };
+    let names = |it: &mut dyn Iterator<Item = &String>| it.cloned().collect::<Vec<_>>();
+    let ours = names(&mut card.classes.iter().map(|c| &c.name));
+    let theirs = names(&mut ds.classes.iter().map(|c| &c.name));
+    if ours != theirs {
+        return Err(refuse(format!(
+            "the training set's classes ({}) are not the model's ({}): a card made anew keeps \
+             the network's classes; train a new model for others",
+            theirs.join(", "),
+            ours.join(", ")
+        )));
+    }
+    if ds.max_packets != card.config.max_packets {
+        return Err(refuse(format!(
+            "the training set's windows are {} packets, the network's {}",
+            ds.max_packets, card.config.max_packets
+        )));
+    }
+    let by_class = training_windows_by_class(ds).map_err(refuse)?;
+    card.classes = card_classes(ds, &by_class, card.training.seed);
+    card.corpus = ds.files.clone();
+    card.training.dataset = dataset_name.into();
+    save_card(dir, &card)?;
+    calibrated(dir, card, calibration_flows, device)
+}
+
+/// The training windows of each class of `ds`, in class order; an error naming the first
+/// class that has none.
+pub(crate) fn training_windows_by_class(ds: &Dataset) -> Result<Vec<Vec<&Window>>, String> {
+    let by_class: Vec<Vec<&Window>> = (0..ds.classes.len())
+        .map(|c| ds.split(Split::Train).filter(|w| w.class == c).collect())
+        .collect();
+    match by_class.iter().position(|v| v.is_empty()) {
+        Some(c) => Err(format!(
+            "class {} has no training windows",
+            ds.classes[c].name
+        )),
+        None => Ok(by_class),
+    }
+}
+
+/// `card` (written in `dir` with its weights) with its times and lengths calibrated on
+/// `flows` sampled flows a class at least, written again; as it is when `flows` is 0.
+fn calibrated(
+    dir: &Path,
+    mut card: ModelCard,
+    flows: usize,
+    device: &Device,
+) -> Result<ModelCard, ModelError> {
+    if flows == 0 {
         return Ok(card);
     }
     // The model as it was written (f16 weights), sampled as `generate` samples it.
-    let mut m = load_model(output.dir, device)?;
+    let mut m = load_model(dir, device)?;
     let sampling = SampleSettings {
-        seed: crate::seed::derive(settings.seed, crate::seed::salt::TIME_CALIBRATION, 0),
+        seed: crate::seed::derive(card.training.seed, crate::seed::salt::TIME_CALIBRATION, 0),
         ..SampleSettings::default()
     };
-    calibrate(&mut m, settings.time_calibration_flows, &sampling)?;
+    calibrate(&mut m, flows, &sampling)?;
     // Into the card as written: one read back may differ from it in a float's last digit.
     for (c, sampled) in card.classes.iter_mut().zip(m.card.classes) {
         c.time_calibration = sampled.time_calibration;
         c.length_calibration = sampled.length_calibration;
     }
-    save_card(output.dir, &card)?;
+    save_card(dir, &card)?;
     Ok(card)
 }
 

@@ -28,12 +28,20 @@ pub fn link_tiny_corpus(dir: &Path) {
 
 /// The training set of the corpus in `dir`: windows of 8 packets, nothing held out.
 pub fn tiny_dataset(dir: &Path) -> Dataset {
+    tiny_dataset_with(
+        dir,
+        DatasetSettings {
+            max_packets: 8,
+            holdout_one_file_per_class: false,
+            ..DatasetSettings::default()
+        },
+    )
+}
+
+/// The training set of the corpus in `dir` made with `settings`.
+#[allow(dead_code)] // not every test binary including this file makes one
+pub fn tiny_dataset_with(dir: &Path, settings: DatasetSettings) -> Dataset {
     let files = list_captures(dir).unwrap();
-    let settings = DatasetSettings {
-        max_packets: 8,
-        holdout_one_file_per_class: false,
-        ..DatasetSettings::default()
-    };
     Dataset::build(
         dir,
         &files,

@@ -10,7 +10,7 @@ use crate::model::checkpoint::{
     LAYOUT_VERSION,
 };
 use crate::model::config::ModelConfig;
-use crate::model::dataset::{Dataset, Split, Window};
+use crate::model::dataset::{Dataset, Window};
 use crate::model::denoiser::Denoiser;
 use crate::model::schedule::NoiseSchedule;
 use crate::nprint::layout::MODEL_WIDTH;
@@ -66,15 +66,10 @@ impl<'a> Trainer<'a> {
             path: out.into(),
             why,
         })?;
-        let by_class: Vec<Vec<&Window>> = (0..ds.classes.len())
-            .map(|c| ds.split(Split::Train).filter(|w| w.class == c).collect())
-            .collect();
-        if let Some(c) = by_class.iter().position(|v| v.is_empty()) {
-            return Err(ModelError::Card {
-                path: out.into(),
-                why: format!("class {} has no training windows", ds.classes[c].name),
-            });
-        }
+        let by_class = super::training_windows_by_class(ds).map_err(|why| ModelError::Card {
+            path: out.into(),
+            why,
+        })?;
         let started = Instant::now();
         let varmap = VarMap::new();
         let vb = VarBuilder::from_varmap(&varmap, DType::F32, device);
