@@ -475,7 +475,7 @@ fn a_card_made_anew_takes_the_new_set_and_keeps_the_weights() {
     let e = rebuild_card(&tiny_dataset(&one_class), &model_dir, "x", 0, &Device::Cpu)
         .expect_err("other classes");
     assert!(
-        matches!(e, ModelError::Card { .. })
+        matches!(e, ModelError::SetMismatch { .. })
             && e.to_string().contains("(dns)")
             && e.to_string().contains("(dns, ftp_mail)"),
         "{e}"

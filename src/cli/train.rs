@@ -102,7 +102,7 @@ pub fn run(a: &TrainArgs) -> anyhow::Result<i32> {
                 .sum::<usize>(),
             card.classes.len()
         );
-        report_calibration(&card, started);
+        report_calibration(&card, "card and calibration", started);
         return Ok(0);
     }
     let cfg = ModelConfig {
@@ -174,12 +174,12 @@ pub fn run(a: &TrainArgs) -> anyhow::Result<i32> {
         card.weights.params,
         a.output.display()
     );
-    report_calibration(&card, started);
+    report_calibration(&card, "training and calibration", started);
     Ok(0)
 }
 
-/// Says how many sampled flows calibrated the card and how long the run took.
-fn report_calibration(card: &ModelCard, started: Instant) {
+/// Says how many sampled flows calibrated the card and how long the run (`what` it did) took.
+fn report_calibration(card: &ModelCard, what: &str, started: Instant) {
     let calibrated: usize = card
         .classes
         .iter()
@@ -188,7 +188,7 @@ fn report_calibration(card: &ModelCard, started: Instant) {
         .sum();
     if calibrated > 0 {
         eprintln!(
-            "times calibrated on {calibrated} sampled flows (this run, training and calibration: {:.0} s)",
+            "times calibrated on {calibrated} sampled flows (this run, {what}: {:.0} s)",
             started.elapsed().as_secs_f64()
         );
     }

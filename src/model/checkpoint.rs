@@ -67,6 +67,14 @@ pub enum ModelError {
         /// What differs.
         why: String,
     },
+    /// A training set that the model in a directory cannot take (its card made anew from it).
+    #[error("{model}: the training set does not fit this model: {why}")]
+    SetMismatch {
+        /// The model directory.
+        model: PathBuf,
+        /// What differs.
+        why: String,
+    },
     /// A tensor operation failed.
     #[error("model computation: {0}")]
     Candle(#[from] candle_core::Error),

@@ -8,9 +8,7 @@
 
 use super::arrivals::FlowArrivals;
 use super::calibration::calibrate;
-use super::checkpoint::{
-    load_card, load_model, save_card, CardClass, ModelCard, ModelError, CARD_FILE,
-};
+use super::checkpoint::{load_model, save_card, CardClass, LoadedModel, ModelCard, ModelError};
 use super::config::ModelConfig;
 use super::dataset::{Dataset, Split, Window};
 use super::lengths::{LengthCalibration, LengthCounts};
@@ -118,8 +116,14 @@ pub fn train(
             trainer.checkpoint()?;
         }
     }
-    let card = trainer.finish()?;
-    calibrated(output.dir, card, settings.time_calibration_flows, device)
+    let mut card = trainer.finish()?;
+    if settings.time_calibration_flows > 0 {
+        // The model as it was written (f16 weights), sampled as `generate` samples it.
+        let mut m = load_model(output.dir, device)?;
+        calibrate_card(&mut m, &mut card, settings.time_calibration_flows)?;
+        save_card(output.dir, &card)?;
+    }
+    Ok(card)
 }
 
 /// Makes the card of the model in `dir` anew from `ds`, for the weights already there and
@@ -136,9 +140,12 @@ pub fn rebuild_card(
     calibration_flows: usize,
     device: &Device,
 ) -> Result<ModelCard, ModelError> {
-    let mut card = load_card(dir)?;
-    let refuse = |why: String| ModelError::Card {
-        path: dir.join(CARD_FILE),
+    // The model as written (its weights checked against its card), sampled as `generate`
+    // samples it; the card in `dir` is replaced once the new one is whole.
+    let mut m = load_model(dir, device)?;
+    let mut card = m.card.clone();
+    let refuse = |why: String| ModelError::SetMismatch {
+        model: dir.into(),
         why,
     };
     let names = |it: &mut dyn Iterator<Item = &String>| it.cloned().collect::<Vec<_>>();
@@ -146,15 +153,15 @@ pub fn rebuild_card(
     let theirs = names(&mut ds.classes.iter().map(|c| &c.name));
     if ours != theirs {
         return Err(refuse(format!(
-            "the training set's classes ({}) are not the model's ({}): a card made anew keeps \
-             the network's classes; train a new model for others",
+            "its classes ({}) are not the model's ({}): a card made anew keeps the network's \
+             classes; train a new model for others",
             theirs.join(", "),
             ours.join(", ")
         )));
     }
     if ds.max_packets != card.config.max_packets {
         return Err(refuse(format!(
-            "the training set's windows are {} packets, the network's {}",
+            "its windows are {} packets, the network's {}",
             ds.max_packets, card.config.max_packets
         )));
     }
@@ -162,8 +169,10 @@ pub fn rebuild_card(
     card.classes = card_classes(ds, &by_class, card.training.seed);
     card.corpus = ds.files.clone();
     card.training.dataset = dataset_name.into();
+    m.card = card.clone();
+    calibrate_card(&mut m, &mut card, calibration_flows)?;
     save_card(dir, &card)?;
-    calibrated(dir, card, calibration_flows, device)
+    Ok(card)
 }
 
 /// The training windows of each class of `ds`, in class order; an error naming the first
@@ -181,31 +190,27 @@ pub(crate) fn training_windows_by_class(ds: &Dataset) -> Result<Vec<Vec<&Window>
     }
 }
 
-/// `card` (written in `dir` with its weights) with its times and lengths calibrated on
-/// `flows` sampled flows a class at least, written again; as it is when `flows` is 0.
-fn calibrated(
-    dir: &Path,
-    mut card: ModelCard,
+/// Calibrates the times and lengths of `m` on `flows` sampled flows a class at least and
+/// copies them into `card`, the card `m` holds as written (one read back may differ from it in
+/// a float's last digit); nothing when `flows` is 0.
+fn calibrate_card(
+    m: &mut LoadedModel,
+    card: &mut ModelCard,
     flows: usize,
-    device: &Device,
-) -> Result<ModelCard, ModelError> {
+) -> Result<(), ModelError> {
     if flows == 0 {
-        return Ok(card);
+        return Ok(());
     }
-    // The model as it was written (f16 weights), sampled as `generate` samples it.
-    let mut m = load_model(dir, device)?;
     let sampling = SampleSettings {
         seed: crate::seed::derive(card.training.seed, crate::seed::salt::TIME_CALIBRATION, 0),
         ..SampleSettings::default()
     };
-    calibrate(&mut m, flows, &sampling)?;
-    // Into the card as written: one read back may differ from it in a float's last digit.
-    for (c, sampled) in card.classes.iter_mut().zip(m.card.classes) {
-        c.time_calibration = sampled.time_calibration;
-        c.length_calibration = sampled.length_calibration;
+    calibrate(m, flows, &sampling)?;
+    for (c, sampled) in card.classes.iter_mut().zip(&m.card.classes) {
+        c.time_calibration = sampled.time_calibration.clone();
+        c.length_calibration = sampled.length_calibration.clone();
     }
-    save_card(dir, &card)?;
-    Ok(card)
+    Ok(())
 }
 
 /// Up to `n` flows (indices into `files`, which gives each flow's capture file), drawn evenly
