@@ -2,14 +2,11 @@
 //! subcommand reads it (the library's errors spell their cause and also hand it on as their
 //! source; the binary prints the chain without saying a cause twice).
 
-use std::process::Command;
+mod common;
 
 /// Runs netdiffd; its exit status and standard error.
 fn run(args: &[&str]) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_netdiffd"))
-        .args(args)
-        .output()
-        .expect("run netdiffd");
+    let out = common::netdiffd(args);
     (
         out.status.code().expect("exit status"),
         String::from_utf8(out.stderr).expect("utf-8 output"),

@@ -409,13 +409,13 @@ impl InDistribution {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::flows::{Flow, FlowKey, FlowPacket};
     use std::path::PathBuf;
 
     /// A flow of `class` from `file` with one packet per total length in `lengths`, 1 ms apart.
-    fn flow(class: &str, file: &str, lengths: &[u16]) -> Flow {
+    pub(in crate::eval) fn flow(class: &str, file: &str, lengths: &[u16]) -> Flow {
         let packets = lengths
             .iter()
             .enumerate()

@@ -264,28 +264,7 @@ impl HeldOutSpread {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::flows::{FlowKey, FlowPacket};
-    use std::path::PathBuf;
-
-    /// A flow of `class` from `file` with one packet per total length in `lengths`.
-    fn flow(class: &str, file: &str, lengths: &[u16]) -> Flow {
-        let packets = lengths
-            .iter()
-            .enumerate()
-            .map(|(i, &tl)| FlowPacket {
-                frame: i as u64,
-                ts_ns: i as u64 * 1_000_000,
-                iat_ns: if i == 0 { 0 } else { 1_000_000 },
-                ..FlowPacket::with_headers(tl, crate::wire::IpProtocol::Tcp, &[0; 20])
-            })
-            .collect();
-        Flow {
-            key: FlowKey::test_tcp(),
-            label: Some(class.to_string()),
-            source: PathBuf::from(file),
-            packets,
-        }
-    }
+    use crate::eval::heldout::tests::flow;
 
     #[test]
     fn ranges_take_the_middle_ninety_percent() {
