@@ -300,6 +300,7 @@ impl HeldOutSimilarity {
             );
         }
         let _ = writeln!(s);
+        self.first_over_others(s, &features);
         let partial: Vec<&SetSimilarity> = self
             .sets
             .iter()
@@ -314,6 +315,44 @@ impl HeldOutSimilarity {
             );
         }
         if !partial.is_empty() {
+            let _ = writeln!(s);
+        }
+    }
+
+    /// One line a set after the first: the first set's JSD over that set's, for the means and
+    /// each flow feature (below 1: the first set is the closer to the held-out files).
+    fn first_over_others(&self, s: &mut String, features: &[&'static str]) {
+        let Some((first, others)) = self.sets.split_first() else {
+            return;
+        };
+        for other in others {
+            let over = |a: Option<f64>, b: Option<f64>| {
+                a.zip(b)
+                    .and_then(|(a, b)| ratio(a, b))
+                    .map_or("–".to_string(), |r| format!("{r:.2}×"))
+            };
+            let jsd = |x: &SetSimilarity, f: &str| x.per_flow_feature.get(f).map(|d| d.jsd);
+            let cells: Vec<String> = features
+                .iter()
+                .map(|f| format!("{f} {}", over(jsd(first, f), jsd(other, f))))
+                .collect();
+            let _ = writeln!(
+                s,
+                "- {} over {}: header fields {}, flow features {}, {}.",
+                first.set,
+                other.set,
+                over(
+                    first.fields_mean.map(|d| d.jsd),
+                    other.fields_mean.map(|d| d.jsd)
+                ),
+                over(
+                    first.flow_mean.map(|d| d.jsd),
+                    other.flow_mean.map(|d| d.jsd)
+                ),
+                cells.join(", ")
+            );
+        }
+        if !others.is_empty() {
             let _ = writeln!(s);
         }
     }
@@ -506,6 +545,12 @@ pub(super) mod tests {
         assert!(md.contains(&format!("| {FLOOR_NAME} | 1 |")), "{md}");
         assert!(md.contains("(1.00×)"), "{md}");
         assert!(md.contains("a (a2)"), "{md}");
+        // "other" is further than "copy", so copy's JSD over other's is below 1.
+        let line = md
+            .lines()
+            .find(|l| l.starts_with("- copy over other: header fields 0."))
+            .unwrap_or_else(|| panic!("{md}"));
+        assert!(line.contains("packets_per_flow "), "{line}");
     }
 
     #[test]
