@@ -291,3 +291,97 @@ fn generated_web_requests_have_real_sizes() {
     common::assert_check_strict_passes(&out);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Each UDP flow of `pcap` (by tshark's stream), keyed by its first packet's destination port:
+/// its packets and its mean gap in seconds (duration over gaps).
+fn udp_flow_gaps(pcap: &std::path::Path) -> Vec<(u16, usize, f64)> {
+    let out = Command::new("tshark")
+        .arg("-r")
+        .arg(pcap)
+        .args(["-Y", "udp", "-T", "fields"])
+        .args([
+            "-e",
+            "udp.stream",
+            "-e",
+            "udp.dstport",
+            "-e",
+            "frame.time_epoch",
+        ])
+        .output()
+        .expect("tshark runs");
+    assert!(out.status.success(), "tshark on {pcap:?}");
+    let mut flows: std::collections::BTreeMap<u64, (u16, usize, f64, f64)> = Default::default();
+    for line in String::from_utf8(out.stdout).unwrap().lines() {
+        let f: Vec<&str> = line.split('\t').collect();
+        let [stream, port, t] = f[..] else {
+            panic!("tshark line {line:?}");
+        };
+        let t: f64 = t.parse().unwrap();
+        let e = flows
+            .entry(stream.parse().unwrap())
+            .or_insert((port.parse().unwrap(), 0, t, t));
+        e.1 += 1;
+        e.3 = t;
+    }
+    flows
+        .into_values()
+        .filter(|f| f.1 >= 3)
+        .map(|(port, n, first, last)| (port, n, (last - first) / (n - 1) as f64))
+        .collect()
+}
+
+#[test]
+fn generated_media_flows_keep_their_ports_clock() {
+    // A call's RTP stream sends every 20 ms on one port, its RTCP reports every few seconds on
+    // the next: the card calibrates times by server port, so a generated flow to a port keeps
+    // the pace the real flows to that port kept (with the class-wide map alone, voice flows took
+    // some of the reports' pauses and lasted 50-90 s, and reports came milliseconds apart).
+    // Per port, the real flows' least and greatest mean gap and how many flows reached it.
+    let mut real: std::collections::BTreeMap<u16, (f64, f64, usize)> = Default::default();
+    for f in list_captures(&root().join("../shared/lab-corpus/rtp_media")).unwrap() {
+        for (port, _, gap) in udp_flow_gaps(&f) {
+            let r = real.entry(port).or_insert((f64::MAX, 0.0, 0));
+            *r = (r.0.min(gap), r.1.max(gap), r.2 + 1);
+        }
+    }
+    let dir = std::env::temp_dir().join(format!("netdiffd-media-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join("rtp.pcap");
+    common::netdiffd_ok(&[
+        "generate",
+        "--model",
+        &root().join("models/default").to_string_lossy(),
+        "--mix",
+        "rtp_media",
+        "--flows",
+        "24",
+        "--seed",
+        "3",
+        "-o",
+        &out.to_string_lossy(),
+    ]);
+    let mut checked = 0;
+    let mut off = Vec::new();
+    for (port, n, gap) in udp_flow_gaps(&out) {
+        // Ports two or more real flows reached: one flow's port has no clock of its own.
+        let Some(&(lo, hi, _)) = real.get(&port).filter(|r| r.2 >= 2) else {
+            continue;
+        };
+        checked += 1;
+        if !(lo / 2.0..=hi * 2.0).contains(&gap) {
+            off.push(format!(
+                "port {port}: {n} packets, mean gap {gap:.4} s (real {lo:.4}-{hi:.4})"
+            ));
+        }
+    }
+    assert!(
+        checked >= 12,
+        "{checked} generated flows to a real flow's port"
+    );
+    assert!(
+        off.len() * 10 <= checked,
+        "{} of {checked} off their port's pace: {off:#?}",
+        off.len()
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

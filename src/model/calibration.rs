@@ -9,6 +9,7 @@
 use super::checkpoint::{LoadedModel, ModelError};
 use super::encoding::{iat_bin, TIME_BINS};
 use super::lengths::{LengthCounts, LENGTH_POSITIONS};
+use super::port_times::PortTimes;
 use super::sample::{sample, GeneratedFlow, SampleSettings};
 use crate::flows::Direction;
 use crate::nprint::layout::{standard_to_model, Bit, MODEL_WIDTH, STANDARD_WIDTH};
@@ -143,6 +144,9 @@ pub fn calibrate(
         if let Some(l) = &mut class.length_calibration {
             l.clear_sampled();
         }
+        if let Some(p) = &mut class.port_times {
+            p.clear_sampled();
+        }
         let n = flows_for(class.templates.iter().map(|t| t.len()), least);
         order.extend(std::iter::repeat_n(c, n));
         flows.push(n);
@@ -161,9 +165,18 @@ pub fn calibrate(
                 count(&row, d == Direction::Backward, position);
             }
         };
+    let mut ports: Vec<Option<PortTimes>> = m
+        .card
+        .classes
+        .iter()
+        .map(|c| c.port_times.clone())
+        .collect();
     for flow in sample(m, &order, 0, settings)? {
         for &gap in flow.iat_ns.iter().skip(1) {
             counts[flow.class][iat_bin(gap)] += 1;
+        }
+        if let (Some(p), Some(port)) = (&mut ports[flow.class], flow.server_port) {
+            p.add_sampled(port, flow.iat_ns.iter().copied().skip(1));
         }
         let class = &mut lengths[flow.class];
         count_lengths(&flow, usize::MAX, &mut |r, backward, p| {
@@ -194,8 +207,15 @@ pub fn calibrate(
             });
         }
     }
-    let classes = m.card.classes.iter_mut().zip(counts).zip(lengths);
-    for (((c, sampled_bins), lengths), flows) in classes.zip(flows) {
+    let classes = m
+        .card
+        .classes
+        .iter_mut()
+        .zip(counts)
+        .zip(lengths)
+        .zip(ports);
+    for ((((c, sampled_bins), lengths), ports), flows) in classes.zip(flows) {
+        c.port_times = ports;
         c.time_calibration = Some(TimeCalibration {
             flows,
             steps: settings.steps,

@@ -8,6 +8,7 @@ use super::config::ModelConfig;
 use super::dataset::CaptureFile;
 use super::denoiser::Denoiser;
 use super::lengths::LengthCalibration;
+use super::port_times::PortTimes;
 use super::template::Template;
 use crate::corpus::ClassHints;
 use candle_core::{DType, Device, Tensor};
@@ -112,6 +113,11 @@ pub struct CardClass {
     /// lengths as the network chose them).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub length_calibration: Option<LengthCalibration>,
+    /// The time bins of the templates' real flows and of the model's own samples by server
+    /// port, to calibrate each port's times apart (absent in cards made before it existed: the
+    /// class-wide time calibration alone).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port_times: Option<PortTimes>,
 }
 
 /// How the model was trained.
@@ -326,7 +332,8 @@ pub fn load_card(dir: &Path) -> Result<ModelCard, ModelError> {
         let calibration = c.time_calibration.as_ref().and_then(|t| t.check().err());
         let lengths = c.length_calibration.as_ref().and_then(|l| l.check().err());
         let hosts = c.arrivals.host_reuse.and_then(|h| h.check().err());
-        if let Some(why) = calibration.or(lengths).or(hosts) {
+        let ports = c.port_times.as_ref().and_then(|p| p.check().err());
+        if let Some(why) = calibration.or(lengths).or(hosts).or(ports) {
             return Err(ModelError::Card {
                 path,
                 why: format!("class {}: {why}", c.name),

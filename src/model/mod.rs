@@ -11,6 +11,7 @@ pub mod dataset;
 pub mod denoiser;
 pub mod encoding;
 pub mod lengths;
+pub mod port_times;
 pub mod sample;
 pub mod schedule;
 pub mod template;

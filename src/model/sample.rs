@@ -12,6 +12,7 @@ use super::checkpoint::{CardClass, LoadedModel, ModelError};
 use super::encoding::{decoded_bin, quantise_row, GapsByBin};
 use super::lengths::LengthMap;
 use super::normal;
+use super::port_times::{PortMaps, PortTimes};
 use super::schedule::Ddim;
 use super::template::{no_structure, Template};
 use crate::flows::Direction;
@@ -407,6 +408,7 @@ fn decode_rows(p: &mut Pending, upto: usize, ch: usize, maps: &ClassMaps) {
 /// its payload lengths go through its length map (when the card has one).
 struct ClassMaps {
     time_map: Option<BinMap>,
+    port_maps: PortMaps,
     gaps: GapsByBin,
     lengths: Option<LengthMap>,
 }
@@ -419,6 +421,11 @@ impl ClassMaps {
                 .time_calibration
                 .as_ref()
                 .and_then(|t| BinMap::new(&t.sampled_bins, &gaps.counts())),
+            port_maps: c
+                .port_times
+                .as_ref()
+                .map(PortTimes::maps)
+                .unwrap_or_default(),
             gaps,
             lengths: c.length_calibration.as_ref().and_then(LengthMap::new),
         }
@@ -430,6 +437,7 @@ impl ClassMaps {
 fn finish_flow(p: &mut Pending, ch: usize, maps: &ClassMaps) -> GeneratedFlow {
     decode_rows(p, p.rows, ch, maps);
     p.values = Vec::new();
+    let server_port = p.template.as_ref().and_then(|t| t.server_port);
     let iat_ns = p
         .bins
         .iter()
@@ -439,7 +447,8 @@ fn finish_flow(p: &mut Pending, ch: usize, maps: &ClassMaps) -> GeneratedFlow {
             if r == 0 {
                 return 0;
             }
-            let bin = match &maps.time_map {
+            let map = maps.port_maps.get(server_port).or(maps.time_map.as_ref());
+            let bin = match map {
                 Some(map) => map.map(usize::from(bin), p.rng.random()),
                 None => usize::from(bin),
             };
@@ -451,6 +460,6 @@ fn finish_flow(p: &mut Pending, ch: usize, maps: &ClassMaps) -> GeneratedFlow {
         rows: std::mem::take(&mut p.decoded),
         directions: std::mem::take(&mut p.directions),
         iat_ns,
-        server_port: p.template.as_ref().and_then(|t| t.server_port),
+        server_port,
     }
 }

@@ -12,6 +12,7 @@ use super::checkpoint::{load_model, save_card, CardClass, LoadedModel, ModelCard
 use super::config::ModelConfig;
 use super::dataset::{Dataset, Split, Window};
 use super::lengths::{LengthCalibration, LengthCounts};
+use super::port_times::PortTimes;
 use super::sample::SampleSettings;
 use super::template::Template;
 use crate::corpus::HintsBuilder;
@@ -209,6 +210,7 @@ fn calibrate_card(
     for (c, sampled) in card.classes.iter_mut().zip(&m.card.classes) {
         c.time_calibration = sampled.time_calibration.clone();
         c.length_calibration = sampled.length_calibration.clone();
+        c.port_times = sampled.port_times.clone();
     }
     Ok(())
 }
@@ -288,6 +290,14 @@ fn card_classes(ds: &Dataset, by_class: &[Vec<&Window>], seed: u64) -> Vec<CardC
                 .into_iter()
                 .map(|i| Template::of_flow(flows[i].iter().copied()))
                 .collect();
+            // Each port's real gaps, from every training flow of the class as the class-wide
+            // calibration's (every gap after a flow's first packet: a later window keeps its
+            // first packet's gap); ICMP flows have no port.
+            let mut port_times = PortTimes::default();
+            for f in flows.iter().filter(|f| f[0].server_port != 0) {
+                let gaps = f.iter().flat_map(|w| w.iat_ns[..w.len].iter().copied());
+                port_times.add_real(f[0].server_port, gaps.skip(1));
+            }
             let arrivals = FlowArrivals::learn(ws.iter().copied(), &mut rng);
             let mut hints = HintsBuilder::new();
             for f in &flows {
@@ -303,6 +313,7 @@ fn card_classes(ds: &Dataset, by_class: &[Vec<&Window>], seed: u64) -> Vec<CardC
                 hints: hints.finish(),
                 time_calibration: None,
                 length_calibration: LengthCalibration::of_real(real_lengths),
+                port_times: Some(port_times.pruned()),
             }
         })
         .collect()
