@@ -114,7 +114,10 @@ pub struct InDistribution {
 }
 
 /// The entries of `map` whose class is in `classes`.
-fn only(map: &BTreeMap<String, Profile>, classes: &[String]) -> BTreeMap<String, Profile> {
+pub(super) fn only(
+    map: &BTreeMap<String, Profile>,
+    classes: &[String],
+) -> BTreeMap<String, Profile> {
     map.iter()
         .filter(|(c, _)| classes.contains(c))
         .map(|(c, p)| (c.clone(), p.clone()))
@@ -325,30 +328,21 @@ impl HeldOutSimilarity {
         let Some((first, others)) = self.sets.split_first() else {
             return;
         };
+        let times = |r: Option<f64>| r.map_or("–".to_string(), |r| format!("{r:.2}×"));
         for other in others {
-            let over = |a: Option<f64>, b: Option<f64>| {
-                a.zip(b)
-                    .and_then(|(a, b)| ratio(a, b))
-                    .map_or("–".to_string(), |r| format!("{r:.2}×"))
-            };
-            let jsd = |x: &SetSimilarity, f: &str| x.per_flow_feature.get(f).map(|d| d.jsd);
+            // The first set's JSD over the other's, as each set's over the floor's.
+            let per_feature = ratio_map(&first.per_flow_feature, &other.per_flow_feature);
             let cells: Vec<String> = features
                 .iter()
-                .map(|f| format!("{f} {}", over(jsd(first, f), jsd(other, f))))
+                .map(|f| format!("{f} {}", times(per_feature.get(f).copied())))
                 .collect();
             let _ = writeln!(
                 s,
                 "- {} over {}: header fields {}, flow features {}, {}.",
                 first.set,
                 other.set,
-                over(
-                    first.fields_mean.map(|d| d.jsd),
-                    other.fields_mean.map(|d| d.jsd)
-                ),
-                over(
-                    first.flow_mean.map(|d| d.jsd),
-                    other.flow_mean.map(|d| d.jsd)
-                ),
+                times(mean_ratio(first.fields_mean, other.fields_mean)),
+                times(mean_ratio(first.flow_mean, other.flow_mean)),
                 cells.join(", ")
             );
         }

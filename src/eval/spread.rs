@@ -8,7 +8,7 @@
 //! run (another capture would move them as well, by an amount no resampling of one capture
 //! can tell).
 
-use super::heldout::RealProfiles;
+use super::heldout::{only, RealProfiles};
 use super::similarity::{compare_sets, Profile, SetSimilarity};
 use crate::flows::Flow;
 use rand::Rng;
@@ -139,12 +139,7 @@ pub fn held_out_spread(
     seed: u64,
 ) -> HeldOutSpread {
     let classes = real.held_out_classes();
-    let held: BTreeMap<String, Profile> = real
-        .held_out
-        .iter()
-        .filter(|(c, _)| classes.contains(c))
-        .map(|(c, p)| (c.clone(), p.clone()))
-        .collect();
+    let held = only(&real.held_out, &classes);
     let draws: Vec<Vec<Figures>> = sets
         .iter()
         .enumerate()

@@ -113,7 +113,7 @@ pub struct CardClass {
     /// lengths as the network chose them).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub length_calibration: Option<LengthCalibration>,
-    /// The time bins of the templates' real flows and of the model's own samples by server
+    /// The time bins of the class's training flows and of the model's own samples by server
     /// port, to calibrate each port's times apart (absent in cards made before it existed: the
     /// class-wide time calibration alone).
     #[serde(default, skip_serializing_if = "Option::is_none")]

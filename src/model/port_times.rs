@@ -4,8 +4,8 @@
 //! class-wide map of the [time calibration](super::calibration) moves the network's time bins
 //! onto the class's gaps all together, so a voice flow took some of the video's bursts and of
 //! the reports' pauses (generated lab RTP flows lasted 0.02 s or 50-90 s, the real ones 24-29
-//! s). The card therefore also counts, per server port of the class's templates, the time bins
-//! of the templates' real flows and of the flows the model samples to calibrate, and sampling
+//! s). The card therefore also counts, per server port of the class, the time bins of every
+//! training flow to it and of the flows the model samples to calibrate, and sampling
 //! maps a flow's bins through its port's counts where both sides counted enough gaps over
 //! enough real flows; the flows of the class's other ports keep the class-wide map.
 
@@ -34,8 +34,8 @@ fn keeps_a_clock(flows: u32, gaps: u64) -> bool {
     flows >= MIN_PORT_FLOWS && gaps >= MIN_PORT_GAPS && gaps >= MIN_GAPS_PER_FLOW * u64::from(flows)
 }
 
-/// Per server port, how many gaps of each time bin the class's templates' real flows had and
-/// the model chose while calibrating (ICMP flows, which have no port, are not counted).
+/// Per server port, how many gaps of each time bin the class's training flows had and the
+/// model chose while calibrating (ICMP flows, which have no port, are not counted).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct PortTimes {
     /// Per server port, the real flows' gaps per time bin ([`TIME_BINS`] counts).

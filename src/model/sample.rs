@@ -438,6 +438,8 @@ fn finish_flow(p: &mut Pending, ch: usize, maps: &ClassMaps) -> GeneratedFlow {
     decode_rows(p, p.rows, ch, maps);
     p.values = Vec::new();
     let server_port = p.template.as_ref().and_then(|t| t.server_port);
+    // The flow's port's map where it has one, else the class's: one lookup a flow.
+    let time_map = maps.port_maps.get(server_port).or(maps.time_map.as_ref());
     let iat_ns = p
         .bins
         .iter()
@@ -447,8 +449,7 @@ fn finish_flow(p: &mut Pending, ch: usize, maps: &ClassMaps) -> GeneratedFlow {
             if r == 0 {
                 return 0;
             }
-            let map = maps.port_maps.get(server_port).or(maps.time_map.as_ref());
-            let bin = match map {
+            let bin = match time_map {
                 Some(map) => map.map(usize::from(bin), p.rng.random()),
                 None => usize::from(bin),
             };

@@ -149,9 +149,8 @@ pub fn rebuild_card(
         model: dir.into(),
         why,
     };
-    let names = |it: &mut dyn Iterator<Item = &String>| it.cloned().collect::<Vec<_>>();
-    let ours = names(&mut card.classes.iter().map(|c| &c.name));
-    let theirs = names(&mut ds.classes.iter().map(|c| &c.name));
+    let ours: Vec<&str> = card.classes.iter().map(|c| c.name.as_str()).collect();
+    let theirs: Vec<&str> = ds.classes.iter().map(|c| c.name.as_str()).collect();
     if ours != theirs {
         return Err(refuse(format!(
             "its classes ({}) are not the model's ({}): a card made anew keeps the network's \
