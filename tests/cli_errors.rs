@@ -45,5 +45,6 @@ fn a_missing_input_is_named_and_its_cause_said_once() {
         );
         assert_eq!(line.lines().count(), 1, "{what}: {line}");
         assert!(!out.exists(), "{what} left an output behind");
+        assert!(!dir.exists(), "{what} made the output's folder");
     }
 }

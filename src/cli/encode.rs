@@ -143,6 +143,11 @@ pub fn run(a: &EncodeArgs) -> anyhow::Result<i32> {
     if a.quiet || size < (8 << 20) {
         bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
+    // A capture file is opened (and dropped) before the output, so that an input that cannot
+    // be read leaves no output folder behind; a pipe is read once, below.
+    if std::fs::metadata(input).map_or(true, |m| m.is_file()) {
+        netdiffd::capture::CaptureReader::open(input)?;
+    }
     let out = Output::open(out_path.map(|p| p.as_path()))?;
     let ext = Extensions {
         decode_vlan: a.decode_vlan,
