@@ -50,6 +50,8 @@ pub mod salt {
     pub const TIME_CALIBRATION: u64 = 0x7_1e5;
     /// The real opening a repaired flow takes for the handshake repair makes, by flow index.
     pub const FLOW_OPENINGS: u64 = 0x5_1a0c;
+    /// The length a generated flow takes its template at, by flow index.
+    pub const TEMPLATE_LENGTHS: u64 = 0x7e_1e97;
     /// The draws of a generated flow's length calibration, by flow index.
     pub const LENGTHS: u64 = 0x1e_9745;
     /// Repair's choices for a flow (addresses, ports, ISNs, payload fill), by flow index: apart

@@ -1,7 +1,8 @@
 //! Whole flows from a tiny model: a class whose templates are 300-packet TCP flows (the first
 //! 300 packets of real lab downloads) yields flows far longer than the network's 16-packet
 //! window, each with one handshake, one sequence space per direction and time that only moves
-//! forward, and the traffic passes `check --strict` and tshark.
+//! forward, and the traffic passes `check --strict` and tshark; a class of flows of several
+//! lengths yields flows at lengths around them, each still whole.
 
 mod common;
 
@@ -20,6 +21,9 @@ impl Drop for TempDir {
     }
 }
 
+/// A TCP connection's key: client address and port, server address and port.
+type ConnKey = (u32, u16, u32, u16);
+
 /// One TCP packet of the generated capture, as the test reads it.
 struct Seen {
     ts_ns: u64,
@@ -32,8 +36,8 @@ struct Seen {
 
 /// The TCP packets of `pcap`, by connection (keyed by the client's port; the first packet of a
 /// connection is its client's); other packets are left out.
-fn connections(pcap: &Path) -> HashMap<(u32, u16, u32, u16), Vec<Seen>> {
-    let mut by: HashMap<(u32, u16, u32, u16), Vec<Seen>> = HashMap::new();
+fn connections(pcap: &Path) -> HashMap<ConnKey, Vec<Seen>> {
+    let mut by: HashMap<ConnKey, Vec<Seen>> = HashMap::new();
     for frame in CaptureReader::open(pcap).unwrap() {
         let frame = frame.unwrap();
         let ip = Ipv4Packet::new_checked(&frame.data[14..]).expect("IPv4");
@@ -150,31 +154,7 @@ fn a_class_of_300_packet_tcp_flows_yields_whole_coherent_flows() {
     assert_eq!(conns.len(), 4, "four connections");
     for (key, pkts) in &conns {
         assert!(pkts.len() > 64, "{key:?}: only {} packets", pkts.len());
-        // One handshake: the client's SYN first, one SYN a side.
-        assert!(pkts[0].forward && pkts[0].flags & flags::SYN != 0);
-        for forward in [true, false] {
-            let side: Vec<&Seen> = pkts.iter().filter(|s| s.forward == forward).collect();
-            let syns = side.iter().filter(|s| s.flags & flags::SYN != 0).count();
-            assert_eq!(syns, 1, "{key:?} forward={forward}: {syns} SYNs");
-            // One sequence space: every segment starts within the bytes already sent (a new
-            // segment exactly at the end, a retransmission inside), never past a gap or at a
-            // fresh start.
-            let isn = side[0].seq;
-            let mut end = 0u32;
-            for s in &side {
-                let off = s.seq.wrapping_sub(isn);
-                assert!(
-                    off <= end,
-                    "{key:?} forward={forward}: segment at +{off} past the stream end +{end}"
-                );
-                let len = s.payload
-                    + u32::from(s.flags & flags::SYN != 0)
-                    + u32::from(s.flags & flags::FIN != 0);
-                end = end.max(off + len);
-            }
-        }
-        // Time only moves forward within the connection.
-        assert!(pkts.windows(2).all(|w| w[0].ts_ns <= w[1].ts_ns));
+        assert_one_connection(key, pkts);
     }
 
     // Flow arrivals: the gaps between the class's flow starts are gaps learned from the
@@ -201,6 +181,108 @@ fn a_class_of_300_packet_tcp_flows_yields_whole_coherent_flows() {
     let e = common::tshark_expert(&pcap);
     assert_eq!(e.errors, 0, "{:#?}", e.in_section("Errors"));
     assert_eq!(e.warnings, 0, "{:#?}", e.in_section("Warnings"));
+}
+
+/// Asserts that `pkts` are one coherent TCP connection: the client's SYN first and one SYN a
+/// side, one sequence space a side (every segment starts within the bytes already sent — a new
+/// segment exactly at the end, a retransmission inside — never past a gap or at a fresh
+/// start), and time that only moves forward.
+fn assert_one_connection(key: &ConnKey, pkts: &[Seen]) {
+    assert!(pkts[0].forward && pkts[0].flags & flags::SYN != 0);
+    for forward in [true, false] {
+        let side: Vec<&Seen> = pkts.iter().filter(|s| s.forward == forward).collect();
+        let syns = side.iter().filter(|s| s.flags & flags::SYN != 0).count();
+        assert_eq!(syns, 1, "{key:?} forward={forward}: {syns} SYNs");
+        let isn = side[0].seq;
+        let mut end = 0u32;
+        for s in &side {
+            let off = s.seq.wrapping_sub(isn);
+            assert!(
+                off <= end,
+                "{key:?} forward={forward}: segment at +{off} past the stream end +{end}"
+            );
+            let len = s.payload
+                + u32::from(s.flags & flags::SYN != 0)
+                + u32::from(s.flags & flags::FIN != 0);
+            end = end.max(off + len);
+        }
+    }
+    assert!(pkts.windows(2).all(|w| w[0].ts_ns <= w[1].ts_ns));
+}
+
+#[test]
+fn a_class_of_long_flows_yields_lengths_between_its_templates() {
+    // The lab's downloads (their first 1,200 packets at most: 1,001-1,200 packets a flow). A
+    // generated flow takes a real flow's structure at a length drawn around the real one's:
+    // its opening and teardown as they were, its middle cut short or continued, so a class's
+    // lengths spread between and around its real flows' instead of repeating them.
+    let dir = TempDir(std::env::temp_dir().join(format!("netdiffd-sized-{}", std::process::id())));
+    let bulk: Vec<PathBuf> = ["bulk01.pcap", "bulk02.pcap", "bulk03.pcap"]
+        .iter()
+        .map(|f| lab("bulk_download", f))
+        .collect();
+    let card = tiny_model(&dir.0, "bulk", &bulk, &["--max-flow-packets", "1200"], "10");
+    let kinds: Vec<Vec<(bool, u16)>> = template_kinds(&card)
+        .iter()
+        .map(|t| t.iter().map(|&(fwd, f, _)| (fwd, f)).collect())
+        .collect();
+    let lengths: Vec<usize> = kinds.iter().map(Vec::len).collect();
+    let longest = *lengths.iter().max().unwrap();
+    assert!(
+        lengths.iter().any(|&n| n < longest),
+        "templates of several lengths: {lengths:?}"
+    );
+    // The teardown of a template: from its first FIN or RST among its last 8 packets.
+    fn teardown(t: &[(bool, u16)]) -> &[(bool, u16)] {
+        let from = t.len() - 8;
+        &t[(from..t.len())
+            .find(|&i| t[i].1 & (flags::FIN | flags::RST) != 0)
+            .unwrap_or(t.len())..]
+    }
+    let flows_of = |extra: &[&str], out: &str| -> Vec<(ConnKey, Vec<(bool, u16)>)> {
+        let mut args = vec!["--seed", "5"];
+        args.extend(extra);
+        let pcap = generate_tiny(&dir.0, "bulk=1", "6", &args, out);
+        common::assert_check_strict_passes(&pcap);
+        let e = common::tshark_expert(&pcap);
+        assert_eq!(e.errors, 0, "{:#?}", e.in_section("Errors"));
+        assert_eq!(e.warnings, 0, "{:#?}", e.in_section("Warnings"));
+        let conns = connections(&pcap);
+        assert_eq!(conns.len(), 6, "six connections");
+        conns
+            .into_iter()
+            .map(|(key, pkts)| {
+                assert_one_connection(&key, &pkts);
+                (key, pkts.iter().map(|s| (s.forward, s.flags)).collect())
+            })
+            .collect()
+    };
+    let mut new_lengths = 0;
+    for (key, got) in flows_of(&[], "sized.pcap") {
+        assert!(
+            (32..=longest).contains(&got.len()),
+            "{key:?}: {} packets, templates {lengths:?}",
+            got.len()
+        );
+        // A template's opening and its teardown, with its middle between.
+        assert!(
+            kinds
+                .iter()
+                .any(|t| got[..16] == t[..16] && got.ends_with(teardown(t))),
+            "{key:?}: opening {:?} and end {:?} are no template's",
+            &got[..16],
+            &got[got.len() - 4..]
+        );
+        new_lengths += usize::from(!lengths.contains(&got.len()));
+    }
+    assert!(
+        new_lengths >= 4,
+        "{new_lengths} of 6 flows at a length no real flow had ({lengths:?})"
+    );
+    // Taken at their own lengths, every flow is a template's, packet kind for packet kind.
+    for (key, got) in flows_of(&["--exact-lengths"], "exact.pcap") {
+        assert!(kinds.contains(&got), "{key:?}: {} packets", got.len());
+    }
 }
 
 /// One packet of a template as the tests read it: sent by the client, TCP flags, TTL.

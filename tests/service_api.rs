@@ -348,14 +348,16 @@ fn shipped_configuration_is_safe_and_the_dashboard_uses_exported_metrics() {
             m.guidance,
             m.batch,
             m.free_structure,
-            m.generate_kinds
+            m.generate_kinds,
+            m.exact_lengths
         ),
         (
             d.steps,
             d.guidance,
             d.batch,
             d.free_structure,
-            d.generate_kinds
+            d.generate_kinds,
+            d.exact_lengths
         )
     );
     assert!(!cfg.schedule.is_empty());

@@ -41,6 +41,10 @@ pub struct GenerateArgs {
     /// whose structure the generated flow takes
     #[arg(long)]
     pub generate_kinds: bool,
+    /// Take every real flow's structure at its own length, instead of a long one (32 packets
+    /// or more) at a length drawn around it within its class's spread of lengths
+    #[arg(long)]
+    pub exact_lengths: bool,
     /// Flows per sampling batch.
     #[arg(long, default_value_t = SampleSettings::default().batch)]
     pub batch: usize,
@@ -113,6 +117,7 @@ pub fn run(a: &GenerateArgs) -> anyhow::Result<i32> {
             seed: a.seed,
             context: a.context,
             max_flow_packets: a.max_flow_packets,
+            exact_lengths: a.exact_lengths,
         },
         repair: a.testbed.repair_settings(),
         mean_flow_gap_ns: a.flow_gap_ms.map(|g| (g * 1e6) as u64),

@@ -14,7 +14,7 @@ use super::lengths::LengthMap;
 use super::normal;
 use super::port_times::{PortMaps, PortTimes};
 use super::schedule::Ddim;
-use super::template::{no_structure, Template};
+use super::template::{draw_length, length_bandwidth, no_structure, Template};
 use crate::flows::Direction;
 use crate::nprint::layout::{model_to_standard, Bit, MODEL_WIDTH};
 use crate::seed::{self, salt};
@@ -44,6 +44,9 @@ pub struct SampleSettings {
     /// Longest flow to generate (a template's flow is cut there); `None`: as long as the
     /// template.
     pub max_flow_packets: Option<usize>,
+    /// Take every template at its own length, instead of a long one at a length drawn around
+    /// it within its class's spread ([`template::draw_length`](super::template::draw_length)).
+    pub exact_lengths: bool,
 }
 
 impl Default for SampleSettings {
@@ -57,6 +60,7 @@ impl Default for SampleSettings {
             seed: 0,
             context: 16,
             max_flow_packets: None,
+            exact_lengths: false,
         }
     }
 }
@@ -171,20 +175,37 @@ pub fn sample_with<E: From<ModelError>>(
             .unwrap_or(l)
             .max(l)
     };
+    let spreads: Vec<(f64, usize)> = m
+        .card
+        .classes
+        .iter()
+        .map(|c| {
+            let longest = c.templates.iter().map(Template::len).max().unwrap_or(0);
+            (length_bandwidth(&c.templates), longest)
+        })
+        .collect();
     let mut pending: Vec<Pending> = classes
         .iter()
         .enumerate()
         .map(|(i, &class)| {
-            let mut rng = seed::rng(settings.seed, salt::STREAM, first_index + i as u64);
+            let index = first_index + i as u64;
+            let mut rng = seed::rng(settings.seed, salt::STREAM, index);
             let tpls = &m.card.classes[class].templates;
             let template = if settings.free_structure || tpls.is_empty() {
                 None
             } else {
                 let t = &tpls[rng.random_range(0..tpls.len())];
+                let t = if settings.exact_lengths {
+                    t.clone()
+                } else {
+                    let (bandwidth, longest) = spreads[class];
+                    let mut draws = seed::rng(settings.seed, salt::TEMPLATE_LENGTHS, index);
+                    t.resized(draw_length(t.len(), bandwidth, longest, &mut draws))
+                };
                 Some(if settings.generate_kinds {
                     t.without_kinds()
                 } else {
-                    t.clone()
+                    t
                 })
             };
             let rows = template
@@ -197,7 +218,7 @@ pub fn sample_with<E: From<ModelError>>(
                 class,
                 template,
                 rng,
-                length_rng: seed::rng(settings.seed, salt::LENGTHS, first_index + i as u64),
+                length_rng: seed::rng(settings.seed, salt::LENGTHS, index),
                 rows,
                 values: Vec::new(),
                 base: 0,

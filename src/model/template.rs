@@ -8,7 +8,9 @@ use crate::wire::tcp::flags;
 use crate::wire::IpProtocol;
 use serde::{Deserialize, Serialize};
 
+mod resize;
 mod syn_options;
+pub use resize::{draw_length, length_bandwidth, KEPT_OPENING, RESIZABLE_FROM};
 pub use syn_options::SynOptions;
 
 /// Model-layout positions of the IPv4 header length, total length and protocol.

@@ -203,6 +203,9 @@ fn calibrate_card(
     }
     let sampling = SampleSettings {
         seed: crate::seed::derive(card.training.seed, crate::seed::salt::TIME_CALIBRATION, 0),
+        // The calibration compares the model's flows with the real ones they take the
+        // structure of, length for length.
+        exact_lengths: true,
         ..SampleSettings::default()
     };
     calibrate(m, flows, &sampling)?;

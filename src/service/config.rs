@@ -91,6 +91,9 @@ pub struct ModelSection {
     /// Generate each packet's kind too — TCP flags, direction, a SYN's window and options, IPv4
     /// marks — instead of keeping the real flow's.
     pub generate_kinds: bool,
+    /// Take every real flow's structure at its own length, instead of a long one at a length
+    /// drawn around it within its class's spread.
+    pub exact_lengths: bool,
 }
 
 impl Default for ModelSection {
@@ -106,6 +109,7 @@ impl Default for ModelSection {
             batch: s.batch,
             free_structure: s.free_structure,
             generate_kinds: s.generate_kinds,
+            exact_lengths: s.exact_lengths,
         }
     }
 }

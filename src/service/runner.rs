@@ -181,6 +181,7 @@ async fn stages(shared: &Arc<Shared>, active: &Arc<Active>, job: &Arc<Job>) -> R
             guidance: cfg.model.guidance,
             free_structure: cfg.model.free_structure,
             generate_kinds: cfg.model.generate_kinds,
+            exact_lengths: cfg.model.exact_lengths,
             batch: cfg.model.batch,
             seed: job.spec.seed,
             ..SampleSettings::default()
