@@ -130,13 +130,18 @@ fn lab(class: &str, file: &str) -> PathBuf {
         .join(file)
 }
 
+/// Three of the lab's bulk downloads (five flows of 1,001-1,835 packets).
+fn lab_downloads() -> Vec<PathBuf> {
+    ["bulk01.pcap", "bulk02.pcap", "bulk03.pcap"]
+        .iter()
+        .map(|f| lab("bulk_download", f))
+        .collect()
+}
+
 #[test]
 fn a_class_of_300_packet_tcp_flows_yields_whole_coherent_flows() {
     let dir = TempDir(std::env::temp_dir().join(format!("netdiffd-long-{}", std::process::id())));
-    let bulk: Vec<PathBuf> = ["bulk01.pcap", "bulk02.pcap", "bulk03.pcap"]
-        .iter()
-        .map(|f| lab("bulk_download", f))
-        .collect();
+    let bulk = lab_downloads();
     let card = tiny_model(&dir.0, "bulk", &bulk, &["--max-flow-packets", "300"], "40");
     // Every template is a whole 300-packet TCP flow.
     let templates = card["classes"][0]["templates"].as_array().unwrap();
@@ -217,15 +222,9 @@ fn a_class_of_long_flows_yields_lengths_between_its_templates() {
     // its opening and teardown as they were, its middle cut short or continued, so a class's
     // lengths spread between and around its real flows' instead of repeating them.
     let dir = TempDir(std::env::temp_dir().join(format!("netdiffd-sized-{}", std::process::id())));
-    let bulk: Vec<PathBuf> = ["bulk01.pcap", "bulk02.pcap", "bulk03.pcap"]
-        .iter()
-        .map(|f| lab("bulk_download", f))
-        .collect();
+    let bulk = lab_downloads();
     let card = tiny_model(&dir.0, "bulk", &bulk, &["--max-flow-packets", "1200"], "10");
-    let kinds: Vec<Vec<(bool, u16)>> = template_kinds(&card)
-        .iter()
-        .map(|t| t.iter().map(|&(fwd, f, _)| (fwd, f)).collect())
-        .collect();
+    let kinds = flag_kinds(&template_kinds(&card));
     let lengths: Vec<usize> = kinds.iter().map(Vec::len).collect();
     let longest = *lengths.iter().max().unwrap();
     assert!(
@@ -288,7 +287,6 @@ fn a_class_of_long_flows_yields_lengths_between_its_templates() {
 /// One packet of a template as the tests read it: sent by the client, TCP flags, TTL.
 type TemplatePacket = (bool, u16, u8);
 
-/// The packet sequences of a card's templates, read from their strings.
 /// A card template's packets as written (`shape*run`), without the flow's `:port`.
 fn template_packets(t: &serde_json::Value) -> impl Iterator<Item = &str> {
     t.as_str()
@@ -297,6 +295,15 @@ fn template_packets(t: &serde_json::Value) -> impl Iterator<Item = &str> {
         .filter(|p| !p.starts_with(':'))
 }
 
+/// Each template's packets as (sent by the client, TCP flags).
+fn flag_kinds(templates: &[Vec<TemplatePacket>]) -> Vec<Vec<(bool, u16)>> {
+    templates
+        .iter()
+        .map(|t| t.iter().map(|&(fwd, f, _)| (fwd, f)).collect())
+        .collect()
+}
+
+/// The packet sequences of a card's templates, read from their strings.
 fn template_kinds(card: &serde_json::Value) -> Vec<Vec<TemplatePacket>> {
     card["classes"][0]["templates"]
         .as_array()
@@ -334,10 +341,7 @@ fn generated_flows_keep_their_templates_packet_kinds() {
     let dir = TempDir(std::env::temp_dir().join(format!("netdiffd-kinds-{}", std::process::id())));
     let card = tiny_model(&dir.0, "scan", &[lab("portscan", "ps06.pcap")], &[], "10");
     let templates = template_kinds(&card);
-    let kinds: Vec<Vec<(bool, u16)>> = templates
-        .iter()
-        .map(|t| t.iter().map(|&(fwd, f, _)| (fwd, f)).collect())
-        .collect();
+    let kinds = flag_kinds(&templates);
     let refused = vec![(true, flags::SYN), (false, flags::RST | flags::ACK)];
     assert!(
         kinds.iter().filter(|k| **k == refused).count() * 10 >= kinds.len() * 9,
@@ -612,10 +616,7 @@ fn generated_payload_lengths_follow_the_real_ones() {
     // templates', the first 300 packets of each download), and the same card without it leaves
     // them as drawn.
     let dir = TempDir(std::env::temp_dir().join(format!("netdiffd-len-{}", std::process::id())));
-    let bulk: Vec<PathBuf> = ["bulk01.pcap", "bulk02.pcap", "bulk03.pcap"]
-        .iter()
-        .map(|f| lab("bulk_download", f))
-        .collect();
+    let bulk = lab_downloads();
     let mut card = tiny_model(&dir.0, "bulk", &bulk, &["--max-flow-packets", "300"], "10");
     let groups = card["classes"][0]["length_calibration"]["groups"]
         .as_array()

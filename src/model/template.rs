@@ -244,6 +244,20 @@ impl TryFrom<String> for Template {
     }
 }
 
+impl PacketKind {
+    /// A kind that records a packet's TCP flags and direction only (as cards before the SYN
+    /// layouts and IPv4 marks wrote it).
+    pub fn of_flags(tcp_flags: u8, backward: bool) -> PacketKind {
+        PacketKind {
+            tcp_flags,
+            backward,
+            syn_options: None,
+            syn_window: None,
+            ip: None,
+        }
+    }
+}
+
 impl IpMarks {
     /// Reads `ttl.tos.df` (df 0 or 1).
     fn parse(s: &str) -> Option<IpMarks> {
@@ -521,15 +535,7 @@ mod tests {
         assert!(serde_json::from_str::<Template>("\"6.5.8*99999999\"").is_err());
         // Packet kinds: flags and direction after the shape, in runs too; a card without them
         // still reads.
-        let kind = |tcp_flags, backward| {
-            Some(PacketKind {
-                tcp_flags,
-                backward,
-                syn_options: None,
-                syn_window: None,
-                ip: None,
-            })
-        };
+        let kind = |tcp_flags, backward| Some(PacketKind::of_flags(tcp_flags, backward));
         let scan = Template::new(vec![
             PacketShape(IpProtocol::Tcp, 5, 6, kind(0x02, false)),
             PacketShape(IpProtocol::Tcp, 5, 5, kind(0x14, true)),

@@ -110,13 +110,7 @@ mod tests {
             IpProtocol::Tcp,
             5,
             8,
-            Some(PacketKind {
-                tcp_flags,
-                backward,
-                syn_options: None,
-                syn_window: None,
-                ip: None,
-            }),
+            Some(PacketKind::of_flags(tcp_flags, backward)),
         )
     }
 
