@@ -54,6 +54,8 @@ pub mod salt {
     pub const TEMPLATE_LENGTHS: u64 = 0x7e_1e97;
     /// The draws of a generated flow's length calibration, by flow index.
     pub const LENGTHS: u64 = 0x1e_9745;
+    /// A generated flow's own level in its length groups' spreads, by flow index.
+    pub const LENGTH_LEVELS: u64 = 0x1e_7e15;
     /// Repair's choices for a flow (addresses, ports, ISNs, payload fill), by flow index: apart
     /// from the sampler's stream of the same flow.
     pub const REPAIR: u64 = 0x4e_9a17;

@@ -385,3 +385,103 @@ fn generated_media_flows_keep_their_ports_clock() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The IPv4 lengths of each UDP flow of `pcap` with at least `least` packets (by tshark's
+/// stream), with the flow's lower port.
+fn udp_flow_lengths(pcap: &std::path::Path, least: usize) -> Vec<(u16, Vec<u32>)> {
+    let out = Command::new("tshark")
+        .arg("-r")
+        .arg(pcap)
+        .args(["-Y", "udp", "-T", "fields", "-e", "udp.stream"])
+        .args(["-e", "udp.srcport", "-e", "udp.dstport", "-e", "ip.len"])
+        .output()
+        .expect("tshark runs");
+    assert!(out.status.success(), "tshark on {pcap:?}");
+    let mut flows: std::collections::BTreeMap<u64, (u16, Vec<u32>)> = Default::default();
+    for line in String::from_utf8(out.stdout).unwrap().lines() {
+        let f: Vec<&str> = line.split('\t').collect();
+        let [stream, src, dst, len] = f[..] else {
+            panic!("tshark line {line:?}");
+        };
+        let port = src.parse::<u16>().unwrap().min(dst.parse().unwrap());
+        let len = len.split(',').next().unwrap().parse().unwrap();
+        let e = flows
+            .entry(stream.parse().unwrap())
+            .or_insert((port, Vec::new()));
+        e.1.push(len);
+    }
+    flows.into_values().filter(|f| f.1.len() >= least).collect()
+}
+
+/// The share of a flow's packets within 16 bytes of its median length: a voice stream sends
+/// one codec's frames (172-byte payloads, or 93-103 bytes), so nearly all of them.
+fn near_median(lengths: &[u32]) -> f64 {
+    let mut sorted = lengths.to_vec();
+    sorted.sort_unstable();
+    let median = sorted[sorted.len() / 2];
+    let near = lengths
+        .iter()
+        .filter(|&&l| l.abs_diff(median) <= 16)
+        .count();
+    near as f64 / lengths.len() as f64
+}
+
+#[test]
+fn generated_calls_keep_one_codec() {
+    // The lab's calls use two voice codecs on the same ports; the card's length map spreads the
+    // one size the network draws over both, and each generated call keeps to its own place in
+    // that spread (the groups' flow share): with every packet placed on its own, each generated
+    // call sent both codecs' frames, about half and half.
+    // Voice ports: those whose every real stream of 100+ packets sends one size (a video
+    // stream's frames vary).
+    let mut real: std::collections::BTreeMap<u16, Vec<f64>> = Default::default();
+    for f in list_captures(&root().join("../shared/lab-corpus/rtp_media")).unwrap() {
+        for (port, lengths) in udp_flow_lengths(&f, 100) {
+            real.entry(port).or_default().push(near_median(&lengths));
+        }
+    }
+    let voice: Vec<u16> = real
+        .iter()
+        .filter(|(_, shares)| shares.len() >= 2 && shares.iter().all(|&s| s >= 0.9))
+        .map(|(&port, _)| port)
+        .collect();
+    assert!(voice.len() >= 2, "voice ports {voice:?} of {real:?}");
+    let dir = std::env::temp_dir().join(format!("netdiffd-codec-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join("calls.pcap");
+    common::netdiffd_ok(&[
+        "generate",
+        "--model",
+        &root().join("models/default").to_string_lossy(),
+        "--mix",
+        "rtp_media",
+        "--flows",
+        "24",
+        "--seed",
+        "1",
+        "-o",
+        &out.to_string_lossy(),
+    ]);
+    let generated: Vec<f64> = udp_flow_lengths(&out, 100)
+        .into_iter()
+        .filter(|(port, _)| voice.contains(port))
+        .map(|(_, lengths)| near_median(&lengths))
+        .collect();
+    assert!(
+        generated.len() >= 8,
+        "{} generated voice streams",
+        generated.len()
+    );
+    let mixed: Vec<String> = generated
+        .iter()
+        .filter(|&&s| s < 0.8)
+        .map(|s| format!("{s:.2}"))
+        .collect();
+    assert!(
+        mixed.len() * 10 <= generated.len(),
+        "{} of {} generated voice streams mix sizes: {mixed:?}",
+        mixed.len(),
+        generated.len()
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

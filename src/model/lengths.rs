@@ -15,6 +15,15 @@
 //! protocol fixes lengths by where a message sits (a BitTorrent peer's 68-byte handshake, a TLS
 //! client hello, an SSH banner), the network learned them so, and a map fitted to the class's
 //! whole distribution moved them wherever that distribution differs from the real one.
+//!
+//! Where the map spreads one of the model's lengths over several real ones (the network draws
+//! one voice-packet size for every call, the real calls use two codecs, 172-byte and 93-103-byte
+//! payloads, on the same port), each packet used to take its own place in that spread, so every
+//! generated call sent both codecs' packets, about half and half. A group also records how far
+//! its real flows keep to a level of their own (`flow_share`, from the intra-flow correlation
+//! of the payloads' ranks), and each generated flow draws one level: a packet takes the flow's
+//! place in the spread with that share and its own otherwise, so a call keeps one codec and the
+//! class's payloads together still follow the real ones.
 
 use super::template::{
     byte, nibble, word, IP_HEADER_LENGTH, IP_PROTOCOL, IP_TOTAL_LENGTH, TCP_DATA_OFFSET, TCP_FLAGS,
@@ -66,6 +75,13 @@ pub struct LengthGroup {
     /// sampled (and for a group it sampled too few packets of).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sampled: Vec<u16>,
+    /// The share of a generated flow's payloads in the group that take the flow's own level
+    /// (the square root of the intra-flow correlation of the real payloads' ranks, so that two
+    /// generated payloads of a flow correlate as two real ones do); None where the real flows
+    /// say nothing of it (fewer than two of them with two payloads in the group, or payloads
+    /// all of one length) and in cards of earlier versions: each payload on its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flow_share: Option<f32>,
 }
 
 /// A class's length calibration: one group per protocol and direction with enough packets, for
@@ -134,23 +150,36 @@ fn leading(row: usize) -> Option<u16> {
     (row < LENGTH_POSITIONS).then_some(row as u16)
 }
 
-/// Payload lengths counted by group, to be turned into quantiles.
+/// Payload lengths counted by group, each with the flow it came from, to be turned into
+/// quantiles (and, for real flows, into the groups' flow shares).
 #[derive(Debug, Default)]
-pub struct LengthCounts(BTreeMap<Key, Vec<u16>>);
+pub struct LengthCounts {
+    groups: BTreeMap<Key, Vec<(u32, u16)>>,
+    flow: u32,
+}
 
 impl LengthCounts {
+    /// Starts counting the payloads of the next flow.
+    pub fn next_flow(&mut self) {
+        self.flow += 1;
+    }
+
     /// Counts the payload of a model-layout row, the flow's row `position`, sent in the
     /// direction `backward` says: in its kind's and its protocol's groups, and in its
     /// position's group when it is a leading packet.
     pub fn push(&mut self, row: &[Bit], backward: bool, position: usize) {
         if let Some((kind, len)) = payload_of(row) {
+            let at = (self.flow, len);
             if kind.1.is_some() {
-                self.0.entry((kind, backward, None)).or_default().push(len);
+                self.groups
+                    .entry((kind, backward, None))
+                    .or_default()
+                    .push(at);
             }
-            self.0
+            self.groups
                 .entry(((kind.0, None), backward, None))
                 .or_default()
-                .push(len);
+                .push(at);
             self.add_leading(kind, len, backward, position);
         }
     }
@@ -167,17 +196,17 @@ impl LengthCounts {
     /// Counts a payload of `kind` in its position's group, when `position` is a leading one.
     fn add_leading(&mut self, kind: Kind, len: u16, backward: bool, position: usize) {
         if let Some(pos) = leading(position) {
-            self.0
+            self.groups
                 .entry((kind, backward, Some(pos)))
                 .or_default()
-                .push(len);
+                .push((self.flow, len));
         }
     }
 
-    /// Each group's quantiles, for groups of at least [`MIN_PAYLOADS`] payloads
+    /// Each group's quantiles and flow share, for groups of at least [`MIN_PAYLOADS`] payloads
     /// ([`MIN_LEADING_PAYLOADS`] for a leading position's).
-    fn quantiles(self) -> BTreeMap<Key, Vec<u16>> {
-        self.0
+    fn quantiles(self) -> BTreeMap<Key, (Vec<u16>, Option<f32>)> {
+        self.groups
             .into_iter()
             .filter(|((_, _, position), v)| {
                 v.len()
@@ -187,16 +216,59 @@ impl LengthCounts {
                         MIN_PAYLOADS
                     }
             })
-            .map(|(k, mut v)| {
+            .map(|(k, by_flow)| {
+                let mut v: Vec<u16> = by_flow.iter().map(|&(_, len)| len).collect();
                 v.sort_unstable();
                 let n = v.len() - 1;
                 let q = (0..=LENGTH_QUANTILES)
                     .map(|j| v[j * n / LENGTH_QUANTILES])
                     .collect();
-                (k, q)
+                let share = flow_share(&v, &by_flow);
+                (k, (q, share))
             })
             .collect()
     }
+}
+
+/// The share of a flow's payloads that keep to the flow's own level: the square root of the
+/// intra-flow correlation (one-way ANOVA estimate, ICC(1)) of the payloads' mid-ranks in the
+/// group (`sorted`), over the flows with two or more payloads; None where fewer than two flows
+/// have two or where the ranks do not vary.
+fn flow_share(sorted: &[u16], by_flow: &[(u32, u16)]) -> Option<f32> {
+    let n = sorted.len() as f64;
+    let rank = |len: u16| {
+        let below = sorted.partition_point(|&s| s < len);
+        let upto = sorted.partition_point(|&s| s <= len);
+        (below + upto) as f64 / (2.0 * n)
+    };
+    let mut flows: BTreeMap<u32, Vec<f64>> = BTreeMap::new();
+    for &(flow, len) in by_flow {
+        flows.entry(flow).or_default().push(rank(len));
+    }
+    flows.retain(|_, r| r.len() >= 2);
+    let groups = flows.len() as f64;
+    let total: f64 = flows.values().map(|r| r.len() as f64).sum();
+    if groups < 2.0 || total <= groups {
+        return None;
+    }
+    let grand = flows.values().flatten().sum::<f64>() / total;
+    let (mut between, mut within, mut sum_sq_sizes) = (0.0, 0.0, 0.0);
+    for r in flows.values() {
+        let k = r.len() as f64;
+        let mean = r.iter().sum::<f64>() / k;
+        between += k * (mean - grand).powi(2);
+        within += r.iter().map(|x| (x - mean).powi(2)).sum::<f64>();
+        sum_sq_sizes += k * k;
+    }
+    let msb = between / (groups - 1.0);
+    let msw = within / (total - groups);
+    let n0 = (total - sum_sq_sizes / total) / (groups - 1.0);
+    let denominator = msb + (n0 - 1.0) * msw;
+    if denominator <= 1e-12 {
+        return None;
+    }
+    let icc = ((msb - msw) / denominator).clamp(0.0, 1.0);
+    Some(icc.sqrt() as f32)
 }
 
 impl LengthCalibration {
@@ -207,13 +279,14 @@ impl LengthCalibration {
             .quantiles()
             .into_iter()
             .map(
-                |(((protocol, psh), backward, position), real)| LengthGroup {
+                |(((protocol, psh), backward, position), (real, flow_share))| LengthGroup {
                     protocol,
                     backward,
                     psh,
                     position,
                     real,
                     sampled: Vec::new(),
+                    flow_share,
                 },
             )
             .collect();
@@ -232,7 +305,7 @@ impl LengthCalibration {
     pub fn set_sampled(&mut self, counts: LengthCounts) {
         let mut q = counts.quantiles();
         for g in &mut self.groups {
-            g.sampled = q.remove(&g.key()).unwrap_or_default();
+            g.sampled = q.remove(&g.key()).map(|(q, _)| q).unwrap_or_default();
         }
     }
 
@@ -274,6 +347,9 @@ impl LengthCalibration {
                 if q.windows(2).any(|w| w[0] > w[1]) {
                     return Err(format!("{name}: {side} quantiles not in ascending order"));
                 }
+            }
+            if let Some(share) = g.flow_share.filter(|s| !(0.0..=1.0).contains(s)) {
+                return Err(format!("{name}: flow_share {share} outside 0..1"));
             }
         }
         Ok(())
@@ -336,8 +412,16 @@ impl LengthMap {
     /// Maps the payload length of the packet of `row` (model layout), the flow's row
     /// `position`, sent in the direction `backward` says, through the map of its kind at its
     /// position where it has one, else its kind's, else its protocol's; a pushed segment is
-    /// never left empty where the group has real data.
-    pub fn apply(&self, row: &mut [Bit], backward: bool, position: usize, rng: &mut impl Rng) {
+    /// never left empty where the group has real data. `level` in [0, 1) is the flow's own
+    /// place in a spread, which the packet takes with the group's flow share.
+    pub fn apply(
+        &self,
+        row: &mut [Bit],
+        backward: bool,
+        position: usize,
+        level: f64,
+        rng: &mut impl Rng,
+    ) {
         debug_assert_eq!(row.len(), MODEL_WIDTH);
         let Some((kind, len)) = payload_of(row) else {
             return;
@@ -348,7 +432,11 @@ impl LengthMap {
             .chain([(kind, backward, None), ((kind.0, None), backward, None)])
             .find_map(|k| self.0.get(&k));
         if let Some(g) = g {
-            let mut mapped = Self::map(g, len, rng.random());
+            let u = match g.flow_share {
+                Some(share) if rng.random::<f64>() < f64::from(share) => level,
+                _ => rng.random(),
+            };
+            let mut mapped = Self::map(g, len, u);
             if mapped == 0 && kind.1 == Some(true) {
                 // A pushed segment carries data (repair would otherwise drop its PSH): one of
                 // the group's real lengths that are not empty, where it has any.
@@ -480,7 +568,7 @@ mod tests {
         let (mut zero, mut full, mut odd, n) = (0, 0, 0, 20_000);
         for _ in 0..n {
             let mut r = row(6, 0x10, sampled(&mut rng));
-            map.apply(&mut r, false, LATE, &mut rng);
+            map.apply(&mut r, false, LATE, 0.5, &mut rng);
             let (_, len) = payload_of(&r).unwrap();
             zero += usize::from(len == 0);
             full += usize::from(len == 1448);
@@ -492,7 +580,7 @@ mod tests {
         assert!(share(odd) > 0.1, "odd lengths {}", share(odd));
         // The other direction has no group: left as it is.
         let mut r = row(6, 0x10, 40);
-        map.apply(&mut r, true, LATE, &mut rng);
+        map.apply(&mut r, true, LATE, 0.5, &mut rng);
         assert_eq!(payload_of(&r), Some(((6, Some(false)), 40)));
     }
 
@@ -524,10 +612,10 @@ mod tests {
         let (mut acks_empty, mut pushed_empty, n) = (0, 0, 4000);
         for i in 0..n {
             let mut ack = row(6, 0x10, if i % 2 == 0 { 0 } else { 500 + i % 900 });
-            map.apply(&mut ack, true, LATE, &mut rng);
+            map.apply(&mut ack, true, LATE, 0.5, &mut rng);
             acks_empty += usize::from(payload_of(&ack).unwrap().1 == 0);
             let mut pushed = row(6, 0x18, if i % 4 == 0 { 0 } else { i % 300 });
-            map.apply(&mut pushed, true, LATE, &mut rng);
+            map.apply(&mut pushed, true, LATE, 0.5, &mut rng);
             pushed_empty += usize::from(payload_of(&pushed).unwrap().1 == 0);
         }
         assert_eq!(pushed_empty, 0, "a pushed segment left empty");
@@ -550,10 +638,10 @@ mod tests {
         c.set_sampled(model);
         let map = LengthMap::new(&c).unwrap();
         let mut pushed = row(6, 0x18, 1448);
-        map.apply(&mut pushed, false, LATE, &mut rng);
+        map.apply(&mut pushed, false, LATE, 0.5, &mut rng);
         assert_eq!(payload_of(&pushed), Some(((6, Some(true)), 300)));
         let mut pushed = row(6, 0x18, 0);
-        map.apply(&mut pushed, false, LATE, &mut rng);
+        map.apply(&mut pushed, false, LATE, 0.5, &mut rng);
         assert_eq!(payload_of(&pushed), Some(((6, Some(true)), 300)));
     }
 
@@ -579,9 +667,9 @@ mod tests {
         let mut only_leading = LengthCounts::default();
         only_leading.push_leading(&row(6, 0x18, 68), false, AT);
         only_leading.push_leading(&row(6, 0x18, 68), false, LATE);
-        assert_eq!(only_leading.0.len(), 1);
+        assert_eq!(only_leading.groups.len(), 1);
         assert!(only_leading
-            .0
+            .groups
             .contains_key(&((6, Some(true)), false, Some(AT as u16))));
         let mut c = LengthCalibration::of_real(real).unwrap();
         c.set_sampled(model);
@@ -592,14 +680,14 @@ mod tests {
         let mut rng = rand::rngs::StdRng::seed_from_u64(9);
         for _ in 0..100 {
             let mut r = row(6, 0x18, 68);
-            map.apply(&mut r, false, AT, &mut rng);
+            map.apply(&mut r, false, AT, 0.5, &mut rng);
             assert_eq!(payload_of(&r).unwrap().1, 68);
             // The same length elsewhere in the flow (a position without a group, or past the
             // leading ones) goes through the class-wide map: the network's 68 is its lowest
             // third, which the real ones fill with the later segments' smaller lengths.
             for p in [AT + 1, LATE] {
                 let mut r = row(6, 0x18, 68);
-                map.apply(&mut r, false, p, &mut rng);
+                map.apply(&mut r, false, p, 0.5, &mut rng);
                 let len = payload_of(&r).unwrap().1;
                 assert!((20..60).contains(&len), "position {p}: {len}");
             }
@@ -642,5 +730,84 @@ mod tests {
             why.contains("sampled quantiles not in ascending order"),
             "{why}"
         );
+    }
+
+    /// UDP flows of `per_flow` payloads each, one flow a `lens` entry: the payloads of flow `i`
+    /// come from `lens[i]` in turn.
+    fn udp_flows(lens: &[Vec<u16>], per_flow: usize) -> LengthCounts {
+        let mut c = LengthCounts::default();
+        for flow in lens {
+            c.next_flow();
+            for j in 0..per_flow {
+                c.push(&row(17, 0, flow[j % flow.len()]), false, LATE);
+            }
+        }
+        c
+    }
+
+    #[test]
+    fn flow_share_reads_how_far_flows_keep_to_a_level() {
+        // Calls of two codecs: every flow sends one size.
+        let calls: Vec<Vec<u16>> = (0..10)
+            .map(|i| vec![if i % 2 == 0 { 172 } else { 100 }])
+            .collect();
+        let c = LengthCalibration::of_real(udp_flows(&calls, 40)).unwrap();
+        let share = c.groups[0].flow_share.unwrap();
+        assert!(share > 0.99, "{share}");
+        // Every flow sends both sizes alike: no level of its own.
+        let mixed: Vec<Vec<u16>> = (0..10).map(|_| vec![172, 100]).collect();
+        let c = LengthCalibration::of_real(udp_flows(&mixed, 40)).unwrap();
+        let share = c.groups[0].flow_share.unwrap();
+        assert!(share < 0.2, "{share}");
+        // One flow, or one size: nothing to say.
+        let one = LengthCalibration::of_real(udp_flows(&[vec![172, 100, 50]], 80)).unwrap();
+        assert_eq!(one.groups[0].flow_share, None);
+        let same: Vec<Vec<u16>> = (0..10).map(|_| vec![172]).collect();
+        let same = LengthCalibration::of_real(udp_flows(&same, 40)).unwrap();
+        assert_eq!(same.groups[0].flow_share, None);
+        let mut bad = same.clone();
+        bad.groups[0].flow_share = Some(1.5);
+        assert!(bad
+            .check()
+            .unwrap_err()
+            .contains("flow_share 1.5 outside 0..1"));
+    }
+
+    #[test]
+    fn a_flow_keeps_its_level_where_the_map_spreads_one_length() {
+        // The model draws 172 for every call; the real calls are half 100-byte, half 172-byte.
+        let calls: Vec<Vec<u16>> = (0..10)
+            .map(|i| vec![if i % 2 == 0 { 172 } else { 100 }])
+            .collect();
+        let mut c = LengthCalibration::of_real(udp_flows(&calls, 40)).unwrap();
+        c.set_sampled(udp_flows(&[vec![172]], 400));
+        let map = LengthMap::new(&c).unwrap();
+        let mut rng = rand::rngs::StdRng::seed_from_u64(9);
+        // (flows sending one size, flows' 172-byte payloads) over 200 flows of 30 packets.
+        let mut run = |map: &LengthMap| {
+            let (mut pure, mut big, mut all) = (0, 0, 0);
+            for _ in 0..200 {
+                let level: f64 = rng.random();
+                let sizes: Vec<u16> = (0..30)
+                    .map(|_| {
+                        let mut r = row(17, 0, 172);
+                        map.apply(&mut r, false, LATE, level, &mut rng);
+                        payload_of(&r).unwrap().1
+                    })
+                    .collect();
+                pure += usize::from(sizes.iter().all(|&l| l == sizes[0]));
+                big += sizes.iter().filter(|&&l| l == 172).count();
+                all += sizes.len();
+            }
+            (pure, big as f64 / all as f64)
+        };
+        let (pure, big) = run(&map);
+        assert!(pure >= 190, "{pure} of 200 flows send one size");
+        assert!((big - 0.5).abs() < 0.1, "share of 172-byte payloads {big}");
+        // Without the share each payload takes its own place: every flow sends both.
+        c.groups[0].flow_share = None;
+        let (pure, big) = run(&LengthMap::new(&c).unwrap());
+        assert_eq!(pure, 0, "{pure} of 200 flows send one size");
+        assert!((big - 0.5).abs() < 0.1, "share of 172-byte payloads {big}");
     }
 }

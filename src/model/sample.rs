@@ -120,6 +120,9 @@ struct Pending {
     /// The draws of the flow's length calibration: a stream apart, so that calibrating lengths
     /// leaves the flow's other draws as they were.
     length_rng: StdRng,
+    /// The flow's own place in its length groups' spreads ([`LengthMap::apply`]), drawn from a
+    /// stream of its own so that the flow's other draws are as they were.
+    length_level: f64,
     /// Rows the flow will have (the template's length; in free-structure mode the most it may
     /// have, shortened when an all-vacant row ends it).
     rows: usize,
@@ -219,6 +222,7 @@ pub fn sample_with<E: From<ModelError>>(
                 template,
                 rng,
                 length_rng: seed::rng(settings.seed, salt::LENGTHS, index),
+                length_level: seed::rng(settings.seed, salt::LENGTH_LEVELS, index).random(),
                 rows,
                 values: Vec::new(),
                 base: 0,
@@ -410,7 +414,13 @@ fn decode_rows(p: &mut Pending, upto: usize, ch: usize, maps: &ClassMaps) {
         quantise_row(v, pop.as_deref(), &mut model_row);
         let backward = v[MODEL_WIDTH] < 0.0;
         if let Some(lengths) = &maps.lengths {
-            lengths.apply(&mut model_row, backward, r, &mut p.length_rng);
+            lengths.apply(
+                &mut model_row,
+                backward,
+                r,
+                p.length_level,
+                &mut p.length_rng,
+            );
         }
         model_to_standard(&model_row, &mut p.decoded);
         p.directions.push(if backward {

@@ -280,6 +280,7 @@ fn card_classes(ds: &Dataset, by_class: &[Vec<&Window>], seed: u64) -> Vec<CardC
             // which are what the generated flows' kinds and directions follow.
             let mut real_lengths = LengthCounts::default();
             for &i in &drawn {
+                real_lengths.next_flow();
                 let rows = flows[i].iter().flat_map(|w| {
                     let backward = w.backward.iter().copied().chain(std::iter::repeat(false));
                     w.bits.chunks_exact(MODEL_WIDTH).take(w.len).zip(backward)
