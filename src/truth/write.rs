@@ -361,6 +361,7 @@ mod tests {
             "a header and a row a flow and loop:\n{csv}"
         );
         assert!(csv.contains("\"say \"\"hi\"\"\""), "{csv}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
@@ -389,5 +390,6 @@ mod tests {
             .map(|e| e.file_name())
             .collect();
         assert_eq!(left.len(), 1, "{left:?}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
