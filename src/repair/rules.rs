@@ -44,6 +44,11 @@ crate::rule_enum::rule_enum! {
         /// A payload was shortened to keep the bytes in flight below the peer's advertised
         /// window.
         TcpWindowBound => "tcp-window-bound";
+        /// A segment's advertised window was raised to hold the data its peer's generated
+        /// segments carry before the side's next segment (the network draws each window on its
+        /// own, and a download's client advertised a few hundred bytes between two of the
+        /// server's full segments).
+        TcpWindowRaised => "tcp-window-raised";
         /// A side whose generated packets mostly carried TTL 1 was given its most common TTL of
         /// 2 or more (else 64): the flow has routed addresses, and TTL 1 dies at the first
         /// router.

@@ -492,9 +492,17 @@ impl<'a> Connection<'a> {
     }
 
     /// Step 6, advance: the segment's sequence number (the side's next, or the one it
-    /// retransmits) and acknowledgement (all the peer has sent), then both sides' state moves
-    /// past it.
-    pub(super) fn advance(&mut self, seg: &Segment, options: Vec<u8>) -> TcpPlan {
+    /// retransmits) and acknowledgement (all the peer has sent), its window (raised where it
+    /// cannot hold the `ahead` bytes the peer's generated segments carry before this side's next
+    /// one: the generated data goes out whole, as the window bound would otherwise cut it), then
+    /// both sides' state moves past it.
+    pub(super) fn advance(
+        &mut self,
+        seg: &Segment,
+        options: Vec<u8>,
+        ahead: u64,
+        report: &mut RepairReport,
+    ) -> TcpPlan {
         let f = seg.flags;
         // A reset refusing a SYN or answering a stealth probe has sequence number zero: the
         // segment it answers carried no ACK to take it from (RFC 9293 3.10.7.1). One answering
@@ -514,12 +522,22 @@ impl<'a> Connection<'a> {
             peer.record_acked(peer.next_seq);
             peer.next_seq
         };
-        let window = match self.offer(seg) {
+        let mut window = match self.offer(seg) {
             Some(o) => o.window,
             None => self.rows[seg.index].tcp().window(),
         }
         .max(1);
         let me = &mut self.state[seg.side];
+        // The peer's bytes in flight are all acknowledged by this segment; strictly below the
+        // window, as the bound asks.
+        let need = ahead + 1;
+        if f & (flags::SYN | flags::RST) == 0 && f & flags::ACK != 0 {
+            let unit = 1u64 << me.wscale;
+            if u64::from(window) * unit < need {
+                window = need.div_ceil(unit).min(u64::from(u16::MAX)) as u16;
+                report.applied(Rule::TcpWindowRaised);
+            }
+        }
         if seg.retransmits.is_none() {
             me.record_sent(seq, f, seg.payload);
         }

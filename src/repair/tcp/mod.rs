@@ -70,6 +70,22 @@ fn after(a: u32, b: u32) -> bool {
     (a.wrapping_sub(b) as i32) > 0
 }
 
+/// For each packet, the payload bytes the other side's packets after it carry until its own
+/// side's next packet: what the window it advertises must hold for the generated data to go
+/// out whole.
+fn data_before_reply(plans: &[PacketPlan]) -> Vec<u64> {
+    let mut out = vec![0; plans.len()];
+    // Walking back: for each direction, the other's payloads since that direction's next packet.
+    let mut since = [0u64; 2];
+    for (i, p) in plans.iter().enumerate().rev() {
+        let d = usize::from(p.direction == crate::flows::Direction::Backward);
+        out[i] = since[d];
+        since[d] = 0;
+        since[1 - d] += p.payload_len as u64;
+    }
+    out
+}
+
 /// Plans the TCP packets of a flow. `plans` holds directions, times and generated payload
 /// lengths; they come back with the directions and payload lengths repaired, and cut off
 /// after the packet that closes the connection. `ahead` says which packets of its opening repair
@@ -85,6 +101,7 @@ pub(super) fn plan_tcp(
     report: &mut RepairReport,
 ) -> Vec<TcpPlan> {
     let mut conn = Connection::negotiate(rows, plans, ahead, settings, sides, openings, report);
+    let ahead = data_before_reply(plans);
     let mut out = Vec::with_capacity(plans.len());
     for (i, plan) in plans.iter_mut().enumerate() {
         let mut seg = conn.direction(i, plan, report);
@@ -93,7 +110,7 @@ pub(super) fn plan_tcp(
         let options = conn.options(&seg);
         conn.payload_bounds(&mut seg, options.len(), report);
         plan.payload_len = seg.payload();
-        out.push(conn.advance(&seg, options));
+        out.push(conn.advance(&seg, options, ahead[i], report));
         if seg.closes() {
             break;
         }
