@@ -330,6 +330,28 @@ fn udp_flow_gaps(pcap: &std::path::Path) -> Vec<(u16, usize, f64)> {
         .collect()
 }
 
+/// Generates 24 lab media flows with the shipped model and seed `seed` into a fresh folder
+/// `netdiffd-TAG-PID`; the folder and the capture.
+fn generate_media(tag: &str, seed: &str) -> (PathBuf, PathBuf) {
+    let dir = std::env::temp_dir().join(format!("netdiffd-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join("media.pcap");
+    common::netdiffd_ok(&[
+        "generate",
+        "--model",
+        &root().join("models/default").to_string_lossy(),
+        "--mix",
+        "rtp_media",
+        "--flows",
+        "24",
+        "--seed",
+        seed,
+        "-o",
+        &out.to_string_lossy(),
+    ]);
+    (dir, out)
+}
+
 #[test]
 fn generated_media_flows_keep_their_ports_clock() {
     // A call's RTP stream sends every 20 ms on one port, its RTCP reports every few seconds on
@@ -344,22 +366,7 @@ fn generated_media_flows_keep_their_ports_clock() {
             *r = (r.0.min(gap), r.1.max(gap), r.2 + 1);
         }
     }
-    let dir = std::env::temp_dir().join(format!("netdiffd-media-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let out = dir.join("rtp.pcap");
-    common::netdiffd_ok(&[
-        "generate",
-        "--model",
-        &root().join("models/default").to_string_lossy(),
-        "--mix",
-        "rtp_media",
-        "--flows",
-        "24",
-        "--seed",
-        "3",
-        "-o",
-        &out.to_string_lossy(),
-    ]);
+    let (dir, out) = generate_media("media", "3");
     let mut checked = 0;
     let mut off = Vec::new();
     for (port, n, gap) in udp_flow_gaps(&out) {
@@ -446,22 +453,7 @@ fn generated_calls_keep_one_codec() {
         .map(|(&port, _)| port)
         .collect();
     assert!(voice.len() >= 2, "voice ports {voice:?} of {real:?}");
-    let dir = std::env::temp_dir().join(format!("netdiffd-codec-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let out = dir.join("calls.pcap");
-    common::netdiffd_ok(&[
-        "generate",
-        "--model",
-        &root().join("models/default").to_string_lossy(),
-        "--mix",
-        "rtp_media",
-        "--flows",
-        "24",
-        "--seed",
-        "1",
-        "-o",
-        &out.to_string_lossy(),
-    ]);
+    let (dir, out) = generate_media("codec", "1");
     let generated: Vec<f64> = udp_flow_lengths(&out, 100)
         .into_iter()
         .filter(|(port, _)| voice.contains(port))
