@@ -203,9 +203,9 @@ impl LengthCounts {
         }
     }
 
-    /// Each group's quantiles and flow share, for groups of at least [`MIN_PAYLOADS`] payloads
-    /// ([`MIN_LEADING_PAYLOADS`] for a leading position's).
-    fn quantiles(self) -> BTreeMap<Key, (Vec<u16>, Option<f32>)> {
+    /// The groups of at least [`MIN_PAYLOADS`] payloads ([`MIN_LEADING_PAYLOADS`] for a
+    /// leading position's), each with its payloads (with their flows) and their lengths sorted.
+    fn kept(self) -> impl Iterator<Item = (Key, Vec<(u32, u16)>, Vec<u16>)> {
         self.groups
             .into_iter()
             .filter(|((_, _, position), v)| {
@@ -217,17 +217,19 @@ impl LengthCounts {
                     }
             })
             .map(|(k, by_flow)| {
-                let mut v: Vec<u16> = by_flow.iter().map(|&(_, len)| len).collect();
-                v.sort_unstable();
-                let n = v.len() - 1;
-                let q = (0..=LENGTH_QUANTILES)
-                    .map(|j| v[j * n / LENGTH_QUANTILES])
-                    .collect();
-                let share = flow_share(&v, &by_flow);
-                (k, (q, share))
+                let mut sorted: Vec<u16> = by_flow.iter().map(|&(_, len)| len).collect();
+                sorted.sort_unstable();
+                (k, by_flow, sorted)
             })
-            .collect()
     }
+}
+
+/// The [`LENGTH_QUANTILES`] + 1 quantiles of ascending, non-empty `sorted` lengths.
+fn quantiles(sorted: &[u16]) -> Vec<u16> {
+    let n = sorted.len() - 1;
+    (0..=LENGTH_QUANTILES)
+        .map(|j| sorted[j * n / LENGTH_QUANTILES])
+        .collect()
 }
 
 /// The share of a flow's payloads that keep to the flow's own level: the square root of the
@@ -276,17 +278,16 @@ impl LengthCalibration {
     /// None when no group has enough of them.
     pub fn of_real(counts: LengthCounts) -> Option<LengthCalibration> {
         let groups: Vec<LengthGroup> = counts
-            .quantiles()
-            .into_iter()
+            .kept()
             .map(
-                |(((protocol, psh), backward, position), (real, flow_share))| LengthGroup {
+                |(((protocol, psh), backward, position), by_flow, sorted)| LengthGroup {
                     protocol,
                     backward,
                     psh,
                     position,
-                    real,
+                    real: quantiles(&sorted),
                     sampled: Vec::new(),
-                    flow_share,
+                    flow_share: flow_share(&sorted, &by_flow),
                 },
             )
             .collect();
@@ -303,9 +304,12 @@ impl LengthCalibration {
     /// Sets the model's side from the payloads it sampled; a group it sampled too few of stays
     /// without.
     pub fn set_sampled(&mut self, counts: LengthCounts) {
-        let mut q = counts.quantiles();
+        let mut q: BTreeMap<Key, Vec<u16>> = counts
+            .kept()
+            .map(|(k, _, sorted)| (k, quantiles(&sorted)))
+            .collect();
         for g in &mut self.groups {
-            g.sampled = q.remove(&g.key()).map(|(q, _)| q).unwrap_or_default();
+            g.sampled = q.remove(&g.key()).unwrap_or_default();
         }
     }
 

@@ -169,24 +169,7 @@ pub fn sample_with<E: From<ModelError>>(
     let (l, ch) = (cfg.max_packets, cfg.channels());
     let context = settings.context.min(l / 2);
     let ddim = Ddim::new(cfg, settings.steps);
-    let free_rows = |class: usize| {
-        m.card.classes[class]
-            .templates
-            .iter()
-            .map(Template::len)
-            .max()
-            .unwrap_or(l)
-            .max(l)
-    };
-    let spreads: Vec<(f64, usize)> = m
-        .card
-        .classes
-        .iter()
-        .map(|c| {
-            let longest = c.templates.iter().map(Template::len).max().unwrap_or(0);
-            (length_bandwidth(&c.templates), longest)
-        })
-        .collect();
+    let maps: Vec<ClassMaps> = m.card.classes.iter().map(ClassMaps::of).collect();
     let mut pending: Vec<Pending> = classes
         .iter()
         .enumerate()
@@ -201,9 +184,10 @@ pub fn sample_with<E: From<ModelError>>(
                 let t = if settings.exact_lengths {
                     t.clone()
                 } else {
-                    let (bandwidth, longest) = spreads[class];
+                    let c = &maps[class];
                     let mut draws = seed::rng(settings.seed, salt::TEMPLATE_LENGTHS, index);
-                    t.resized(draw_length(t.len(), bandwidth, longest, &mut draws))
+                    let len = draw_length(t.len(), c.length_bandwidth, c.longest, &mut draws);
+                    t.resized(len)
                 };
                 Some(if settings.generate_kinds {
                     t.without_kinds()
@@ -213,7 +197,8 @@ pub fn sample_with<E: From<ModelError>>(
             };
             let rows = template
                 .as_ref()
-                .map_or_else(|| free_rows(class), Template::len)
+                // Free structure: as long as the class's longest template, a window at least.
+                .map_or_else(|| maps[class].longest.max(l), Template::len)
                 .min(settings.max_flow_packets.unwrap_or(usize::MAX))
                 .max(1);
             Pending {
@@ -232,7 +217,6 @@ pub fn sample_with<E: From<ModelError>>(
             }
         })
         .collect();
-    let maps: Vec<ClassMaps> = m.card.classes.iter().map(ClassMaps::of).collect();
     // Flows run in batches of similar length, so that few rows are padding.
     pending.sort_by_key(|p| (std::cmp::Reverse(p.rows), p.index));
     for chunk in pending.chunks_mut(settings.batch.max(1)) {
@@ -434,10 +418,15 @@ fn decode_rows(p: &mut Pending, upto: usize, ch: usize, maps: &ClassMaps) {
     p.base = upto;
 }
 
-/// What a class's decoded values become: its time bins go through the calibration map onto its
-/// real gaps' bins (when the card has one) and are placed among its real gaps within each bin;
-/// its payload lengths go through its length map (when the card has one).
+/// What a class's card gives sampling, prepared once a call: the spread of its templates'
+/// lengths, and what its decoded values become — its time bins go through the calibration map
+/// onto its real gaps' bins (when the card has one) and are placed among its real gaps within
+/// each bin; its payload lengths go through its length map (when the card has one).
 struct ClassMaps {
+    /// Its longest template's packets (0 without templates).
+    longest: usize,
+    /// The kernel bandwidth its long templates' lengths are drawn around with.
+    length_bandwidth: f64,
     time_map: Option<BinMap>,
     port_maps: PortMaps,
     gaps: GapsByBin,
@@ -448,6 +437,8 @@ impl ClassMaps {
     fn of(c: &CardClass) -> ClassMaps {
         let gaps = GapsByBin::new(&c.hints.iat_samples_ns);
         ClassMaps {
+            longest: c.templates.iter().map(Template::len).max().unwrap_or(0),
+            length_bandwidth: length_bandwidth(&c.templates),
             time_map: c
                 .time_calibration
                 .as_ref()

@@ -6,7 +6,7 @@
 //! therefore taken at a length drawn around its own: log-normal, with the class's kernel
 //! bandwidth (Silverman's rule over the log lengths of its long templates), its opening and
 //! teardown kept, its middle cut short or continued (see docs/model.md, "Lengths around the
-//! templates').
+//! templates").
 
 use super::{PacketShape, Template};
 use crate::wire::tcp::flags;
@@ -55,7 +55,7 @@ pub fn draw_length(len: usize, bandwidth: f64, longest: usize, rng: &mut impl Rn
     if len < RESIZABLE_FROM || bandwidth <= 0.0 || !bandwidth.is_finite() {
         return len;
     }
-    let z = f64::from(super::super::normal(rng));
+    let z = f64::from(crate::model::normal(rng));
     let drawn = (len as f64 * (bandwidth * z).exp()).round();
     (drawn.min(longest.max(len) as f64) as usize).max(RESIZABLE_FROM)
 }

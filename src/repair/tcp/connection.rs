@@ -17,7 +17,7 @@ use crate::wire::tcp::{offered_mss, DEFAULT_MSS};
 use rand::Rng;
 
 /// Index of the side that sends in direction `d`: 0 the client, 1 the server.
-fn side_of(d: Direction) -> usize {
+pub(super) fn side_of(d: Direction) -> usize {
     usize::from(d == Direction::Backward)
 }
 

@@ -78,7 +78,7 @@ fn data_before_reply(plans: &[PacketPlan]) -> Vec<u64> {
     // Walking back: for each direction, the other's payloads since that direction's next packet.
     let mut since = [0u64; 2];
     for (i, p) in plans.iter().enumerate().rev() {
-        let d = usize::from(p.direction == crate::flows::Direction::Backward);
+        let d = connection::side_of(p.direction);
         out[i] = since[d];
         since[d] = 0;
         since[1 - d] += p.payload_len as u64;
@@ -101,7 +101,7 @@ pub(super) fn plan_tcp(
     report: &mut RepairReport,
 ) -> Vec<TcpPlan> {
     let mut conn = Connection::negotiate(rows, plans, ahead, settings, sides, openings, report);
-    let ahead = data_before_reply(plans);
+    let data_ahead = data_before_reply(plans);
     let mut out = Vec::with_capacity(plans.len());
     for (i, plan) in plans.iter_mut().enumerate() {
         let mut seg = conn.direction(i, plan, report);
@@ -110,7 +110,7 @@ pub(super) fn plan_tcp(
         let options = conn.options(&seg);
         conn.payload_bounds(&mut seg, options.len(), report);
         plan.payload_len = seg.payload();
-        out.push(conn.advance(&seg, options, ahead[i], report));
+        out.push(conn.advance(&seg, options, data_ahead[i], report));
         if seg.closes() {
             break;
         }
