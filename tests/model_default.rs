@@ -262,24 +262,18 @@ fn generated_web_requests_have_real_sizes() {
     for f in list_captures(&root().join("../shared/lab-corpus/web_browse")).unwrap() {
         real.extend(first_requests(&f));
     }
-    let dir = std::env::temp_dir().join(format!("netdiffd-requests-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let out = dir.join("web.pcap");
-    common::netdiffd_ok(&[
-        "generate",
-        "--model",
-        &root().join("models/default").to_string_lossy(),
-        "--mix",
-        "web_browse",
-        "--flows",
-        "60",
-        "--max-flow-packets",
-        "8",
-        "--seed",
+    let (dir, out) = generate_default(
+        "requests",
+        &[
+            "--mix",
+            "web_browse",
+            "--flows",
+            "60",
+            "--max-flow-packets",
+            "8",
+        ],
         "3",
-        "-o",
-        &out.to_string_lossy(),
-    ]);
+    );
     let generated = first_requests(&out);
     assert!(generated.len() >= 55, "{} requests", generated.len());
     let known = generated.iter().filter(|l| real.contains(*l)).count();
@@ -330,26 +324,23 @@ fn udp_flow_gaps(pcap: &std::path::Path) -> Vec<(u16, usize, f64)> {
         .collect()
 }
 
-/// Generates 24 lab media flows with the shipped model and seed `seed` into a fresh folder
-/// `netdiffd-TAG-PID`; the folder and the capture.
-fn generate_media(tag: &str, seed: &str) -> (PathBuf, PathBuf) {
+/// Generates with the shipped model, `args` (mix, flows and any other option) and seed `seed`
+/// into a fresh folder `netdiffd-TAG-PID`; the folder and the capture.
+fn generate_default(tag: &str, args: &[&str], seed: &str) -> (PathBuf, PathBuf) {
     let dir = std::env::temp_dir().join(format!("netdiffd-{tag}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let out = dir.join("media.pcap");
-    common::netdiffd_ok(&[
-        "generate",
-        "--model",
-        &root().join("models/default").to_string_lossy(),
-        "--mix",
-        "rtp_media",
-        "--flows",
-        "24",
-        "--seed",
-        seed,
-        "-o",
-        &out.to_string_lossy(),
-    ]);
+    let out = dir.join("generated.pcap");
+    let model = root().join("models/default");
+    let mut all = vec!["generate", "--model", model.to_str().unwrap()];
+    all.extend(args);
+    all.extend(["--seed", seed, "-o", out.to_str().unwrap()]);
+    common::netdiffd_ok(&all);
     (dir, out)
+}
+
+/// Generates 24 lab media flows with seed `seed` ([`generate_default`]).
+fn generate_media(tag: &str, seed: &str) -> (PathBuf, PathBuf) {
+    generate_default(tag, &["--mix", "rtp_media", "--flows", "24"], seed)
 }
 
 #[test]
