@@ -4,11 +4,13 @@
 //! that `generate --labels` wrote. The live case needs root (and fails under CI=true when the
 //! test bed cannot be made).
 
+#[path = "common/scratch.rs"]
+mod scratch;
 mod testbed_support;
 
 use netdiffd::truth::FlowRecord;
+use scratch::TempDir;
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 use testbed_support::{generate_job, InlineBed};
@@ -74,12 +76,6 @@ fn expected(records: &[FlowRecord]) -> Meter {
         .collect()
 }
 
-fn work_dir() -> PathBuf {
-    let d = std::env::temp_dir().join(format!("netdiffd-meter-{}", std::process::id()));
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
 fn ndpi_reader() -> Command {
     let probe = Command::new("ndpiReader").arg("-h").output();
     assert!(
@@ -103,7 +99,7 @@ fn compare(what: &str, ours: &Meter, theirs: &Meter) {
 
 #[test]
 fn ndpi_reader_counts_the_same_flows_as_the_ground_truth() {
-    let dir = work_dir();
+    let dir = TempDir::new("meter");
     let pcap = dir.join("job.pcap");
     let records = generate_job(
         "netflix=2,teams=1,dns=1,zoom=1,portscan=1,tunnel=1",
@@ -155,5 +151,4 @@ fn ndpi_reader_counts_the_same_flows_as_the_ground_truth() {
     let live = meter.wait_with_output().unwrap();
     let live = parse_ndpi(&String::from_utf8_lossy(&live.stdout));
     compare("ndpiReader live on the far side", &ours, &live);
-    let _ = std::fs::remove_dir_all(&dir);
 }

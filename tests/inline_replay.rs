@@ -3,7 +3,11 @@
 //! ground truth names the interfaces and times, and bad settings get clear errors. The
 //! namespace cases need root (and fail under CI=true when the bed cannot be made).
 
+#[path = "common/scratch.rs"]
+mod scratch;
 mod testbed_support;
+
+use scratch::TempDir;
 
 use netdiffd::replay::{split_sides, Ipv4Cidr, Side, SideSplit, TcpprepCache};
 use netdiffd::truth::{read_labels, FlowRecord};
@@ -13,12 +17,6 @@ use std::process::{Command, Output};
 use testbed_support::{
     corpus, corpus_files, frame_cid, generate_job, in_ns, InlineBed, D1_MAC, D2_MAC,
 };
-
-fn tmp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("netdiffd-inline-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
-}
 
 /// Runs the real tcpprep with `args` on `pcap`; the cache file, or `None` when tcpprep refuses
 /// the capture (a link type it does not take).
@@ -52,6 +50,7 @@ fn tcpprep_print(cache: &Path) -> Vec<Side> {
 
 #[test]
 fn cache_files_and_splits_agree_with_the_real_tcpprep() {
+    let dir = TempDir::new("inline");
     let cidrs = "10.0.0.0/8,192.168.0.0/16,172.16.0.0/12";
     let nets: Vec<Ipv4Cidr> = cidrs.split(',').map(|c| c.parse().unwrap()).collect();
     let (mut compared, mut frames, mut secondary) = (0, 0, 0);
@@ -60,7 +59,7 @@ fn cache_files_and_splits_agree_with_the_real_tcpprep() {
             ("cidr", vec!["--cidr", cidrs], SideSplit::Cidr(nets.clone())),
             ("port", vec!["--port"], SideSplit::Port),
         ] {
-            let cache = tmp(&format!("{mode}.cache"));
+            let cache = dir.join(format!("{mode}.cache"));
             let Some(cache) = tcpprep(&f, &args, &cache) else {
                 continue;
             };
@@ -99,9 +98,10 @@ fn stderr(o: &Output) -> String {
 
 #[test]
 fn each_frame_leaves_on_the_side_the_tcpprep_cache_names() {
+    let dir = TempDir::new("inline");
     let Some(bed) = InlineBed::new() else { return };
     let pcap = corpus().join("ftp_mail/smtp-starttls.pcap");
-    let cache = tcpprep(&pcap, &["--auto=first"], &tmp("first.cache")).unwrap();
+    let cache = tcpprep(&pcap, &["--auto=first"], &dir.join("first.cache")).unwrap();
     let sides = tcpprep_print(&cache);
     let c1 = InlineBed::capture(&bed.ns_d, &bed.d1);
     let c2 = InlineBed::capture(&bed.ns_d, &bed.d2);
@@ -159,9 +159,10 @@ fn each_frame_leaves_on_the_side_the_tcpprep_cache_names() {
 
 #[test]
 fn generated_flows_split_by_flow_with_per_side_macs_and_ground_truth() {
+    let dir = TempDir::new("inline");
     let Some(bed) = InlineBed::new() else { return };
-    let pcap = tmp("gen.pcap");
-    let gen_labels = tmp("gen.csv");
+    let pcap = dir.join("gen.pcap");
+    let gen_labels = dir.join("gen.csv");
     let generated = generate_job(
         "netflix=2,dns=1,zoom=1,portscan=1",
         40,
@@ -174,7 +175,7 @@ fn generated_flows_split_by_flow_with_per_side_macs_and_ground_truth() {
     assert!(csv.starts_with("flow,capture,class,group,proto,"), "{csv}");
     assert_eq!(csv.lines().count(), 41, "one header and one row a flow");
 
-    let labels = tmp("replayed.jsonl");
+    let labels = dir.join("replayed.jsonl");
     let c1 = InlineBed::capture(&bed.ns_d, &bed.d1);
     let c2 = InlineBed::capture(&bed.ns_d, &bed.d2);
     let before = std::time::SystemTime::now()
@@ -254,6 +255,7 @@ fn generated_flows_split_by_flow_with_per_side_macs_and_ground_truth() {
 
 #[test]
 fn bad_inline_settings_are_named() {
+    let dir = TempDir::new("inline");
     let Some(bed) = InlineBed::new() else { return };
     let pcap = corpus().join("dns/avast_securedns.pcap");
     let p = pcap.to_str().unwrap();
@@ -266,7 +268,7 @@ fn bad_inline_settings_are_named() {
     );
 
     let other = corpus().join("ftp_mail/smtp-starttls.pcap");
-    let cache = tcpprep(&other, &["--port"], &tmp("other.cache")).unwrap();
+    let cache = tcpprep(&other, &["--port"], &dir.join("other.cache")).unwrap();
     let wrong = bed.replay(&[
         "-i",
         &bed.r1,

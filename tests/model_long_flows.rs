@@ -6,6 +6,8 @@
 
 mod common;
 
+use common::TempDir;
+
 use netdiffd::capture::CaptureReader;
 use netdiffd::flows::{flows_from_capture, Direction, FlowSettings};
 use netdiffd::wire::ipv4::Ipv4Packet;
@@ -13,13 +15,6 @@ use netdiffd::wire::tcp::{flags, TcpPacket};
 use netdiffd::wire::IpProtocol;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-
-struct TempDir(PathBuf);
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// A TCP connection's key: client address and port, server address and port.
 type ConnKey = (u32, u16, u32, u16);
@@ -140,7 +135,7 @@ fn lab_downloads() -> Vec<PathBuf> {
 
 #[test]
 fn a_class_of_300_packet_tcp_flows_yields_whole_coherent_flows() {
-    let dir = TempDir(std::env::temp_dir().join(format!("netdiffd-long-{}", std::process::id())));
+    let dir = TempDir::new("long");
     let bulk = lab_downloads();
     let card = tiny_model(&dir.0, "bulk", &bulk, &["--max-flow-packets", "300"], "40");
     // Every template is a whole 300-packet TCP flow.
@@ -221,7 +216,7 @@ fn a_class_of_long_flows_yields_lengths_between_its_templates() {
     // generated flow takes a real flow's structure at a length drawn around the real one's:
     // its opening and teardown as they were, its middle cut short or continued, so a class's
     // lengths spread between and around its real flows' instead of repeating them.
-    let dir = TempDir(std::env::temp_dir().join(format!("netdiffd-sized-{}", std::process::id())));
+    let dir = TempDir::new("sized");
     let bulk = lab_downloads();
     let card = tiny_model(&dir.0, "bulk", &bulk, &["--max-flow-packets", "1200"], "10");
     let kinds = flag_kinds(&template_kinds(&card));
@@ -338,7 +333,7 @@ fn generated_flows_keep_their_templates_packet_kinds() {
     // A lab port scan: nearly every SYN is answered by an RST-ACK (closed ports). A tiny model
     // trained for a few steps could not have learned that; the flows keep their real
     // templates' flags and directions, and repair keeps the refusal.
-    let dir = TempDir(std::env::temp_dir().join(format!("netdiffd-kinds-{}", std::process::id())));
+    let dir = TempDir::new("kinds");
     let card = tiny_model(&dir.0, "scan", &[lab("portscan", "ps06.pcap")], &[], "10");
     let templates = template_kinds(&card);
     let kinds = flag_kinds(&templates);
@@ -438,7 +433,7 @@ fn generated_syns_offer_their_templates_options() {
     // SYN-ACK MSS, SACK permitted, timestamps, NOP, window scale. A tiny model trained for a few
     // steps generates option bytes that do not parse; the flows keep their templates' windows,
     // option layouts and values, and so negotiate timestamps, which every later segment carries.
-    let dir = TempDir(std::env::temp_dir().join(format!("netdiffd-syn-{}", std::process::id())));
+    let dir = TempDir::new("syn");
     let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/https");
     let captures: Vec<PathBuf> = ["443-curl.pcap", "443-firefox.pcap", "443-git.pcap"]
         .iter()
@@ -505,7 +500,7 @@ fn generated_flows_reach_their_templates_server_ports() {
     // (closed) or a SYN-ACK (open). A tiny model trained for a few steps draws ports no scan
     // reached; the flows keep their templates' server ports, so a generated scan spreads over
     // the real scan's ports instead of falling back to the class's most common one.
-    let dir = TempDir(std::env::temp_dir().join(format!("netdiffd-port-{}", std::process::id())));
+    let dir = TempDir::new("port");
     let card = tiny_model(
         &dir.0,
         "portscan",
@@ -559,7 +554,7 @@ fn pools_of_one_host_each_still_generate() {
     // A job keeps every flow's 5-tuple apart where the pools allow, ICMP flows on host pairs of
     // their own; with one client and one server the ICMP tunnel's flows cannot be kept apart,
     // and the job still ends, with every flow.
-    let dir = TempDir(std::env::temp_dir().join(format!("netdiffd-pools-{}", std::process::id())));
+    let dir = TempDir::new("pools");
     let tunnel =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/tunnel/icmp-tunnel.pcap");
     tiny_model(
@@ -615,7 +610,7 @@ fn generated_payload_lengths_follow_the_real_ones() {
     // card's length calibration maps each direction's lengths onto the real flows' (its
     // templates', the first 300 packets of each download), and the same card without it leaves
     // them as drawn.
-    let dir = TempDir(std::env::temp_dir().join(format!("netdiffd-len-{}", std::process::id())));
+    let dir = TempDir::new("len");
     let bulk = lab_downloads();
     let mut card = tiny_model(&dir.0, "bulk", &bulk, &["--max-flow-packets", "300"], "10");
     let groups = card["classes"][0]["length_calibration"]["groups"]

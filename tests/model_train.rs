@@ -22,18 +22,15 @@ use tiny_model::{
     link_tiny_corpus, tiny_config, tiny_dataset, tiny_dataset_with, tiny_train_settings,
 };
 
-struct TempDir(PathBuf);
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+#[path = "common/scratch.rs"]
+mod scratch;
+use scratch::TempDir;
 
 /// A corpus of two classes made of links to real captures.
 fn tiny_corpus(tag: &str) -> TempDir {
-    let dir = std::env::temp_dir().join(format!("netdiffd-model-{tag}-{}", std::process::id()));
+    let dir = TempDir::new(&format!("model-{tag}"));
     link_tiny_corpus(&dir);
-    TempDir(dir)
+    dir
 }
 
 fn trained(tag: &str) -> (TempDir, PathBuf, Vec<f32>) {

@@ -12,7 +12,7 @@ use std::time::Duration;
 fn cancel_from_another_thread_stops_at_a_packet_boundary() {
     let Some(bed) = Testbed::new() else { return };
     let file = paced_capture("cancel.pcap", 5000, 1_000_000);
-    let cfg = ReplayConfig::new(bed.if_tx.clone(), vec![file]);
+    let cfg = ReplayConfig::new(bed.if_tx.clone(), vec![file.to_path_buf()]);
     let cap = bed.capture();
     let (handle_tx, handle_rx) = std::sync::mpsc::channel();
     let worker = bed.in_tx_namespace(move || {
@@ -129,12 +129,12 @@ fn with_no_carrier_the_af_xdp_sender_counts_every_frame_as_failed() {
 fn prepare_refuses_what_cannot_work() {
     let Some(bed) = Testbed::new() else { return };
     let file = paced_capture("refuse.pcap", 3, 1000);
-    let absent = ReplayConfig::new("ndr-absent1", vec![file.clone()]);
-    let iface = bed.if_tx.clone();
+    let absent = ReplayConfig::new("ndr-absent1", vec![file.to_path_buf()]);
+    let (iface, path) = (bed.if_tx.clone(), file.to_path_buf());
     let results = bed
         .in_tx_namespace(move || {
             let a = Replayer::prepare(absent).map(|_| ()).unwrap_err();
-            let mut bad_batch = ReplayConfig::new(iface, vec![file]);
+            let mut bad_batch = ReplayConfig::new(iface, vec![path]);
             bad_batch.batch = 0;
             let b = Replayer::prepare(bad_batch).map(|_| ()).unwrap_err();
             (a, b)

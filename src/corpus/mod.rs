@@ -345,7 +345,7 @@ mod tests {
         );
         let one = dir.join("b/2.pcap");
         assert_eq!(list_captures(&one).unwrap(), vec![one.clone()]);
-        assert_eq!(corpus_folder(&one), Some(dir.clone()));
+        assert_eq!(corpus_folder(&one), Some(dir.to_path_buf()));
         let empty = dir.join("a/deep/empty");
         std::fs::create_dir_all(&empty).unwrap();
         assert!(matches!(

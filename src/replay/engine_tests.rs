@@ -3,7 +3,8 @@ use crate::replay::config::Rate;
 use crate::replay::rewrite::RewriteConfig;
 use crate::replay::sender::SendTally;
 use crate::replay::stats::StopReason;
-use std::path::PathBuf;
+use crate::test_scratch::TestFile;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 type Log = Arc<Mutex<Vec<(u64, Vec<u8>)>>>;
@@ -80,10 +81,10 @@ fn udp_frame(seq: u32, len: usize) -> Vec<u8> {
     f
 }
 
-fn write_pcap(name: &str, frames: &[(u64, Vec<u8>)]) -> PathBuf {
-    let dir = crate::test_dir("engine");
+fn write_pcap(name: &str, frames: &[(u64, Vec<u8>)]) -> TestFile {
+    let file = TestFile::new("engine", name);
     let mut w = crate::packets::PcapWriter::create(
-        &dir.join(name),
+        &file,
         crate::capture::LinkType::Ethernet,
         crate::packets::TsResolution::Nano,
     )
@@ -91,10 +92,11 @@ fn write_pcap(name: &str, frames: &[(u64, Vec<u8>)]) -> PathBuf {
     for (ts, data) in frames {
         w.write(*ts, data).unwrap();
     }
-    w.commit().unwrap()
+    w.commit().unwrap();
+    file
 }
 
-fn capture(name: &str, n: u32, gap_ns: u64) -> (PathBuf, Vec<Vec<u8>>) {
+fn capture(name: &str, n: u32, gap_ns: u64) -> (TestFile, Vec<Vec<u8>>) {
     let frames: Vec<(u64, Vec<u8>)> = (0..n)
         .map(|i| {
             (
@@ -123,14 +125,14 @@ fn run_with(
     (report, frames)
 }
 
-fn config(path: PathBuf) -> ReplayConfig {
-    ReplayConfig::new("test0", vec![path])
+fn config(path: &Path) -> ReplayConfig {
+    ReplayConfig::new("test0", vec![path.to_path_buf()])
 }
 
 #[test]
 fn limit_and_loops_send_frames_in_order() {
     let (path, frames) = capture("ll.pcap", 10, 1000);
-    let mut cfg = config(path.clone());
+    let mut cfg = config(&path);
     cfg.pace = Pace::TopSpeed;
     cfg.limit = Some(4);
     let (report, sent) = run_with(cfg, 1500, None);
@@ -142,7 +144,7 @@ fn limit_and_loops_send_frames_in_order() {
     );
 
     for preload in [false, true] {
-        let mut cfg = config(path.clone());
+        let mut cfg = config(&path);
         cfg.pace = Pace::TopSpeed;
         cfg.loops = 3;
         cfg.preload = preload;
@@ -164,7 +166,7 @@ fn limit_and_loops_send_frames_in_order() {
 #[test]
 fn captured_timing_keeps_gaps_without_drift() {
     let (path, _) = capture("timing.pcap", 300, 1_000_000);
-    let (report, sent) = run_with(config(path), 1500, None);
+    let (report, sent) = run_with(config(&path), 1500, None);
     assert_eq!(sent.len(), 300);
     let t0 = sent[0].0;
     let mut errors: Vec<u64> = sent
@@ -205,7 +207,7 @@ fn captured_timing_keeps_gaps_without_drift() {
 #[test]
 fn pps_and_multiplier_set_the_pace() {
     let (path, _) = capture("pace.pcap", 51, 10_000_000);
-    let mut cfg = config(path.clone());
+    let mut cfg = config(&path);
     cfg.pace = Pace::Pps(Rate::whole(1000));
     let (_, sent) = run_with(cfg, 1500, None);
     let span = sent[50].0 - sent[0].0;
@@ -213,7 +215,7 @@ fn pps_and_multiplier_set_the_pace() {
         (49_000_000..60_000_000).contains(&span),
         "50 gaps at 1 kpps took {span} ns"
     );
-    let mut cfg = config(path);
+    let mut cfg = config(&path);
     cfg.pace = Pace::Captured {
         multiplier: "10".parse().unwrap(),
     };
@@ -233,7 +235,7 @@ fn cancel_stops_at_a_packet_boundary_and_reports_what_was_sent() {
         log: Arc::clone(&log),
         fail_after: None,
     };
-    let r = Replayer::with_sink(config(path), &iface(1500), Box::new(sink)).unwrap();
+    let r = Replayer::with_sink(config(&path), &iface(1500), Box::new(sink)).unwrap();
     let handle = r.handle();
     let worker = std::thread::spawn(move || r.run());
     while handle.counters().snapshot().packets < 20 {
@@ -250,7 +252,7 @@ fn cancel_stops_at_a_packet_boundary_and_reports_what_was_sent() {
 #[test]
 fn duration_stops_the_run() {
     let (path, _) = capture("duration.pcap", 5000, 1_000_000);
-    let mut cfg = config(path);
+    let mut cfg = config(&path);
     cfg.duration = Some(Duration::from_millis(100));
     let started = std::time::Instant::now();
     let (report, sent) = run_with(cfg, 1500, None);
@@ -271,7 +273,7 @@ fn oversize_frames_are_counted_not_truncated() {
         (2000, udp_frame(2, 64)),
     ];
     let path = write_pcap("oversize.pcap", &frames);
-    let mut cfg = config(path.clone());
+    let mut cfg = config(&path);
     cfg.preload = true;
     let r = Replayer::with_sink(
         cfg,
@@ -289,7 +291,7 @@ fn oversize_frames_are_counted_not_truncated() {
         "{:?}",
         r.warnings()
     );
-    let (report, sent) = run_with(config(path), 100, None);
+    let (report, sent) = run_with(config(&path), 100, None);
     assert_eq!(sent.len(), 2);
     assert!(sent.iter().all(|s| s.1.len() == 64));
     assert_eq!((report.counters.oversize, report.counters.failed), (1, 1));
@@ -298,7 +300,7 @@ fn oversize_frames_are_counted_not_truncated() {
 #[test]
 fn fatal_send_error_stops_and_keeps_counts() {
     let (path, _) = capture("fatal.pcap", 10, 1000);
-    let mut cfg = config(path);
+    let mut cfg = config(&path);
     cfg.pace = Pace::TopSpeed;
     let (report, sent) = run_with(cfg, 1500, Some(6));
     assert!(matches!(report.stop, StopReason::Failed(ref e) if e.contains("Network is down")));
@@ -309,7 +311,7 @@ fn fatal_send_error_stops_and_keeps_counts() {
 #[test]
 fn rewriting_applies_to_every_loop() {
     let (path, _) = capture("rewrite.pcap", 2, 1000);
-    let mut cfg = config(path);
+    let mut cfg = config(&path);
     cfg.pace = Pace::TopSpeed;
     cfg.loops = 2;
     cfg.rewrite = RewriteConfig {
@@ -334,10 +336,10 @@ fn bad_inputs_are_errors_before_sending() {
             fail_after: None,
         })
     };
-    let e = Replayer::with_sink(config(empty), &iface(1500), sink()).unwrap_err();
+    let e = Replayer::with_sink(config(&empty), &iface(1500), sink()).unwrap_err();
     assert!(matches!(e, ReplayError::EmptyCapture { .. }), "{e}");
     let missing = PathBuf::from("/nonexistent/netdiffd.pcap");
-    let e = Replayer::with_sink(config(missing), &iface(1500), sink()).unwrap_err();
+    let e = Replayer::with_sink(config(&missing), &iface(1500), sink()).unwrap_err();
     assert!(e.to_string().contains("/nonexistent/netdiffd.pcap"), "{e}");
     let e =
         Replayer::with_sink(ReplayConfig::new("test0", vec![]), &iface(1500), sink()).unwrap_err();

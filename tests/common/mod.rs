@@ -1,8 +1,13 @@
 //! Helpers shared by the integration tests: tshark's verdicts on a capture (run and parsed by
-//! the library's `eval::tshark`, in the tuple form these tests use).
+//! the library's `eval::tshark`, in the tuple form these tests use), and scratch folders that
+//! go when the test is done with them.
 #![allow(dead_code)]
 
 mod netns;
+mod scratch;
+
+#[allow(unused_imports)]
+pub use scratch::{TempDir, TempFile};
 
 use std::path::Path;
 use std::process::Command;

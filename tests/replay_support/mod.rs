@@ -14,6 +14,10 @@ use std::sync::{Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+#[path = "../common/scratch.rs"]
+mod scratch;
+use scratch::TempFile;
+
 /// One test bed at a time: timing checks must not share the two cores with another replay.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
@@ -195,24 +199,21 @@ pub fn seq_of(frame: &[u8]) -> u64 {
     u64::from_be_bytes(frame[42..50].try_into().unwrap())
 }
 
-/// Writes a nanosecond pcap of link type `linktype` to a fresh file in a temporary folder.
-pub fn write_pcap(name: &str, linktype: u32, frames: &[(u64, Vec<u8>)]) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("netdiffd-replay-tests-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let mut w = PcapWriter::create(
-        &dir.join(name),
-        LinkType::from_number(linktype),
-        TsResolution::Nano,
-    )
-    .unwrap();
+/// Writes a nanosecond pcap of link type `linktype` named `name` in a scratch folder of its
+/// own, which goes when the file is dropped.
+pub fn write_pcap(name: &str, linktype: u32, frames: &[(u64, Vec<u8>)]) -> TempFile {
+    let file = TempFile::new("replay", name);
+    let mut w =
+        PcapWriter::create(&file, LinkType::from_number(linktype), TsResolution::Nano).unwrap();
     for (ts, data) in frames {
         w.write(*ts, data).unwrap();
     }
-    w.commit().unwrap()
+    w.commit().unwrap();
+    file
 }
 
 /// A capture of `n` 64-byte UDP frames `gap_ns` apart.
-pub fn paced_capture(name: &str, n: u64, gap_ns: u64) -> PathBuf {
+pub fn paced_capture(name: &str, n: u64, gap_ns: u64) -> TempFile {
     let frames: Vec<(u64, Vec<u8>)> = (0..n)
         .map(|i| (1_700_000_000_000_000_000 + i * gap_ns, udp_frame(i, 64)))
         .collect();

@@ -10,38 +10,17 @@ use std::net::TcpStream;
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+#[path = "../common/scratch.rs"]
+mod scratch;
 #[path = "../common/tiny_model.rs"]
 mod tiny_model;
+pub use scratch::TempDir;
 use tiny_model::{link_tiny_corpus, tiny_config, tiny_dataset, tiny_train_settings};
 
-static NEXT: AtomicUsize = AtomicUsize::new(0);
 static MODEL: Mutex<Option<PathBuf>> = Mutex::new(None);
-
-/// A directory removed on drop.
-pub struct TempDir(pub PathBuf);
-
-impl TempDir {
-    pub fn new(tag: &str) -> TempDir {
-        let dir = std::env::temp_dir().join(format!(
-            "netdiffd-svc-{tag}-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// A tiny model of two classes (`dns`, `ftp_mail`) trained on real corpus captures; trained
 /// once and kept under the target directory for later test runs.
