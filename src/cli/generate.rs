@@ -72,7 +72,8 @@ pub struct GenerateArgs {
     /// real flow whose structure it takes).
     #[arg(long, value_name = "N")]
     pub max_flow_packets: Option<usize>,
-    /// Also write the generated flows (before repair) as nPrint CSV, one row a packet.
+    /// Also write the flows' packets as the pcap has them (repaired) as nPrint CSV, one row a
+    /// packet, its class in the first column.
     #[arg(long)]
     pub csv: Option<PathBuf>,
     /// Also render the first repaired flow as a PNG.
