@@ -56,6 +56,8 @@ pub mod salt {
     pub const LENGTHS: u64 = 0x1e_9745;
     /// A generated flow's own level in its length groups' spreads, by flow index.
     pub const LENGTH_LEVELS: u64 = 0x1e_7e15;
+    /// A generated flow's own place in its window groups' spreads, by flow index.
+    pub const WINDOW_LEVELS: u64 = 0x3d_1e7e;
     /// Repair's choices for a flow (addresses, ports, ISNs, payload fill), by flow index: apart
     /// from the sampler's stream of the same flow.
     pub const REPAIR: u64 = 0x4e_9a17;
@@ -90,6 +92,12 @@ mod tests {
             salt::FOREST_FEATURES,
             salt::TIME_CALIBRATION,
             salt::REPAIR,
+            salt::FLOW_OPENINGS,
+            salt::TEMPLATE_LENGTHS,
+            salt::LENGTHS,
+            salt::LENGTH_LEVELS,
+            salt::WINDOW_LEVELS,
+            salt::EVAL_RESAMPLES,
         ];
         s.sort_unstable();
         assert!(s.windows(2).all(|w| w[0] != w[1]));

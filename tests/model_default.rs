@@ -3,6 +3,8 @@
 
 mod common;
 
+use common::TempDir;
+
 use netdiffd::corpus::list_captures;
 use netdiffd::flows::Labels;
 use netdiffd::model::dataset::{Dataset, DatasetSettings};
@@ -18,7 +20,7 @@ fn root() -> PathBuf {
 
 #[test]
 fn generate_netflix_and_portscan_passes_check_and_tshark() {
-    let out = std::env::temp_dir().join(format!("netdiffd-default-{}.pcap", std::process::id()));
+    let out = common::TempFile::new("default", "generated.pcap");
     let o = Command::new(env!("CARGO_BIN_EXE_netdiffd"))
         .current_dir(root())
         .args([
@@ -46,7 +48,6 @@ fn generate_netflix_and_portscan_passes_check_and_tshark() {
     );
     let e = common::tshark_expert(&out);
     assert_eq!(e.errors, 0, "{:#?}", e.in_section("Errors"));
-    std::fs::remove_file(&out).unwrap();
 }
 
 #[test]
@@ -119,8 +120,7 @@ fn generated_sessions_share_hosts_as_their_class_did() {
         let r = class.arrivals.host_reuse.expect("learned");
         assert!(r.client > 0.9 && r.server > 0.9, "{name}: {r:?}");
     }
-    let dir = std::env::temp_dir().join(format!("netdiffd-hosts-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = TempDir::new("hosts");
     common::netdiffd_ok(&[
         "generate",
         "--model",
@@ -158,7 +158,6 @@ fn generated_sessions_share_hosts_as_their_class_did() {
     }
     assert_eq!(hosts.len(), 2);
     common::assert_check_strict_passes(&dir.join("s.pcap"));
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// The SYN and SYN-ACK fingerprints (ACK flag, window, MSS, window shift) tshark reads in the
@@ -190,8 +189,7 @@ fn generated_handshakes_offer_real_syns() {
     // Most of these classes' real flows were captured from their middle: the handshake repair
     // makes for them takes a real SYN and SYN-ACK of the class. Before, it took the first data
     // segments' windows and options (SYNs with a window of 383 and no MSS).
-    let dir = std::env::temp_dir().join(format!("netdiffd-syns-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = TempDir::new("syns");
     for class in ["instagram", "whatsapp"] {
         let mut real = HashSet::new();
         for f in list_captures(&root().join("../shared/corpus").join(class)).unwrap() {
@@ -220,7 +218,6 @@ fn generated_handshakes_offer_real_syns() {
         );
         common::assert_check_strict_passes(&out);
     }
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// The payload length of each TCP connection's first data segment from its client, as tshark
@@ -262,7 +259,7 @@ fn generated_web_requests_have_real_sizes() {
     for f in list_captures(&root().join("../shared/lab-corpus/web_browse")).unwrap() {
         real.extend(first_requests(&f));
     }
-    let (dir, out) = generate_default(
+    let (_dir, out) = generate_default(
         "requests",
         &[
             "--mix",
@@ -283,7 +280,6 @@ fn generated_web_requests_have_real_sizes() {
         generated.len()
     );
     common::assert_check_strict_passes(&out);
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// Each UDP flow of `pcap` (by tshark's stream), keyed by its first packet's destination port:
@@ -326,9 +322,8 @@ fn udp_flow_gaps(pcap: &std::path::Path) -> Vec<(u16, usize, f64)> {
 
 /// Generates with the shipped model, `args` (mix, flows and any other option) and seed `seed`
 /// into a fresh folder `netdiffd-TAG-PID`; the folder and the capture.
-fn generate_default(tag: &str, args: &[&str], seed: &str) -> (PathBuf, PathBuf) {
-    let dir = std::env::temp_dir().join(format!("netdiffd-{tag}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+fn generate_default(tag: &str, args: &[&str], seed: &str) -> (TempDir, PathBuf) {
+    let dir = TempDir::new(tag);
     let out = dir.join("generated.pcap");
     let model = root().join("models/default");
     let mut all = vec!["generate", "--model", model.to_str().unwrap()];
@@ -339,7 +334,7 @@ fn generate_default(tag: &str, args: &[&str], seed: &str) -> (PathBuf, PathBuf) 
 }
 
 /// Generates 24 lab media flows with seed `seed` ([`generate_default`]).
-fn generate_media(tag: &str, seed: &str) -> (PathBuf, PathBuf) {
+fn generate_media(tag: &str, seed: &str) -> (TempDir, PathBuf) {
     generate_default(tag, &["--mix", "rtp_media", "--flows", "24"], seed)
 }
 
@@ -357,7 +352,7 @@ fn generated_media_flows_keep_their_ports_clock() {
             *r = (r.0.min(gap), r.1.max(gap), r.2 + 1);
         }
     }
-    let (dir, out) = generate_media("media", "3");
+    let (_dir, out) = generate_media("media", "3");
     let mut checked = 0;
     let mut off = Vec::new();
     for (port, n, gap) in udp_flow_gaps(&out) {
@@ -381,7 +376,6 @@ fn generated_media_flows_keep_their_ports_clock() {
         "{} of {checked} off their port's pace: {off:#?}",
         off.len()
     );
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// The IPv4 lengths of each UDP flow of `pcap` with at least `least` packets (by tshark's
@@ -444,7 +438,7 @@ fn generated_calls_keep_one_codec() {
         .map(|(&port, _)| port)
         .collect();
     assert!(voice.len() >= 2, "voice ports {voice:?} of {real:?}");
-    let (dir, out) = generate_media("codec", "1");
+    let (_dir, out) = generate_media("codec", "1");
     let generated: Vec<f64> = udp_flow_lengths(&out, 100)
         .into_iter()
         .filter(|(port, _)| voice.contains(port))
@@ -466,5 +460,57 @@ fn generated_calls_keep_one_codec() {
         mixed.len(),
         generated.len()
     );
-    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// How many TCP segments of `pcap` advertise each window (tshark's reading).
+fn tcp_windows(pcap: &std::path::Path) -> std::collections::HashMap<u16, usize> {
+    let out = Command::new("tshark")
+        .arg("-r")
+        .arg(pcap)
+        .args(["-Y", "tcp", "-T", "fields", "-e", "tcp.window_size_value"])
+        .output()
+        .expect("tshark runs");
+    assert!(out.status.success(), "tshark on {pcap:?}");
+    let mut counts = std::collections::HashMap::new();
+    for w in String::from_utf8(out.stdout).unwrap().split_whitespace() {
+        *counts.entry(w.parse().unwrap()).or_default() += 1;
+    }
+    counts
+}
+
+#[test]
+fn generated_windows_are_ones_the_class_advertised() {
+    // The network draws windows bit by bit: before the card calibrated them, 26 % of the
+    // generated SSH segments and 50 % of the HTTPS ones advertised a window no real packet of
+    // the class had (4,095 where the real servers say 4,096; 511, 1,535, 2,047 …).
+    for class in ["ssh", "https"] {
+        let mut real = HashSet::new();
+        for corpus in ["../shared/corpus", "../shared/lab-corpus"] {
+            let dir = root().join(corpus).join(class);
+            if dir.is_dir() {
+                for f in list_captures(&dir).unwrap() {
+                    real.extend(tcp_windows(&f).into_keys());
+                }
+            }
+        }
+        assert!(real.len() > 10, "{class}: {} real windows", real.len());
+        let (_dir, out) = generate_default(
+            &format!("windows-{class}"),
+            &["--mix", class, "--flows", "40", "--max-flow-packets", "256"],
+            "1",
+        );
+        let generated = tcp_windows(&out);
+        let total: usize = generated.values().sum();
+        let unseen: Vec<(u16, usize)> = generated
+            .iter()
+            .filter(|(w, _)| !real.contains(*w))
+            .map(|(&w, &n)| (w, n))
+            .collect();
+        let unseen_total: usize = unseen.iter().map(|(_, n)| n).sum();
+        assert!(total > 1000, "{class}: {total} segments");
+        assert!(
+            unseen_total * 50 <= total,
+            "{class}: {unseen_total} of {total} segments advertise windows no real one did: {unseen:?}"
+        );
+    }
 }

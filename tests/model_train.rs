@@ -367,6 +367,38 @@ fn damaged_model_files_fail_with_clear_errors() {
         .iter()
         .all(|c| c.length_calibration.is_none()));
 
+    // Window quantiles: the same rules, the group's direction named; without them the card
+    // loads (cards made before them).
+    let d = copy("windows");
+    let windows =
+        |real: Vec<u16>| serde_json::json!({"groups": [{"backward": false, "real": real}]});
+    refused_class_edit(
+        &d,
+        0,
+        "window_calibration group forward: 2 real quantiles",
+        |c| {
+            c["window_calibration"] = windows(vec![501, 4096]);
+        },
+    );
+    let mut card = refused_class_edit(
+        &d,
+        0,
+        "window_calibration group forward: real quantiles not in ascending order",
+        |c| {
+            c["window_calibration"] = windows((0..=64).rev().collect());
+        },
+    );
+    for c in card["classes"].as_array_mut().unwrap() {
+        c.as_object_mut().unwrap().remove("window_calibration");
+    }
+    std::fs::write(d.join(CARD_FILE), card.to_string()).unwrap();
+    let m = load_model(&d, &Device::Cpu).unwrap();
+    assert!(m
+        .card
+        .classes
+        .iter()
+        .all(|c| c.window_calibration.is_none()));
+
     // Host sharing that is no share: refused, the class and field named.
     refused_class_edit(&copy("hosts"), 0, "host_reuse.client is 1.5", |c| {
         c["arrivals"]["host_reuse"] = serde_json::json!({"client": 1.5, "server": 0.5});

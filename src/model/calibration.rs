@@ -11,6 +11,7 @@ use super::encoding::{iat_bin, TIME_BINS};
 use super::lengths::{LengthCounts, LENGTH_POSITIONS};
 use super::port_times::PortTimes;
 use super::sample::{sample, GeneratedFlow, SampleSettings};
+use super::windows::WindowCounts;
 use crate::flows::Direction;
 use crate::nprint::layout::{standard_to_model, Bit, MODEL_WIDTH, STANDARD_WIDTH};
 use serde::{Deserialize, Serialize};
@@ -144,6 +145,9 @@ pub fn calibrate(
         if let Some(l) = &mut class.length_calibration {
             l.clear_sampled();
         }
+        if let Some(w) = &mut class.window_calibration {
+            w.clear_sampled();
+        }
         if let Some(p) = &mut class.port_times {
             p.clear_sampled();
         }
@@ -153,6 +157,7 @@ pub fn calibrate(
     }
     let mut counts = vec![vec![0u64; TIME_BINS]; flows.len()];
     let mut lengths: Vec<LengthCounts> = flows.iter().map(|_| LengthCounts::default()).collect();
+    let mut windows: Vec<WindowCounts> = flows.iter().map(|_| WindowCounts::default()).collect();
     let mut row = Vec::with_capacity(MODEL_WIDTH);
     // The first `upto` packets of `flow`, each in the model layout with whether it was sent
     // backward and its row.
@@ -178,9 +183,10 @@ pub fn calibrate(
         if let (Some(p), Some(port)) = (&mut ports[flow.class], flow.server_port) {
             p.add_sampled(port, flow.iat_ns.iter().copied().skip(1));
         }
-        let class = &mut lengths[flow.class];
+        let (class, class_windows) = (&mut lengths[flow.class], &mut windows[flow.class]);
         count_lengths(&flow, usize::MAX, &mut |r, backward, p| {
-            class.push(r, backward, p)
+            class.push(r, backward, p);
+            class_windows.push(r, backward);
         });
     }
     let leading: Vec<usize> = m
@@ -213,8 +219,9 @@ pub fn calibrate(
         .iter_mut()
         .zip(counts)
         .zip(lengths)
+        .zip(windows)
         .zip(ports);
-    for ((((c, sampled_bins), lengths), ports), flows) in classes.zip(flows) {
+    for (((((c, sampled_bins), lengths), windows), ports), flows) in classes.zip(flows) {
         c.port_times = ports;
         c.time_calibration = Some(TimeCalibration {
             flows,
@@ -223,6 +230,9 @@ pub fn calibrate(
         });
         if let Some(l) = &mut c.length_calibration {
             l.set_sampled(lengths);
+        }
+        if let Some(w) = &mut c.window_calibration {
+            w.set_sampled(windows);
         }
     }
     Ok(())

@@ -10,6 +10,7 @@ use super::denoiser::Denoiser;
 use super::lengths::LengthCalibration;
 use super::port_times::PortTimes;
 use super::template::Template;
+use super::windows::WindowCalibration;
 use crate::corpus::ClassHints;
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
@@ -113,6 +114,11 @@ pub struct CardClass {
     /// lengths as the network chose them).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub length_calibration: Option<LengthCalibration>,
+    /// The TCP windows of the class's templates' real flows and of the model's own samples, by
+    /// direction, to calibrate sampled windows (absent in cards made before it existed:
+    /// windows as the network chose them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window_calibration: Option<WindowCalibration>,
     /// The time bins of the class's training flows and of the model's own samples by server
     /// port, to calibrate each port's times apart (absent in cards made before it existed: the
     /// class-wide time calibration alone).
@@ -331,9 +337,10 @@ pub fn load_card(dir: &Path) -> Result<ModelCard, ModelError> {
     for c in &card.classes {
         let calibration = c.time_calibration.as_ref().and_then(|t| t.check().err());
         let lengths = c.length_calibration.as_ref().and_then(|l| l.check().err());
+        let windows = c.window_calibration.as_ref().and_then(|w| w.check().err());
         let hosts = c.arrivals.host_reuse.and_then(|h| h.check().err());
         let ports = c.port_times.as_ref().and_then(|p| p.check().err());
-        if let Some(why) = calibration.or(lengths).or(hosts).or(ports) {
+        if let Some(why) = calibration.or(lengths).or(windows).or(hosts).or(ports) {
             return Err(ModelError::Card {
                 path,
                 why: format!("class {}: {why}", c.name),

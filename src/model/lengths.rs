@@ -225,7 +225,7 @@ impl LengthCounts {
 }
 
 /// The [`LENGTH_QUANTILES`] + 1 quantiles of ascending, non-empty `sorted` lengths.
-fn quantiles(sorted: &[u16]) -> Vec<u16> {
+pub(super) fn quantiles(sorted: &[u16]) -> Vec<u16> {
     let n = sorted.len() - 1;
     (0..=LENGTH_QUANTILES)
         .map(|j| sorted[j * n / LENGTH_QUANTILES])
@@ -371,7 +371,7 @@ fn at_quantile(qs: &[u16], q: f64) -> u16 {
 
 /// The share of payloads below `x` and up to `x` by the quantiles `qs`: the slice of [0, 1]
 /// that `x` takes (a point where `x` falls between two quantiles).
-fn share_of(qs: &[u16], x: u16) -> (f64, f64) {
+pub(super) fn share_of(qs: &[u16], x: u16) -> (f64, f64) {
     let k = (qs.len() - 1) as f64;
     let below = qs.partition_point(|&s| s < x);
     let upto = qs.partition_point(|&s| s <= x);

@@ -16,6 +16,7 @@ pub mod sample;
 pub mod schedule;
 pub mod template;
 pub mod train;
+pub mod windows;
 
 pub use checkpoint::{device_for, load_card, load_model, LoadedModel, ModelCard, ModelError};
 pub use config::ModelConfig;

@@ -3,9 +3,9 @@
 //! shapes, with its packets' TCP flags and directions kept by inpainting where the card records
 //! them), or free structure. Flows longer than the network's window are made window by
 //! window with the end of the previous window as context. Every flow's noise comes from its own
-//! seed, so a flow does not depend on the batch it ran in. Decoded time bins and payload lengths
-//! go through the card's [time](super::calibration) and [length](super::lengths) calibrations
-//! where it has them.
+//! seed, so a flow does not depend on the batch it ran in. Decoded time bins, payload lengths
+//! and TCP windows go through the card's [time](super::calibration), [length](super::lengths)
+//! and [window](super::windows) calibrations where it has them.
 
 use super::calibration::BinMap;
 use super::checkpoint::{CardClass, LoadedModel, ModelError};
@@ -15,6 +15,7 @@ use super::normal;
 use super::port_times::{PortMaps, PortTimes};
 use super::schedule::Ddim;
 use super::template::{draw_length, length_bandwidth, no_structure, Template};
+use super::windows::WindowMap;
 use crate::flows::Direction;
 use crate::nprint::layout::{model_to_standard, Bit, MODEL_WIDTH};
 use crate::seed::{self, salt};
@@ -123,6 +124,9 @@ struct Pending {
     /// The flow's own place in its length groups' spreads ([`LengthMap::apply`]), drawn from a
     /// stream of its own so that the flow's other draws are as they were.
     length_level: f64,
+    /// The flow's own place in its window groups' spreads ([`WindowMap::apply`]), from a
+    /// stream of its own.
+    window_level: f64,
     /// Rows the flow will have (the template's length; in free-structure mode the most it may
     /// have, shortened when an all-vacant row ends it).
     rows: usize,
@@ -208,6 +212,7 @@ pub fn sample_with<E: From<ModelError>>(
                 rng,
                 length_rng: seed::rng(settings.seed, salt::LENGTHS, index),
                 length_level: seed::rng(settings.seed, salt::LENGTH_LEVELS, index).random(),
+                window_level: seed::rng(settings.seed, salt::WINDOW_LEVELS, index).random(),
                 rows,
                 values: Vec::new(),
                 base: 0,
@@ -386,8 +391,8 @@ fn denoise_window(
 /// In free-structure mode, values within this distance of 0 are vacant.
 const FREE_VACANT: f32 = 1.0 / 3.0;
 
-/// Decodes the flow's rows before row `upto` that are not decoded yet (payload lengths
-/// calibrated where the class has a map) and drops their values.
+/// Decodes the flow's rows before row `upto` that are not decoded yet (payload lengths and TCP
+/// windows calibrated where the class has maps) and drops their values.
 fn decode_rows(p: &mut Pending, upto: usize, ch: usize, maps: &ClassMaps) {
     let upto = upto.min(p.base + p.values.len() / ch);
     let mut model_row = Vec::with_capacity(MODEL_WIDTH);
@@ -406,6 +411,9 @@ fn decode_rows(p: &mut Pending, upto: usize, ch: usize, maps: &ClassMaps) {
                 &mut p.length_rng,
             );
         }
+        if let Some(windows) = &maps.windows {
+            windows.apply(&mut model_row, backward, p.window_level);
+        }
         model_to_standard(&model_row, &mut p.decoded);
         p.directions.push(if backward {
             Direction::Backward
@@ -421,7 +429,8 @@ fn decode_rows(p: &mut Pending, upto: usize, ch: usize, maps: &ClassMaps) {
 /// What a class's card gives sampling, prepared once a call: the spread of its templates'
 /// lengths, and what its decoded values become — its time bins go through the calibration map
 /// onto its real gaps' bins (when the card has one) and are placed among its real gaps within
-/// each bin; its payload lengths go through its length map (when the card has one).
+/// each bin; its payload lengths and TCP windows go through its length and window maps (when
+/// the card has them).
 struct ClassMaps {
     /// Its longest template's packets (0 without templates).
     longest: usize,
@@ -431,6 +440,7 @@ struct ClassMaps {
     port_maps: PortMaps,
     gaps: GapsByBin,
     lengths: Option<LengthMap>,
+    windows: Option<WindowMap>,
 }
 
 impl ClassMaps {
@@ -450,6 +460,7 @@ impl ClassMaps {
                 .unwrap_or_default(),
             gaps,
             lengths: c.length_calibration.as_ref().and_then(LengthMap::new),
+            windows: c.window_calibration.as_ref().and_then(WindowMap::new),
         }
     }
 }

@@ -23,7 +23,7 @@ pub(super) const TCP_DATA_OFFSET: usize = 416 + 96;
 /// with the reserved bits).
 pub(super) const TCP_FLAGS: std::ops::Range<usize> = 416 + 104..416 + 112;
 /// Model-layout position of the TCP window (bytes 14-15 of the header).
-const TCP_WINDOW: usize = 416 + 112;
+pub(super) const TCP_WINDOW: usize = 416 + 112;
 /// Model-layout position of the TCP options (after the 20-byte fixed header).
 const TCP_OPTIONS: usize = 416 + 160;
 /// Model-layout positions of the TCP and UDP source ports (the destination port follows).

@@ -15,6 +15,7 @@ use super::lengths::{LengthCalibration, LengthCounts};
 use super::port_times::PortTimes;
 use super::sample::SampleSettings;
 use super::template::Template;
+use super::windows::{WindowCalibration, WindowCounts};
 use crate::corpus::HintsBuilder;
 use crate::nprint::layout::MODEL_WIDTH;
 use candle_core::Device;
@@ -212,6 +213,7 @@ fn calibrate_card(
     for (c, sampled) in card.classes.iter_mut().zip(&m.card.classes) {
         c.time_calibration = sampled.time_calibration.clone();
         c.length_calibration = sampled.length_calibration.clone();
+        c.window_calibration = sampled.window_calibration.clone();
         c.port_times = sampled.port_times.clone();
     }
     Ok(())
@@ -276,9 +278,10 @@ fn card_classes(ds: &Dataset, by_class: &[Vec<&Window>], seed: u64) -> Vec<CardC
             let flows: Vec<&[&Window]> = ws.chunk_by(|a, b| a.flow == b.flow).collect();
             let files: Vec<usize> = flows.iter().map(|f| f[0].file).collect();
             let drawn = draw_templates(&files, TEMPLATES, &mut rng);
-            // Sampled lengths are calibrated on those of the flows the templates come from,
-            // which are what the generated flows' kinds and directions follow.
+            // Sampled lengths and windows are calibrated on those of the flows the templates
+            // come from, which are what the generated flows' kinds and directions follow.
             let mut real_lengths = LengthCounts::default();
+            let mut real_windows = WindowCounts::default();
             for &i in &drawn {
                 real_lengths.next_flow();
                 let rows = flows[i].iter().flat_map(|w| {
@@ -287,6 +290,7 @@ fn card_classes(ds: &Dataset, by_class: &[Vec<&Window>], seed: u64) -> Vec<CardC
                 });
                 for (position, (row, backward)) in rows.enumerate() {
                     real_lengths.push(row, backward, position);
+                    real_windows.push(row, backward);
                 }
             }
             let templates = drawn
@@ -316,6 +320,7 @@ fn card_classes(ds: &Dataset, by_class: &[Vec<&Window>], seed: u64) -> Vec<CardC
                 hints: hints.finish(),
                 time_calibration: None,
                 length_calibration: LengthCalibration::of_real(real_lengths),
+                window_calibration: WindowCalibration::of_real(real_windows),
                 port_times: Some(port_times.pruned()),
             }
         })

@@ -2,6 +2,7 @@
 //! removed, with everything in it, when the test that made it drops it, passed or failed.
 #![allow(dead_code)]
 
+use std::ffi::OsStr;
 use std::ops::Deref;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -75,5 +76,11 @@ impl Deref for TempFile {
 impl AsRef<Path> for TempFile {
     fn as_ref(&self) -> &Path {
         &self.path
+    }
+}
+
+impl AsRef<OsStr> for TempFile {
+    fn as_ref(&self) -> &OsStr {
+        self.path.as_os_str()
     }
 }
