@@ -900,3 +900,63 @@ fn windows_too_small_for_the_data_ahead_are_raised() {
     );
     assert_strict_and_tshark_clean("small-windows", &[r]);
 }
+
+/// A generated reset before a flow's last packet becomes an ACK (a reset ends a connection),
+/// and that ACK advertises its side's last window: the network draws a reset's window as resets
+/// have them (0, 1), and an ACK kept that window as if the receiver had run out of buffer.
+#[test]
+fn a_reset_made_an_ack_advertises_its_sides_window() {
+    use netdiffd::flows::Direction;
+    use netdiffd::wire::tcp::{flags, TcpPacket};
+    let (_, real) = lab_tcp_flows("bulk_download/bulk01.pcap")
+        .into_iter()
+        .next()
+        .expect("a download");
+    let mut flow = real;
+    flow.packets.truncate(60);
+    // The client's empty ACKs after the handshake, each made a reset with a window of 1.
+    let acks: Vec<usize> = flow
+        .packets
+        .iter()
+        .enumerate()
+        .skip(3)
+        .filter(|(_, p)| p.direction == Direction::Forward && p.payload_len == 0)
+        .map(|(i, _)| i)
+        .take(3)
+        .collect();
+    assert_eq!(acks.len(), 3, "the download's client ACKs");
+    for &i in &acks {
+        let p = &mut flow.packets[i];
+        let at = p.ipv4_header().len();
+        p.headers[at + 13] = (flags::RST | flags::ACK) as u8;
+        p.headers[at + 14..at + 16].copy_from_slice(&1u16.to_be_bytes());
+    }
+    let r = repair_real(&flow, 0);
+    let tcp_of = |i: usize| {
+        let ip = netdiffd::wire::ipv4::Ipv4Packet::new_checked(&r.packets[i].bytes[..]).unwrap();
+        let t = TcpPacket::new_checked(ip.payload().to_vec()).unwrap();
+        (t.flags(), t.window())
+    };
+    assert_eq!(
+        r.packets.len(),
+        flow.packets.len(),
+        "no packet added or dropped"
+    );
+    for &i in &acks {
+        let (f, window) = tcp_of(i);
+        assert_eq!(f & flags::RST, 0, "packet {i} no longer resets");
+        let before = (0..i)
+            .rev()
+            .find(|&j| {
+                r.packets[j].direction == Direction::Forward && tcp_of(j).0 & flags::SYN == 0
+            })
+            .expect("a client segment before");
+        assert_eq!(
+            window,
+            tcp_of(before).1,
+            "packet {i} advertises the window of packet {before}"
+        );
+        assert!(window > 1, "packet {i}: {window}");
+    }
+    assert_strict_and_tshark_clean("reset-acks", &[r]);
+}

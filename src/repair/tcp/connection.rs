@@ -492,10 +492,10 @@ impl<'a> Connection<'a> {
     }
 
     /// Step 6, advance: the segment's sequence number (the side's next, or the one it
-    /// retransmits) and acknowledgement (all the peer has sent), its window (raised where it
-    /// cannot hold the `ahead` bytes the peer's generated segments carry before this side's next
-    /// one: the generated data goes out whole, as the window bound would otherwise cut it), then
-    /// both sides' state moves past it.
+    /// retransmits) and acknowledgement (all the peer has sent), its window (the side's last for
+    /// a generated reset step 2 made an ACK; raised where it cannot hold the `ahead` bytes the
+    /// peer's generated segments carry before this side's next one: the generated data goes out
+    /// whole, as the window bound would otherwise cut it), then both sides' state moves past it.
     pub(super) fn advance(
         &mut self,
         seg: &Segment,
@@ -522,9 +522,17 @@ impl<'a> Connection<'a> {
             peer.record_acked(peer.next_seq);
             peer.next_seq
         };
+        let generated = self.rows[seg.index].tcp();
+        let last_window = self.state[seg.side].last_window_field;
         let mut window = match self.offer(seg) {
             Some(o) => o.window,
-            None => self.rows[seg.index].tcp().window(),
+            // A generated reset that step 2 made an ACK (a reset only ends a flow) advertises
+            // the side's last window, as the stack's ACK would: a reset's window says nothing
+            // of a receive buffer, and the network draws it so (1, 0).
+            None if generated.flags() & flags::RST != 0 && f & flags::RST == 0 => {
+                last_window.unwrap_or_else(|| generated.window())
+            }
+            None => generated.window(),
         }
         .max(1);
         let me = &mut self.state[seg.side];

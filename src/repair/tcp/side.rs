@@ -14,6 +14,9 @@ pub(super) struct TcpSide {
     pub(super) acked: u32,
     /// Latest advertised window in bytes (scale applied).
     pub(super) window: u64,
+    /// The window field of this side's latest segment that was neither a SYN (unscaled) nor a
+    /// reset; None before the first.
+    pub(super) last_window_field: Option<u16>,
     /// Window scale shift applied to this side's window field after its SYN (0 when window
     /// scaling was not negotiated).
     pub(super) wscale: u8,
@@ -40,6 +43,7 @@ impl TcpSide {
             next_seq: side.isn,
             acked: side.isn,
             window: 65535,
+            last_window_field: None,
             wscale,
             fin_sent: false,
             last_tsval: side.ts_base,
@@ -96,5 +100,8 @@ impl TcpSide {
             self.wscale
         };
         self.window = u64::from(window) << shift;
+        if tcp_flags & (flags::SYN | flags::RST) == 0 {
+            self.last_window_field = Some(window);
+        }
     }
 }
