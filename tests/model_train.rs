@@ -205,6 +205,38 @@ fn refused_class_edit(
     card
 }
 
+/// The card of the model in `d` with calibration `field` of one `group` whose real quantiles
+/// are too few, then out of order, is refused (`says` names the group); with the field removed
+/// from every class it loads, and `absent` holds for each of its classes.
+fn checked_and_optional(
+    d: &std::path::Path,
+    field: &str,
+    group: serde_json::Value,
+    says: &str,
+    absent: impl Fn(&netdiffd::model::checkpoint::CardClass) -> bool,
+) {
+    let with = |real: Vec<u16>| {
+        let mut g = group.clone();
+        g["real"] = serde_json::json!(real);
+        serde_json::json!({ "groups": [g] })
+    };
+    refused_class_edit(d, 0, &format!("{says}: 2 real quantiles"), |c| {
+        c[field] = with(vec![1, 2]);
+    });
+    let mut card = refused_class_edit(
+        d,
+        0,
+        &format!("{says}: real quantiles not in ascending order"),
+        |c| c[field] = with((0..=64).rev().collect()),
+    );
+    for c in card["classes"].as_array_mut().unwrap() {
+        c.as_object_mut().unwrap().remove(field);
+    }
+    std::fs::write(d.join(CARD_FILE), card.to_string()).unwrap();
+    let m = load_model(d, &Device::Cpu).unwrap();
+    assert!(m.card.classes.iter().all(absent));
+}
+
 #[test]
 fn damaged_model_files_fail_with_clear_errors() {
     let (dir, model_dir, _) = trained("damage");
@@ -346,58 +378,23 @@ fn damaged_model_files_fail_with_clear_errors() {
         }
     }
 
-    // Length quantiles: a group of another number of them, or out of order, is refused, the
-    // class, group and side named; without them the card loads (cards made before them).
-    let d = copy("lengths");
-    let group = |real: Vec<u16>| serde_json::json!({"groups": [{"protocol": 17, "backward": true, "real": real}]});
-    refused_class_edit(&d, 0, "UDP backward: 3 real quantiles", |c| {
-        c["length_calibration"] = group(vec![1, 2, 3]);
-    });
-    let mut card = refused_class_edit(&d, 0, "real quantiles not in ascending order", |c| {
-        c["length_calibration"] = group((0..=64).rev().collect());
-    });
-    for c in card["classes"].as_array_mut().unwrap() {
-        c.as_object_mut().unwrap().remove("length_calibration");
-    }
-    std::fs::write(d.join(CARD_FILE), card.to_string()).unwrap();
-    let m = load_model(&d, &Device::Cpu).unwrap();
-    assert!(m
-        .card
-        .classes
-        .iter()
-        .all(|c| c.length_calibration.is_none()));
-
-    // Window quantiles: the same rules, the group's direction named; without them the card
-    // loads (cards made before them).
-    let d = copy("windows");
-    let windows =
-        |real: Vec<u16>| serde_json::json!({"groups": [{"backward": false, "real": real}]});
-    refused_class_edit(
-        &d,
-        0,
-        "window_calibration group forward: 2 real quantiles",
-        |c| {
-            c["window_calibration"] = windows(vec![501, 4096]);
-        },
+    // Length and window quantiles: a group of another number of them, or out of order, is
+    // refused, the class, group and side named; without them the card loads (cards made before
+    // them).
+    checked_and_optional(
+        &copy("lengths"),
+        "length_calibration",
+        serde_json::json!({"protocol": 17, "backward": true}),
+        "UDP backward",
+        |c| c.length_calibration.is_none(),
     );
-    let mut card = refused_class_edit(
-        &d,
-        0,
-        "window_calibration group forward: real quantiles not in ascending order",
-        |c| {
-            c["window_calibration"] = windows((0..=64).rev().collect());
-        },
+    checked_and_optional(
+        &copy("windows"),
+        "window_calibration",
+        serde_json::json!({"backward": false}),
+        "window_calibration group forward",
+        |c| c.window_calibration.is_none(),
     );
-    for c in card["classes"].as_array_mut().unwrap() {
-        c.as_object_mut().unwrap().remove("window_calibration");
-    }
-    std::fs::write(d.join(CARD_FILE), card.to_string()).unwrap();
-    let m = load_model(&d, &Device::Cpu).unwrap();
-    assert!(m
-        .card
-        .classes
-        .iter()
-        .all(|c| c.window_calibration.is_none()));
 
     // Host sharing that is no share: refused, the class and field named.
     refused_class_edit(&copy("hosts"), 0, "host_reuse.client is 1.5", |c| {
