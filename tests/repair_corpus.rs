@@ -903,7 +903,8 @@ fn windows_too_small_for_the_data_ahead_are_raised() {
 
 /// A generated reset before a flow's last packet becomes an ACK (a reset ends a connection),
 /// and that ACK advertises its side's last window: the network draws a reset's window as resets
-/// have them (0, 1), and an ACK kept that window as if the receiver had run out of buffer.
+/// have them, and an ACK kept that window as if the receiver had run out of buffer. The last
+/// packet's reset keeps its window of 0 (real stacks' resets carry 0; repair made it 1).
 #[test]
 fn a_reset_made_an_ack_advertises_its_sides_window() {
     use netdiffd::flows::Direction;
@@ -931,6 +932,12 @@ fn a_reset_made_an_ack_advertises_its_sides_window() {
         p.headers[at + 13] = (flags::RST | flags::ACK) as u8;
         p.headers[at + 14..at + 16].copy_from_slice(&1u16.to_be_bytes());
     }
+    // And the flow's last packet a reset with a window of 0, as real stacks send theirs.
+    let last = flow.packets.len() - 1;
+    let p = &mut flow.packets[last];
+    let at = p.ipv4_header().len();
+    p.headers[at + 13] = (flags::RST | flags::ACK) as u8;
+    p.headers[at + 14..at + 16].copy_from_slice(&0u16.to_be_bytes());
     let r = repair_real(&flow, 0);
     let tcp_of = |i: usize| {
         let ip = netdiffd::wire::ipv4::Ipv4Packet::new_checked(&r.packets[i].bytes[..]).unwrap();
@@ -958,5 +965,8 @@ fn a_reset_made_an_ack_advertises_its_sides_window() {
         );
         assert!(window > 1, "packet {i}: {window}");
     }
+    let (f, window) = tcp_of(last);
+    assert_ne!(f & flags::RST, 0, "the last packet resets");
+    assert_eq!(window, 0, "the reset keeps its window of 0");
     assert_strict_and_tshark_clean("reset-acks", &[r]);
 }

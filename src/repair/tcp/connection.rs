@@ -533,8 +533,12 @@ impl<'a> Connection<'a> {
                 last_window.unwrap_or_else(|| generated.window())
             }
             None => generated.window(),
+        };
+        // A zero window would stall the peer's data; a reset closes the connection, and real
+        // stacks send theirs with a window of 0.
+        if f & flags::RST == 0 {
+            window = window.max(1);
         }
-        .max(1);
         let me = &mut self.state[seg.side];
         // The peer's bytes in flight are all acknowledged by this segment; strictly below the
         // window, as the bound asks.
