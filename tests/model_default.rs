@@ -160,28 +160,33 @@ fn generated_sessions_share_hosts_as_their_class_did() {
     common::assert_check_strict_passes(&dir.join("s.pcap"));
 }
 
-/// The SYN and SYN-ACK fingerprints (ACK flag, window, MSS, window shift) tshark reads in the
-/// TCP SYNs of `pcap`.
-fn syn_fingerprints(pcap: &std::path::Path) -> Vec<String> {
-    let out = Command::new("tshark")
-        .arg("-r")
-        .arg(pcap)
-        .args(["-Y", "tcp.flags.syn==1", "-T", "fields"])
-        .args(["-e", "tcp.flags.ack", "-e", "tcp.window_size_value"])
-        .args([
-            "-e",
-            "tcp.options.mss_val",
-            "-e",
-            "tcp.options.wscale.shift",
-        ])
-        .output()
-        .expect("tshark runs");
+/// The lines tshark prints for the packets of `pcap` that `filter` keeps: the values of
+/// `fields`, tab-separated, a packet a line.
+fn tshark_lines(pcap: &std::path::Path, filter: &str, fields: &[&str]) -> Vec<String> {
+    let mut cmd = Command::new("tshark");
+    cmd.arg("-r").arg(pcap).args(["-Y", filter, "-T", "fields"]);
+    for f in fields {
+        cmd.args(["-e", f]);
+    }
+    let out = cmd.output().expect("tshark runs");
     assert!(out.status.success(), "tshark on {pcap:?}");
     String::from_utf8(out.stdout)
         .unwrap()
         .lines()
         .map(str::to_owned)
         .collect()
+}
+
+/// The SYN and SYN-ACK fingerprints (ACK flag, window, MSS, window shift) tshark reads in the
+/// TCP SYNs of `pcap`.
+fn syn_fingerprints(pcap: &std::path::Path) -> Vec<String> {
+    let fields = [
+        "tcp.flags.ack",
+        "tcp.window_size_value",
+        "tcp.options.mss_val",
+        "tcp.options.wscale.shift",
+    ];
+    tshark_lines(pcap, "tcp.flags.syn==1", &fields)
 }
 
 #[test]
@@ -223,18 +228,10 @@ fn generated_handshakes_offer_real_syns() {
 /// The payload length of each TCP connection's first data segment from its client, as tshark
 /// reads `pcap`.
 fn first_requests(pcap: &std::path::Path) -> Vec<u32> {
-    let out = Command::new("tshark")
-        .arg("-r")
-        .arg(pcap)
-        .args(["-Y", "tcp", "-T", "fields"])
-        .args(["-e", "tcp.stream", "-e", "ip.src", "-e", "tcp.len"])
-        .output()
-        .expect("tshark runs");
-    assert!(out.status.success(), "tshark on {pcap:?}");
-    let text = String::from_utf8(out.stdout).unwrap();
+    let lines = tshark_lines(pcap, "tcp", &["tcp.stream", "ip.src", "tcp.len"]);
     let mut clients = std::collections::HashMap::new();
     let mut firsts = std::collections::BTreeMap::new();
-    for line in text.lines() {
+    for line in &lines {
         let f: Vec<&str> = line.split('\t').collect();
         let [stream, src, len] = f[..] else {
             panic!("tshark line {line:?}");
@@ -285,23 +282,9 @@ fn generated_web_requests_have_real_sizes() {
 /// Each UDP flow of `pcap` (by tshark's stream), keyed by its first packet's destination port:
 /// its packets and its mean gap in seconds (duration over gaps).
 fn udp_flow_gaps(pcap: &std::path::Path) -> Vec<(u16, usize, f64)> {
-    let out = Command::new("tshark")
-        .arg("-r")
-        .arg(pcap)
-        .args(["-Y", "udp", "-T", "fields"])
-        .args([
-            "-e",
-            "udp.stream",
-            "-e",
-            "udp.dstport",
-            "-e",
-            "frame.time_epoch",
-        ])
-        .output()
-        .expect("tshark runs");
-    assert!(out.status.success(), "tshark on {pcap:?}");
+    let fields = ["udp.stream", "udp.dstport", "frame.time_epoch"];
     let mut flows: std::collections::BTreeMap<u64, (u16, usize, f64, f64)> = Default::default();
-    for line in String::from_utf8(out.stdout).unwrap().lines() {
+    for line in tshark_lines(pcap, "udp", &fields) {
         let f: Vec<&str> = line.split('\t').collect();
         let [stream, port, t] = f[..] else {
             panic!("tshark line {line:?}");
@@ -381,16 +364,9 @@ fn generated_media_flows_keep_their_ports_clock() {
 /// The IPv4 lengths of each UDP flow of `pcap` with at least `least` packets (by tshark's
 /// stream), with the flow's lower port.
 fn udp_flow_lengths(pcap: &std::path::Path, least: usize) -> Vec<(u16, Vec<u32>)> {
-    let out = Command::new("tshark")
-        .arg("-r")
-        .arg(pcap)
-        .args(["-Y", "udp", "-T", "fields", "-e", "udp.stream"])
-        .args(["-e", "udp.srcport", "-e", "udp.dstport", "-e", "ip.len"])
-        .output()
-        .expect("tshark runs");
-    assert!(out.status.success(), "tshark on {pcap:?}");
+    let fields = ["udp.stream", "udp.srcport", "udp.dstport", "ip.len"];
     let mut flows: std::collections::BTreeMap<u64, (u16, Vec<u32>)> = Default::default();
-    for line in String::from_utf8(out.stdout).unwrap().lines() {
+    for line in tshark_lines(pcap, "udp", &fields) {
         let f: Vec<&str> = line.split('\t').collect();
         let [stream, src, dst, len] = f[..] else {
             panic!("tshark line {line:?}");
@@ -464,15 +440,8 @@ fn generated_calls_keep_one_codec() {
 
 /// How many TCP segments of `pcap` advertise each window (tshark's reading).
 fn tcp_windows(pcap: &std::path::Path) -> std::collections::HashMap<u16, usize> {
-    let out = Command::new("tshark")
-        .arg("-r")
-        .arg(pcap)
-        .args(["-Y", "tcp", "-T", "fields", "-e", "tcp.window_size_value"])
-        .output()
-        .expect("tshark runs");
-    assert!(out.status.success(), "tshark on {pcap:?}");
     let mut counts = std::collections::HashMap::new();
-    for w in String::from_utf8(out.stdout).unwrap().split_whitespace() {
+    for w in tshark_lines(pcap, "tcp", &["tcp.window_size_value"]) {
         *counts.entry(w.parse().unwrap()).or_default() += 1;
     }
     counts

@@ -215,6 +215,16 @@ fn lab_tcp_flows(file: &str) -> Vec<(usize, Flow)> {
         .collect()
 }
 
+/// The first `packets` packets of the lab's first bulk download (its first TCP flow).
+fn first_download(packets: usize) -> Flow {
+    let (_, mut flow) = lab_tcp_flows("bulk_download/bulk01.pcap")
+        .into_iter()
+        .next()
+        .expect("a download");
+    flow.packets.truncate(packets);
+    flow
+}
+
 /// TCP flags of a real flow's packets.
 fn real_flags(flow: &Flow) -> Vec<u16> {
     flow.packets
@@ -819,12 +829,7 @@ fn windows_too_small_for_the_data_ahead_are_raised() {
     use netdiffd::flows::Direction;
     use netdiffd::repair::Rule;
     use netdiffd::wire::tcp::{flags, TcpPacket};
-    let (_, real) = lab_tcp_flows("bulk_download/bulk01.pcap")
-        .into_iter()
-        .next()
-        .expect("a download");
-    let mut real = real;
-    real.packets.truncate(400);
+    let real = first_download(400);
     let server_bytes = |packets: &[(Direction, u32)]| -> u64 {
         packets
             .iter()
@@ -909,12 +914,7 @@ fn windows_too_small_for_the_data_ahead_are_raised() {
 fn a_reset_made_an_ack_advertises_its_sides_window() {
     use netdiffd::flows::Direction;
     use netdiffd::wire::tcp::{flags, TcpPacket};
-    let (_, real) = lab_tcp_flows("bulk_download/bulk01.pcap")
-        .into_iter()
-        .next()
-        .expect("a download");
-    let mut flow = real;
-    flow.packets.truncate(60);
+    let mut flow = first_download(60);
     // The client's empty ACKs after the handshake, each made a reset with a window of 1.
     let acks: Vec<usize> = flow
         .packets

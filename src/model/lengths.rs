@@ -127,7 +127,7 @@ fn payload_of(row: &[Bit]) -> Option<(Kind, u16)> {
 }
 
 /// Writes `value` into the 16 bits of `row` from `first`, most significant first.
-fn put_word(row: &mut [Bit], first: usize, value: u16) {
+pub(super) fn put_word(row: &mut [Bit], first: usize, value: u16) {
     for (i, b) in row[first..first + 16].iter_mut().enumerate() {
         *b = Bit::from(value & (1 << (15 - i)) != 0);
     }
@@ -337,27 +337,34 @@ impl LengthCalibration {
                     "{name}: this build calibrates the first {LENGTH_POSITIONS} packets by position"
                 ));
             }
-            for (side, q) in [("real", &g.real), ("sampled", &g.sampled)] {
-                if side == "sampled" && q.is_empty() {
-                    continue;
-                }
-                if q.len() != LENGTH_QUANTILES + 1 {
-                    return Err(format!(
-                        "{name}: {} {side} quantiles, this build uses {}",
-                        q.len(),
-                        LENGTH_QUANTILES + 1
-                    ));
-                }
-                if q.windows(2).any(|w| w[0] > w[1]) {
-                    return Err(format!("{name}: {side} quantiles not in ascending order"));
-                }
-            }
+            check_quantiles(&name, &g.real, &g.sampled)?;
             if let Some(share) = g.flow_share.filter(|s| !(0.0..=1.0).contains(s)) {
                 return Err(format!("{name}: flow_share {share} outside 0..1"));
             }
         }
         Ok(())
     }
+}
+
+/// Why a group called `name` with `real` and `sampled` quantiles (none: not sampled yet) cannot
+/// be used, if it cannot: [`LENGTH_QUANTILES`] + 1 of each, in ascending order.
+pub(super) fn check_quantiles(name: &str, real: &[u16], sampled: &[u16]) -> Result<(), String> {
+    for (side, q) in [("real", real), ("sampled", sampled)] {
+        if side == "sampled" && q.is_empty() {
+            continue;
+        }
+        if q.len() != LENGTH_QUANTILES + 1 {
+            return Err(format!(
+                "{name}: {} {side} quantiles, this build uses {}",
+                q.len(),
+                LENGTH_QUANTILES + 1
+            ));
+        }
+        if q.windows(2).any(|w| w[0] > w[1]) {
+            return Err(format!("{name}: {side} quantiles not in ascending order"));
+        }
+    }
+    Ok(())
 }
 
 /// The payload at `q` in [0, 1] of the quantiles `qs`, drawn linearly between the two around it.

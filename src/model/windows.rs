@@ -11,7 +11,7 @@
 //! values the spread covers. SYNs are left alone (a template holds their window with their
 //! options: a stack's fingerprint), and so are resets (a stack's own rule decides theirs).
 
-use super::lengths::{quantiles, share_of, LENGTH_QUANTILES};
+use super::lengths::{check_quantiles, put_word, quantiles, share_of};
 use super::template::{byte, word, IP_PROTOCOL, TCP_FLAGS, TCP_WINDOW};
 use crate::nprint::layout::{Bit, MODEL_WIDTH};
 use crate::wire::tcp::flags;
@@ -102,13 +102,12 @@ impl WindowCalibration {
     /// Sets the model's side from the windows it sampled; a direction it sampled too few of
     /// stays without.
     pub fn set_sampled(&mut self, counts: WindowCounts) {
-        let mut sampled: Vec<(bool, Vec<u16>)> = counts.kept().collect();
+        let mut by: [Option<Vec<u16>>; 2] = [None, None];
+        for (backward, q) in counts.kept() {
+            by[usize::from(backward)] = Some(q);
+        }
         for g in &mut self.groups {
-            g.sampled = sampled
-                .iter()
-                .position(|(b, _)| *b == g.backward)
-                .map(|i| sampled.swap_remove(i).1)
-                .unwrap_or_default();
+            g.sampled = by[usize::from(g.backward)].take().unwrap_or_default();
         }
     }
 
@@ -121,21 +120,7 @@ impl WindowCalibration {
             if std::mem::replace(&mut seen[usize::from(g.backward)], true) {
                 return Err(format!("{name}: given twice"));
             }
-            for (which, q) in [("real", &g.real), ("sampled", &g.sampled)] {
-                if which == "sampled" && q.is_empty() {
-                    continue;
-                }
-                if q.len() != LENGTH_QUANTILES + 1 {
-                    return Err(format!(
-                        "{name}: {} {which} quantiles, this build uses {}",
-                        q.len(),
-                        LENGTH_QUANTILES + 1
-                    ));
-                }
-                if q.windows(2).any(|w| w[0] > w[1]) {
-                    return Err(format!("{name}: {which} quantiles not in ascending order"));
-                }
-            }
+            check_quantiles(&name, &g.real, &g.sampled)?;
         }
         Ok(())
     }
@@ -173,9 +158,7 @@ impl WindowMap {
         let q = lo + (hi - lo) * level.clamp(0.0, 1.0);
         let k = g.real.len() - 1;
         let mapped = g.real[((q * k as f64).round() as usize).min(k)];
-        for (i, b) in row[TCP_WINDOW..TCP_WINDOW + 16].iter_mut().enumerate() {
-            *b = Bit::from(mapped & (1 << (15 - i)) != 0);
-        }
+        put_word(row, TCP_WINDOW, mapped);
     }
 }
 

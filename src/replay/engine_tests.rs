@@ -3,7 +3,7 @@ use crate::replay::config::Rate;
 use crate::replay::rewrite::RewriteConfig;
 use crate::replay::sender::SendTally;
 use crate::replay::stats::StopReason;
-use crate::test_scratch::TestFile;
+use crate::test_scratch::TempFile;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -81,8 +81,8 @@ fn udp_frame(seq: u32, len: usize) -> Vec<u8> {
     f
 }
 
-fn write_pcap(name: &str, frames: &[(u64, Vec<u8>)]) -> TestFile {
-    let file = TestFile::new("engine", name);
+fn write_pcap(name: &str, frames: &[(u64, Vec<u8>)]) -> TempFile {
+    let file = TempFile::new("engine", name);
     let mut w = crate::packets::PcapWriter::create(
         &file,
         crate::capture::LinkType::Ethernet,
@@ -96,7 +96,7 @@ fn write_pcap(name: &str, frames: &[(u64, Vec<u8>)]) -> TestFile {
     file
 }
 
-fn capture(name: &str, n: u32, gap_ns: u64) -> (TestFile, Vec<Vec<u8>>) {
+fn capture(name: &str, n: u32, gap_ns: u64) -> (TempFile, Vec<Vec<u8>>) {
     let frames: Vec<(u64, Vec<u8>)> = (0..n)
         .map(|i| {
             (
