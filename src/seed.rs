@@ -58,6 +58,8 @@ pub mod salt {
     pub const LENGTH_LEVELS: u64 = 0x1e_7e15;
     /// A generated flow's own place in its window groups' spreads, by flow index.
     pub const WINDOW_LEVELS: u64 = 0x3d_1e7e;
+    /// Where a generated flow's sides start their per-connection counters, by flow index.
+    pub const COUNTERS: u64 = 0xc0_0273;
     /// Repair's choices for a flow (addresses, ports, ISNs, payload fill), by flow index: apart
     /// from the sampler's stream of the same flow.
     pub const REPAIR: u64 = 0x4e_9a17;

@@ -7,6 +7,7 @@ pub mod arrivals;
 pub mod calibration;
 pub mod checkpoint;
 pub mod config;
+pub mod counters;
 pub mod dataset;
 pub mod denoiser;
 pub mod encoding;

@@ -9,6 +9,7 @@
 
 use super::calibration::BinMap;
 use super::checkpoint::{CardClass, LoadedModel, ModelError};
+use super::counters::Counters;
 use super::encoding::{decoded_bin, quantise_row, GapsByBin};
 use super::lengths::LengthMap;
 use super::normal;
@@ -127,6 +128,9 @@ struct Pending {
     /// The flow's own place in its window groups' spreads ([`WindowMap::apply`]), from a
     /// stream of its own.
     window_level: f64,
+    /// Where the flow's sides start their sequence numbers, timestamps and identifications
+    /// ([`Counters`]), from a stream of its own.
+    counters: Counters,
     /// Rows the flow will have (the template's length; in free-structure mode the most it may
     /// have, shortened when an all-vacant row ends it).
     rows: usize,
@@ -213,6 +217,7 @@ pub fn sample_with<E: From<ModelError>>(
                 length_rng: seed::rng(settings.seed, salt::LENGTHS, index),
                 length_level: seed::rng(settings.seed, salt::LENGTH_LEVELS, index).random(),
                 window_level: seed::rng(settings.seed, salt::WINDOW_LEVELS, index).random(),
+                counters: Counters::new(&mut seed::rng(settings.seed, salt::COUNTERS, index)),
                 rows,
                 values: Vec::new(),
                 base: 0,
@@ -414,6 +419,7 @@ fn decode_rows(p: &mut Pending, upto: usize, ch: usize, maps: &ClassMaps) {
         if let Some(windows) = &maps.windows {
             windows.apply(&mut model_row, backward, p.window_level);
         }
+        p.counters.apply(&mut model_row, backward);
         model_to_standard(&model_row, &mut p.decoded);
         p.directions.push(if backward {
             Direction::Backward
