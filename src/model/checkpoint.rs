@@ -5,6 +5,7 @@
 use super::arrivals::FlowArrivals;
 use super::calibration::TimeCalibration;
 use super::config::ModelConfig;
+use super::counters::FreshCounters;
 use super::dataset::CaptureFile;
 use super::denoiser::Denoiser;
 use super::lengths::LengthCalibration;
@@ -119,6 +120,11 @@ pub struct CardClass {
     /// windows as the network chose them).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub window_calibration: Option<WindowCalibration>,
+    /// Which per-connection counters (sequence numbers, timestamps, IP identifications) the
+    /// class's real flows start anew on every connection, for sampling to start them anew too
+    /// (absent in cards made before it existed: counters as the network draws them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fresh_counters: Option<FreshCounters>,
     /// The time bins of the class's training flows and of the model's own samples by server
     /// port, to calibrate each port's times apart (absent in cards made before it existed: the
     /// class-wide time calibration alone).

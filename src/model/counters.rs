@@ -1,19 +1,25 @@
 //! Where a generated flow's per-connection counters start: each side's TCP sequence numbers,
 //! TCP timestamp clock and IPv4 identification.
 //!
-//! A host's stack starts these at a value of its own for every connection (RFC 6528's
-//! sequence numbers, a per-connection timestamp offset, a per-socket IP ID base), so that
-//! across a class's real flows each of their bits is set about half the time. The network
-//! draws them bit by bit like any other field and lands near the values of the few flows it
-//! learned them from: of 100 generated bulk downloads, 38 bits of 32 in the first segment's
-//! sequence number were set in more than 80 % or fewer than 20 % of the flows. A classifier
-//! trained on such flows learns those bits as a mark of the class, one no real flow carries.
+//! Many stacks start these at a value of their own for every connection (RFC 6528's sequence
+//! numbers, Linux's per-connection timestamp offset and per-socket IP ID base), so that across
+//! such a class's real flows each of their bits is set about half the time. Others do not: a
+//! stack whose timestamps are its uptime gives every connection of a capture the same clock, a
+//! port scanner sends its probes with a handful of sequence numbers. The network draws the
+//! counters bit by bit like any other field and lands near the values of the few flows it
+//! learned them from: of 100 generated lab bulk downloads, 14 bits of 32 in the client's ISN
+//! were set in more than 85 % or fewer than 15 % of the flows. Where the class's stacks start
+//! anew per connection, a classifier trained on such flows learns those bits as a mark of the
+//! class, one no real flow carries.
 //!
-//! So each side of a generated flow has its counters moved, all by the same amount, to a start
-//! drawn from the flow's own stream: what the flow does with them (data sent, retransmissions,
-//! echoed timestamps, identifications counting up) is kept, only where they start is new. An
-//! identification of 0 stays 0: stacks write it on purpose (Linux's SYN-ACKs, atomic
-//! datagrams), and a learned 0 is no mark of a class.
+//! So the card records, per class and side, which counters its real flows start anew
+//! ([`FreshCounters`]: the first values' high bytes spread over about as many values as random
+//! draws would give), and sampling moves each such counter of a side, all its values by the
+//! same amount, to a start drawn from the flow's own stream: what the flow does with it (data
+//! sent, retransmissions, echoed timestamps, identifications counting up) is kept, only where
+//! it starts is new. Counters the class's flows share or repeat stay as the network draws
+//! them. An identification of 0 stays 0: stacks write it on purpose (Linux's SYN-ACKs, atomic
+//! datagrams).
 
 use super::template::{byte, IP_PROTOCOL, TCP_DATA_OFFSET};
 use crate::nprint::layout::{Bit, MODEL_WIDTH};
@@ -21,6 +27,7 @@ use crate::wire::tcp::option_kind;
 use crate::wire::IpProtocol;
 use rand::rngs::StdRng;
 use rand::Rng;
+use serde::{Deserialize, Serialize};
 
 /// Model-layout position of the IPv4 identification.
 const IP_IDENT: usize = 32;
@@ -30,41 +37,112 @@ const TCP_ACK: usize = 416 + 64;
 /// Model-layout position of the TCP options.
 const TCP_OPTIONS: usize = 416 + 160;
 
-/// One flow's counter starts and, once each side's first value is seen, how far its values
-/// move.
+/// The counters, in the order [`FreshCounters`] and a flow's starts keep them.
+const SEQ: usize = 0;
+const TSVAL: usize = 1;
+const IDENT: usize = 2;
+/// Their widths in bits.
+const WIDTHS: [u32; 3] = [32, 32, 16];
+
+/// First values a side needs across a class's flows for the card to tell whether its
+/// counters start anew per connection; with fewer they stay as the network draws them.
+pub const MIN_FLOWS: usize = 6;
+
+/// Which counters a class's real flows start anew on every connection, each for the flow's
+/// initiator and responder (forward side first). A card made before it existed has none: every
+/// counter as the network draws it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FreshCounters {
+    /// TCP sequence numbers.
+    pub seq: [bool; 2],
+    /// TCP timestamp values.
+    pub tsval: [bool; 2],
+    /// IPv4 identifications.
+    pub ident: [bool; 2],
+}
+
+impl FreshCounters {
+    fn get(&self, counter: usize, side: usize) -> bool {
+        [self.seq, self.tsval, self.ident][counter][side]
+    }
+}
+
+/// The first value of each counter in each direction of a class's real flows, collected flow by
+/// flow to make its [`FreshCounters`].
+#[derive(Debug, Default)]
+pub struct CounterFirsts {
+    /// `values[side][counter]`: one value a flow that had one.
+    values: [[Vec<u32>; 3]; 2],
+    /// Whether the current flow gave `[side][counter]` its value yet.
+    taken: [[bool; 3]; 2],
+}
+
+impl CounterFirsts {
+    /// Starts the next flow.
+    pub fn next_flow(&mut self) {
+        self.taken = Default::default();
+    }
+
+    /// Takes what the current flow's packet `row` (model layout), sent in the direction
+    /// `backward` says, gives first.
+    pub fn push(&mut self, row: &[Bit], backward: bool) {
+        let side = usize::from(backward);
+        for (counter, value) in values_of(row).into_iter().enumerate() {
+            if let Some(v) = value.filter(|_| !self.taken[side][counter]) {
+                self.values[side][counter].push(v);
+                self.taken[side][counter] = true;
+            }
+        }
+    }
+
+    /// Which counters start anew: those whose first values' high bytes take at least half as
+    /// many distinct values as as many uniform draws would (a shared clock or a scanner's few
+    /// sequence numbers take one or a handful).
+    pub fn finish(self) -> FreshCounters {
+        let fresh = |side: usize, counter: usize| {
+            let values = &self.values[side][counter];
+            let n = values.len();
+            if n < MIN_FLOWS {
+                return false;
+            }
+            let shift = WIDTHS[counter] - 8;
+            let high: std::collections::HashSet<u32> = values.iter().map(|v| v >> shift).collect();
+            let expected = 256.0 * (1.0 - (255.0f64 / 256.0).powi(n.min(100_000) as i32));
+            high.len() as f64 >= expected / 2.0
+        };
+        let both = |counter: usize| [fresh(0, counter), fresh(1, counter)];
+        FreshCounters {
+            seq: both(SEQ),
+            tsval: both(TSVAL),
+            ident: both(IDENT),
+        }
+    }
+}
+
+/// One flow's counter starts, for the counters its class starts anew, and, once each side's
+/// first value is seen, how far its values move.
 #[derive(Debug, Clone)]
 pub struct Counters {
-    starts: [Starts; 2],
-    shifts: [Shifts; 2],
-}
-
-/// Where one side's counters start.
-#[derive(Debug, Clone, Copy)]
-struct Starts {
-    seq: u32,
-    tsval: u32,
-    ident: u16,
-}
-
-/// How far one side's counters move (`None` until its first value is seen).
-#[derive(Debug, Clone, Copy, Default)]
-struct Shifts {
-    seq: Option<u32>,
-    tsval: Option<u32>,
-    ident: Option<u16>,
+    /// `starts[side][counter]`: `None` for a counter left as drawn.
+    starts: [[Option<u32>; 3]; 2],
+    shifts: [[Option<u32>; 3]; 2],
 }
 
 impl Counters {
-    /// A flow's counters, their starts drawn from `rng` (forward side first).
-    pub fn new(rng: &mut StdRng) -> Counters {
-        let mut side = || Starts {
-            seq: rng.random(),
-            tsval: rng.random(),
-            ident: rng.random(),
-        };
+    /// A flow's counters: a start drawn from `rng` for each counter `fresh` names (forward side
+    /// first; every start drawn either way, so that one counter's start does not depend on
+    /// which others are fresh).
+    pub fn new(fresh: &FreshCounters, rng: &mut StdRng) -> Counters {
+        let mut starts = [[None; 3]; 2];
+        for (side, starts) in starts.iter_mut().enumerate() {
+            for (counter, start) in starts.iter_mut().enumerate() {
+                let drawn = rng.random::<u32>() >> (32 - WIDTHS[counter]);
+                *start = fresh.get(counter, side).then_some(drawn);
+            }
+        }
         Counters {
-            starts: [side(), side()],
-            shifts: [Shifts::default(); 2],
+            starts,
+            shifts: [[None; 3]; 2],
         }
     }
 
@@ -73,41 +151,53 @@ impl Counters {
     pub fn apply(&mut self, row: &mut [Bit], backward: bool) {
         debug_assert_eq!(row.len(), MODEL_WIDTH);
         let (me, peer) = (usize::from(backward), usize::from(!backward));
-        if let Some(ident) = read(row, IP_IDENT, 16).filter(|&v| v != 0) {
-            let ident = ident as u16;
-            let shift = *self.shifts[me]
-                .ident
-                .get_or_insert(self.starts[me].ident.wrapping_sub(ident));
-            write(row, IP_IDENT, 16, ident.wrapping_add(shift).into());
+        let ts_at = timestamps_at(row);
+        let values = values_of(row);
+        for (counter, value) in values.into_iter().enumerate() {
+            let (Some(v), Some(start)) = (value, self.starts[me][counter]) else {
+                continue;
+            };
+            let mask = u32::MAX >> (32 - WIDTHS[counter]);
+            let shift = *self.shifts[me][counter].get_or_insert(start.wrapping_sub(v) & mask);
+            let at = match counter {
+                SEQ => TCP_SEQ,
+                TSVAL => ts_at.unwrap_or(0),
+                _ => IP_IDENT,
+            };
+            write(
+                row,
+                at,
+                WIDTHS[counter] as usize,
+                v.wrapping_add(shift) & mask,
+            );
         }
-        if IpProtocol::from(byte(&row[IP_PROTOCOL..IP_PROTOCOL + 8])) != IpProtocol::Tcp {
+        if values[SEQ].is_none() {
             return;
         }
-        if let Some(seq) = read(row, TCP_SEQ, 32) {
-            let shift = *self.shifts[me]
-                .seq
-                .get_or_insert(self.starts[me].seq.wrapping_sub(seq));
-            write(row, TCP_SEQ, 32, seq.wrapping_add(shift));
-        }
-        // An acknowledgement counts in the peer's sequence space; one made before the peer
-        // sent anything acknowledges nothing it sent and is left for repair to make.
-        if let (Some(ack), Some(shift)) = (read(row, TCP_ACK, 32), self.shifts[peer].seq) {
+        // An acknowledgement counts in the peer's sequence space, an echo on its clock; one made
+        // before the peer sent anything echoes nothing it sent and is left for repair to make,
+        // and a SYN's echo of 0 stays 0.
+        if let (Some(ack), Some(shift)) = (read(row, TCP_ACK, 32), self.shifts[peer][SEQ]) {
             write(row, TCP_ACK, 32, ack.wrapping_add(shift));
         }
-        if let Some(at) = timestamps_at(row) {
-            if let Some(tsval) = read(row, at, 32) {
-                let shift = *self.shifts[me]
-                    .tsval
-                    .get_or_insert(self.starts[me].tsval.wrapping_sub(tsval));
-                write(row, at, 32, tsval.wrapping_add(shift));
-            }
-            // An echo of 0 is a SYN's (nothing to echo yet) and stays 0.
+        if let Some(at) = ts_at {
             let echo = read(row, at + 32, 32).filter(|&e| e != 0);
-            if let (Some(tsecr), Some(shift)) = (echo, self.shifts[peer].tsval) {
+            if let (Some(tsecr), Some(shift)) = (echo, self.shifts[peer][TSVAL]) {
                 write(row, at + 32, 32, tsecr.wrapping_add(shift));
             }
         }
     }
+}
+
+/// The sequence number, TSval and identification (when not 0) of `row` (model layout), where it
+/// has them whole.
+fn values_of(row: &[Bit]) -> [Option<u32>; 3] {
+    let ident = read(row, IP_IDENT, 16).filter(|&v| v != 0);
+    if IpProtocol::from(byte(&row[IP_PROTOCOL..IP_PROTOCOL + 8])) != IpProtocol::Tcp {
+        return [None, None, ident];
+    }
+    let tsval = timestamps_at(row).and_then(|at| read(row, at, 32));
+    [read(row, TCP_SEQ, 32), tsval, ident]
 }
 
 /// The value of the `bits` bits of `row` from `first`; `None` if one of them is vacant.
@@ -155,6 +245,12 @@ mod tests {
     use super::*;
     use rand::SeedableRng;
 
+    const ALL: FreshCounters = FreshCounters {
+        seq: [true; 2],
+        tsval: [true; 2],
+        ident: [true; 2],
+    };
+
     /// A model-layout TCP row with `ident`, `seq`, `ack` and, when `ts` is given, a
     /// timestamps option after two NOPs.
     fn segment(ident: u16, seq: u32, ack: u32, ts: Option<(u32, u32)>) -> Vec<Bit> {
@@ -188,7 +284,7 @@ mod tests {
 
     #[test]
     fn a_side_keeps_its_steps_from_a_new_start() {
-        let mut c = Counters::new(&mut StdRng::seed_from_u64(7));
+        let mut c = Counters::new(&ALL, &mut StdRng::seed_from_u64(7));
         let mut syn = segment(100, 1000, 0, Some((500, 0)));
         let mut syn_ack = segment(0, 9000, 1001, Some((70, 500)));
         let mut ack = segment(101, 1001, 9001, Some((510, 70)));
@@ -241,7 +337,7 @@ mod tests {
         let starts: std::collections::HashSet<u32> = (0..64)
             .map(|_| {
                 let mut row = segment(1, 1000, 0, None);
-                Counters::new(&mut rng).apply(&mut row, false);
+                Counters::new(&ALL, &mut rng).apply(&mut row, false);
                 read(&row, TCP_SEQ, 32).unwrap()
             })
             .collect();
@@ -254,7 +350,7 @@ mod tests {
 
     #[test]
     fn vacant_fields_and_other_protocols_are_left_alone() {
-        let mut c = Counters::new(&mut StdRng::seed_from_u64(3));
+        let mut c = Counters::new(&ALL, &mut StdRng::seed_from_u64(3));
         let mut row = segment(0, 1000, 0, None);
         row[TCP_SEQ + 5] = -1;
         let before = row.clone();
@@ -288,5 +384,55 @@ mod tests {
         assert_eq!(timestamps_at(&odd), None);
         let full = segment(1, 1, 0, Some((5, 6)));
         assert_eq!(timestamps_at(&full), Some(TCP_OPTIONS + 32));
+    }
+
+    #[test]
+    fn only_the_counters_a_class_starts_anew_move() {
+        let fresh = FreshCounters {
+            seq: [true, false],
+            ..FreshCounters::default()
+        };
+        let mut c = Counters::new(&fresh, &mut StdRng::seed_from_u64(5));
+        let mut syn = segment(100, 1000, 0, Some((500, 0)));
+        let mut syn_ack = segment(7, 9000, 1001, Some((70, 500)));
+        c.apply(&mut syn, false);
+        c.apply(&mut syn_ack, true);
+        let (i0, s0, _, t0) = fields(&syn);
+        let (i1, s1, a1, t1) = fields(&syn_ack);
+        assert_ne!(s0, 1000);
+        assert_eq!(
+            a1,
+            s0.wrapping_add(1),
+            "the responder acknowledges the moved ISN"
+        );
+        assert_eq!((i0, i1, s1), (100, 7, 9000));
+        assert_eq!((t0, t1), (Some((500, 0)), Some((70, 500))));
+    }
+
+    /// The card's reading of `values` as one side's first sequence numbers, a flow each.
+    fn fresh_seq(values: &[u32]) -> bool {
+        let mut firsts = CounterFirsts::default();
+        for &v in values {
+            firsts.next_flow();
+            firsts.push(&segment(0, v, 0, None), false);
+            firsts.push(&segment(0, v ^ 1, 0, None), false);
+        }
+        let fresh = firsts.finish();
+        assert!(!fresh.seq[1] && fresh.ident == [false; 2], "{fresh:?}");
+        fresh.seq[0]
+    }
+
+    #[test]
+    fn the_card_tells_fresh_counters_from_shared_ones() {
+        let mut rng = StdRng::seed_from_u64(9);
+        let random: Vec<u32> = (0..40).map(|_| rng.random()).collect();
+        assert!(fresh_seq(&random), "40 random ISNs");
+        assert!(fresh_seq(&random[..MIN_FLOWS]), "{MIN_FLOWS} random ISNs");
+        assert!(!fresh_seq(&random[..MIN_FLOWS - 1]), "too few to tell");
+        // One clock for every connection (its high byte the same), a scanner's six ISNs.
+        let clock: Vec<u32> = (0..40).map(|i| 0x5a00_0000 + i * 7919).collect();
+        assert!(!fresh_seq(&clock));
+        let scanner: Vec<u32> = (0..1000).map(|i| random[i % 6]).collect();
+        assert!(!fresh_seq(&scanner));
     }
 }

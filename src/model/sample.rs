@@ -9,7 +9,7 @@
 
 use super::calibration::BinMap;
 use super::checkpoint::{CardClass, LoadedModel, ModelError};
-use super::counters::Counters;
+use super::counters::{Counters, FreshCounters};
 use super::encoding::{decoded_bin, quantise_row, GapsByBin};
 use super::lengths::LengthMap;
 use super::normal;
@@ -217,7 +217,10 @@ pub fn sample_with<E: From<ModelError>>(
                 length_rng: seed::rng(settings.seed, salt::LENGTHS, index),
                 length_level: seed::rng(settings.seed, salt::LENGTH_LEVELS, index).random(),
                 window_level: seed::rng(settings.seed, salt::WINDOW_LEVELS, index).random(),
-                counters: Counters::new(&mut seed::rng(settings.seed, salt::COUNTERS, index)),
+                counters: Counters::new(
+                    &maps[class].fresh_counters,
+                    &mut seed::rng(settings.seed, salt::COUNTERS, index),
+                ),
                 rows,
                 values: Vec::new(),
                 base: 0,
@@ -447,6 +450,7 @@ struct ClassMaps {
     gaps: GapsByBin,
     lengths: Option<LengthMap>,
     windows: Option<WindowMap>,
+    fresh_counters: FreshCounters,
 }
 
 impl ClassMaps {
@@ -467,6 +471,7 @@ impl ClassMaps {
             gaps,
             lengths: c.length_calibration.as_ref().and_then(LengthMap::new),
             windows: c.window_calibration.as_ref().and_then(WindowMap::new),
+            fresh_counters: c.fresh_counters.unwrap_or_default(),
         }
     }
 }

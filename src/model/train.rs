@@ -10,6 +10,7 @@ use super::arrivals::FlowArrivals;
 use super::calibration::calibrate;
 use super::checkpoint::{load_model, save_card, CardClass, LoadedModel, ModelCard, ModelError};
 use super::config::ModelConfig;
+use super::counters::{CounterFirsts, FreshCounters};
 use super::dataset::{Dataset, Split, Window};
 use super::lengths::{LengthCalibration, LengthCounts};
 use super::port_times::PortTimes;
@@ -321,10 +322,26 @@ fn card_classes(ds: &Dataset, by_class: &[Vec<&Window>], seed: u64) -> Vec<CardC
                 time_calibration: None,
                 length_calibration: LengthCalibration::of_real(real_lengths),
                 window_calibration: WindowCalibration::of_real(real_windows),
+                fresh_counters: Some(fresh_counters(&flows)),
                 port_times: Some(port_times.pruned()),
             }
         })
         .collect()
+}
+
+/// Which per-connection counters the class's real `flows` start anew on every connection.
+fn fresh_counters(flows: &[&[&Window]]) -> FreshCounters {
+    let mut firsts = CounterFirsts::default();
+    for f in flows {
+        firsts.next_flow();
+        for w in f.iter() {
+            let backward = w.backward.iter().copied().chain(std::iter::repeat(false));
+            for (row, backward) in w.bits.chunks_exact(MODEL_WIDTH).take(w.len).zip(backward) {
+                firsts.push(row, backward);
+            }
+        }
+    }
+    firsts.finish()
 }
 
 #[cfg(test)]
