@@ -396,6 +396,29 @@ fn damaged_model_files_fail_with_clear_errors() {
         |c| c.window_calibration.is_none(),
     );
 
+    // Fresh counters that are no yes or no: refused as the card's JSON, naming the value;
+    // without them a class loads and keeps every counter as the network draws it.
+    let d = copy("counters");
+    let mut card: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join(CARD_FILE)).unwrap()).unwrap();
+    assert!(
+        card["classes"][0]["fresh_counters"].is_object(),
+        "training records the fresh counters"
+    );
+    card["classes"][0]["fresh_counters"]["seq"] = serde_json::json!(["yes", true]);
+    std::fs::write(d.join(CARD_FILE), card.to_string()).unwrap();
+    let e = load_model(&d, &Device::Cpu).err().expect("must fail");
+    assert!(
+        matches!(e, ModelError::Card { .. }) && e.to_string().contains("\"yes\""),
+        "{e}"
+    );
+    for c in card["classes"].as_array_mut().unwrap() {
+        c.as_object_mut().unwrap().remove("fresh_counters");
+    }
+    std::fs::write(d.join(CARD_FILE), card.to_string()).unwrap();
+    let m = load_model(&d, &Device::Cpu).unwrap();
+    assert!(m.card.classes.iter().all(|c| c.fresh_counters.is_none()));
+
     // Host sharing that is no share: refused, the class and field named.
     refused_class_edit(&copy("hosts"), 0, "host_reuse.client is 1.5", |c| {
         c["arrivals"]["host_reuse"] = serde_json::json!({"client": 1.5, "server": 0.5});
