@@ -87,8 +87,8 @@ impl CounterFirsts {
     /// `backward` says, gives first.
     pub fn push(&mut self, row: &[Bit], backward: bool) {
         let side = usize::from(backward);
-        for (counter, value) in values_of(row).into_iter().enumerate() {
-            if let Some(v) = value.filter(|_| !self.taken[side][counter]) {
+        for (counter, field) in fields_of(row).into_iter().enumerate() {
+            if let Some((_, v)) = field.filter(|_| !self.taken[side][counter]) {
                 self.values[side][counter].push(v);
                 self.taken[side][counter] = true;
             }
@@ -152,18 +152,13 @@ impl Counters {
         debug_assert_eq!(row.len(), MODEL_WIDTH);
         let (me, peer) = (usize::from(backward), usize::from(!backward));
         let ts_at = timestamps_at(row);
-        let values = values_of(row);
-        for (counter, value) in values.into_iter().enumerate() {
-            let (Some(v), Some(start)) = (value, self.starts[me][counter]) else {
+        let fields = fields_of(row);
+        for (counter, field) in fields.into_iter().enumerate() {
+            let (Some((at, v)), Some(start)) = (field, self.starts[me][counter]) else {
                 continue;
             };
             let mask = u32::MAX >> (32 - WIDTHS[counter]);
             let shift = *self.shifts[me][counter].get_or_insert(start.wrapping_sub(v) & mask);
-            let at = match counter {
-                SEQ => TCP_SEQ,
-                TSVAL => ts_at.unwrap_or(0),
-                _ => IP_IDENT,
-            };
             write(
                 row,
                 at,
@@ -171,7 +166,7 @@ impl Counters {
                 v.wrapping_add(shift) & mask,
             );
         }
-        if values[SEQ].is_none() {
+        if fields[SEQ].is_none() {
             return;
         }
         // An acknowledgement counts in the peer's sequence space, an echo on its clock; one made
@@ -189,15 +184,16 @@ impl Counters {
     }
 }
 
-/// The sequence number, TSval and identification (when not 0) of `row` (model layout), where it
-/// has them whole.
-fn values_of(row: &[Bit]) -> [Option<u32>; 3] {
-    let ident = read(row, IP_IDENT, 16).filter(|&v| v != 0);
+/// Where the sequence number, TSval and identification (when not 0) of `row` (model layout) sit,
+/// and their values, where it has them whole.
+fn fields_of(row: &[Bit]) -> [Option<(usize, u32)>; 3] {
+    let at = |first: usize, bits: usize| read(row, first, bits).map(|v| (first, v));
+    let ident = at(IP_IDENT, 16).filter(|&(_, v)| v != 0);
     if IpProtocol::from(byte(&row[IP_PROTOCOL..IP_PROTOCOL + 8])) != IpProtocol::Tcp {
         return [None, None, ident];
     }
-    let tsval = timestamps_at(row).and_then(|at| read(row, at, 32));
-    [read(row, TCP_SEQ, 32), tsval, ident]
+    let tsval = timestamps_at(row).and_then(|first| at(first, 32));
+    [at(TCP_SEQ, 32), tsval, ident]
 }
 
 /// The value of the `bits` bits of `row` from `first`; `None` if one of them is vacant.
