@@ -186,7 +186,7 @@ pub fn calibrate(
         let (class, class_windows) = (&mut lengths[flow.class], &mut windows[flow.class]);
         count_lengths(&flow, usize::MAX, &mut |r, backward, p| {
             class.push(r, backward, p);
-            class_windows.push(r, backward);
+            class_windows.push(r, backward, p);
         });
     }
     let leading: Vec<usize> = m
@@ -207,9 +207,10 @@ pub fn calibrate(
             ..settings.clone()
         };
         for flow in sample(m, &leading, order.len() as u64, &one_window)? {
-            let class = &mut lengths[flow.class];
+            let (class, class_windows) = (&mut lengths[flow.class], &mut windows[flow.class]);
             count_lengths(&flow, LENGTH_POSITIONS, &mut |r, backward, p| {
-                class.push_leading(r, backward, p)
+                class.push_leading(r, backward, p);
+                class_windows.push_leading(r, backward, p);
             });
         }
     }

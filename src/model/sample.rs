@@ -420,7 +420,7 @@ fn decode_rows(p: &mut Pending, upto: usize, ch: usize, maps: &ClassMaps) {
             );
         }
         if let Some(windows) = &maps.windows {
-            windows.apply(&mut model_row, backward, p.window_level);
+            windows.apply(&mut model_row, backward, r, p.window_level);
         }
         p.counters.apply(&mut model_row, backward);
         model_to_standard(&model_row, &mut p.decoded);

@@ -291,7 +291,7 @@ fn card_classes(ds: &Dataset, by_class: &[Vec<&Window>], seed: u64) -> Vec<CardC
                 });
                 for (position, (row, backward)) in rows.enumerate() {
                     real_lengths.push(row, backward, position);
-                    real_windows.push(row, backward);
+                    real_windows.push(row, backward, position);
                 }
             }
             let templates = drawn
