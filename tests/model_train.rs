@@ -395,6 +395,18 @@ fn damaged_model_files_fail_with_clear_errors() {
         "window_calibration group forward",
         |c| c.window_calibration.is_none(),
     );
+    // A window group for a packet past the ones this build calibrates by position.
+    refused_class_edit(
+        &copy("window-position"),
+        0,
+        "window_calibration group forward at packet 16: this build calibrates the first 16",
+        |c| {
+            let real: Vec<u16> = (0..=64).collect();
+            c["window_calibration"] = serde_json::json!({
+                "groups": [{"backward": false, "position": 16, "real": real}]
+            });
+        },
+    );
 
     // Fresh counters that are no yes or no: refused as the card's JSON, naming the value;
     // without them a class loads and keeps every counter as the network draws it.
