@@ -245,6 +245,30 @@ fn first_requests(pcap: &std::path::Path) -> Vec<u32> {
     firsts.into_values().collect()
 }
 
+/// What `read` finds in each of the lab's web-browsing captures, together.
+fn lab_web<T>(read: impl Fn(&std::path::Path) -> Vec<T>) -> Vec<T> {
+    let dir = root().join("../shared/lab-corpus/web_browse");
+    list_captures(&dir)
+        .unwrap()
+        .iter()
+        .flat_map(|f| read(f))
+        .collect()
+}
+
+/// The first 8 packets of 60 web-browsing flows the shipped model generates with seed `seed`
+/// ([`generate_default`]).
+fn generate_web_openings(tag: &str, seed: &str) -> (TempDir, PathBuf) {
+    let args = [
+        "--mix",
+        "web_browse",
+        "--flows",
+        "60",
+        "--max-flow-packets",
+        "8",
+    ];
+    generate_default(tag, &args, seed)
+}
+
 #[test]
 fn generated_web_requests_have_real_sizes() {
     // A flow's first packets are calibrated position by position: the lab's curl and wget
@@ -252,22 +276,8 @@ fn generated_web_requests_have_real_sizes() {
     // request line of 83-92, and the generated clients do too. With lengths calibrated over the
     // class's whole flows, 16 of 60 did (most sent 119, 120 or 209 bytes, which no real client
     // sent).
-    let mut real = HashSet::new();
-    for f in list_captures(&root().join("../shared/lab-corpus/web_browse")).unwrap() {
-        real.extend(first_requests(&f));
-    }
-    let (_dir, out) = generate_default(
-        "requests",
-        &[
-            "--mix",
-            "web_browse",
-            "--flows",
-            "60",
-            "--max-flow-packets",
-            "8",
-        ],
-        "3",
-    );
+    let real: HashSet<u32> = lab_web(first_requests).into_iter().collect();
+    let (_dir, out) = generate_web_openings("requests", "3");
     let generated = first_requests(&out);
     assert!(generated.len() >= 55, "{} requests", generated.len());
     let known = generated.iter().filter(|l| real.contains(*l)).count();
@@ -563,28 +573,14 @@ fn generated_connections_open_with_the_windows_their_class_does() {
     // The segment after a handshake advertises what the client's stack offers every
     // connection. The class-wide window map placed the network's draw among all of the class's
     // windows: 30 of 100 generated web-browsing flows advertised the real flows' value there.
-    let mut real = Vec::new();
-    for f in list_captures(&root().join("../shared/lab-corpus/web_browse")).unwrap() {
-        real.extend(third_packet_windows(&f));
-    }
+    let real = lab_web(third_packet_windows);
     let mut counts: HashMap<u16, usize> = HashMap::new();
     for &w in &real {
         *counts.entry(w).or_default() += 1;
     }
     let (&mode, &n) = counts.iter().max_by_key(|(_, &n)| n).unwrap();
     assert!(n * 10 >= real.len() * 9, "real: {counts:?}");
-    let (_dir, out) = generate_default(
-        "third-windows",
-        &[
-            "--mix",
-            "web_browse",
-            "--flows",
-            "60",
-            "--max-flow-packets",
-            "8",
-        ],
-        "1",
-    );
+    let (_dir, out) = generate_web_openings("third-windows", "1");
     let generated = third_packet_windows(&out);
     assert!(generated.len() >= 50, "{} connections", generated.len());
     let same = generated.iter().filter(|&&w| w == mode).count();
