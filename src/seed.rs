@@ -99,6 +99,7 @@ mod tests {
             salt::LENGTHS,
             salt::LENGTH_LEVELS,
             salt::WINDOW_LEVELS,
+            salt::COUNTERS,
             salt::EVAL_RESAMPLES,
         ];
         s.sort_unstable();

@@ -87,7 +87,7 @@ impl CounterFirsts {
     /// `backward` says, gives first.
     pub fn push(&mut self, row: &[Bit], backward: bool) {
         let side = usize::from(backward);
-        for (counter, field) in fields_of(row).into_iter().enumerate() {
+        for (counter, field) in fields_of(row).0.into_iter().enumerate() {
             if let Some((_, v)) = field.filter(|_| !self.taken[side][counter]) {
                 self.values[side][counter].push(v);
                 self.taken[side][counter] = true;
@@ -151,8 +151,7 @@ impl Counters {
     pub fn apply(&mut self, row: &mut [Bit], backward: bool) {
         debug_assert_eq!(row.len(), MODEL_WIDTH);
         let (me, peer) = (usize::from(backward), usize::from(!backward));
-        let ts_at = timestamps_at(row);
-        let fields = fields_of(row);
+        let (fields, ts_at) = fields_of(row);
         for (counter, field) in fields.into_iter().enumerate() {
             let (Some((at, v)), Some(start)) = (field, self.starts[me][counter]) else {
                 continue;
@@ -185,15 +184,17 @@ impl Counters {
 }
 
 /// Where the sequence number, TSval and identification (when not 0) of `row` (model layout) sit,
-/// and their values, where it has them whole.
-fn fields_of(row: &[Bit]) -> [Option<(usize, u32)>; 3] {
+/// and their values, where it has them whole; and where its timestamps option's TSval sits (for
+/// a TCP segment that has one, whole or not).
+fn fields_of(row: &[Bit]) -> ([Option<(usize, u32)>; 3], Option<usize>) {
     let at = |first: usize, bits: usize| read(row, first, bits).map(|v| (first, v));
     let ident = at(IP_IDENT, 16).filter(|&(_, v)| v != 0);
     if IpProtocol::from(byte(&row[IP_PROTOCOL..IP_PROTOCOL + 8])) != IpProtocol::Tcp {
-        return [None, None, ident];
+        return ([None, None, ident], None);
     }
-    let tsval = timestamps_at(row).and_then(|first| at(first, 32));
-    [at(TCP_SEQ, 32), tsval, ident]
+    let ts_at = timestamps_at(row);
+    let tsval = ts_at.and_then(|first| at(first, 32));
+    ([at(TCP_SEQ, 32), tsval, ident], ts_at)
 }
 
 /// The value of the `bits` bits of `row` from `first`; `None` if one of them is vacant.

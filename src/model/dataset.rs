@@ -140,6 +140,19 @@ impl Window {
             (d, t)
         })
     }
+
+    /// Its packets in order: each one's model-layout values and whether it was sent backward.
+    pub fn rows(&self) -> impl Iterator<Item = (&[Bit], bool)> + '_ {
+        let backward = self
+            .backward
+            .iter()
+            .copied()
+            .chain(std::iter::repeat(false));
+        self.bits
+            .chunks_exact(MODEL_WIDTH)
+            .take(self.len)
+            .zip(backward)
+    }
 }
 
 /// How to build a training set.

@@ -18,7 +18,6 @@ use super::sample::SampleSettings;
 use super::template::Template;
 use super::windows::{WindowCalibration, WindowCounts};
 use crate::corpus::HintsBuilder;
-use crate::nprint::layout::MODEL_WIDTH;
 use candle_core::Device;
 use rand::rngs::StdRng;
 use std::collections::BTreeMap;
@@ -285,10 +284,7 @@ fn card_classes(ds: &Dataset, by_class: &[Vec<&Window>], seed: u64) -> Vec<CardC
             let mut real_windows = WindowCounts::default();
             for &i in &drawn {
                 real_lengths.next_flow();
-                let rows = flows[i].iter().flat_map(|w| {
-                    let backward = w.backward.iter().copied().chain(std::iter::repeat(false));
-                    w.bits.chunks_exact(MODEL_WIDTH).take(w.len).zip(backward)
-                });
+                let rows = flows[i].iter().flat_map(|w| w.rows());
                 for (position, (row, backward)) in rows.enumerate() {
                     real_lengths.push(row, backward, position);
                     real_windows.push(row, backward, position);
@@ -334,11 +330,8 @@ fn fresh_counters(flows: &[&[&Window]]) -> FreshCounters {
     let mut firsts = CounterFirsts::default();
     for f in flows {
         firsts.next_flow();
-        for w in f.iter() {
-            let backward = w.backward.iter().copied().chain(std::iter::repeat(false));
-            for (row, backward) in w.bits.chunks_exact(MODEL_WIDTH).take(w.len).zip(backward) {
-                firsts.push(row, backward);
-            }
+        for (row, backward) in f.iter().flat_map(|w| w.rows()) {
+            firsts.push(row, backward);
         }
     }
     firsts.finish()
